@@ -1,0 +1,1 @@
+"""Kubernetes pod networking testbed."""

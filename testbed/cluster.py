@@ -1,0 +1,390 @@
+"""Cluster: a context manager over the whole emulated Kubernetes cluster.
+
+    with Cluster(load_spec("topologies/two-node.yaml")) as cluster:
+        print(cluster.pod("pod-1").exec(["ping", "-c1", str(cluster.pod("pod-3").ip.ip)]))
+
+Bring-up order: checks (root, tools) -> lock (one cluster a machine) -> clean a crashed
+run's leftovers -> run directory -> Mininet/ipmininet network (router, underlay, nodes)
+-> node set-up as kubenet does it -> router routes confirmed -> pods. Teardown runs in
+reverse, always (errors, Ctrl-C, SIGTERM), and removes only what the run recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from ipaddress import IPv4Network, ip_network
+from pathlib import Path
+from typing import Any
+
+from testbed import cleanup, deps, procs
+from testbed.addressing import AddressPlan, NodePlan, plan
+from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
+from testbed.errors import LeftoverError, TestbedError
+from testbed.pod import (
+    Container,
+    ExecResult,
+    Pod,
+    attach_netns,
+    delete_netns,
+    pod_netns_name,
+    start_pause,
+)
+from testbed.spec import ClusterSpec, ContainerSpec
+from testbed.state import STATE_ROOT, ClusterLock, RunState, new_run, remove_run_dir
+from testbed.topo import ROUTER, UNDERLAY_SWITCH, KubenetTopo
+
+log = logging.getLogger(__name__)
+
+ROUTE_WAIT_S = 20.0
+MASQ_COMMENT = "kubenet: SNAT for outbound traffic from cluster"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+class Cluster:
+    """A running kubenet-style cluster: nodes, router and pods, torn down on exit."""
+
+    def __init__(self, spec: ClusterSpec, *, progress: Progress = _quiet,
+                 mininet_log: str = "warning", state_root: Path = STATE_ROOT) -> None:
+        self.spec = spec
+        self.plan: AddressPlan = plan(spec)
+        self.progress = progress
+        self.mininet_log = mininet_log
+        self.state_root = state_root
+        self.state: RunState | None = None
+        self.net: Any = None  # ipmininet IPNet, once built
+        self.pods: dict[str, Pod] = {}
+        self.cni = CniRuntime()
+        self.mtu: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
+        self._lock = ClusterLock(state_root)
+        self._node_processes: list[Any] = []  # processes we started in nodes/router
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bring the whole cluster up; on any failure, tear down what was made and re-raise."""
+        deps.check_all()
+        self._lock.acquire(f"cluster {self.spec.name}")
+        try:
+            t0 = time.monotonic()
+            stale = cleanup.clean_stale_runs(self.state_root)
+            if stale:
+                self.progress(f"removed leftovers of {len(stale)} crashed run(s): "
+                              + ", ".join(stale))
+            self._preflight()
+            self.state = new_run(self.spec.name, self.state_root)
+            self._build_network()
+            self.timings["network_s"] = time.monotonic() - t0
+            self._setup_nodes()
+            self._wait_router_routes()
+            self.timings["router_s"] = time.monotonic() - t0
+            t1 = time.monotonic()
+            for node_spec, pod_spec in self.spec.pods:
+                self.add_pod(node_spec.name, pod_spec.name, pod_spec.containers)
+            self.timings["pods_s"] = time.monotonic() - t1
+            self.timings["up_s"] = time.monotonic() - t0
+            self.progress(f"cluster {self.spec.name} up: {len(self.spec.nodes)} nodes, "
+                          f"{len(self.pods)} pods in {self.timings['up_s']:.1f} s")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Tear everything down (idempotent). Pods first, then the Mininet network."""
+        if self.state is None:
+            self._lock.release()
+            return
+        t0 = time.monotonic()
+        errors: list[str] = []
+        for pod in list(self.pods.values()):
+            try:
+                self._destroy_pod(pod, cni_del=False)
+            except Exception as exc:  # keep tearing down; report at the end
+                errors.append(f"pod {pod.name}: {exc}")
+        self.pods.clear()
+        for proc in self._node_processes:
+            procs.stop_popen(proc)
+        self._node_processes.clear()
+        if self.net is not None:
+            try:
+                self.net.stop()
+            except Exception as exc:
+                errors.append(f"mininet stop: {exc}")
+            self.net = None
+        # Whatever the orderly path missed (a half-made pod, a daemon that did not die):
+        # undo every record of this run, then remove its directory.
+        errors.extend(cleanup.undo_run(self.state))
+        remove_run_dir(self.state)
+        self.state = None
+        self._lock.release()
+        self.timings["down_s"] = time.monotonic() - t0
+        if errors:
+            raise TestbedError("teardown finished with errors: " + "; ".join(errors))
+
+    # -- bring-up steps ----------------------------------------------------------------
+
+    def _preflight(self) -> None:
+        """Refuse to start over names that exist but are not ours (nothing is deleted)."""
+        existing = set(os.listdir("/sys/class/net"))
+        ours = {UNDERLAY_SWITCH, f"{ROUTER}-eth0"} | {f"{n.name}-eth0" for n in self.spec.nodes}
+        clash = sorted(
+            name for name in existing
+            if name in ours or name.startswith(f"{UNDERLAY_SWITCH}-eth")
+        )
+        netns = {pod_netns_name(n.name, p.name) for n, p in self.spec.pods}
+        clash += sorted(n for n in netns if os.path.exists(f"/var/run/netns/{n}"))
+        if clash:
+            raise LeftoverError(
+                "names this cluster needs already exist and were not recorded by a testbed "
+                f"run: {', '.join(clash)}; remove them or rename the nodes"
+            )
+
+    def _build_network(self) -> None:
+        from ipmininet.ipnet import IPNet
+        from mininet.log import setLogLevel
+
+        assert self.state is not None
+        setLogLevel(self.mininet_log)
+        self.state.subdir("frr")
+        self.state.subdir("hosts")
+        self.state.record("link", name=UNDERLAY_SWITCH)
+        for i in range(1, len(self.spec.nodes) + 2):
+            self.state.record("link", name=f"{UNDERLAY_SWITCH}-eth{i}")
+        self.progress(f"building network: router, underlay, {len(self.spec.nodes)} nodes")
+        topo = KubenetTopo(self.spec, self.plan, self.state.directory)
+        self.net = IPNet(topo=topo, allocate_IPs=False, use_v6=False, build=False)
+        self.net.build()
+        for name in [ROUTER] + [n.name for n in self.spec.nodes]:
+            node = self.net[name]
+            self.state.record("process", pid=node.shell.pid,
+                              started=procs.start_time(node.shell.pid), what=f"{name} shell")
+        self.progress("starting router (FRR) and nodes")
+        self.net.start()
+        for pid in self._frr_pids():
+            self.state.record("process", pid=pid, started=procs.start_time(pid), what="frr")
+
+    def _frr_pids(self) -> list[int]:
+        assert self.state is not None
+        pids = []
+        for pidfile in (self.state.directory / "frr").glob("*.pid"):
+            try:
+                pids.append(int(pidfile.read_text().strip()))
+            except (OSError, ValueError):
+                continue
+        return pids
+
+    def _setup_nodes(self) -> None:
+        """What kubelet and kubenet do to a node before its first pod."""
+        for node in self.plan.nodes:
+            host = self.net[node.name]
+            links = json.loads(self._node_exec(host, ["ip", "-j", "link", "show", "up"]).stdout)
+            self.mtu[node.name] = kubenet_mtu(
+                {link["ifname"]: int(link.get("mtu", 0)) for link in links})
+            steps = [
+                ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                ["ip", "link", "add", "cbr0", "mtu", str(self.mtu[node.name]), "type", "bridge"],
+                ["ip", "addr", "add", str(node.bridge_ip), "dev", "cbr0"],
+                ["ip", "link", "set", "cbr0", "up"],
+                ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"],
+                ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
+                 "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
+                 "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"],
+            ]
+            for argv in steps:
+                self._node_exec(host, argv)
+
+    def _node_exec(self, host: Any, argv: list[str], check: bool = True) -> ExecResult:
+        out, err, code = host.pexec(argv)
+        result = ExecResult(code, out, err)
+        if check and code != 0:
+            raise TestbedError(f"{host.name}: {' '.join(argv)} failed: {err.strip()[:300]}")
+        return result
+
+    def router_routes(self) -> list[dict[str, Any]]:
+        """The router's kernel routes installed by FRR (`proto static`), as ip -j gives them."""
+        # Filtered here: `ip route show proto static` does not match the number FRR uses.
+        res = self.exec_node(ROUTER, ["ip", "-j", "route", "show"])
+        return [r for r in json.loads(res.stdout or "[]") if r.get("protocol") == "static"]
+
+    def _wait_router_routes(self) -> None:
+        """staticd installs routes asynchronously: wait until every node's route is there."""
+        want = {str(cidr) for cidr, _ in self.plan.router_routes()}
+        deadline = time.monotonic() + ROUTE_WAIT_S
+        have: set[str] = set()
+        while time.monotonic() < deadline:
+            have = {_route_dst(r) for r in self.router_routes()}
+            if want <= have:
+                return
+            time.sleep(0.05)
+        raise TestbedError(f"router: FRR did not install routes for {sorted(want - have)} "
+                           f"within {ROUTE_WAIT_S:.0f} s (see its logs in the run directory)")
+
+    # -- pods and containers -----------------------------------------------------------
+
+    def add_pod(self, node: str, name: str, containers: Iterable[ContainerSpec] = ()) -> Pod:
+        """Create a pod on a running node: pause, named netns, CNI ADD, then containers."""
+        assert self.state is not None
+        if name in self.pods:
+            raise TestbedError(f"pod {name} already exists")
+        node_plan = self.node_plan(node)
+        host = self.net[node]
+        netns = pod_netns_name(node, name)
+        self.state.record("netns", name=netns)
+        pause, started = start_pause(name)
+        self.state.record("process", pid=pause.pid, started=started, what=f"pause {name}")
+        pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
+                  container_id=f"{self.state.run_id}-{name}")
+        self.pods[name] = pod
+        attach_netns(netns, pause.pid)
+        result = self.cni.add(self._cni_config(node_plan), f"/proc/{host.pid}/ns/net",
+                              pod.container_id, pod.netns_path)
+        pod.ip = result.address
+        for c in containers:
+            self.add_container(name, c.name, c.command)
+        return pod
+
+    def _cni_config(self, node: NodePlan) -> dict[str, Any]:
+        assert self.state is not None
+        return kubenet_config(node.pod_cidr, node.bridge_ip, self.mtu[node.name],
+                              self.state.subdir("ipam", node.name))
+
+    def remove_pod(self, name: str) -> None:
+        """Delete a pod as kubelet does: containers, CNI DEL, then the pause process."""
+        self._destroy_pod(self.pod(name), cni_del=True)
+        del self.pods[name]
+
+    def _destroy_pod(self, pod: Pod, cni_del: bool) -> None:
+        for c in pod.containers.values():
+            if c.process is not None:
+                procs.stop_popen(c.process)
+        if cni_del and pod.ip is not None:
+            host = self.net[pod.node]
+            self.cni.delete(self._cni_config(self.node_plan(pod.node)),
+                            f"/proc/{host.pid}/ns/net", pod.container_id, pod.netns_path)
+        procs.stop_popen(pod.pause)
+        delete_netns(pod.netns)
+
+    def add_container(self, pod: str, name: str, command: Iterable[str]) -> Container:
+        """Start an app container: a process in the pod's net, UTS and IPC namespaces."""
+        assert self.state is not None
+        p = self.pod(pod)
+        if name in p.containers and p.containers[name].running:
+            raise TestbedError(f"container {name} is already running in pod {pod}")
+        logdir = self.state.subdir("containers")
+        with open(logdir / f"{pod}_{name}.log", "ab") as logf:
+            proc = p.popen(list(command), stdout=logf, stderr=logf, start_new_session=True)
+        self.state.record("process", pid=proc.pid, started=procs.start_time(proc.pid),
+                          what=f"container {pod}/{name}")
+        container = Container(name, tuple(command), proc)
+        p.containers[name] = container
+        return container
+
+    def stop_container(self, pod: str, name: str) -> None:
+        """Stop an app container; the pod (pause, netns, IP) stays."""
+        p = self.pod(pod)
+        c = p.containers.get(name)
+        if c is None:
+            raise TestbedError(f"pod {pod} has no container {name!r}")
+        if c.process is not None:
+            procs.stop_popen(c.process)
+
+    def remove_container(self, pod: str, name: str) -> None:
+        self.stop_container(pod, name)
+        del self.pod(pod).containers[name]
+
+    # -- lookups and execution ---------------------------------------------------------
+
+    def pod(self, name: str) -> Pod:
+        try:
+            return self.pods[name]
+        except KeyError:
+            raise TestbedError(f"no pod named {name!r} (pods: {', '.join(self.pods)})") from None
+
+    def node_plan(self, name: str) -> NodePlan:
+        try:
+            return self.plan.node(name)
+        except KeyError:
+            raise TestbedError(f"no node named {name!r}") from None
+
+    @property
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.spec.nodes]
+
+    def host(self, name: str) -> Any:
+        """The Mininet node object of a Kubernetes node or the router."""
+        if name != ROUTER:
+            self.node_plan(name)
+        return self.net[name]
+
+    def exec_node(self, name: str, command: list[str], timeout: float | None = 60) -> ExecResult:
+        """Run a command to completion in a node's (or the router's) namespaces."""
+        host = self.host(name)
+        proc = host.popen(list(command), stdin=None)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except Exception:
+            procs.stop_popen(proc)
+            raise
+        return ExecResult(proc.returncode, _decode(out), _decode(err))
+
+    def popen_node(self, name: str, command: list[str], **kwargs: Any) -> Any:
+        """Start a long-running process in a node; the cluster stops it at teardown."""
+        proc = self.host(name).popen(list(command), **kwargs)
+        assert self.state is not None
+        self.state.record("process", pid=proc.pid, started=procs.start_time(proc.pid),
+                          what=f"{name}: {command[0]}")
+        self._node_processes.append(proc)
+        return proc
+
+    def endpoint_ip(self, name: str) -> str:
+        """The address of a pod (its eth0), a node (underlay) or the router, by name."""
+        if name in self.pods:
+            ip = self.pods[name].ip
+            assert ip is not None
+            return str(ip.ip)
+        if name == ROUTER:
+            return str(self.plan.router_ip.ip)
+        return str(self.node_plan(name).underlay_ip.ip)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per pod: name, node, IP, netns, pause pid, containers (for CLI and reports)."""
+        return [
+            {"pod": p.name, "node": p.node, "ip": str(p.ip.ip) if p.ip else "",
+             "netns": p.netns, "pause_pid": p.pause_pid,
+             "containers": ",".join(f"{c.name}{'' if c.running else '(stopped)'}"
+                                    for c in p.containers.values())}
+            for p in self.pods.values()
+        ]
+
+
+def _route_dst(route: dict[str, Any]) -> str:
+    dst = route.get("dst", "")
+    try:
+        return str(ip_network(dst)) if dst != "default" else "0.0.0.0/0"
+    except ValueError:
+        return dst
+
+
+def _decode(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+__all__ = ["Cluster", "ROUTER", "IPv4Network"]

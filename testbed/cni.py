@@ -1,0 +1,120 @@
+"""Pod wiring with the real CNI plugins (containernetworking-plugins), configured as kubenet.
+
+`kubenet_config` is pure (tested without root); `CniRuntime` executes the plugins the way
+a container runtime does: the network configuration on stdin, the CNI_* variables in the
+environment, the result as JSON on stdout. The plugins run with only the *node's network
+namespace* entered (nsenter --net), so they see the node's cbr0 while every path (the
+pod's netns, the IPAM data directory) resolves in the machine's own mount namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+from testbed.errors import TestbedError
+
+CNI_PATH = "/usr/lib/cni"
+CNI_VERSION = "0.4.0"
+NETWORK_NAME = "kubenet"
+BRIDGE = "cbr0"
+# kubenet's fallback when the node has no usable interface MTU.
+DEFAULT_MTU = 1460
+
+
+def kubenet_mtu(interface_mtus: dict[str, int]) -> int:
+    """kubenet's rule: the smallest MTU of the node's up, non-loopback interfaces."""
+    mtus = [m for name, m in interface_mtus.items() if name != "lo" and m > 0]
+    return min(mtus) if mtus else DEFAULT_MTU
+
+
+def kubenet_config(pod_cidr: IPv4Network, gateway: IPv4Interface, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
+    """The bridge plugin configuration kubenet writes (see notes/kubernetes-dataplane.md)."""
+    return {
+        "cniVersion": CNI_VERSION,
+        "name": NETWORK_NAME,
+        "type": "bridge",
+        "bridge": BRIDGE,
+        "mtu": mtu,
+        "addIf": "eth0",
+        "isGateway": True,
+        "ipMasq": False,
+        "hairpinMode": True,
+        "ipam": {
+            "type": "host-local",
+            "subnet": str(pod_cidr),
+            "gateway": str(gateway.ip),
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": str(ipam_dir),
+        },
+    }
+
+
+def loopback_config() -> dict[str, Any]:
+    """kubenet also runs the loopback plugin, which brings the pod's lo up."""
+    return {"cniVersion": CNI_VERSION, "name": "cni-loopback", "type": "loopback"}
+
+
+@dataclass(frozen=True)
+class CniResult:
+    """What the bridge plugin reports for a pod: its address and the gateway."""
+
+    address: IPv4Interface
+    gateway: str | None
+    raw: dict[str, Any]
+
+
+def parse_result(text: str) -> CniResult:
+    """Parse a CNI 0.4.0 result; the pod's eth0 address is the first IPv4 entry."""
+    data = json.loads(text)
+    for ip in data.get("ips", []):
+        if ip.get("version", "4") == "4" or ":" not in ip["address"]:
+            return CniResult(IPv4Interface(ip["address"]), ip.get("gateway"), data)
+    raise TestbedError(f"CNI result has no IPv4 address: {text.strip()[:200]}")
+
+
+class CniRuntime:
+    """Runs CNI plugins against a node's network namespace, as a container runtime does."""
+
+    def __init__(self, plugin_dir: str = CNI_PATH) -> None:
+        self.plugin_dir = plugin_dir
+
+    def _exec(self, command: str, config: dict[str, Any], node_netns: str, container_id: str,
+              pod_netns: str, ifname: str) -> str:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container_id,
+            "CNI_NETNS": pod_netns,
+            "CNI_IFNAME": ifname,
+            "CNI_PATH": self.plugin_dir,
+        }
+        plugin = str(Path(self.plugin_dir) / config["type"])
+        proc = subprocess.run(
+            ["nsenter", f"--net={node_netns}", "--", plugin],
+            input=json.dumps(config), env=env, capture_output=True, text=True, timeout=30,
+        )
+        if proc.returncode != 0:
+            detail = (proc.stdout.strip() or proc.stderr.strip())[:300]
+            raise TestbedError(f"CNI plugin {config['type']} {command} failed for "
+                               f"{container_id}: {detail}")
+        return proc.stdout
+
+    def add(self, config: dict[str, Any], node_netns: str, container_id: str,
+            pod_netns: str) -> CniResult:
+        """ADD: loopback first, then the bridge plugin; returns the pod's address."""
+        self._exec("ADD", loopback_config(), node_netns, container_id, pod_netns, "lo")
+        out = self._exec("ADD", config, node_netns, container_id, pod_netns, "eth0")
+        return parse_result(out)
+
+    def delete(self, config: dict[str, Any], node_netns: str, container_id: str,
+               pod_netns: str) -> None:
+        """DEL in reverse order: releases the IPAM lease and the host-side veth."""
+        self._exec("DEL", config, node_netns, container_id, pod_netns, "eth0")
+        self._exec("DEL", loopback_config(), node_netns, container_id, pod_netns, "lo")

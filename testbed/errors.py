@@ -1,0 +1,36 @@
+"""Exceptions the testbed raises on purpose, each with a message a user can act on.
+
+The command-line entry points catch these and print one line (no traceback) with
+exit status 2 for bad input and 1 for a failure of the machine or a tool.
+"""
+
+from __future__ import annotations
+
+
+class TestbedError(Exception):
+    """A failure the user can understand from its message alone."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+
+class SpecError(TestbedError):
+    """A topology file is invalid: names the file, the field and what is wrong."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source = source
+        self.field = field
+        self.problem = problem
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}: {problem}")
+
+
+class MissingDependencyError(TestbedError):
+    """A system tool the testbed needs is not installed; names the Debian package."""
+
+
+class PrivilegeError(TestbedError):
+    """The operation needs root (network namespaces, bridges, netfilter)."""
+
+
+class LeftoverError(TestbedError):
+    """Another cluster is running, or a crashed run left state behind."""

@@ -1,0 +1,167 @@
+"""Pods and containers: a pause process holding namespaces, and processes that join them.
+
+    node (Mininet host netns)                 pod (netns ktb-<node>-<pod>)
+    +------------------------------+          +----------------------------+
+    | cbr0 10.0.0.1/24             |  veth    | eth0 10.0.0.2/24           |
+    |   vethXXXX (hairpin) --------+----------+ lo 127.0.0.1               |
+    | node-1-eth0 10.100.0.2 ------+-> router |  catatonit -P (pause)      |
+    +------------------------------+          |  containers: nsenter'd     |
+                                              +----------------------------+
+
+The pause process is started from the machine's own mount namespace with fresh network,
+UTS and IPC namespaces (Mininet hosts have private mount namespaces, so a netns attached
+from inside a node would be invisible to the rest of the machine). It is then attached as
+a named netns, so `ip netns exec ktb-node-1-pod-1 ...` works machine-wide.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
+
+from testbed import procs
+from testbed.errors import TestbedError
+from testbed.state import PREFIX
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+NETNS_DIR = "/var/run/netns"
+PAUSE_COMMAND = ("catatonit", "-P")
+
+
+def pod_netns_name(node: str, pod: str) -> str:
+    """The machine-wide name of a pod's network namespace."""
+    return f"{PREFIX}-{node}-{pod}"
+
+
+def _unshare_pod_namespaces(hostname: str) -> None:
+    """Runs in the forked child before exec: new net, UTS and IPC namespaces, hostname set."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    socket.sethostname(hostname)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of a command run in a node, pod or container."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class Container:
+    """An app process in a pod's namespaces: it shares the pod's IP and localhost."""
+
+    name: str
+    command: tuple[str, ...]
+    process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class Pod:
+    """A pod on a node: pause process, named netns, CNI-assigned address, containers."""
+
+    name: str
+    node: str
+    netns: str
+    pause: subprocess.Popen
+    pause_started: int | None
+    ip: IPv4Interface | None = None
+    container_id: str = ""
+    containers: dict[str, Container] = field(default_factory=dict)
+
+    @property
+    def netns_path(self) -> str:
+        return f"{NETNS_DIR}/{self.netns}"
+
+    @property
+    def pause_pid(self) -> int:
+        return self.pause.pid
+
+    def nsenter_prefix(self) -> list[str]:
+        """The nsenter arguments that put a command into this pod's namespaces."""
+        pid = self.pause_pid
+        return ["nsenter", f"--net={self.netns_path}", f"--uts=/proc/{pid}/ns/uts",
+                f"--ipc=/proc/{pid}/ns/ipc", "--"]
+
+    def exec(self, command: list[str] | str, timeout: float | None = 60,
+             container: str | None = None) -> ExecResult:
+        """Run a command to completion in the pod (as `kubectl exec` into a container would)."""
+        if container is not None:
+            c = self.containers.get(container)
+            if c is None:
+                raise TestbedError(f"pod {self.name} has no container {container!r}")
+            if not c.running:
+                raise TestbedError(f"container {container!r} of pod {self.name} is not running")
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        try:
+            proc = subprocess.run(self.nsenter_prefix() + argv, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            return ExecResult(124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
+        return ExecResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
+        """Start a process in the pod's namespaces; the caller owns it and must stop it."""
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.Popen(self.nsenter_prefix() + list(command), **kwargs)
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def start_pause(hostname: str) -> tuple[subprocess.Popen, int | None]:
+    """Start a pause process in new net/UTS/IPC namespaces; returns it and its start time."""
+    proc = subprocess.Popen(
+        list(PAUSE_COMMAND),
+        preexec_fn=lambda: _unshare_pod_namespaces(hostname),  # noqa: PLW1509 - needs fork
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
+    )
+    return proc, procs.start_time(proc.pid)
+
+
+def attach_netns(name: str, pid: int) -> None:
+    """Give the pause process's network namespace a machine-wide name (ip netns attach)."""
+    run(["ip", "netns", "attach", name, str(pid)])
+
+
+def delete_netns(name: str) -> None:
+    """Remove a named netns we attached (unmount + unlink); missing is not an error."""
+    if os.path.exists(f"{NETNS_DIR}/{name}"):
+        run(["ip", "netns", "delete", name], check=False)
+
+
+def run(argv: list[str], check: bool = True, timeout: float = 30) -> ExecResult:
+    """Run a command in the machine's own namespaces and return its result."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    result = ExecResult(proc.returncode, proc.stdout, proc.stderr)
+    if check and not result.ok:
+        raise TestbedError(f"{' '.join(argv)} failed: {result.stderr.strip()[:300]}")
+    return result

@@ -1,0 +1,137 @@
+"""The run-state record: what a running cluster created, written before or as it is created.
+
+Layout (all under STATE_ROOT, a tmpfs that vanishes at reboot, like the namespaces):
+
+    /run/ktestbed/
+      lock                      flock held by the process that owns the running cluster
+      <run-id>/
+        state.jsonl             one JSON record a line: what was created, in order
+        frr/                    the router's FRR configs, pid files, sockets, logs
+        ipam/<node>/            host-local IPAM data directory of each node
+        cni/                    CNI network configurations handed to the plugins
+
+Records are appended (one short line, one write) so that a crash at any moment leaves a
+readable file; teardown and `testbed clean` undo exactly these records and nothing else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from testbed.errors import LeftoverError
+
+STATE_ROOT = Path(os.environ.get("KTESTBED_STATE_ROOT", "/run/ktestbed"))
+# Every name the testbed gives a machine-wide object starts with this prefix.
+PREFIX = "ktb"
+
+
+@dataclass
+class RunState:
+    """The record of one cluster run, and the directories it owns."""
+
+    run_id: str
+    directory: Path
+
+    @property
+    def journal(self) -> Path:
+        return self.directory / "state.jsonl"
+
+    def record(self, kind: str, **fields: Any) -> None:
+        """Append one record (kind: netns, link, process, dir) before or as it is created."""
+        line = json.dumps({"kind": kind, **fields}, sort_keys=True) + "\n"
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_records(self.journal)
+
+    def subdir(self, *parts: str) -> Path:
+        path = self.directory.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def read_records(journal: Path) -> list[dict[str, Any]]:
+    """Every complete record of a journal (a torn last line from a crash is skipped)."""
+    out = []
+    try:
+        text = journal.read_text()
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class ClusterLock:
+    """One cluster at a time on a machine: Mininet's interface names are machine-wide.
+
+    The lock is an flock, so it is released by the kernel when its holder dies, however
+    it dies; a run directory without a live lock holder is a crashed run's leftovers.
+    """
+
+    def __init__(self, root: Path = STATE_ROOT) -> None:
+        self.root = root
+        self._fd: int | None = None
+
+    def acquire(self, owner: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LeftoverError(
+                f"another cluster is running on this machine ({holder}); "
+                "stop it first (one cluster at a time)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{owner}, pid {os.getpid()}".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def new_run(name: str, root: Path = STATE_ROOT) -> RunState:
+    """Create a fresh run directory for cluster `name` (the caller holds the lock)."""
+    run_id = f"{name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    directory = root / run_id
+    directory.mkdir(parents=True, exist_ok=False)
+    state = RunState(run_id, directory)
+    state.record("run", run_id=run_id, pid=os.getpid(), started=time.time())
+    return state
+
+
+def existing_runs(root: Path = STATE_ROOT) -> list[RunState]:
+    """Run directories present under the state root (live or crashed)."""
+    if not root.is_dir():
+        return []
+    return [RunState(p.name, p) for p in sorted(root.iterdir()) if (p / "state.jsonl").exists()]
+
+
+def remove_run_dir(state: RunState) -> None:
+    """Delete a run's own directory (configs, IPAM data, FRR files) once it is undone."""
+    shutil.rmtree(state.directory, ignore_errors=True)
