@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Network, ip_network
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from testbed import cleanup, deps, procs
 from testbed.addressing import AddressPlan, NodePlan, plan
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
+from testbed.paths import Endpoint
 from testbed.pod import (
     Container,
     ExecResult,
@@ -123,6 +124,12 @@ class Cluster:
         self._node_processes.clear()
         if self.net is not None:
             try:
+                # Delete the links while every node's shell still runs: IPNet.stop() ends
+                # the router first, and Mininet then complains that it cannot delete the
+                # router's interface through the dead shell.
+                for link in self.net.links:
+                    link.stop()
+                self.net.links = []
                 self.net.stop()
             except Exception as exc:
                 errors.append(f"mininet stop: {exc}")
@@ -362,6 +369,15 @@ class Cluster:
             return str(self.plan.router_ip.ip)
         return str(self.node_plan(name).underlay_ip.ip)
 
+    def endpoint(self, name: str) -> Endpoint:
+        """A pod, node or the router as a path-classification endpoint."""
+        if name in self.pods:
+            return Endpoint(name, "pod", self.pods[name].node)
+        if name == ROUTER:
+            return Endpoint(name, "router", ROUTER)
+        self.node_plan(name)
+        return Endpoint(name, "node", name)
+
     def describe(self) -> list[dict[str, Any]]:
         """One row per pod: name, node, IP, netns, pause pid, containers (for CLI and reports)."""
         return [
@@ -386,5 +402,3 @@ def _decode(value: bytes | str | None) -> str:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
-
-__all__ = ["Cluster", "ROUTER", "IPv4Network"]

@@ -72,7 +72,10 @@ class CniResult:
 
 def parse_result(text: str) -> CniResult:
     """Parse a CNI 0.4.0 result; the pod's eth0 address is the first IPv4 entry."""
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise TestbedError(f"CNI plugin printed no JSON result: {text.strip()[:200]!r}") from None
     for ip in data.get("ips", []):
         if ip.get("version", "4") == "4" or ":" not in ip["address"]:
             return CniResult(IPv4Interface(ip["address"]), ip.get("gateway"), data)

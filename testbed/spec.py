@@ -22,7 +22,7 @@ from testbed.errors import SpecError
 # `<node>-eth0` is the node's underlay interface (Mininet names it): 15 characters at most.
 MAX_NODE_NAME = 10
 # Kubernetes object names are DNS labels; ours also become namespace and file names.
-NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+NAME_RE = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")  # used with fullmatch
 MAX_POD_NAME = 40
 RESERVED_NODE_NAMES = {"router"}
 
@@ -143,11 +143,11 @@ class _Reader:
         if not isinstance(value, str):
             raise self.fail(where, f"must be a string, got {_kind(value)}")
         if len(value) > max_len:
-            raise self.fail(where, f"'{value}' is longer than {max_len} characters")
-        if not NAME_RE.match(value):
+            raise self.fail(where, f"{value!r} is longer than {max_len} characters")
+        if not NAME_RE.fullmatch(value):
             raise self.fail(
                 where,
-                f"'{value}' must be lower-case letters, digits and '-', "
+                f"{value!r} must be lower-case letters, digits and '-', "
                 "starting with a letter and not ending with '-'",
             )
         return value
@@ -158,7 +158,7 @@ class _Reader:
         try:
             net = ipaddress.ip_network(value, strict=True)
         except ValueError as exc:
-            raise self.fail(where, f"'{value}' is not a valid network: {exc}") from None
+            raise self.fail(where, f"{value!r} is not a valid network: {exc}") from None
         if not isinstance(net, IPv4Network):
             raise self.fail(where, f"'{value}' is not IPv4 (only IPv4 is supported)")
         return net
@@ -227,7 +227,8 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
         pods: list[PodSpec] = []
         raw_pods = node.get("pods", 0)
         if isinstance(raw_pods, bool) or not isinstance(raw_pods, int | list):
-            raise r.fail(f"{where}.pods", f"must be a count or a list of pods, got {_kind(raw_pods)}")
+            raise r.fail(f"{where}.pods",
+                         f"must be a count or a list of pods, got {_kind(raw_pods)}")
         if isinstance(raw_pods, int):
             if raw_pods < 0:
                 raise r.fail(f"{where}.pods", f"{raw_pods} is negative")

@@ -16,6 +16,7 @@ readable file; teardown and `testbed clean` undo exactly these records and nothi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -89,26 +90,41 @@ class ClusterLock:
 
     def acquire(self, owner: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        path = self.root / "lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise LeftoverError(
+                    f"another cluster is running on this machine ({holder}); "
+                    "stop it first (one cluster at a time)"
+                ) from None
+            # The previous holder unlinks the file when it releases: make sure we locked
+            # the file that is at the path now, not an unlinked one.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise LeftoverError(
-                f"another cluster is running on this machine ({holder}); "
-                "stop it first (one cluster at a time)"
-            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{owner}, pid {os.getpid()}".encode())
         self._fd = fd
 
     def release(self) -> None:
+        """Unlock and remove the lock file (and the state root, if nothing else is in it)."""
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / "lock")
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            with contextlib.suppress(OSError):
+                self.root.rmdir()
 
     @property
     def held(self) -> bool:

@@ -1,0 +1,46 @@
+"""What an experiment gets: the running cluster, the run directory, parameters, progress."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from testbed.cluster import Cluster
+from testbed.paths import classify
+from testbed.progress import Reporter
+from testbed.results import Measurement, RunDir
+
+
+@dataclass(frozen=True)
+class Params:
+    """Knobs of the default suite; --quick trades precision for a ~15 s run."""
+
+    repeat: int = 3
+    ping_count: int = 5
+    ping_interval_s: float = 0.05  # root may ping faster than 0.2 s
+    iperf_duration_s: int = 3  # iperf3 3.12 truncates fractional durations
+    iperf_port: int = 5201
+
+    @classmethod
+    def quick(cls, repeat: int | None = None) -> Params:
+        return cls(repeat=repeat or 1, ping_count=3, iperf_duration_s=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    cluster: Cluster
+    run: RunDir
+    params: Params
+    progress: Reporter
+
+    def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
+                    metric: str, value: float) -> Measurement:
+        """A row with the endpoints' nodes and the path class filled in from the cluster."""
+        c = self.cluster
+        s, d = c.endpoint(src), c.endpoint(dst)
+        return Measurement(experiment=experiment, repeat=repeat, src=src, dst=dst,
+                           src_node=s.node, dst_node=d.node, path=path or classify(s, d),
+                           metric=metric, value=float(value))

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Run the default experiment suite on a cluster and write a report.
+
+    sudo make run                                   # set-up, then this with defaults
+    sudo .venv/bin/python experiments/run.py --quick
+    sudo python3 experiments/run.py --topology topologies/four-node.yaml --repeat 5
+
+Writes results/<run-id>/ (measurements.csv, summary.csv, report.md, plots, metadata.json,
+raw/) and prints the report's path. Started with the system Python, it re-executes itself
+inside the project's environment (.venv), which holds its dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ensure_project_python() -> None:
+    """`sudo python3 experiments/run.py` must work: switch to .venv's Python if needed."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if Path(sys.prefix).resolve() == (ROOT / ".venv").resolve():
+        return
+    if not venv_python.exists():
+        print("experiments/run.py: the project environment is not set up; run "
+              "`sudo make setup` (or `sudo make run`) first", file=sys.stderr)
+        raise SystemExit(2)
+    os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _ensure_project_python()
+
+# ruff: noqa: E402 - the imports need the project environment chosen above
+import argparse
+import shlex
+import signal
+import socket
+import time
+import traceback
+from typing import Any
+
+from experiments import REGISTRY, Context, Params
+from testbed import report
+from testbed.cluster import Cluster
+from testbed.errors import SpecError, TestbedError
+from testbed.progress import Reporter
+from testbed.results import (
+    FORMAT_VERSION,
+    RunDir,
+    atomic_write,
+    environment_info,
+    git_info,
+    give_to_invoking_user,
+)
+from testbed.spec import load_spec
+
+DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
+DEFAULT_OUT = ROOT / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="experiments/run.py",
+        description="Measure reachability, latency, hops and throughput along every path "
+                    "class of an emulated kubenet cluster, and write a report.")
+    ap.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY,
+                    help="cluster topology YAML (default: topologies/two-node.yaml)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="directory for run directories (default: results/)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="repetitions of each measurement (default 3; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~15 s")
+    ap.add_argument("--experiment", choices=["all", *REGISTRY], default="all",
+                    help="run one experiment instead of the whole suite")
+    ap.add_argument("--duration", type=int, default=None,
+                    help="seconds per iperf3 run (default 3; 1 with --quick)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress display")
+    args = ap.parse_args(argv)
+    if args.repeat is not None and args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    if args.duration is not None and args.duration <= 0:
+        ap.error("--duration must be positive")
+    return args
+
+
+def make_params(args: argparse.Namespace) -> Params:
+    params = Params.quick(args.repeat) if args.quick else Params(repeat=args.repeat or 3)
+    if args.duration is not None:
+        params = Params(**{**params.to_dict(), "iperf_duration_s": args.duration})
+    return params
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = load_spec(args.topology)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    params = make_params(args)
+    selected = list(REGISTRY) if args.experiment == "all" else [args.experiment]
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    run = RunDir.create(args.out, spec.name)
+    started = time.time()
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "run_id": run.run_id,
+        "status": "running",
+        "started_utc": _utc(started),
+        "command": shlex.join(["sudo", "python3", "experiments/run.py",
+                               *(argv if argv is not None else sys.argv[1:])]),
+        "experiments": selected,
+        "parameters": params.to_dict(),
+        "topology_file": str(args.topology),
+        "topology": spec.to_dict(),
+        "host": socket.gethostname(),
+        "git": git_info(ROOT),
+        "environment": environment_info(),
+    }
+    run.write_json("metadata.json", meta)
+    status, code = "complete", 0
+    with Reporter(enabled=not args.no_progress) as progress:
+        progress.note(f"run {run.run_id}: topology {spec.name} ({args.topology})")
+        try:
+            with Cluster(spec, progress=progress.note) as cluster:
+                meta.update(_cluster_meta(cluster))
+                run.write_json("metadata.json", meta)
+                ctx = Context(cluster, run, params, progress)
+                progress.set_total(sum(REGISTRY[name].steps(ctx) for name in selected))
+                for name in selected:
+                    REGISTRY[name].run(ctx)
+                    meta.setdefault("completed_experiments", []).append(name)
+            meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
+        except KeyboardInterrupt as exc:
+            status, code = "interrupted", 130
+            meta["error"] = f"interrupted ({exc or 'Ctrl-C'}); finished measurements are kept"
+        except TestbedError as exc:
+            status, code = "failed", 1
+            meta["error"] = str(exc)
+        except Exception as exc:  # an unexpected bug: keep the data and the traceback
+            status, code = "failed", 1
+            meta["error"] = f"{type(exc).__name__}: {exc}"
+            meta["traceback"] = traceback.format_exc()
+        finally:
+            finished = time.time()
+            meta.update(status=status, finished_utc=_utc(finished),
+                        duration_s=round(finished - started, 1))
+            write_report(run, meta)
+            give_to_invoking_user(run.path)
+    if code == 0:
+        print(f"report: {run.path / 'report.md'}")
+    else:
+        print(f"error: {meta.get('error')}\npartial results: {run.path}", file=sys.stderr)
+    return code
+
+
+def _cluster_meta(cluster: Cluster) -> dict[str, Any]:
+    plan = cluster.plan
+    return {
+        "address_plan": {
+            "underlay": str(plan.underlay),
+            "router": str(plan.router_ip),
+            "cluster_cidr": str(plan.cluster_cidr),
+            "nodes": [{"node": n.name, "underlay_ip": str(n.underlay_ip),
+                       "pod_cidr": str(n.pod_cidr), "cbr0": str(n.bridge_ip),
+                       "mtu": cluster.mtu.get(n.name)} for n in plan.nodes],
+        },
+        "pods": cluster.describe(),
+        "router_routes": [f"{r['dst']} via {r.get('gateway')} proto {r.get('protocol')}"
+                          for r in cluster.router_routes()],
+        "cluster_timings_s": {k: round(v, 3) for k, v in cluster.timings.items()},
+    }
+
+
+def write_report(run: RunDir, meta: dict[str, Any]) -> None:
+    """Summary, plots, report and metadata from whatever was measured (even a partial run)."""
+    df = run.frame()
+    summary = report.summarize(df)
+    run.write_csv("summary.csv", summary)
+    plots = []
+    for name, metric, scale, label, title in (
+        ("throughput.png", "throughput_bps", 1e9, "Gbit/s", "TCP throughput by path class"),
+        ("rtt.png", "rtt_avg_ms", 1.0, "ms", "Average ping RTT by path class"),
+    ):
+        png = report.plot_png(summary, metric, scale, label, title)
+        if png is not None:
+            atomic_write(run.path / name, png)
+            plots.append(name)
+    meta["files"] = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
+    meta["rows"] = len(df)
+    run.write_json("metadata.json", meta)
+    atomic_write(run.path / "report.md", report.render_markdown(df, summary, meta, plots))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

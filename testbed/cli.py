@@ -1,0 +1,269 @@
+"""The `testbed` command: validate a topology, bring a cluster up with a CLI, clean up.
+
+    testbed validate topologies/two-node.yaml
+    sudo testbed up topologies/two-node.yaml                  # interactive
+    sudo testbed up topologies/two-node.yaml --script cmds.txt
+    sudo testbed up topologies/two-node.yaml -c pods -c 'pod-1 ping -c1 pod-3'
+    sudo testbed clean
+
+Exit status: 0 success, 1 a command or the bring-up failed, 2 bad input (topology file or
+arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from testbed.errors import SpecError, TestbedError
+
+
+def _build_cli_class() -> type:
+    """The CLI class, made on demand: importing Mininet's CLI needs Mininet installed."""
+    from ipmininet.cli import IPCLI
+    from mininet.log import error, output
+
+    from testbed.cluster import Cluster
+
+    class KubeCLI(IPCLI):
+        """Mininet's CLI (nodes, sh, py, pingall, ...) plus pods.
+
+        A pod's name works like a node's: `pod-1 ip addr` runs in pod-1's namespaces, and
+        pod, node and router names in a command are replaced by their addresses.
+        """
+
+        prompt = "testbed> "
+
+        def __init__(self, cluster: Cluster, **kwargs: Any) -> None:
+            self.cluster = cluster
+            self.failures: list[str] = []
+            self._failed = False
+            super().__init__(cluster.net, **kwargs)
+
+        def parseline(self, line: str) -> tuple[str | None, str | None, str]:
+            """Split at the first space: cmd.Cmd would split `pod-1` into `pod` and `-1`."""
+            line = line.strip()
+            if not line:
+                return None, None, line
+            if line[0] == "?":
+                line = "help " + line[1:]
+            first, _, rest = line.partition(" ")
+            return first, rest.strip(), line
+
+        # -- exit-status bookkeeping for --script ---------------------------------
+        def onecmd(self, line: str) -> bool:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                return False
+            self._failed = False
+            try:
+                stop = super().onecmd(line)
+            except TestbedError as exc:
+                error(f"*** {exc}\n")
+                self._failed = True
+                stop = False
+            if self._failed:
+                self.failures.append(stripped)
+            return bool(stop)
+
+        def fail(self) -> None:
+            self._failed = True
+
+        # -- pods -------------------------------------------------------------------
+        def do_pods(self, _line: str) -> None:
+            """List pods: name, node, IP, network namespace, pause pid, containers."""
+            rows = self.cluster.describe()
+            header = ["pod", "node", "ip", "netns", "pause_pid", "containers"]
+            widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h)
+                      for h in header]
+            output("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "\n")
+            for r in rows:
+                output("  ".join(str(r[h]).ljust(w) for h, w in zip(header, widths,
+                                                                    strict=True)) + "\n")
+
+        def do_pod(self, line: str) -> None:
+            """Run a command in a pod: pod <name> <command> (names become addresses)."""
+            name, _, rest = line.strip().partition(" ")
+            if not name or not rest.strip():
+                error("usage: pod <name> <command>\n")
+                self.fail()
+                return
+            self._run_in_pod(name, rest)
+
+        def do_routes(self, _line: str) -> None:
+            """The router's routes to the nodes' pod CIDRs, as FRR installed them."""
+            for r in self.cluster.router_routes():
+                output(f"{r['dst']} via {r.get('gateway')} dev {r.get('dev')} "
+                       f"proto {r.get('protocol')}\n")
+
+        def do_podpingall(self, _line: str) -> None:
+            """Every pod pings every other pod once; prints the loss and fails on any."""
+            pods = list(self.cluster.pods.values())
+            lost = 0
+            for src in pods:
+                for dst in pods:
+                    if src is dst:
+                        continue
+                    res = src.exec(["ping", "-c1", "-W1", self.cluster.endpoint_ip(dst.name)])
+                    ok = res.ok
+                    lost += 0 if ok else 1
+                    output(f"{src.name} -> {dst.name}: {'ok' if ok else 'LOST'}\n")
+            total = len(pods) * (len(pods) - 1)
+            output(f"*** Results: {lost}/{total} lost\n")
+            if lost:
+                self.fail()
+
+        def _substitute(self, args: list[str]) -> list[str]:
+            known = set(self.cluster.pods) | set(self.cluster.node_names) | {"router"}
+            return [self.cluster.endpoint_ip(a) if a in known else a for a in args]
+
+        def _run_in_pod(self, name: str, rest: str) -> None:
+            pod = self.cluster.pod(name)
+            argv = self._substitute(shlex.split(rest))
+            code = subprocess.call(pod.nsenter_prefix() + argv)
+            if code != 0:
+                self.fail()
+
+        # -- nodes and the machine -------------------------------------------------
+        def default(self, line: str) -> None:
+            first, args, _ = self.parseline(line)
+            if first in self.cluster.pods:
+                self._run_in_pod(first, args or "")
+                return
+            if first in self.mn:
+                if not args:
+                    error(f"*** Please enter a command for node: {first} <cmd>\n")
+                    self.fail()
+                    return
+                words = self._substitute(args.split(" "))
+                super().default(" ".join([first, *words]))
+                status = self.mn[first].cmd("echo $?").strip()
+                if status != "0":
+                    self.fail()
+                return
+            error(f"*** Unknown command: {line}\n")
+            self.fail()
+
+        def do_sh(self, line: str) -> None:
+            """Run a shell command on the machine itself: sh <cmd>."""
+            if subprocess.call(line, shell=True) != 0:
+                self.fail()
+
+    return KubeCLI
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from testbed.addressing import plan
+    from testbed.spec import load_spec
+
+    spec = load_spec(args.topology)
+    p = plan(spec)
+    print(f"{args.topology}: valid. cluster {spec.name}: {len(spec.nodes)} nodes, "
+          f"{len(spec.pods)} pods; cluster CIDR {spec.cluster_cidr}; "
+          f"router {p.router_ip.ip} on {spec.underlay}")
+    for n in p.nodes:
+        pods = [pod.name for pod in spec.nodes[n.index].pods]
+        print(f"  {n.name:<10} {str(n.underlay_ip.ip):<15} pod CIDR {str(n.pod_cidr):<18} "
+              f"cbr0 {n.bridge_ip.ip}  pods: {', '.join(pods) or '-'}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from testbed.cluster import Cluster
+    from testbed.spec import load_spec
+
+    spec = load_spec(args.topology)
+    script = args.script
+    tmp = None
+    if args.command:
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".cmds", delete=False)  # noqa: SIM115
+        tmp.write("\n".join(args.command) + "\n")
+        tmp.close()
+        script = tmp.name
+    if script is not None and script != "-" and not Path(script).is_file():
+        print(f"error: --script {script}: no such file", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output") \
+                as cluster:
+            cli_class = _build_cli_class()
+            if script == "-":
+                cli = cli_class(cluster, stdin=sys.stdin, script="/dev/stdin")
+            elif script:
+                cli = cli_class(cluster, script=script)
+            else:
+                _say("type 'help' for commands, 'pods' to list pods, 'exit' to tear down")
+                cli = cli_class(cluster)
+            failures = cli.failures
+    finally:
+        if tmp is not None:
+            Path(tmp.name).unlink(missing_ok=True)
+    if failures:
+        print(f"error: {len(failures)} command(s) failed: " + "; ".join(failures),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_clean(_args: argparse.Namespace) -> int:
+    from testbed import cleanup, deps
+
+    deps.check_root()
+    removed = cleanup.clean()
+    if removed:
+        print(f"removed the leftovers of {len(removed)} run(s): {', '.join(removed)}")
+    else:
+        print("nothing to clean: no testbed run left anything behind")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"*** {message}", file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="testbed", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("validate", help="check a topology file and print its address plan")
+    v.add_argument("topology", type=Path)
+    v.set_defaults(func=cmd_validate)
+    u = sub.add_parser("up", help="bring a cluster up and open a CLI (or run a script)")
+    u.add_argument("topology", type=Path)
+    u.add_argument("--script", help="file of CLI commands to run, then tear down ('-': stdin)")
+    u.add_argument("-c", "--command", action="append",
+                   help="a CLI command to run (repeatable); implies no interactive CLI")
+    u.add_argument("-v", "--verbose", action="store_true", help="Mininet's info messages")
+    u.set_defaults(func=cmd_up)
+    c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
+    c.set_defaults(func=cmd_clean)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the cluster was torn down", file=sys.stderr)
+        return 130
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Argument builders and output parsers for the measurement tools (ping, iperf3)."""

@@ -1,0 +1,235 @@
+"""From tidy measurements to a summary table, plots and a report a reader can trust.
+
+Pure functions of pandas frames (tested without root), plus the plot writers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+
+from testbed.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
+
+SUMMARY_COLUMNS = ["experiment", "path", "metric", "unit", "count", "median", "mean", "std",
+                   "ci95_low", "ci95_high"]
+
+
+def ci95(values: pd.Series) -> tuple[float, float]:
+    """Two-sided 95 % confidence interval of the mean (Student's t); NaN for n < 2."""
+    n = int(values.count())
+    if n < 2:
+        return math.nan, math.nan
+    mean = float(values.mean())
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment, path class and metric: count, median, mean, std and 95 % CI."""
+    if df.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    rows = []
+    for (exp, path, metric, unit), g in df.groupby(["experiment", "path", "metric", "unit"],
+                                                    sort=False):
+        v = g["value"].astype(float)
+        low, high = ci95(v)
+        rows.append({
+            "experiment": exp, "path": path, "metric": metric, "unit": unit,
+            "count": int(v.count()), "median": float(v.median()), "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if v.count() > 1 else math.nan,
+            "ci95_low": low, "ci95_high": high,
+        })
+    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    order = {p: i for i, p in enumerate(PATH_ORDER)}
+    out["_o"] = out["path"].map(lambda p: order.get(p, len(order)))
+    return out.sort_values(["experiment", "_o", "metric"]).drop(columns="_o").reset_index(
+        drop=True)
+
+
+def _ordered(paths: list[str]) -> list[str]:
+    order = {p: i for i, p in enumerate(PATH_ORDER)}
+    return sorted(paths, key=lambda p: order.get(p, len(order)))
+
+
+def hops_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Reply TTL per path class, the routed hops it implies, and whether it is as expected."""
+    ttl = df[df["metric"] == "ttl"]
+    rows = []
+    for path in _ordered(list(ttl["path"].unique())):
+        values = ttl[ttl["path"] == path]["value"].astype(int)
+        seen = sorted(values.unique().tolist())
+        expected = EXPECTED_TTL.get(path)
+        rows.append({
+            "path": path,
+            "route": ROUTE_DESCRIPTION.get(path, ""),
+            "reply TTL": ", ".join(map(str, seen)),
+            "routed hops": ", ".join(str(routed_hops(t)) for t in seen),
+            "expected TTL": expected if expected is not None else "",
+            "as expected": "yes" if expected is not None and seen == [expected] else "NO",
+        })
+    return pd.DataFrame(rows)
+
+
+def reachability_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean loss (%) from each source (rows) to each destination (columns)."""
+    loss = df[df["metric"] == "loss_pct"]
+    if loss.empty:
+        return pd.DataFrame()
+    return loss.pivot_table(index="src", columns="dst", values="value", aggfunc="mean")
+
+
+def throughput_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Median throughput per path class, its CI, and its ratio to the node-node baseline."""
+    t = summary[summary["metric"] == "throughput_bps"].copy()
+    if t.empty:
+        return pd.DataFrame()
+    base = t[t["path"] == "node-node"]["median"]
+    baseline = float(base.iloc[0]) if not base.empty else math.nan
+    return pd.DataFrame({
+        "path": t["path"],
+        "runs": t["count"],
+        "median Gbit/s": (t["median"] / 1e9).round(2),
+        "mean Gbit/s": (t["mean"] / 1e9).round(2),
+        "95% CI Gbit/s": [
+            "" if math.isnan(lo) else f"{lo / 1e9:.2f} .. {hi / 1e9:.2f}"
+            for lo, hi in zip(t["ci95_low"], t["ci95_high"], strict=True)
+        ],
+        "vs node-node": (t["median"] / baseline).round(3),
+    }).reset_index(drop=True)
+
+
+def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
+    rtt = summary[summary["metric"].isin(["rtt_avg_ms", "rtt_min_ms"])]
+    if rtt.empty:
+        return pd.DataFrame()
+    wide = rtt.pivot_table(index="path", columns="metric", values="median", sort=False)
+    wide = wide.reindex(_ordered(list(wide.index)))
+    return wide.round(4).reset_index().rename(
+        columns={"rtt_avg_ms": "median of avg RTT (ms)", "rtt_min_ms": "median of min RTT (ms)"})
+
+
+def findings(df: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Plain sentences of what the numbers show (each one computed, never assumed)."""
+    out: list[str] = []
+    loss = df[df["metric"] == "loss_pct"]
+    if not loss.empty:
+        pairs = loss.groupby(["src", "dst"])["value"].max()
+        ok = int((pairs == 0).sum())
+        out.append(f"Reachability: {ok} of {len(pairs)} source/destination pairs answered every "
+                   "ping in every repeat.")
+    hops = hops_table(df)
+    for _, row in hops.iterrows():
+        if row["path"] in ("pod-same-node", "pod-cross-node"):
+            out.append(f"{row['path']}: replies arrive with TTL {row['reply TTL']}, i.e. "
+                       f"{row['routed hops']} routed hop(s) ({row['route']}); "
+                       f"expected TTL {row['expected TTL']}: {row['as expected']}.")
+    tp = throughput_table(summary)
+    if not tp.empty and "node-node" in set(tp["path"]):
+        for path in ("pod-cross-node", "pod-same-node", "pod-localhost"):
+            r = tp[tp["path"] == path]
+            if not r.empty:
+                ratio = float(r["vs node-node"].iloc[0])
+                out.append(f"{path} throughput is {ratio:.2f}x the node-node underlay baseline "
+                           f"({float(r['median Gbit/s'].iloc[0]):.2f} vs "
+                           f"{float(tp[tp['path'] == 'node-node']['median Gbit/s'].iloc[0]):.2f}"
+                           " Gbit/s, medians).")
+    return out
+
+
+def _md(frame: pd.DataFrame, **kwargs: Any) -> str:
+    if frame.empty:
+        return "_(no data)_"
+    return frame.to_markdown(**kwargs)
+
+
+def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
+                    plots: list[str]) -> str:
+    """The whole report.md."""
+    spec = meta.get("topology", {})
+    lines = [
+        f"# Pod network report: {spec.get('name', '?')}",
+        "",
+        f"Run `{meta.get('run_id')}`, status **{meta.get('status')}**, "
+        f"{meta.get('started_utc', '')} to {meta.get('finished_utc', '')} UTC; "
+        f"code {(meta.get('git') or {}).get('commit') or 'unknown'}.",
+        "",
+        "## What it shows",
+        "",
+        *[f"- {s}" for s in findings(df, summary)],
+        "",
+        "## Cluster",
+        "",
+        _md(pd.DataFrame(meta.get("address_plan", {}).get("nodes", [])), index=False),
+        "",
+        _md(pd.DataFrame(meta.get("pods", [])), index=False),
+        "",
+        "Router routes (installed by FRR staticd, `proto static`): "
+        + ", ".join(f"`{r}`" for r in meta.get("router_routes", [])),
+        "",
+        "## Hops (reply TTL)",
+        "",
+        "Linux sends with TTL 64; every router on the way back takes one off.",
+        "",
+        _md(hops_table(df), index=False),
+        "",
+        "## Reachability (mean loss %, rows ping columns)",
+        "",
+        _md(reachability_matrix(df).round(1).astype(object).where(
+            reachability_matrix(df).notna(), "-")),
+        "",
+        "## Latency",
+        "",
+        _md(latency_table(summary), index=False),
+        "",
+        "## Throughput (iperf3, one TCP stream)",
+        "",
+        _md(throughput_table(summary), index=False),
+        "",
+    ]
+    for plot in plots:
+        lines += [f"![{plot}]({plot})", ""]
+    lines += [
+        "## Files",
+        "",
+        "`measurements.csv` (one measurement a row), `summary.csv` (per path class and metric),"
+        " `metadata.json` (topology, parameters, versions), `raw/` (tool output).",
+        "",
+        "Reproduce with:",
+        "",
+        f"    {meta.get('command', '')}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_png(summary: pd.DataFrame, metric: str, scale: float, ylabel: str,
+             title: str) -> bytes | None:
+    """A bar chart of one metric's mean per path class, with 95 % CI error bars, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summary[summary["metric"] == metric]
+    if s.empty:
+        return None
+    s = s.set_index("path").reindex(_ordered(list(s["path"])))
+    means = s["mean"] / scale
+    err_low = (s["mean"] - s["ci95_low"]).fillna(0) / scale
+    err_high = (s["ci95_high"] - s["mean"]).fillna(0) / scale
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    ax.bar(range(len(s)), means, yerr=[err_low, err_high], capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(s)), list(s.index), rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,48 @@
+"""Integration tests: root and a real Mininet. Skipped without root, except in CI, where
+a skip would hide a broken data plane, so they fail instead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from testbed.spec import ClusterSpec, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGIES = ROOT / "topologies"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("integration tests need root, and CI runs them as root")
+    skip = pytest.mark.skip(reason="needs root (network namespaces); CI runs these as root")
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def two_node_spec() -> ClusterSpec:
+    return load_spec(TOPOLOGIES / "two-node.yaml")
+
+
+def machine_snapshot() -> dict[str, set[str]]:
+    """What a run could leave behind: named netns, interfaces in the machine's namespace,
+    testbed-related processes, and the state directory."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    procs = subprocess.run(["pgrep", "-a", "-f", "mininet:|catatonit|iperf3|/usr/lib/frr/|zebra|"
+                            "staticd"], capture_output=True, text=True).stdout
+    return {
+        "netns": {line.split()[0] for line in netns.splitlines() if line.strip()},
+        "links": set(os.listdir("/sys/class/net")),
+        "procs": {line for line in procs.splitlines() if "pgrep" not in line},
+        "state": {str(p) for p in Path("/run/ktestbed").glob("*")},
+    }

@@ -1,0 +1,48 @@
+"""The `testbed` command as users type it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT, machine_snapshot
+
+TESTBED = str(Path(sys.executable).parent / "testbed")
+TWO_NODE = str(ROOT / "topologies" / "two-node.yaml")
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([TESTBED, *args], capture_output=True, text=True, timeout=120,
+                          input=stdin)
+
+
+def test_up_script_runs_commands_then_tears_down(tmp_path: Path) -> None:
+    before = machine_snapshot()
+    script = tmp_path / "cmds"
+    script.write_text("# list, then ping across nodes by pod name\npods\n"
+                      "pod-1 ping -c1 -W1 pod-4\nroutes\nnode-2 ip -br addr show cbr0\n")
+    res = run("up", TWO_NODE, "--script", str(script))
+    assert res.returncode == 0, res.stderr
+    assert "ktb-node-2-pod-4" in res.stdout and "10.0.1.3" in res.stdout
+    assert "1 received" in res.stdout and "ttl=61" in res.stdout
+    assert "10.0.1.0/24 via 10.100.0.3" in res.stdout
+    assert "10.0.1.1/24" in res.stdout
+    assert machine_snapshot() == before
+
+
+def test_up_fails_when_a_command_fails() -> None:
+    res = run("up", TWO_NODE, "-c", "pod-1 ping -c1 -W1 10.0.9.9", "-c", "pods")
+    assert res.returncode == 1
+    assert "1 command(s) failed: pod-1 ping -c1 -W1 10.0.9.9" in res.stderr
+
+
+def test_invalid_topology_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    before = machine_snapshot()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ncluster_cidr: 10.0.0.0/14\nnodes:\n  - name: node-1\n    podz: 2\n")
+    res = run("up", str(bad), "-c", "pods")
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0
+    assert "nodes[0].podz" in res.stderr and "Traceback" not in res.stderr
+    assert machine_snapshot() == before

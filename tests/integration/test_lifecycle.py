@@ -1,0 +1,114 @@
+"""Bring-up and teardown hygiene: nothing of ours is left, nothing not ours is touched,
+and a crashed run's leftovers are found and removed by `testbed clean`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testbed.cluster import Cluster
+from testbed.errors import LeftoverError, TestbedError
+from testbed.spec import ClusterSpec
+
+from .conftest import ROOT, machine_snapshot
+
+FOREIGN_NS = "ktb-node-1-foreign"  # looks like ours, is not
+FOREIGN_LINK = "ktb-ul1x"  # looks like our underlay bridge, is not
+
+
+@pytest.fixture
+def foreign_objects() -> Iterator[None]:
+    """A namespace, a bridge and a process made outside the testbed, with similar names."""
+    subprocess.run(["ip", "netns", "add", FOREIGN_NS], check=True)
+    subprocess.run(["ip", "link", "add", FOREIGN_LINK, "type", "bridge"], check=True)
+    proc = subprocess.Popen(["sleep", "300"])
+    try:
+        yield
+        assert FOREIGN_NS in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                            text=True).stdout
+        assert os.path.exists(f"/sys/class/net/{FOREIGN_LINK}")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        subprocess.run(["ip", "link", "del", FOREIGN_LINK], check=False)
+        subprocess.run(["ip", "netns", "delete", FOREIGN_NS], check=False)
+
+
+def test_teardown_leaves_nothing_and_spares_foreign_objects(two_node_spec: ClusterSpec,
+                                                            foreign_objects: None) -> None:
+    before = machine_snapshot()
+    with Cluster(two_node_spec) as cluster:
+        during = machine_snapshot()
+        assert {p.netns for p in cluster.pods.values()} <= during["netns"]
+        assert "ktb-ul1" in during["links"]
+        state_dir = cluster.state.directory
+        assert (state_dir / "frr").is_dir()
+    after = machine_snapshot()
+    assert after == before
+    assert not state_dir.exists()
+
+
+def test_second_cluster_refuses_while_one_runs(two_node_spec: ClusterSpec) -> None:
+    with Cluster(two_node_spec), pytest.raises(LeftoverError, match="another cluster"):
+        Cluster(two_node_spec).start()
+    # the refused second cluster made nothing; the first one's teardown removed its own
+    assert not any(n.startswith("ktb-") for n in machine_snapshot()["netns"])
+
+
+def test_failed_bring_up_tears_down(two_node_spec: ClusterSpec, monkeypatch) -> None:
+    before = machine_snapshot()
+
+    def broken_cni(*_args, **_kwargs):
+        raise TestbedError("simulated CNI failure")
+
+    cluster = Cluster(two_node_spec)
+    monkeypatch.setattr(cluster.cni, "add", broken_cni)
+    with pytest.raises(TestbedError, match="simulated CNI failure"):
+        cluster.start()
+    assert machine_snapshot() == before
+
+
+CRASHER = """
+import os, sys, time
+from testbed.cluster import Cluster
+from testbed.spec import load_spec
+c = Cluster(load_spec(sys.argv[1]))
+c.start()
+print("UP", flush=True)
+time.sleep(300)
+"""
+
+
+def test_sigkill_leftovers_are_removed_by_testbed_clean(two_node_spec: ClusterSpec) -> None:
+    before = machine_snapshot()
+    proc = subprocess.Popen([sys.executable, "-c", CRASHER,
+                             str(ROOT / "topologies" / "two-node.yaml")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "UP"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(0.5)
+        crashed = machine_snapshot()
+        assert any(n.startswith("ktb-") for n in crashed["netns"])  # it really left things
+        res = subprocess.run([str(Path(sys.executable).parent / "testbed"), "clean"],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "removed the leftovers of 1 run" in res.stdout
+        deadline = time.monotonic() + 5
+        while machine_snapshot() != before and time.monotonic() < deadline:
+            time.sleep(0.1)  # veth ends of dead namespaces vanish asynchronously
+        assert machine_snapshot() == before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,177 @@
+"""Unit tests for testbed.measure.ping: parse real and hand-made iputils-ping output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testbed.errors import TestbedError
+from testbed.measure.ping import PingResult, parse_ping, ping_argv
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def _load(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+# --- real output: `ping -n -c 5 -i 0.2 127.0.0.1` (iputils 20221126) --------------------------
+
+
+def test_loopback_counts_and_loss() -> None:
+    result = parse_ping(_load("ping_loopback.txt"))
+    assert result.transmitted == 5
+    assert result.received == 5
+    assert result.loss_pct == 0.0
+    assert result.duplicates == 0
+    assert result.errors == 0
+
+
+def test_loopback_rtt_values_come_from_the_summary_line() -> None:
+    result = parse_ping(_load("ping_loopback.txt"))
+    assert result.rtt_min_ms == pytest.approx(0.037)
+    assert result.rtt_avg_ms == pytest.approx(0.047)
+    assert result.rtt_max_ms == pytest.approx(0.071)
+    assert result.rtt_mdev_ms == pytest.approx(0.012)
+
+
+def test_loopback_ttl_is_64_for_every_reply() -> None:
+    result = parse_ping(_load("ping_loopback.txt"))
+    assert result.ttls == (64, 64, 64, 64, 64)
+    assert result.ttl == 64
+
+
+def test_loopback_metrics() -> None:
+    metrics = parse_ping(_load("ping_loopback.txt")).metrics()
+    assert metrics == pytest.approx(
+        {
+            "loss_pct": 0.0,
+            "rtt_min_ms": 0.037,
+            "rtt_avg_ms": 0.047,
+            "rtt_max_ms": 0.071,
+            "rtt_mdev_ms": 0.012,
+            "ttl": 64,
+        }
+    )
+
+
+def test_result_is_frozen() -> None:
+    result = parse_ping(_load("ping_loopback.txt"))
+    with pytest.raises(AttributeError):
+        result.received = 0  # type: ignore[misc]
+
+
+# --- hand-made files (*_handmade.txt): written by hand in the iputils 20221126 format, because
+# --- loss, unreachable hosts and duplicates cannot be produced on loopback without root/netem.
+
+
+def test_partial_loss_keeps_ping_percentage_and_ignores_pipe_suffix() -> None:
+    result = parse_ping(_load("ping_partial_loss_handmade.txt"))
+    assert (result.transmitted, result.received) == (3, 2)
+    assert result.loss_pct == pytest.approx(33.3333)
+    # ", pipe 2" follows the rtt line when the rtt exceeds the interval
+    assert result.rtt_min_ms == pytest.approx(250.412)
+    assert result.rtt_avg_ms == pytest.approx(250.749)
+    assert result.rtt_max_ms == pytest.approx(251.087)
+    assert result.rtt_mdev_ms == pytest.approx(0.337)
+    # reply lines print "time=250 ms" without decimals above 100 ms; only the TTL is used
+    assert result.ttls == (62, 62)
+    assert result.ttl == 62
+
+
+def test_total_loss_has_no_rtt_and_no_ttl() -> None:
+    result = parse_ping(_load("ping_total_loss_handmade.txt"))
+    assert (result.transmitted, result.received) == (5, 0)
+    assert result.loss_pct == 100.0
+    assert result.rtt_min_ms is None
+    assert result.rtt_avg_ms is None
+    assert result.rtt_max_ms is None
+    assert result.rtt_mdev_ms is None
+    assert result.ttls == ()
+    assert result.ttl is None
+    assert result.metrics() == {"loss_pct": 100.0}
+
+
+def test_host_unreachable_lines_are_errors_not_replies() -> None:
+    result = parse_ping(_load("ping_host_unreachable_handmade.txt"))
+    assert (result.transmitted, result.received) == (5, 0)
+    assert result.errors == 3
+    assert result.loss_pct == 100.0
+    assert result.ttls == ()
+    # a bare "pipe 3" line (no rtt line before it) must not be taken for rtt values
+    assert result.rtt_avg_ms is None
+    assert result.metrics() == {"loss_pct": 100.0}
+
+
+def test_duplicates_are_reply_lines_but_not_received_packets() -> None:
+    result = parse_ping(_load("ping_dup_handmade.txt"))
+    assert (result.transmitted, result.received) == (3, 3)
+    assert result.duplicates == 2
+    assert result.loss_pct == 0.0
+    # documented choice: every reply line, "(DUP!)" ones included, contributes its TTL
+    assert result.ttls == (63, 62, 63, 62, 63)
+    assert result.ttl == 63
+    assert result.rtt_avg_ms == pytest.approx(0.073)
+
+
+def test_network_unreachable_raises_with_the_ping_message() -> None:
+    with pytest.raises(TestbedError) as info:
+        parse_ping(_load("ping_network_unreachable_handmade.txt"))
+    message = str(info.value)
+    assert "Network is unreachable" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "PING 10.0.0.1 (10.0.0.1) 56(84) bytes of data.\n"])
+def test_output_without_summary_raises(text: str) -> None:
+    with pytest.raises(TestbedError, match="no statistics summary"):
+        parse_ping(text)
+
+
+def test_summary_without_loss_means_nothing_was_sent() -> None:
+    with pytest.raises(TestbedError, match="no packets were transmitted"):
+        parse_ping("--- 10.0.0.1 ping statistics ---\n0 packets transmitted, 0 received\n")
+
+
+def test_ttl_tie_goes_to_the_earliest_reply() -> None:
+    result = PingResult(2, 2, 0.0, 1.0, 1.0, 1.0, 0.0, ttls=(61, 64))
+    assert result.ttl == 61
+
+
+def test_reply_line_with_hostname_and_timestamp_is_recognised() -> None:
+    text = (
+        "[1795679176.123456] 64 bytes from localhost (127.0.0.1): icmp_seq=1 ttl=64 time=0.05 ms\n"
+        "\n--- localhost ping statistics ---\n"
+        "1 packets transmitted, 1 received, 0% packet loss, time 0ms\n"
+        "rtt min/avg/max/mdev = 0.050/0.050/0.050/0.000 ms\n"
+    )
+    assert parse_ping(text).ttls == (64,)
+
+
+# --- argv builder ---------------------------------------------------------------------------
+
+
+def test_ping_argv_defaults() -> None:
+    expected = ["ping", "-n", "-c", "5", "-i", "0.2", "-W", "1", "10.244.1.2"]
+    assert ping_argv("10.244.1.2") == expected
+
+
+def test_ping_argv_with_deadline_keeps_destination_last() -> None:
+    argv = ping_argv("10.0.0.1", count=20, interval_s=0.5, deadline_s=10, wait_s=0.25)
+    assert argv == ["ping", "-n", "-c", "20", "-i", "0.5", "-W", "0.25", "-w", "10", "10.0.0.1"]
+    assert all(isinstance(arg, str) for arg in argv)
+
+
+def test_ping_argv_rejects_fractional_deadline() -> None:
+    # iputils 20221126 answers "ping: invalid argument: '1.5'" for -w 1.5
+    with pytest.raises(TestbedError, match="deadline"):
+        ping_argv("10.0.0.1", deadline_s=1.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"count": 0}, {"interval_s": 0}, {"wait_s": -1.0}, {"deadline_s": 0}]
+)
+def test_ping_argv_rejects_bad_values(kwargs: dict[str, float]) -> None:
+    with pytest.raises(TestbedError):
+        ping_argv("10.0.0.1", **kwargs)  # type: ignore[arg-type]

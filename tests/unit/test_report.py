@@ -1,0 +1,104 @@
+"""Aggregation and report rendering on hand-built frames (no root, no network)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from testbed.report import (
+    ci95,
+    findings,
+    hops_table,
+    plot_png,
+    reachability_matrix,
+    render_markdown,
+    summarize,
+    throughput_table,
+)
+from testbed.results import COLUMNS
+
+
+def rows(path: str, metric: str, values: list[float], src: str = "pod-1",
+         dst: str = "pod-3", exp: str = "throughput", unit: str = "bit/s") -> list[dict]:
+    return [dict(experiment=exp, repeat=i + 1, src=src, dst=dst, src_node="node-1",
+                 dst_node="node-2", path=path, metric=metric, value=v, unit=unit)
+            for i, v in enumerate(values)]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    data = (rows("node-node", "throughput_bps", [20e9, 22e9, 21e9], "node-1", "node-2")
+            + rows("pod-cross-node", "throughput_bps", [17e9, 16e9, 18e9])
+            + rows("pod-cross-node", "ttl", [61, 61, 61], exp="reachability", unit="hops-left")
+            + rows("pod-same-node", "ttl", [64, 64], src="pod-1", dst="pod-2",
+                   exp="reachability", unit="hops-left")
+            + rows("pod-cross-node", "loss_pct", [0, 0, 0], exp="reachability", unit="%")
+            + rows("pod-same-node", "loss_pct", [0, 100], src="pod-1", dst="pod-2",
+                   exp="reachability", unit="%"))
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def test_ci95_uses_student_t() -> None:
+    low, high = ci95(pd.Series([1.0, 2.0, 3.0]))
+    # mean 2, sd 1, t(0.975, 2) = 4.3027: half width 4.3027 / sqrt(3) = 2.4841
+    assert low == pytest.approx(2 - 2.48414, abs=1e-4)
+    assert high == pytest.approx(2 + 2.48414, abs=1e-4)
+    assert all(math.isnan(x) for x in ci95(pd.Series([5.0])))
+
+
+def test_summarize_groups_per_path_and_metric(frame: pd.DataFrame) -> None:
+    s = summarize(frame)
+    row = s[(s["path"] == "node-node") & (s["metric"] == "throughput_bps")].iloc[0]
+    assert row["count"] == 3
+    assert row["median"] == 21e9 and row["mean"] == 21e9
+    assert row["std"] == pytest.approx(1e9)
+    assert row["ci95_low"] < 21e9 < row["ci95_high"]
+    # path classes in the canonical order: same-node before cross-node before node-node
+    paths = list(dict.fromkeys(s["path"]))
+    assert paths.index("pod-same-node") < paths.index("pod-cross-node") < paths.index("node-node")
+
+
+def test_summarize_empty_frame() -> None:
+    assert summarize(pd.DataFrame(columns=COLUMNS)).empty
+
+
+def test_throughput_ratio_to_underlay(frame: pd.DataFrame) -> None:
+    t = throughput_table(summarize(frame)).set_index("path")
+    assert t.loc["pod-cross-node", "vs node-node"] == pytest.approx(17 / 21, abs=1e-3)
+    assert t.loc["node-node", "vs node-node"] == 1.0
+    assert t.loc["pod-cross-node", "median Gbit/s"] == 17.0
+
+
+def test_hops_table_flags_unexpected_ttl(frame: pd.DataFrame) -> None:
+    h = hops_table(frame).set_index("path")
+    assert h.loc["pod-cross-node", "routed hops"] == "3"
+    assert h.loc["pod-cross-node", "as expected"] == "yes"
+    bad = frame.copy()
+    bad.loc[(bad["metric"] == "ttl") & (bad["path"] == "pod-same-node"), "value"] = 63
+    assert hops_table(bad).set_index("path").loc["pod-same-node", "as expected"] == "NO"
+
+
+def test_reachability_matrix_and_findings(frame: pd.DataFrame) -> None:
+    m = reachability_matrix(frame)
+    assert m.loc["pod-1", "pod-2"] == 50.0 and m.loc["pod-1", "pod-3"] == 0.0
+    text = " ".join(findings(frame, summarize(frame)))
+    assert "1 of 2 source/destination pairs" in text
+    assert "pod-cross-node throughput is 0.81x" in text
+
+
+def test_render_markdown_has_every_section(frame: pd.DataFrame) -> None:
+    meta = {"run_id": "r1", "status": "complete", "topology": {"name": "two-node"},
+            "command": "sudo python3 experiments/run.py", "git": {"commit": "abc"}}
+    md = render_markdown(frame, summarize(frame), meta, ["throughput.png"])
+    for section in ("# Pod network report: two-node", "## Hops (reply TTL)",
+                    "## Reachability", "## Throughput", "![throughput.png](throughput.png)",
+                    "sudo python3 experiments/run.py"):
+        assert section in md
+
+
+def test_plot_png_is_a_png(frame: pd.DataFrame) -> None:
+    png = plot_png(summarize(frame), "throughput_bps", 1e9, "Gbit/s", "t")
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_png(summarize(frame), "rtt_avg_ms", 1, "ms", "t") is None
