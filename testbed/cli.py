@@ -27,7 +27,7 @@ from testbed.errors import SpecError, TestbedError
 def _build_cli_class() -> type:
     """The CLI class, made on demand: importing Mininet's CLI needs Mininet installed."""
     from ipmininet.cli import IPCLI
-    from mininet.log import error, output
+    from mininet.log import error, lg
 
     from testbed.cluster import Cluster
 
@@ -82,10 +82,10 @@ def _build_cli_class() -> type:
             header = ["pod", "node", "ip", "netns", "pause_pid", "containers"]
             widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h)
                       for h in header]
-            output("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "\n")
+            print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
             for r in rows:
-                output("  ".join(str(r[h]).ljust(w) for h, w in zip(header, widths,
-                                                                    strict=True)) + "\n")
+                print("  ".join(str(r[h]).ljust(w) for h, w in zip(header, widths,
+                                                                   strict=True)))
 
         def do_pod(self, line: str) -> None:
             """Run a command in a pod: pod <name> <command> (names become addresses)."""
@@ -99,8 +99,8 @@ def _build_cli_class() -> type:
         def do_routes(self, _line: str) -> None:
             """The router's routes to the nodes' pod CIDRs, as FRR installed them."""
             for r in self.cluster.router_routes():
-                output(f"{r['dst']} via {r.get('gateway')} dev {r.get('dev')} "
-                       f"proto {r.get('protocol')}\n")
+                print(f"{r['dst']} via {r.get('gateway')} dev {r.get('dev')} "
+                      f"proto {r.get('protocol')}")
 
         def do_podpingall(self, _line: str) -> None:
             """Every pod pings every other pod once; prints the loss and fails on any."""
@@ -113,9 +113,9 @@ def _build_cli_class() -> type:
                     res = src.exec(["ping", "-c1", "-W1", self.cluster.endpoint_ip(dst.name)])
                     ok = res.ok
                     lost += 0 if ok else 1
-                    output(f"{src.name} -> {dst.name}: {'ok' if ok else 'LOST'}\n")
+                    print(f"{src.name} -> {dst.name}: {'ok' if ok else 'LOST'}")
             total = len(pods) * (len(pods) - 1)
-            output(f"*** Results: {lost}/{total} lost\n")
+            print(f"*** Results: {lost}/{total} lost", flush=True)
             if lost:
                 self.fail()
 
@@ -126,6 +126,7 @@ def _build_cli_class() -> type:
         def _run_in_pod(self, name: str, rest: str) -> None:
             pod = self.cluster.pod(name)
             argv = self._substitute(shlex.split(rest))
+            sys.stdout.flush()
             code = subprocess.call(pod.nsenter_prefix() + argv)
             if code != 0:
                 self.fail()
@@ -142,7 +143,17 @@ def _build_cli_class() -> type:
                     self.fail()
                     return
                 words = self._substitute(args.split(" "))
-                super().default(" ".join([first, *words]))
+                # Mininet streams a node command's output through its logger (stderr);
+                # a command's output belongs on stdout, like a pod command's.
+                handlers = [h for h in lg.handlers if hasattr(h, "stream")]
+                saved = [h.stream for h in handlers]
+                for h in handlers:
+                    h.stream = sys.stdout
+                try:
+                    super().default(" ".join([first, *words]))
+                finally:
+                    for h, stream in zip(handlers, saved, strict=True):
+                        h.stream = stream
                 status = self.mn[first].cmd("echo $?").strip()
                 if status != "0":
                     self.fail()
