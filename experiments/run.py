@@ -193,8 +193,9 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     run.write_csv("summary.csv", summary)
     plots = []
     for name, metric, scale, label, title in (
-        ("throughput.png", "throughput_bps", 1e9, "Gbit/s", "TCP throughput by path class"),
-        ("rtt.png", "rtt_avg_ms", 1.0, "ms", "Average ping RTT by path class"),
+        ("throughput.png", "throughput_bps", 1e9, "Gbit/s",
+         "TCP throughput by path class (mean, 95 % CI)"),
+        ("rtt.png", "rtt_avg_ms", 1.0, "ms", "Average ping RTT by path class (mean, 95 % CI)"),
     ):
         png = report.plot_png(summary, metric, scale, label, title)
         if png is not None:

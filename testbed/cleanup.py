@@ -7,7 +7,9 @@ before a bring-up (a crashed run's leftovers, whose lock holder is gone), and by
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from testbed import procs
@@ -15,21 +17,34 @@ from testbed.errors import LeftoverError
 from testbed.pod import delete_netns, run
 from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
 
+# FRR keeps an (empty unless it crashed) directory per daemon start here, and leaves it.
+FRR_TMP = "/var/tmp/frr"
 
-def _frr_pids(state: RunState) -> list[int]:
-    """FRR daemons of this run found from their pid files, proven ours by their command line
-    (it names this run's directory), for a crash between a daemon's start and its record."""
-    pids = []
-    for pidfile in (state.directory / "frr").glob("*.pid"):
+
+def frr_crashlog_dir(daemon: str, pid: int) -> str:
+    return f"{FRR_TMP}/{daemon}.{pid}"
+
+
+def frr_daemons(state: RunState) -> list[tuple[str, int]]:
+    """(daemon, pid) of this run's FRR daemons, from the pid files ipmininet makes them
+    write in the run directory (`zebra_router.pid`). Read again at cleanup, for a crash
+    between a daemon's start and its record."""
+    out = []
+    for pidfile in sorted((state.directory / "frr").glob("*.pid")):
         try:
-            pid = int(pidfile.read_text().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().decode(errors="replace")
+            out.append((pidfile.name.split("_", 1)[0], int(pidfile.read_text().strip())))
         except (OSError, ValueError):
             continue
-        if str(state.directory) in cmdline:
-            pids.append(pid)
-    return pids
+    return out
+
+
+def _owned_by_run(pid: int, state: RunState) -> bool:
+    """A live FRR daemon is ours if its command line names this run's directory."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return str(state.directory) in f.read().decode(errors="replace")
+    except OSError:
+        return False
 
 
 def undo_run(state: RunState) -> list[str]:
@@ -42,14 +57,24 @@ def undo_run(state: RunState) -> list[str]:
                 procs.stop_recorded(int(rec["pid"]), rec.get("started"))
             except Exception as exc:
                 errors.append(f"process {rec['pid']} ({rec.get('what', '')}): {exc}")
-    for pid in _frr_pids(state):
-        procs.stop_recorded(pid, procs.start_time(pid))
+    frr = frr_daemons(state)
+    for _daemon, pid in frr:
+        if _owned_by_run(pid, state):
+            procs.stop_recorded(pid, procs.start_time(pid))
     for rec in reversed(records):
         if rec["kind"] == "netns":
             try:
                 delete_netns(rec["name"])
             except Exception as exc:
                 errors.append(f"netns {rec['name']}: {exc}")
+    dirs = [(r["path"], bool(r.get("if_empty"))) for r in records if r["kind"] == "dir"]
+    dirs += [(frr_crashlog_dir(d, pid), False) for d, pid in frr]
+    for path, if_empty in reversed(dirs):
+        if if_empty:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only if nothing else is in it
+        else:
+            shutil.rmtree(path, ignore_errors=True)
     for rec in reversed(records):
         if rec["kind"] == "link" and os.path.exists(f"/sys/class/net/{rec['name']}"):
             res = run(["ip", "link", "del", rec["name"]], check=False)

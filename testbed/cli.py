@@ -26,10 +26,10 @@ from testbed.errors import SpecError, TestbedError
 
 def _build_cli_class() -> type:
     """The CLI class, made on demand: importing Mininet's CLI needs Mininet installed."""
-    from ipmininet.cli import IPCLI
     from mininet.log import error, lg
 
     from testbed.cluster import Cluster
+    from testbed.ipmn import IPCLI
 
     class KubeCLI(IPCLI):
         """Mininet's CLI (nodes, sh, py, pingall, ...) plus pods.

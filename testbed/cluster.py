@@ -22,6 +22,7 @@ from typing import Any
 
 from testbed import cleanup, deps, procs
 from testbed.addressing import AddressPlan, NodePlan, plan
+from testbed.cleanup import FRR_TMP
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
 from testbed.paths import Endpoint
@@ -163,8 +164,9 @@ class Cluster:
             )
 
     def _build_network(self) -> None:
-        from ipmininet.ipnet import IPNet
         from mininet.log import setLogLevel
+
+        from testbed.ipmn import IPNet
 
         assert self.state is not None
         setLogLevel(self.mininet_log)
@@ -182,19 +184,16 @@ class Cluster:
             self.state.record("process", pid=node.shell.pid,
                               started=procs.start_time(node.shell.pid), what=f"{name} shell")
         self.progress("starting router (FRR) and nodes")
+        if not os.path.isdir(FRR_TMP):
+            self.state.record("dir", path=FRR_TMP, if_empty=True)
+        frr_tmp_before = set(_listdir(FRR_TMP))
         self.net.start()
-        for pid in self._frr_pids():
-            self.state.record("process", pid=pid, started=procs.start_time(pid), what="frr")
-
-    def _frr_pids(self) -> list[int]:
-        assert self.state is not None
-        pids = []
-        for pidfile in (self.state.directory / "frr").glob("*.pid"):
-            try:
-                pids.append(int(pidfile.read_text().strip()))
-            except (OSError, ValueError):
-                continue
-        return pids
+        for daemon, pid in cleanup.frr_daemons(self.state):
+            self.state.record("process", pid=pid, started=procs.start_time(pid), what=daemon)
+        # Every FRR process (the daemons, and ipmininet's configuration dry runs before them)
+        # leaves a crash-log directory: those that appeared during the start are ours.
+        for name in sorted(set(_listdir(FRR_TMP)) - frr_tmp_before):
+            self.state.record("dir", path=f"{FRR_TMP}/{name}")
 
     def _setup_nodes(self) -> None:
         """What kubelet and kubenet do to a node before its first pod."""
@@ -387,6 +386,13 @@ class Cluster:
                                     for c in p.containers.values())}
             for p in self.pods.values()
         ]
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
 
 
 def _route_dst(route: dict[str, Any]) -> str:

@@ -45,13 +45,10 @@ def guard_global_cleanup() -> None:
     """Make mininet.clean.cleanup (and ipmininet's alias of it) raise instead of running."""
     import mininet.clean
 
-    mininet.clean.cleanup = _refuse_global_cleanup
-    try:
-        import ipmininet.clean
+    from testbed import ipmn
 
-        ipmininet.clean.cleanup = _refuse_global_cleanup
-    except ImportError:
-        pass
+    mininet.clean.cleanup = _refuse_global_cleanup
+    ipmn.ipmininet_clean.cleanup = _refuse_global_cleanup
 
 
 def ensure_frr_on_path() -> None:

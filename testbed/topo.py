@@ -17,11 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ipmininet.ipswitch import IPSwitch
-from ipmininet.iptopo import IPTopo
-from ipmininet.router.config import STATIC, RouterConfig, StaticRoute
-
 from testbed.addressing import AddressPlan
+from testbed.ipmn import STATIC, IPSwitch, IPTopo, RouterConfig, StaticRoute
 from testbed.spec import ClusterSpec
 from testbed.state import PREFIX
 

@@ -36,7 +36,8 @@ def two_node_spec() -> ClusterSpec:
 
 def machine_snapshot() -> dict[str, set[str]]:
     """What a run could leave behind: named netns, interfaces in the machine's namespace,
-    testbed-related processes, and the state directory."""
+    testbed-related processes, the state directory, and files in /tmp and /var/tmp (FRR
+    keeps crash-log directories in /var/tmp/frr; ipmininet writes a key pair to /tmp)."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     procs = subprocess.run(["pgrep", "-a", "-f", "mininet:|catatonit|iperf3|/usr/lib/frr/|zebra|"
                             "staticd"], capture_output=True, text=True).stdout
@@ -45,4 +46,6 @@ def machine_snapshot() -> dict[str, set[str]]:
         "links": set(os.listdir("/sys/class/net")),
         "procs": {line for line in procs.splitlines() if "pgrep" not in line},
         "state": {str(p) for p in Path("/run/ktestbed").glob("*")},
+        "tmp": {str(p) for d in ("/tmp", "/var/tmp", "/var/tmp/frr") for p in Path(d).glob("*")
+                if not p.name.startswith("pytest-of-")},
     }
