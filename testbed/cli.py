@@ -26,7 +26,7 @@ from testbed.errors import SpecError, TestbedError
 
 def _build_cli_class() -> type:
     """The CLI class, made on demand: importing Mininet's CLI needs Mininet installed."""
-    from mininet.log import error, lg
+    from mininet.log import lg
 
     from testbed.cluster import Cluster
     from testbed.ipmn import IPCLI
@@ -46,6 +46,10 @@ def _build_cli_class() -> type:
             self._failed = False
             super().__init__(cluster.net, **kwargs)
 
+        def getLocals(self) -> dict[str, Any]:  # noqa: N802 - Mininet's name
+            """`py` sees the cluster too: `py cluster.pod('pod-1').ip`."""
+            return {**super().getLocals(), "cluster": self.cluster}
+
         def parseline(self, line: str) -> tuple[str | None, str | None, str]:
             """Split at the first space: cmd.Cmd would split `pod-1` into `pod` and `-1`."""
             line = line.strip()
@@ -62,12 +66,21 @@ def _build_cli_class() -> type:
             if not stripped or stripped.startswith("#"):
                 return False
             self._failed = False
+            # Mininet prints command output (node commands, py, pingall) through its
+            # logger, on stderr; a command's output belongs on stdout, like a pod command's.
+            handlers = [h for h in lg.handlers if hasattr(h, "stream")]
+            saved = [h.stream for h in handlers]
+            for h in handlers:
+                h.stream = sys.stdout
             try:
                 stop = super().onecmd(line)
             except TestbedError as exc:
-                error(f"*** {exc}\n")
+                _err(f"*** {exc}")
                 self._failed = True
                 stop = False
+            finally:
+                for h, stream in zip(handlers, saved, strict=True):
+                    h.stream = stream
             if self._failed:
                 self.failures.append(stripped)
             return bool(stop)
@@ -91,10 +104,47 @@ def _build_cli_class() -> type:
             """Run a command in a pod: pod <name> <command> (names become addresses)."""
             name, _, rest = line.strip().partition(" ")
             if not name or not rest.strip():
-                error("usage: pod <name> <command>\n")
+                _err("usage: pod <name> <command>")
                 self.fail()
                 return
             self._run_in_pod(name, rest)
+
+        def do_addpod(self, line: str) -> None:
+            """Add a pod to a running node: addpod <node> <pod>."""
+            args = line.split()
+            if len(args) != 2:
+                _err("usage: addpod <node> <pod>")
+                self.fail()
+                return
+            pod = self.cluster.add_pod(args[0], args[1])
+            print(f"pod {pod.name} on {pod.node}: {pod.ip} (netns {pod.netns})")
+
+        def do_delpod(self, line: str) -> None:
+            """Delete a pod (containers, CNI DEL, pause): delpod <pod>."""
+            if not line.strip():
+                _err("usage: delpod <pod>")
+                self.fail()
+                return
+            self.cluster.remove_pod(line.strip())
+
+        def do_addcontainer(self, line: str) -> None:
+            """Start a container in a pod: addcontainer <pod> <name> <command...>."""
+            args = shlex.split(line)
+            if len(args) < 3:
+                _err("usage: addcontainer <pod> <name> <command...>")
+                self.fail()
+                return
+            c = self.cluster.add_container(args[0], args[1], args[2:])
+            print(f"container {c.name} in pod {args[0]}: pid {c.pid}")
+
+        def do_delcontainer(self, line: str) -> None:
+            """Stop and remove a container: delcontainer <pod> <name>."""
+            args = line.split()
+            if len(args) != 2:
+                _err("usage: delcontainer <pod> <name>")
+                self.fail()
+                return
+            self.cluster.remove_container(args[0], args[1])
 
         def do_routes(self, _line: str) -> None:
             """The router's routes to the nodes' pod CIDRs, as FRR installed them."""
@@ -139,26 +189,16 @@ def _build_cli_class() -> type:
                 return
             if first in self.mn:
                 if not args:
-                    error(f"*** Please enter a command for node: {first} <cmd>\n")
+                    _err(f"*** Please enter a command for node: {first} <cmd>")
                     self.fail()
                     return
                 words = self._substitute(args.split(" "))
-                # Mininet streams a node command's output through its logger (stderr);
-                # a command's output belongs on stdout, like a pod command's.
-                handlers = [h for h in lg.handlers if hasattr(h, "stream")]
-                saved = [h.stream for h in handlers]
-                for h in handlers:
-                    h.stream = sys.stdout
-                try:
-                    super().default(" ".join([first, *words]))
-                finally:
-                    for h, stream in zip(handlers, saved, strict=True):
-                        h.stream = stream
+                super().default(" ".join([first, *words]))
                 status = self.mn[first].cmd("echo $?").strip()
                 if status != "0":
                     self.fail()
                 return
-            error(f"*** Unknown command: {line}\n")
+            _err(f"*** Unknown command: {line}")
             self.fail()
 
         def do_sh(self, line: str) -> None:
@@ -233,6 +273,11 @@ def cmd_clean(_args: argparse.Namespace) -> int:
     else:
         print("nothing to clean: no testbed run left anything behind")
     return 0
+
+
+def _err(message: str) -> None:
+    """An error message of the CLI: always on stderr, whatever Mininet's logger does."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _say(message: str) -> None:

@@ -46,3 +46,17 @@ def test_invalid_topology_is_refused_before_anything_is_made(tmp_path: Path) -> 
     assert res.stderr.strip().count("\n") == 0
     assert "nodes[0].podz" in res.stderr and "Traceback" not in res.stderr
     assert machine_snapshot() == before
+
+
+def test_pods_and_containers_come_and_go_from_the_cli() -> None:
+    res = run("up", TWO_NODE, "-c", "addpod node-2 extra", "-c", "pod-1 ping -c1 -W1 extra",
+              "-c", "addcontainer extra app sleep infinity", "-c", "pods",
+              "-c", "delcontainer extra app", "-c", "delpod extra", "-c", "pods",
+              "-c", "py cluster.pod('pod-1').ip")
+    assert res.returncode == 0, res.stderr
+    assert "pod extra on node-2: 10.0.1.4/24 (netns ktb-node-2-extra)" in res.stdout
+    assert "ttl=61" in res.stdout
+    listings = [block for block in res.stdout.split("pod    node") if "pod-1" in block]
+    assert "extra" in listings[0] and "app" in listings[0]
+    assert "extra" not in listings[1]
+    assert "10.0.0.2/24" in res.stdout  # the py command sees the cluster
