@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from testbed.cluster import Cluster
@@ -35,6 +35,12 @@ class Context:
     run: RunDir
     params: Params
     progress: Reporter
+    # (experiment, repeat, src, dst) of the measurement units already in measurements.csv:
+    # a resumed run skips them. A unit's rows are written together, so it is whole or absent.
+    done: set[tuple[str, int, str, str]] = field(default_factory=set)
+
+    def is_done(self, experiment: str, repeat: int, src: str, dst: str) -> bool:
+        return (experiment, repeat, src, dst) in self.done
 
     def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
                     metric: str, value: float) -> Measurement:

@@ -35,6 +35,9 @@ def run(ctx: Context) -> None:
         c.pod(src).exec(ping_argv(c.endpoint_ip(dst), count=1, interval_s=0.2, wait_s=1))
     for rep in range(1, p.repeat + 1):
         for src, dst in todo:
+            if ctx.is_done(NAME, rep, src, dst):
+                ctx.progress.step(f"{NAME} r{rep} {src} -> {dst} (kept from before)")
+                continue
             ip = c.endpoint_ip(dst)
             res = c.pod(src).exec(ping_argv(ip, count=p.ping_count,
                                             interval_s=p.ping_interval_s, wait_s=1))

@@ -36,6 +36,7 @@ if __name__ == "__main__":
 
 # ruff: noqa: E402 - the imports need the project environment chosen above
 import argparse
+import json
 import shlex
 import signal
 import socket
@@ -43,10 +44,13 @@ import time
 import traceback
 from typing import Any
 
+import pandas as pd
+
 from experiments import REGISTRY, Context, Params
-from testbed import report
+from testbed import deps, procs, report
 from testbed.cluster import Cluster
 from testbed.errors import SpecError, TestbedError
+from testbed.procs import signals_deferred
 from testbed.progress import Reporter
 from testbed.results import (
     FORMAT_VERSION,
@@ -56,7 +60,7 @@ from testbed.results import (
     git_info,
     give_to_invoking_user,
 )
-from testbed.spec import load_spec
+from testbed.spec import load_spec, parse_spec
 
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
@@ -67,24 +71,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="experiments/run.py",
         description="Measure reachability, latency, hops and throughput along every path "
                     "class of an emulated kubenet cluster, and write a report.")
-    ap.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY,
+    ap.add_argument("--topology", type=Path, default=None,
                     help="cluster topology YAML (default: topologies/two-node.yaml)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
+    ap.add_argument("--out", type=Path, default=None,
                     help="directory for run directories (default: results/)")
     ap.add_argument("--repeat", type=int, default=None,
                     help="repetitions of each measurement (default 3; 1 with --quick)")
     ap.add_argument("--quick", action="store_true",
                     help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~15 s")
-    ap.add_argument("--experiment", choices=["all", *REGISTRY], default="all",
+    ap.add_argument("--experiment", choices=["all", *REGISTRY], default=None,
                     help="run one experiment instead of the whole suite")
     ap.add_argument("--duration", type=int, default=None,
-                    help="seconds per iperf3 run (default 3; 1 with --quick)")
+                    help="whole seconds per iperf3 run (default 3; 1 with --quick)")
+    ap.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                    help="complete an interrupted run: only what it is missing, with its "
+                         "own topology and parameters")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    if args.duration is not None and args.duration <= 0:
-        ap.error("--duration must be positive")
+    if args.duration is not None and args.duration < 1:
+        ap.error("--duration must be at least 1")
+    if args.resume is not None:
+        clash = [name for name in ("topology", "out", "repeat", "experiment", "duration")
+                 if getattr(args, name) is not None] + (["quick"] if args.quick else [])
+        if clash:
+            ap.error("--resume takes the topology and parameters from the run's metadata; "
+                     f"drop --{', --'.join(clash)}")
     return args
 
 
@@ -103,51 +116,111 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+class Refused(Exception):
+    """Input the run cannot start from: one line on stderr, exit status 2."""
+
+
+def load_for_resume(path: Path) -> tuple[RunDir, dict[str, Any]]:
+    """An earlier run's directory, its metadata and the measurements it finished."""
+    meta_file = path / "metadata.json"
+    try:
+        meta = json.loads(meta_file.read_text())
+    except FileNotFoundError:
+        raise Refused(f"--resume {path}: no metadata.json there (not a run directory)") from None
+    except json.JSONDecodeError as exc:
+        raise Refused(f"--resume {meta_file}: not valid JSON ({exc})") from None
+    owner = meta.get("owner") or {}
+    if meta.get("status") == "running" and owner.get("pid") and procs.is_alive(
+            int(owner["pid"]), owner.get("started")):
+        raise Refused(f"--resume {path}: that run is still in progress (pid {owner['pid']})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise Refused(f"--resume {path}: written by another format version "
+                      f"({meta.get('format_version')}, this is {FORMAT_VERSION})")
+    run = RunDir(path)
+    csv = path / "measurements.csv"
+    if csv.exists():
+        frame = pd.read_csv(csv, keep_default_na=False)
+        run.rows = frame.to_dict("records")
+    return run, meta
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command = shlex.join(["sudo", "python3", "experiments/run.py",
+                          *(argv if argv is not None else sys.argv[1:])])
     try:
-        spec = load_spec(args.topology)
-    except SpecError as exc:
+        if args.resume is not None:
+            run, meta = load_for_resume(args.resume)
+            if meta.get("status") == "complete":
+                print(f"{args.resume}: already complete, nothing to do")
+                return 0
+            spec = parse_spec(meta["topology"], source=str(args.resume / "metadata.json"))
+            params = Params(**meta["parameters"])
+            selected = list(meta["experiments"])
+            unknown = [name for name in selected if name not in REGISTRY]
+            if unknown:
+                raise Refused(f"--resume {args.resume}: unknown experiment(s) {unknown}")
+        else:
+            topology = args.topology or DEFAULT_TOPOLOGY
+            spec = load_spec(topology)
+            params = make_params(args)
+            selected = (list(REGISTRY) if args.experiment in (None, "all")
+                        else [args.experiment])
+    except (SpecError, Refused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    params = make_params(args)
-    selected = list(REGISTRY) if args.experiment == "all" else [args.experiment]
+    try:
+        deps.check_all()  # before anything is written: not root, or a tool missing
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # Ctrl-C and SIGTERM always tear down and keep the data, even if the shell that
+    # started us ignores SIGINT (as it does for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
-    run = RunDir.create(args.out, spec.name)
     started = time.time()
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "run_id": run.run_id,
-        "status": "running",
-        "started_utc": _utc(started),
-        "command": shlex.join(["sudo", "python3", "experiments/run.py",
-                               *(argv if argv is not None else sys.argv[1:])]),
-        "experiments": selected,
-        "parameters": params.to_dict(),
-        "topology_file": str(args.topology),
-        "topology": spec.to_dict(),
-        "host": socket.gethostname(),
-        "git": git_info(ROOT),
-        "environment": environment_info(),
-    }
+    if args.resume is not None:
+        meta.setdefault("resumed", []).append({"utc": _utc(started), "command": command,
+                                               "rows_before": len(run.rows)})
+    else:
+        run = RunDir.create(args.out or DEFAULT_OUT, spec.name)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "run_id": run.run_id,
+            "started_utc": _utc(started),
+            "command": command,
+            "experiments": selected,
+            "parameters": params.to_dict(),
+            "topology_file": str(args.topology or DEFAULT_TOPOLOGY),
+            "topology": spec.to_dict(),
+            "host": socket.gethostname(),
+            "git": git_info(ROOT),
+            "environment": environment_info(),
+        }
+    meta.update(status="running", complete=False,
+                owner={"pid": os.getpid(), "started": procs.start_time(os.getpid())})
+    meta.pop("error", None)
+    meta.pop("traceback", None)
     run.write_json("metadata.json", meta)
+    done = {(r["experiment"], int(r["repeat"]), r["src"], r["dst"]) for r in run.rows}
     status, code = "complete", 0
     with Reporter(enabled=not args.no_progress) as progress:
-        progress.note(f"run {run.run_id}: topology {spec.name} ({args.topology})")
+        progress.note(f"run {run.run_id}: topology {spec.name}"
+                      + (f", resuming with {len(run.rows)} rows kept" if done else ""))
         try:
             with Cluster(spec, progress=progress.note) as cluster:
                 meta.update(_cluster_meta(cluster))
                 run.write_json("metadata.json", meta)
-                ctx = Context(cluster, run, params, progress)
+                ctx = Context(cluster, run, params, progress, done)
                 progress.set_total(sum(REGISTRY[name].steps(ctx) for name in selected))
                 for name in selected:
                     REGISTRY[name].run(ctx)
-                    meta.setdefault("completed_experiments", []).append(name)
             meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
         except KeyboardInterrupt as exc:
             status, code = "interrupted", 130
-            meta["error"] = f"interrupted ({exc or 'Ctrl-C'}); finished measurements are kept"
+            meta["error"] = (f"interrupted ({str(exc) or 'Ctrl-C'}); finished measurements are "
+                             f"kept: complete it with --resume {run.path}")
         except TestbedError as exc:
             status, code = "failed", 1
             meta["error"] = str(exc)
@@ -157,10 +230,11 @@ def main(argv: list[str] | None = None) -> int:
             meta["traceback"] = traceback.format_exc()
         finally:
             finished = time.time()
-            meta.update(status=status, finished_utc=_utc(finished),
-                        duration_s=round(finished - started, 1))
-            write_report(run, meta)
-            give_to_invoking_user(run.path)
+            meta.update(status=status, complete=status == "complete",
+                        finished_utc=_utc(finished), duration_s=round(finished - started, 1))
+            with signals_deferred():  # a second Ctrl-C must not leave half a report
+                write_report(run, meta)
+                give_to_invoking_user(run.path)
     if code == 0:
         print(f"report: {run.path / 'report.md'}")
     else:

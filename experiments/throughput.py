@@ -75,6 +75,9 @@ def run(ctx: Context) -> None:
                 c.add_container(case.src, CLIENT, ["sleep", "infinity"])
         for rep in range(1, p.repeat + 1):
             for case in todo:
+                if ctx.is_done(NAME, rep, case.src, case.dst):
+                    ctx.progress.step(f"{NAME} r{rep} {case.path} (kept from before)")
+                    continue
                 result = _client(ctx, case)
                 ctx.run.raw(f"{NAME}/r{rep}_{case.path}_{case.src}_to_{case.dst}.json",
                             result.stdout or result.stderr)

@@ -17,13 +17,6 @@ from testbed.errors import LeftoverError
 from testbed.pod import delete_netns, run
 from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
 
-# FRR keeps an (empty unless it crashed) directory per daemon start here, and leaves it.
-FRR_TMP = "/var/tmp/frr"
-
-
-def frr_crashlog_dir(daemon: str, pid: int) -> str:
-    return f"{FRR_TMP}/{daemon}.{pid}"
-
 
 def frr_daemons(state: RunState) -> list[tuple[str, int]]:
     """(daemon, pid) of this run's FRR daemons, from the pid files ipmininet makes them
@@ -68,7 +61,6 @@ def undo_run(state: RunState) -> list[str]:
             except Exception as exc:
                 errors.append(f"netns {rec['name']}: {exc}")
     dirs = [(r["path"], bool(r.get("if_empty"))) for r in records if r["kind"] == "dir"]
-    dirs += [(frr_crashlog_dir(d, pid), False) for d, pid in frr]
     for path, if_empty in reversed(dirs):
         if if_empty:
             with contextlib.suppress(OSError):

@@ -13,11 +13,11 @@ arguments), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -230,32 +230,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     from testbed.spec import load_spec
 
     spec = load_spec(args.topology)
-    script = args.script
-    tmp = None
+    commands: list[str] | None = None
     if args.command:
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".cmds", delete=False)  # noqa: SIM115
-        tmp.write("\n".join(args.command) + "\n")
-        tmp.close()
-        script = tmp.name
-    if script is not None and script != "-" and not Path(script).is_file():
-        print(f"error: --script {script}: no such file", file=sys.stderr)
-        return 2
+        commands = list(args.command)
+    elif args.script == "-":
+        commands = sys.stdin.read().splitlines()
+    elif args.script is not None:
+        try:
+            commands = Path(args.script).read_text().splitlines()
+        except OSError as exc:
+            print(f"error: --script {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignores it
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output") \
-                as cluster:
-            cli_class = _build_cli_class()
-            if script == "-":
-                cli = cli_class(cluster, stdin=sys.stdin, script="/dev/stdin")
-            elif script:
-                cli = cli_class(cluster, script=script)
-            else:
-                _say("type 'help' for commands, 'pods' to list pods, 'exit' to tear down")
-                cli = cli_class(cluster)
-            failures = cli.failures
-    finally:
-        if tmp is not None:
-            Path(tmp.name).unlink(missing_ok=True)
+    with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output") \
+            as cluster:
+        cli_class = _build_cli_class()
+        if commands is None:
+            _say("type 'help' for commands, 'pods' to list pods, 'exit' to tear down")
+            cli = cli_class(cluster)
+        else:
+            # Mininet's CLI runs a script file given to it, then returns: an empty one,
+            # then each line here, with no temporary file to leave behind.
+            cli = cli_class(cluster, script=os.devnull)
+            for line in commands:
+                if cli.onecmd(line):
+                    break
+        failures = cli.failures
     if failures:
         print(f"error: {len(failures)} command(s) failed: " + "; ".join(failures),
               file=sys.stderr)

@@ -22,7 +22,6 @@ from typing import Any
 
 from testbed import cleanup, deps, procs
 from testbed.addressing import AddressPlan, NodePlan, plan
-from testbed.cleanup import FRR_TMP
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
 from testbed.paths import Endpoint
@@ -35,9 +34,10 @@ from testbed.pod import (
     pod_netns_name,
     start_pause,
 )
+from testbed.procs import signals_deferred
 from testbed.spec import ClusterSpec, ContainerSpec
 from testbed.state import STATE_ROOT, ClusterLock, RunState, new_run, remove_run_dir
-from testbed.topo import ROUTER, UNDERLAY_SWITCH, KubenetTopo
+from testbed.topo import FRR_TMP, ROUTER, UNDERLAY_SWITCH, KubenetTopo
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,16 @@ class Cluster:
             raise
 
     def stop(self) -> None:
-        """Tear everything down (idempotent). Pods first, then the Mininet network."""
+        """Tear everything down (idempotent), then deliver any Ctrl-C/SIGTERM that came
+        meanwhile: a teardown cut short would leave namespaces and processes behind."""
+        with signals_deferred():
+            self._stop()
+
+    def _stop(self) -> None:
         if self.state is None:
             self._lock.release()
             return
+        self.progress("tearing down")
         t0 = time.monotonic()
         errors: list[str] = []
         for pod in list(self.pods.values()):
@@ -172,6 +178,8 @@ class Cluster:
         setLogLevel(self.mininet_log)
         self.state.subdir("frr")
         self.state.subdir("hosts")
+        if not os.path.isdir(FRR_TMP):  # the router's mount point for its private tmpfs
+            self.state.record("dir", path=FRR_TMP, if_empty=True)
         self.state.record("link", name=UNDERLAY_SWITCH)
         for i in range(1, len(self.spec.nodes) + 2):
             self.state.record("link", name=f"{UNDERLAY_SWITCH}-eth{i}")
@@ -184,16 +192,15 @@ class Cluster:
             self.state.record("process", pid=node.shell.pid,
                               started=procs.start_time(node.shell.pid), what=f"{name} shell")
         self.progress("starting router (FRR) and nodes")
-        if not os.path.isdir(FRR_TMP):
-            self.state.record("dir", path=FRR_TMP, if_empty=True)
-        frr_tmp_before = set(_listdir(FRR_TMP))
-        self.net.start()
+        try:
+            self.net.start()
+        except deps.GlobalCleanupRefused:
+            raise TestbedError(
+                "router: an FRR daemon failed its configuration check (ipmininet printed the "
+                "details above); nothing was cleaned globally, the testbed tears down its own"
+            ) from None
         for daemon, pid in cleanup.frr_daemons(self.state):
             self.state.record("process", pid=pid, started=procs.start_time(pid), what=daemon)
-        # Every FRR process (the daemons, and ipmininet's configuration dry runs before them)
-        # leaves a crash-log directory: those that appeared during the start are ours.
-        for name in sorted(set(_listdir(FRR_TMP)) - frr_tmp_before):
-            self.state.record("dir", path=f"{FRR_TMP}/{name}")
 
     def _setup_nodes(self) -> None:
         """What kubelet and kubenet do to a node before its first pod."""
@@ -386,13 +393,6 @@ class Cluster:
                                     for c in p.containers.values())}
             for p in self.pods.values()
         ]
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
 
 
 def _route_dst(route: dict[str, Any]) -> str:

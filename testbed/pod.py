@@ -41,7 +41,9 @@ def pod_netns_name(node: str, pod: str) -> str:
 
 
 def _unshare_pod_namespaces(hostname: str) -> None:
-    """Runs in the forked child before exec: new net, UTS and IPC namespaces, hostname set."""
+    """Runs in the forked child before exec: new net, UTS and IPC namespaces, hostname set,
+    and death with the testbed (see procs.die_with_parent)."""
+    procs.die_with_parent()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0:
         err = ctypes.get_errno()
@@ -126,6 +128,7 @@ class Pod:
     def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
         """Start a process in the pod's namespaces; the caller owns it and must stop it."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("preexec_fn", procs.die_with_parent)  # noqa: PLW1509
         return subprocess.Popen(self.nsenter_prefix() + list(command), **kwargs)
 
 

@@ -7,11 +7,59 @@ start time differs. Nothing here kills by name or pattern.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For preexec_fn: the child gets SIGKILL when the thread that started it ends.
+
+    So a pause process or container never outlives a testbed that was SIGKILLed before it
+    could record the child's pid. (It is the *thread* that counts: start such children
+    from a thread that lives as long as the cluster, the main thread in practice.)
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@contextmanager
+def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+                     ) -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while the body runs, then act on the first one that came.
+
+    Only the main thread can set handlers; elsewhere the body simply runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, _frame: Any) -> None:
+        pending.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            handler = previous[pending[0]]
+            if callable(handler):
+                handler(pending[0], None)
+            elif handler == signal.SIG_DFL:
+                if pending[0] == signal.SIGINT:
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), pending[0])
 
 
 def start_time(pid: int) -> int | None:

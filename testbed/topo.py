@@ -23,6 +23,7 @@ from testbed.spec import ClusterSpec
 from testbed.state import PREFIX
 
 ROUTER = "router"
+FRR_TMP = "/var/tmp/frr"
 UNDERLAY_SWITCH = f"{PREFIX}-ul1"  # Mininet derives a dpid from the digits in the name
 
 
@@ -42,8 +43,10 @@ class KubenetTopo(IPTopo):
     """Router, underlay switch and one Mininet host per Kubernetes node."""
 
     def build(self, spec: ClusterSpec, plan: AddressPlan, workdir: Path) -> None:  # type: ignore[override]
+        # FRR leaves a crash-log directory per process start in /var/tmp/frr: a private
+        # tmpfs there, in the router's own mount namespace, vanishes with the router.
         router = self.addRouter(ROUTER, config=RouterConfig, cwd=str(workdir / "frr"),
-                                use_v6=False)
+                                use_v6=False, privateDirs=[FRR_TMP])
         router.addDaemon(STATIC, static_routes=[
             StaticRoute(str(cidr), str(nexthop)) for cidr, nexthop in plan.router_routes()
         ])

@@ -1,0 +1,187 @@
+"""Crashes and refusals with real signals against real runs: the machine always ends as
+it began, finished measurements survive, and errors are one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from testbed import ipmn
+from testbed.cluster import Cluster
+from testbed.cni import CniRuntime
+from testbed.errors import TestbedError
+from testbed.spec import ClusterSpec
+
+from .conftest import ROOT, machine_snapshot
+from .test_lifecycle import foreign_objects  # noqa: F401 - fixture
+
+BIN = Path(sys.executable).parent
+TESTBED = str(BIN / "testbed")
+RUN_PY = str(ROOT / "experiments" / "run.py")
+TWO_NODE = str(ROOT / "topologies" / "two-node.yaml")
+
+
+def start(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> list[str]:
+    """Read the process's stderr until a line contains `needle`; return what was read."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"never saw {needle!r}; stderr so far: {''.join(seen)}")
+
+
+def settle(before: dict, timeout: float = 5.0) -> dict:
+    """The machine's state once dead namespaces' veth ends have gone (asynchronous)."""
+    deadline = time.monotonic() + timeout
+    now = machine_snapshot()
+    while now != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = machine_snapshot()
+    return now
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_bring_up_tears_down(sig: signal.Signals) -> None:
+    before = machine_snapshot()
+    proc = start([TESTBED, "up", TWO_NODE, "-c", "pods"])
+    wait_for_line(proc, "starting router")  # the network exists, FRR is starting
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: the cluster was torn down" in err
+    assert settle(before) == before
+
+
+def test_signal_during_teardown_does_not_cut_it_short() -> None:
+    before = machine_snapshot()
+    proc = start([TESTBED, "up", TWO_NODE, "-c", "pods"])
+    wait_for_line(proc, "tearing down")
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert settle(before) == before
+
+
+def test_sigterm_during_experiment_keeps_data_and_resume_completes(tmp_path: Path) -> None:
+    before = machine_snapshot()
+    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--out", str(tmp_path)])
+    wait_for_line(proc, "throughput:")  # reachability is finished, throughput starts
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (run_dir,) = list(tmp_path.iterdir())
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["status"] == "interrupted" and meta["complete"] is False
+    assert f"--resume {run_dir}" in meta["error"]
+    kept = pd.read_csv(run_dir / "measurements.csv")
+    assert set(kept["experiment"]) >= {"reachability"}
+    assert len(kept[kept["metric"] == "ttl"]) == 24  # every pair of the quick run
+    assert not [p for p in run_dir.rglob("*.tmp")]  # no half-written file
+    assert settle(before) == before
+
+    res = subprocess.run([str(BIN / "python"), RUN_PY, "--resume", str(run_dir),
+                          "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    done = pd.read_csv(run_dir / "measurements.csv")
+    assert not done.duplicated(["experiment", "repeat", "src", "dst", "metric"]).any()
+    assert set(done[done["metric"] == "throughput_bps"]["path"]) == {
+        "pod-localhost", "pod-same-node", "pod-cross-node", "node-node"}
+    # what was measured before the interruption is kept as it was, not measured again
+    pd.testing.assert_frame_equal(done.iloc[: len(kept)], kept)
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["resumed"][0]["rows_before"] == len(kept)
+    assert settle(before) == before
+
+
+def test_sigkill_at_bring_up_is_cleaned_by_the_next_up(foreign_objects: None) -> None:  # noqa: F811
+    before = machine_snapshot()
+    proc = start([TESTBED, "up", TWO_NODE, "-c", "pods"])
+    wait_for_line(proc, "starting router")
+    time.sleep(0.5)  # FRR daemons running, pods not yet all made
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert any(p.startswith("/run/ktestbed/") for p in machine_snapshot()["state"])
+    res = subprocess.run([TESTBED, "up", TWO_NODE, "-c", "pods"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "removed leftovers of 1 crashed run(s)" in res.stderr
+    assert settle(before) == before
+
+
+def test_sigkill_during_experiment_then_clean(tmp_path: Path,
+                                              foreign_objects: None) -> None:  # noqa: F811
+    before = machine_snapshot()
+    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--out", str(tmp_path)])
+    wait_for_line(proc, "throughput:")
+    time.sleep(0.5)  # iperf3 servers are running in pods and a node
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    res = subprocess.run([TESTBED, "clean"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "removed the leftovers of 1 run" in res.stdout
+    assert settle(before) == before
+    (run_dir,) = list(tmp_path.iterdir())
+    pd.read_csv(run_dir / "measurements.csv")  # whole, parseable, whatever the moment
+
+
+def test_not_root_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    before = machine_snapshot()
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    res = subprocess.run(nobody + [TESTBED, "up", TWO_NODE, "-c", "pods"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("error: this needs root (network namespaces, bridges, "
+                                  "netfilter): run it with sudo")
+    os.chmod(tmp_path, 0o777)
+    res = subprocess.run(nobody + [str(BIN / "python"), RUN_PY, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "needs root" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "o").exists()
+    assert machine_snapshot() == before
+
+
+def test_frr_failing_its_config_check_is_a_clear_error(two_node_spec: ClusterSpec,
+                                                       monkeypatch) -> None:
+    before = machine_snapshot()
+    # staticd's configuration check fails; ipmininet would then run Mininet's global
+    # cleanup: the testbed refuses that, reports, and removes only its own objects
+    monkeypatch.setattr(ipmn.STATIC, "dry_run", property(lambda self: "false"))
+    with pytest.raises(TestbedError, match="FRR daemon failed its configuration check"):
+        Cluster(two_node_spec).start()
+    assert settle(before) == before
+
+
+def test_cni_plugin_failing_is_a_clear_error(two_node_spec: ClusterSpec,
+                                             tmp_path: Path) -> None:
+    before = machine_snapshot()
+    plugins = tmp_path / "cni"
+    plugins.mkdir()
+    for name in ("loopback", "host-local"):
+        (plugins / name).symlink_to(f"/usr/lib/cni/{name}")
+    bridge = plugins / "bridge"
+    bridge.write_text('#!/bin/sh\necho \'{"code": 11, "msg": "bridge exploded"}\'\nexit 1\n')
+    bridge.chmod(0o755)
+    cluster = Cluster(two_node_spec)
+    cluster.cni = CniRuntime(str(plugins))
+    with pytest.raises(TestbedError, match="CNI plugin bridge ADD failed .*bridge exploded"):
+        cluster.start()
+    assert settle(before) == before

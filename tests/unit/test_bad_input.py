@@ -1,0 +1,103 @@
+"""Bad input through the real entry points: one line naming file and field, exit 2, no
+traceback, nothing created. Root is not needed: input is refused before any of that."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from experiments import run as run_py
+from testbed import cli, deps
+from testbed.errors import MissingDependencyError
+
+from .test_spec import INVALID
+
+
+def one_error_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("data", "field"), [(c[1], c[2]) for c in INVALID],
+                         ids=[c[0] for c in INVALID])
+def test_testbed_validate_refuses_each_malformed_file(tmp_path: Path, capsys, data: Any,
+                                                      field: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert cli.main(["validate", str(path)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {path}: {field}: ")
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("name: x\nnodes: [\n", "line 3"),         # YAML syntax error
+    ("", "(top level)"),                       # empty file
+    ("- just\n- a list\n", "(top level)"),     # not a mapping
+])
+def test_unreadable_documents(tmp_path: Path, capsys, text: str, field: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    assert cli.main(["validate", str(path)]) == 2
+    assert one_error_line(capsys.readouterr().err).startswith(f"error: {path}: {field}: ")
+
+
+def test_missing_file(tmp_path: Path, capsys) -> None:
+    assert cli.main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert one_error_line(capsys.readouterr().err) == (
+        f"error: {tmp_path / 'nope.yaml'}: (file): no such file")
+
+
+def test_run_py_refuses_a_malformed_topology_before_creating_anything(tmp_path: Path,
+                                                                      capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncluster_cidr: 10.0.0.0/14\nnodes:\n  - name: Node_1\n")
+    assert run_py.main(["--topology", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "nodes[0].name" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["up"], ["frobnicate"], ["up", "x.yaml", "--bogus"],
+])
+def test_testbed_bad_arguments_are_argparse_errors(capsys, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "usage: testbed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--repeat", "0"], "--repeat must be at least 1"),
+    (["--duration", "1.5"], "invalid int value"),
+    (["--experiment", "nope"], "invalid choice"),
+    (["--resume", "r", "--topology", "t.yaml"], "drop --topology"),
+    (["--resume", "r", "--quick"], "drop --quick"),
+])
+def test_run_py_bad_arguments(capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_py.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: experiments/run.py" in err and message in err
+
+
+def test_resume_of_something_that_is_not_a_run(tmp_path: Path, capsys) -> None:
+    assert run_py.main(["--resume", str(tmp_path)]) == 2
+    assert "no metadata.json there" in one_error_line(capsys.readouterr().err)
+
+
+def test_missing_tool_names_the_debian_package(monkeypatch) -> None:
+    real_which = deps.shutil.which
+    monkeypatch.setattr(deps.shutil, "which",
+                        lambda tool: None if tool in ("catatonit", "zebra") else real_which(tool))
+    monkeypatch.setattr(deps.os, "geteuid", lambda: 0)
+    with pytest.raises(MissingDependencyError) as info:
+        deps.check_all()
+    message = str(info.value)
+    assert "catatonit" in message and "zebra" in message
+    assert "install the Debian package(s) catatonit frr" in message
