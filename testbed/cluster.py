@@ -154,7 +154,11 @@ class Cluster:
     # -- bring-up steps ----------------------------------------------------------------
 
     def _preflight(self) -> None:
-        """Refuse to start over names that exist but are not ours (nothing is deleted)."""
+        """Refuse to start over names that exist but are not ours (nothing is deleted).
+
+        Mininet deletes any interface that has the name of one it is about to create, and
+        ipmininet's switch deletes a bridge of its name: checked here, so they never do.
+        """
         existing = set(os.listdir("/sys/class/net"))
         ours = {UNDERLAY_SWITCH, f"{ROUTER}-eth0"} | {f"{n.name}-eth0" for n in self.spec.nodes}
         clash = sorted(
@@ -358,6 +362,7 @@ class Cluster:
 
     def popen_node(self, name: str, command: list[str], **kwargs: Any) -> Any:
         """Start a long-running process in a node; the cluster stops it at teardown."""
+        kwargs.setdefault("preexec_fn", procs.die_with_parent)  # noqa: PLW1509
         proc = self.host(name).popen(list(command), **kwargs)
         assert self.state is not None
         self.state.record("process", pid=proc.pid, started=procs.start_time(proc.pid),

@@ -21,24 +21,30 @@ from .conftest import ROOT, machine_snapshot
 
 FOREIGN_NS = "ktb-node-1-foreign"  # looks like ours, is not
 FOREIGN_LINK = "ktb-ul1x"  # looks like our underlay bridge, is not
+FOREIGN_VETH = ("node-1-eth1", "ktb-ul1-peer")  # look like a node's and a switch port
 
 
 @pytest.fixture
 def foreign_objects() -> Iterator[None]:
-    """A namespace, a bridge and a process made outside the testbed, with similar names."""
+    """A namespace, a bridge, an interface pair and a process made outside the testbed,
+    with names like the testbed's; each must be untouched by whatever the test does."""
     subprocess.run(["ip", "netns", "add", FOREIGN_NS], check=True)
     subprocess.run(["ip", "link", "add", FOREIGN_LINK, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", FOREIGN_VETH[0], "type", "veth", "peer", "name",
+                    FOREIGN_VETH[1]], check=True)
     proc = subprocess.Popen(["sleep", "300"])
     try:
         yield
         assert FOREIGN_NS in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                             text=True).stdout
-        assert os.path.exists(f"/sys/class/net/{FOREIGN_LINK}")
+        for link in (FOREIGN_LINK, *FOREIGN_VETH):
+            assert os.path.exists(f"/sys/class/net/{link}"), link
         assert proc.poll() is None
     finally:
         proc.kill()
         proc.wait()
-        subprocess.run(["ip", "link", "del", FOREIGN_LINK], check=False)
+        for link in (FOREIGN_LINK, FOREIGN_VETH[0]):
+            subprocess.run(["ip", "link", "del", link], check=False)
         subprocess.run(["ip", "netns", "delete", FOREIGN_NS], check=False)
 
 
@@ -57,8 +63,13 @@ def test_teardown_leaves_nothing_and_spares_foreign_objects(two_node_spec: Clust
 
 
 def test_second_cluster_refuses_while_one_runs(two_node_spec: ClusterSpec) -> None:
-    with Cluster(two_node_spec), pytest.raises(LeftoverError, match="another cluster"):
-        Cluster(two_node_spec).start()
+    with Cluster(two_node_spec) as first:
+        with pytest.raises(LeftoverError, match="another cluster is running"):
+            Cluster(two_node_spec).start()
+        # the refusal did not damage the running cluster
+        res = first.pod("pod-1").exec(["ping", "-c1", "-W1", first.endpoint_ip("pod-4")])
+        assert res.ok and "ttl=61" in res.stdout
+        assert len(first.router_routes()) == 2
     # the refused second cluster made nothing; the first one's teardown removed its own
     assert not any(n.startswith("ktb-") for n in machine_snapshot()["netns"])
 
@@ -112,3 +123,17 @@ def test_sigkill_leftovers_are_removed_by_testbed_clean(two_node_spec: ClusterSp
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("name", ["node-1-eth0", "ktb-ul1", "ktb-ul1-eth3"])
+def test_names_the_cluster_needs_held_by_others_are_refused_not_deleted(
+        two_node_spec: ClusterSpec, name: str) -> None:
+    before = machine_snapshot()
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        with pytest.raises(LeftoverError, match=f"already exist.*{name}"):
+            Cluster(two_node_spec).start()
+        assert os.path.exists(f"/sys/class/net/{name}")  # Mininet would have deleted it
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=False)
+    assert machine_snapshot() == before
