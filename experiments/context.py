@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from testbed.claims import ClaimResult
 from testbed.cluster import Cluster
 from testbed.paths import classify
 from testbed.progress import Reporter
 from testbed.results import Measurement, RunDir
+
+T = TypeVar("T")
+
+
+def retry(call: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 5.0,
+          interval_s: float = 0.1) -> T:
+    """Call until `ok(result)` or the time is up; return the last result (for servers that
+    are still starting, routes that FRR is still installing)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = call()
+        if ok(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval_s)
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,11 @@ class Context:
 
     def is_done(self, experiment: str, repeat: int, src: str, dst: str) -> bool:
         return (experiment, repeat, src, dst) in self.done
+
+    def claim(self, result: ClaimResult) -> None:
+        """Record a claim's verdict in claims.csv and say it."""
+        self.run.add_claim(result)
+        self.progress.note(f"claim {result.claim}: {result.verdict.upper()}: {result.evidence}")
 
     def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
                     metric: str, value: float) -> Measurement:

@@ -46,12 +46,13 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import REGISTRY, Context, Params
-from testbed import deps, procs, report
+from experiments import REGISTRY, Context, Params, docker0_collision
+from testbed import claims, deps, procs, report
 from testbed.cluster import Cluster
 from testbed.errors import SpecError, TestbedError
 from testbed.procs import signals_deferred
 from testbed.progress import Reporter
+from testbed.report_html import render_html
 from testbed.results import (
     FORMAT_VERSION,
     RunDir,
@@ -141,6 +142,10 @@ def load_for_resume(path: Path) -> tuple[RunDir, dict[str, Any]]:
     if csv.exists():
         frame = pd.read_csv(csv, keep_default_na=False)
         run.rows = frame.to_dict("records")
+    claims_csv = path / "claims.csv"
+    if claims_csv.exists():
+        frame = pd.read_csv(claims_csv, keep_default_na=False, dtype=str)
+        run.claims = {row["claim"]: row for row in frame.to_dict("records")}
     return run, meta
 
 
@@ -208,15 +213,23 @@ def main(argv: list[str] | None = None) -> int:
     with Reporter(enabled=not args.no_progress) as progress:
         progress.note(f"run {run.run_id}: topology {spec.name}"
                       + (f", resuming with {len(run.rows)} rows kept" if done else ""))
+        shared = [n for n in selected if not getattr(REGISTRY[n], "STANDALONE", False)]
+        alone = [n for n in selected if n not in shared]
         try:
-            with Cluster(spec, progress=progress.note) as cluster:
-                meta.update(_cluster_meta(cluster))
-                run.write_json("metadata.json", meta)
-                ctx = Context(cluster, run, params, progress, done)
-                progress.set_total(sum(REGISTRY[name].steps(ctx) for name in selected))
-                for name in selected:
-                    REGISTRY[name].run(ctx)
-            meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
+            if shared:
+                with Cluster(spec, progress=progress.note) as cluster:
+                    meta.update(_cluster_meta(cluster))
+                    run.write_json("metadata.json", meta)
+                    ctx = make_context(cluster, run, params, progress, done)
+                    progress.set_total(sum(REGISTRY[name].steps(ctx) for name in shared)
+                                       + len(alone))
+                    for name in shared:
+                        run_experiment(ctx, name)
+                meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
+            else:
+                progress.set_total(len(alone))
+            for name in alone:  # each brings up (and down) clusters of its own
+                run_standalone(name, spec, run, params, progress)
         except KeyboardInterrupt as exc:
             status, code = "interrupted", 130
             meta["error"] = (f"interrupted ({str(exc) or 'Ctrl-C'}); finished measurements are "
@@ -240,6 +253,47 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"error: {meta.get('error')}\npartial results: {run.path}", file=sys.stderr)
     return code
+
+
+def make_context(cluster: Cluster, run: RunDir, params: Params, progress: Reporter,
+                 done: set[tuple[str, int, str, str]] | None = None) -> Context:
+    return Context(cluster, run, params, progress, done or set())
+
+
+def _judged(run: RunDir, name: str) -> bool:
+    return run.claims.get(name, {}).get("verdict") in ("confirmed", "refuted")
+
+
+def run_standalone(name: str, spec: Any, run: RunDir, params: Params,
+                   progress: Reporter) -> None:
+    """A claim that needs clusters of its own (another layout); failures -> `error`."""
+    if _judged(run, name):
+        progress.step(f"claim {name} (kept from before)")
+        return
+    try:
+        REGISTRY[name].run_standalone(spec, run, params, progress)
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
+        result = claims.error(name, f"{type(exc).__name__}: {exc}")
+        run.add_claim(result)
+        progress.note(f"claim {name}: ERROR: {result.evidence}")
+        progress.step(f"claim {name}")
+
+
+def run_experiment(ctx: Context, name: str) -> None:
+    """Run one experiment. A claim that cannot run gets the verdict `error` with the reason
+    (never a silent pass) and the suite goes on; a claim already judged (resume) is kept."""
+    module = REGISTRY[name]
+    if getattr(module, "KIND", "") != "claim":
+        module.run(ctx)
+        return
+    if _judged(ctx.run, name):
+        ctx.progress.step(f"claim {name} (kept from before)")
+        return
+    try:
+        module.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
+        ctx.claim(claims.error(name, f"{type(exc).__name__}: {exc}"))
+        ctx.progress.step(f"claim {name}")
 
 
 def _cluster_meta(cluster: Cluster) -> dict[str, Any]:
@@ -275,10 +329,17 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
         if png is not None:
             atomic_write(run.path / name, png)
             plots.append(name)
+    if (run.path / docker0_collision.HEATMAP).exists():  # drawn by that claim
+        plots.append(docker0_collision.HEATMAP)
+    claims_table = claims.claims_frame(run.claims.values())
+    markdown = report.render_markdown(df, summary, meta, plots, claims_table)
+    atomic_write(run.path / "report.md", markdown)
+    title = f"Pod network report: {meta.get('topology', {}).get('name', '')}"
+    atomic_write(run.path / "report.html", render_html(markdown, run.path, title))
     meta["files"] = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     meta["rows"] = len(df)
+    meta["claims"] = {c: row["verdict"] for c, row in run.claims.items()}
     run.write_json("metadata.json", meta)
-    atomic_write(run.path / "report.md", report.render_markdown(df, summary, meta, plots))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ class NodePlan:
         return [next(hosts) for _ in range(count)]
 
 
+# Docker's default bridge network, the same on every host.
+DOCKER_SUBNET = IPv4Network("172.17.0.0/16")
+
+
 @dataclass(frozen=True)
 class AddressPlan:
     """The whole cluster's addressing, derived from a spec."""
@@ -48,6 +52,12 @@ class AddressPlan:
     router_ip: IPv4Interface
     cluster_cidr: IPv4Network
     nodes: tuple[NodePlan, ...]
+    pod_network: str = "kubenet"
+
+    @property
+    def bridge(self) -> str:
+        """The node bridge pods attach to: kubenet's cbr0, or Docker's docker0."""
+        return "docker0" if self.pod_network == "docker-default" else "cbr0"
 
     def node(self, name: str) -> NodePlan:
         """The plan of node `name` (KeyError if there is none)."""
@@ -62,7 +72,11 @@ class AddressPlan:
         return next((n for n in self.nodes if addr in n.pod_cidr), None)
 
     def router_routes(self) -> list[tuple[IPv4Network, IPv4Address]]:
-        """One route per node: (pod CIDR, node underlay IP), as the cloud gateway holds."""
+        """One route per node: (pod CIDR, node underlay IP), as the cloud gateway holds.
+        None in Docker's layout: every node has the same subnet, so no route could tell
+        the nodes' containers apart."""
+        if self.pod_network == "docker-default":
+            return []
         return [(n.pod_cidr, n.underlay_ip.ip) for n in self.nodes]
 
 
@@ -90,9 +104,10 @@ def plan(spec: ClusterSpec) -> AddressPlan:
     router_ip = IPv4Interface(f"{next(underlay_hosts)}/{spec.underlay.prefixlen}")
     auto = iter(carve_pod_cidrs(spec.cluster_cidr, spec.node_cidr_prefix, len(spec.nodes)))
     nodes = []
+    docker = spec.pod_network == "docker-default"
     for i, node in enumerate(spec.nodes):
         default_cidr = next(auto)
-        cidr = node.pod_cidr or default_cidr
+        cidr = DOCKER_SUBNET if docker else node.pod_cidr or default_cidr
         nodes.append(
             NodePlan(
                 name=node.name,
@@ -107,4 +122,5 @@ def plan(spec: ClusterSpec) -> AddressPlan:
         router_ip=router_ip,
         cluster_cidr=spec.cluster_cidr,
         nodes=tuple(nodes),
+        pod_network=spec.pod_network,
     )

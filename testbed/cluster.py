@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from ipaddress import ip_network
+from ipaddress import IPv4Interface, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ class Cluster:
         self.timings: dict[str, float] = {}
         self._lock = ClusterLock(state_root)
         self._node_processes: list[Any] = []  # processes we started in nodes/router
+        self.external: dict[str, tuple[Any, Any, IPv4Interface, IPv4Interface]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -213,16 +214,19 @@ class Cluster:
             links = json.loads(self._node_exec(host, ["ip", "-j", "link", "show", "up"]).stdout)
             self.mtu[node.name] = kubenet_mtu(
                 {link["ifname"]: int(link.get("mtu", 0)) for link in links})
+            bridge = self.plan.bridge
             steps = [
                 ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-                ["ip", "link", "add", "cbr0", "mtu", str(self.mtu[node.name]), "type", "bridge"],
-                ["ip", "addr", "add", str(node.bridge_ip), "dev", "cbr0"],
-                ["ip", "link", "set", "cbr0", "up"],
+                ["ip", "link", "add", bridge, "mtu", str(self.mtu[node.name]), "type", "bridge"],
+                ["ip", "addr", "add", str(node.bridge_ip), "dev", bridge],
+                ["ip", "link", "set", bridge, "up"],
                 ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"],
-                ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
-                 "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
-                 "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"],
             ]
+            if self.plan.pod_network == "kubenet":  # Docker's masquerading is the plugin's
+                steps.append(
+                    ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
+                     "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
+                     "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"])
             for argv in steps:
                 self._node_exec(host, argv)
 
@@ -279,7 +283,8 @@ class Cluster:
     def _cni_config(self, node: NodePlan) -> dict[str, Any]:
         assert self.state is not None
         return kubenet_config(node.pod_cidr, node.bridge_ip, self.mtu[node.name],
-                              self.state.subdir("ipam", node.name))
+                              self.state.subdir("ipam", node.name), bridge=self.plan.bridge,
+                              ip_masq=self.plan.pod_network == "docker-default")
 
     def remove_pod(self, name: str) -> None:
         """Delete a pod as kubelet does: containers, CNI DEL, then the pause process."""
@@ -310,7 +315,28 @@ class Cluster:
                           what=f"container {pod}/{name}")
         container = Container(name, tuple(command), proc)
         p.containers[name] = container
+        self._wait_in_pod(p, container, logdir / f"{pod}_{name}.log")
         return container
+
+    def _wait_in_pod(self, pod: Pod, container: Container, log: Path,
+                     timeout_s: float = 5.0) -> None:
+        """A container has started once it runs in the pod's network namespace (nsenter
+        enters it just after the process starts); one that exits at once is an error."""
+        want = os.stat(pod.netns_path).st_ino
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if container.process is None or container.process.poll() is not None:
+                tail = log.read_text(errors="replace")[-300:].strip() if log.exists() else ""
+                raise TestbedError(f"container {container.name} of pod {pod.name} exited at "
+                                   f"once: {tail or 'no output'}")
+            try:
+                if os.stat(f"/proc/{container.pid}/ns/net").st_ino == want:
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.005)
+        raise TestbedError(f"container {container.name} of pod {pod.name} did not enter "
+                           f"the pod's namespaces within {timeout_s:g} s")
 
     def stop_container(self, pod: str, name: str) -> None:
         """Stop an app container; the pod (pause, netns, IP) stays."""
@@ -321,9 +347,73 @@ class Cluster:
         if c.process is not None:
             procs.stop_popen(c.process)
 
+    def restart_container(self, pod: str, name: str) -> Container:
+        """Stop a container and start it again with the same command (same pod, same IP)."""
+        c = self.pod(pod).containers.get(name)
+        if c is None:
+            raise TestbedError(f"pod {pod} has no container {name!r}")
+        self.stop_container(pod, name)
+        return self.add_container(pod, name, c.command)
+
+    def reconcile(self) -> list[str]:
+        """What kubelet and the container runtime do when a pod's sandbox (pause) dies:
+        stop its containers, CNI DEL, remove its netns. Returns the pods removed.
+
+        The kernel alone would keep the network: the named netns (a bind mount) and any
+        running container still hold it. Kubernetes takes it away; so does this.
+        """
+        gone = []
+        for pod in list(self.pods.values()):
+            if pod.pause.poll() is not None:
+                self._destroy_pod(pod, cni_del=True)
+                del self.pods[pod.name]
+                gone.append(pod.name)
+        return gone
+
     def remove_container(self, pod: str, name: str) -> None:
         self.stop_container(pod, name)
         del self.pod(pod).containers[name]
+
+    # -- hosts behind the router (outside the cluster) ---------------------------------
+
+    def add_external_host(self, name: str, network: str, default_route: bool = True
+                          ) -> tuple[IPv4Interface, IPv4Interface]:
+        """Attach a host on its own network behind the router (an "outside" network, or
+        another private network): the router takes the first address, the host the tenth.
+        Returns (host address, router address). Without `default_route` the host knows
+        only its own network, so it cannot answer a pod until it gets a return route.
+        """
+        assert self.state is not None
+        net = IPv4Network(network)
+        if name in self.external or name in self.node_names or name == ROUTER:
+            raise TestbedError(f"a host named {name} already exists")
+        for other in (self.plan.underlay, self.plan.cluster_cidr):
+            if net.overlaps(other):
+                raise TestbedError(f"{network} overlaps {other}")
+        router = self.net[ROUTER]
+        names = [f"{name}-eth0", f"{ROUTER}-eth{router.newPort()}"]
+        clash = [n for n in names if os.path.exists(f"/sys/class/net/{n}")]
+        if clash:
+            raise LeftoverError(f"interfaces exist already: {', '.join(clash)}")
+        for link_name in names:
+            self.state.record("link", name=link_name)
+        hosts = list(net.hosts())
+        router_ip = IPv4Interface(f"{hosts[0]}/{net.prefixlen}")
+        host_ip = IPv4Interface(f"{hosts[9]}/{net.prefixlen}")
+        host = self.net.addHost(name, cwd=str(self.state.subdir("hosts")), use_v6=False)
+        self.state.record("process", pid=host.shell.pid, started=procs.start_time(host.shell.pid),
+                          what=f"{name} shell")
+        link = self.net.addLink(host, router, params1={"ip": str(host_ip)},
+                                params2={"ip": str(router_ip)})
+        if default_route:
+            self._node_exec(host, ["ip", "route", "add", "default", "via", str(router_ip.ip)])
+        self.external[name] = (host, link, host_ip, router_ip)
+        return host_ip, router_ip
+
+    def remove_external_host(self, name: str) -> None:
+        host, link, _, _ = self.external.pop(name)
+        self.net.delLink(link)
+        self.net.delHost(host)
 
     # -- lookups and execution ---------------------------------------------------------
 
@@ -345,7 +435,7 @@ class Cluster:
 
     def host(self, name: str) -> Any:
         """The Mininet node object of a Kubernetes node or the router."""
-        if name != ROUTER:
+        if name != ROUTER and name not in self.external:
             self.node_plan(name)
         return self.net[name]
 
@@ -378,6 +468,8 @@ class Cluster:
             return str(ip.ip)
         if name == ROUTER:
             return str(self.plan.router_ip.ip)
+        if name in self.external:
+            return str(self.external[name][2].ip)
         return str(self.node_plan(name).underlay_ip.ip)
 
     def endpoint(self, name: str) -> Endpoint:

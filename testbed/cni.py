@@ -34,17 +34,22 @@ def kubenet_mtu(interface_mtus: dict[str, int]) -> int:
 
 
 def kubenet_config(pod_cidr: IPv4Network, gateway: IPv4Interface, mtu: int,
-                   ipam_dir: Path) -> dict[str, Any]:
-    """The bridge plugin configuration kubenet writes (see notes/kubernetes-dataplane.md)."""
+                   ipam_dir: Path, bridge: str = BRIDGE, ip_masq: bool = False
+                   ) -> dict[str, Any]:
+    """The bridge plugin configuration kubenet writes (see notes/kubernetes-dataplane.md).
+
+    `bridge` and `ip_masq` change only for the Docker-default layout (docker0, whose
+    containers Docker masquerades): the same plugin, wired as Docker wires its bridge.
+    """
     return {
         "cniVersion": CNI_VERSION,
         "name": NETWORK_NAME,
         "type": "bridge",
-        "bridge": BRIDGE,
+        "bridge": bridge,
         "mtu": mtu,
         "addIf": "eth0",
         "isGateway": True,
-        "ipMasq": False,
+        "ipMasq": ip_masq,
         "hairpinMode": True,
         "ipam": {
             "type": "host-local",

@@ -147,8 +147,20 @@ def _md(frame: pd.DataFrame, **kwargs: Any) -> str:
     return frame.to_markdown(**kwargs)
 
 
+def claims_section(claims: pd.DataFrame | None) -> list[str]:
+    """The article's claims and their verdicts: the report opens with them."""
+    if claims is None or claims.empty:
+        return []
+    table = claims[["claim", "verdict", "evidence"]].copy()
+    table["verdict"] = table["verdict"].map(lambda v: f"**{v}**")
+    counts = claims["verdict"].value_counts()
+    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("confirmed", "refuted", "error"))
+    return ["## The article's claims", "", f"{len(claims)} claims: {summary}.", "",
+            _md(table, index=False), "", "Key numbers: see `claims.csv`.", ""]
+
+
 def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
-                    plots: list[str]) -> str:
+                    plots: list[str], claims: pd.DataFrame | None = None) -> str:
     """The whole report.md."""
     spec = meta.get("topology", {})
     lines = [
@@ -158,6 +170,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         f"{meta.get('started_utc', '')} to {meta.get('finished_utc', '')} UTC; "
         f"code {(meta.get('git') or {}).get('commit') or 'unknown'}.",
         "",
+        *claims_section(claims),
         "## What it shows",
         "",
         *[f"- {s}" for s in findings(df, summary)],

@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from testbed.claims import ClaimResult, claims_frame
+
 FORMAT_VERSION = 1
 COLUMNS = ["experiment", "repeat", "src", "dst", "src_node", "dst_node", "path", "metric",
            "value", "unit"]
@@ -107,6 +109,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        self.claims: dict[str, dict[str, str]] = {}  # claim id -> claims.csv row
 
     @classmethod
     def create(cls, out: Path, topology: str) -> RunDir:
@@ -137,6 +140,11 @@ class RunDir:
         """Record finished measurements and rewrite measurements.csv (atomically) at once."""
         self.rows.extend(m.row() for m in measurements)
         self.write_measurements()
+
+    def add_claim(self, result: ClaimResult) -> None:
+        """Record a claim's verdict (replacing an earlier one) and rewrite claims.csv."""
+        self.claims[result.claim] = result.row()
+        self.write_csv("claims.csv", claims_frame(self.claims.values()))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=COLUMNS)

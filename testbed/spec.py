@@ -29,6 +29,9 @@ RESERVED_NODE_NAMES = {"router"}
 DEFAULT_UNDERLAY = "10.100.0.0/24"
 DEFAULT_NODE_CIDR_PREFIX = 24
 DEFAULT_NON_MASQUERADE_CIDR = "10.0.0.0/8"
+# Pod network layouts: kubenet (a pod CIDR per node, cbr0, one router route per node), or
+# Docker's default (every node's docker0 is 172.17.0.1/16: the article's worst case).
+POD_NETWORKS = ("kubenet", "docker-default")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class ClusterSpec:
         default_factory=lambda: IPv4Network(DEFAULT_NON_MASQUERADE_CIDR)
     )
     description: str = ""
+    pod_network: str = "kubenet"
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -85,6 +89,7 @@ class ClusterSpec:
             "node_cidr_prefix": self.node_cidr_prefix,
             "underlay": str(self.underlay),
             "non_masquerade_cidr": str(self.non_masquerade_cidr),
+            "pod_network": self.pod_network,
             "nodes": [
                 {
                     "name": n.name,
@@ -107,7 +112,7 @@ class ClusterSpec:
 
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
-    "non_masquerade_cidr", "nodes",
+    "non_masquerade_cidr", "nodes", "pod_network",
 }
 NODE_KEYS = {"name", "pods", "pod_cidr"}
 POD_KEYS = {"name", "containers"}
@@ -201,6 +206,9 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
                     "non_masquerade_cidr")
     prefix = r.integer(top.get("node_cidr_prefix", DEFAULT_NODE_CIDR_PREFIX),
                        "node_cidr_prefix", cluster_cidr.prefixlen, 30)
+    pod_network = top.get("pod_network", "kubenet")
+    if pod_network not in POD_NETWORKS:
+        raise r.fail("pod_network", f"{pod_network!r} is not one of {', '.join(POD_NETWORKS)}")
 
     raw_nodes = top["nodes"]
     if not isinstance(raw_nodes, list):
@@ -254,7 +262,8 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
 
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr, nodes=tuple(nodes),
-        node_cidr_prefix=prefix, underlay=underlay, non_masquerade_cidr=nmc, source=source,
+        node_cidr_prefix=prefix, underlay=underlay, non_masquerade_cidr=nmc,
+        pod_network=pod_network, source=source,
     )
     _check_addressing(r, spec)
     return spec
@@ -294,6 +303,13 @@ def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
                      f"and {len(spec.nodes)} nodes need {len(spec.nodes) + 1}")
     if spec.underlay.overlaps(spec.cluster_cidr):
         raise r.fail("underlay", f"{spec.underlay} overlaps cluster_cidr {spec.cluster_cidr}")
+    if spec.pod_network == "docker-default":
+        # every node has the same 172.17.0.0/16: overlap is the point of this layout
+        from testbed.addressing import DOCKER_SUBNET
+
+        if spec.underlay.overlaps(DOCKER_SUBNET):
+            raise r.fail("underlay", f"{spec.underlay} overlaps Docker's {DOCKER_SUBNET}")
+        return
     auto = carve_pod_cidrs(spec.cluster_cidr, spec.node_cidr_prefix, len(spec.nodes))
     cidrs: list[tuple[str, IPv4Network]] = []
     for i, (node, default) in enumerate(zip(spec.nodes, auto, strict=True)):

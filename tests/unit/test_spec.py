@@ -256,6 +256,7 @@ def test_to_dict_of_two_node_figure() -> None:
         "node_cidr_prefix": 24,
         "underlay": "10.100.0.0/24",
         "non_masquerade_cidr": "10.0.0.0/8",
+        "pod_network": "kubenet",
         "nodes": [
             {"name": "node-1", "pods": [{"name": "pod-1", "containers": []},
                                         {"name": "pod-2", "containers": []}]},

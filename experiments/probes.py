@@ -1,0 +1,84 @@
+"""Tiny probe programs run inside pods and hosts: argument lists for `python3 -c`.
+
+Each prints one line a test can read and exits 0 on success, 1 on failure, so the
+evidence of a claim is what the kernel did, in the words of the errno it returned.
+"""
+
+from __future__ import annotations
+
+PY = "python3"
+
+_TCP_SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+print("listening", flush=True)
+while True:
+    c, peer = s.accept(); c.sendall(sys.argv[3].encode()); c.close()
+"""
+
+_TCP_CLIENT = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    print("reply:", s.recv(200).decode()); sys.exit(0)
+except OSError as e:
+    print("error:", e); sys.exit(1)
+"""
+
+_BIND_ONCE = """
+import socket, sys
+s = socket.socket()
+try:
+    s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("bound", sys.argv[2]); sys.exit(0)
+except OSError as e:
+    print("error:", e); sys.exit(1)
+"""
+
+_UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    print("from", peer[0], flush=True)
+    try:
+        s.sendto(b"echo from " + sys.argv[2].encode() + b" seen " + peer[0].encode(), peer)
+    except OSError as e:
+        print("reply failed:", e, flush=True)
+"""
+
+_UDP_ASK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(float(sys.argv[3]))
+s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+try:
+    print("reply:", s.recvfrom(2048)[0].decode()); sys.exit(0)
+except OSError as e:
+    print("error:", e); sys.exit(1)
+"""
+
+
+def tcp_server(host: str, port: int, message: str) -> list[str]:
+    """Serve `message` to every TCP connection on host:port (runs until stopped)."""
+    return [PY, "-c", _TCP_SERVER, host, str(port), message]
+
+
+def tcp_client(host: str, port: int, timeout_s: float = 2.0) -> list[str]:
+    """Connect, print `reply: <message>` (exit 0) or `error: <errno text>` (exit 1)."""
+    return [PY, "-c", _TCP_CLIENT, host, str(port), str(timeout_s)]
+
+
+def bind_once(host: str, port: int) -> list[str]:
+    """Try to bind and listen: `bound <port>` (exit 0) or `error: <errno text>` (exit 1)."""
+    return [PY, "-c", _BIND_ONCE, host, str(port)]
+
+
+def udp_echo(port: int, name: str) -> list[str]:
+    """Log each datagram's source address (`from <ip>`) and answer with what it saw."""
+    return [PY, "-c", _UDP_ECHO, str(port), name]
+
+
+def udp_ask(host: str, port: int, timeout_s: float = 1.0) -> list[str]:
+    """Send one datagram; print the answer (exit 0) or `error: timed out` (exit 1)."""
+    return [PY, "-c", _UDP_ASK, host, str(port), str(timeout_s)]

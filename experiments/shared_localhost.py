@@ -1,0 +1,53 @@
+"""Claim `shared-localhost`: containers of one pod reach each other on 127.0.0.1; a
+container in another pod cannot reach them that way.
+
+    pod A: container "server" listens on 127.0.0.1:7001; container "client" connects to
+           127.0.0.1:7001 -> the server's greeting
+    pod B: connects to 127.0.0.1:7001 -> refused (B's localhost is B's own)
+"""
+
+from __future__ import annotations
+
+from experiments import probes
+from experiments.context import Context, retry
+from testbed.claims import judge
+
+NAME = "shared-localhost"
+KIND = "claim"
+PORT = 7001
+
+
+def steps(ctx: Context) -> int:
+    return 1
+
+
+def run(ctx: Context) -> None:
+    c = ctx.cluster
+    pods = list(c.pods)
+    if len(pods) < 2:
+        raise ValueError("needs at least two pods")
+    a, b = pods[0], pods[-1]
+    c.add_container(a, "server", probes.tcp_server("127.0.0.1", PORT, f"hello from {a}"))
+    c.add_container(a, "client", ["sleep", "infinity"])
+    try:
+        same = retry(lambda: c.pod(a).exec(probes.tcp_client("127.0.0.1", PORT),
+                                           container="client"), lambda r: r.ok)
+        other = c.pod(b).exec(probes.tcp_client("127.0.0.1", PORT))
+        ip_server = c.pod(a).exec(["ip", "-4", "-o", "addr", "show", "eth0"],
+                                  container="server").stdout.split()[3]
+        ip_client = c.pod(a).exec(["ip", "-4", "-o", "addr", "show", "eth0"],
+                                  container="client").stdout.split()[3]
+    finally:
+        c.remove_container(a, "server")
+        c.remove_container(a, "client")
+    ctx.claim(judge(
+        NAME,
+        {"same pod connects": same.ok and f"hello from {a}" in same.stdout,
+         "other pod refused": not other.ok and "refused" in other.stdout.lower(),
+         "containers share the pod IP": ip_server == ip_client},
+        f"{a}/client -> 127.0.0.1:{PORT}: {same.stdout.strip()}; "
+        f"{b} -> 127.0.0.1:{PORT}: {other.stdout.strip()}; both containers of {a} "
+        f"have {ip_server}",
+        {"same_pod_connected": int(same.ok), "other_pod_connected": int(other.ok)},
+    ))
+    ctx.progress.step(f"claim {NAME}")

@@ -1,0 +1,81 @@
+"""The seed article's claims, and the verdicts experiments give them. Pure.
+
+A verdict is `confirmed` or `refuted` from real measurements, or `error` (with the reason)
+when the experiment could not run: never a silent pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+CLAIMS: dict[str, str] = {
+    "shared-localhost": "containers of one pod reach each other on 127.0.0.1; a container "
+                        "in another pod cannot reach them that way",
+    "port-conflict": "a second container in the same pod cannot bind a port the first holds; "
+                     "in different pods both binds succeed",
+    "pause-holds-netns": "restarting an app container keeps the pod's network namespace and "
+                         "IP; ending the pause process takes the pod's network away",
+    "docker0-collision": "with every node on docker0 172.17.0.0/16, cross-node traffic cannot "
+                         "reach the right container; kubenet's per-node pod CIDRs reach all",
+    "gateway-routes": "cross-node pod traffic depends on the router's per-node routes: "
+                      "withdraw one and that node's pods are cut off from other nodes only",
+    "no-masquerade-10-8": "pods reach 10.0.0.0/8 with their own source address (answers need "
+                          "a return route); other destinations see the node's address",
+}
+VERDICTS = ("confirmed", "refuted", "error")
+CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One claim's verdict, the evidence in words, and the key numbers behind it."""
+
+    claim: str
+    verdict: str
+    evidence: str
+    numbers: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.claim not in CLAIMS:
+            raise ValueError(f"unknown claim {self.claim!r}")
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
+
+    def row(self) -> dict[str, str]:
+        return {
+            "claim": self.claim,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "numbers": "; ".join(f"{k}={_fmt(v)}" for k, v in self.numbers.items()),
+            "statement": CLAIMS[self.claim],
+        }
+
+
+def judge(claim: str, checks: Mapping[str, bool], evidence: str,
+          numbers: Mapping[str, float] | None = None) -> ClaimResult:
+    """`confirmed` when every named check holds; otherwise `refuted`, naming the failed ones."""
+    failed = [name for name, ok in checks.items() if not ok]
+    if not checks:
+        raise ValueError("a verdict needs at least one check")
+    verdict = "refuted" if failed else "confirmed"
+    text = evidence if not failed else f"{evidence} [failed: {', '.join(failed)}]"
+    return ClaimResult(claim, verdict, text, dict(numbers or {}))
+
+
+def error(claim: str, reason: str) -> ClaimResult:
+    return ClaimResult(claim, "error", reason.replace("\n", " ").strip()[:500])
+
+
+def claims_frame(results: Iterable[ClaimResult | Mapping[str, str]]) -> pd.DataFrame:
+    """claims.csv: one row per claim, in the article's order."""
+    rows = [r.row() if isinstance(r, ClaimResult) else dict(r) for r in results]
+    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    order = {c: i for i, c in enumerate(CLAIMS)}
+    return frame.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"

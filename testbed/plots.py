@@ -1,0 +1,94 @@
+"""Figures that compare network layouts side by side, rendered to PNG bytes for a run directory.
+
+A heatmap per layout on one fixed 0..100 colour scale, so the same colour means the same
+failure rate in every panel and layouts can be compared at a glance.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CMAP = "RdYlGn_r"  # green = every probe reached the intended pod, red = none did
+VMIN, VMAX = 0.0, 100.0
+_CELL_IN = 0.75  # inches per matrix cell, so labels of larger clusters still fit
+
+
+def cell_text(value: float) -> str:
+    """The annotation of one cell: the rounded value, or nothing where there is no value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.0f}"
+
+
+def pod_label(pod: str, node_of: dict[str, str]) -> str:
+    """'pod-1\\n(node-1)': a reader sees at once whether a pair crosses nodes."""
+    node = node_of.get(pod)
+    return f"{pod}\n({node})" if node else str(pod)
+
+
+def heatmap_figure(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], title: str,
+                   value_label: str = "failed %") -> Figure:
+    """Build the figure (one panel per layout, shared colour bar); the caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not matrices:
+        raise ValueError("heatmap_figure: no layouts to draw")
+    cmap = matplotlib.colormaps[CMAP].with_extremes(bad="#d9d9d9")  # NaN: grey, not a score
+    rows = max(max(len(m.index), 1) for m in matrices.values())
+    cols = max(max(len(m.columns), 1) for m in matrices.values())
+    panel_w = max(3.0, _CELL_IN * cols + 1.4)
+    height = max(3.2, _CELL_IN * rows + 1.8)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(panel_w * len(matrices) + 1.3, height),
+                             dpi=100, squeeze=False, layout="constrained")
+    image = None
+    for ax, (layout, matrix) in zip(axes[0], matrices.items(), strict=True):
+        ax.set_title(layout)
+        if matrix.empty:
+            ax.text(0.5, 0.5, "(no data)", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(values, cmap=cmap, vmin=VMIN, vmax=VMAX, aspect="equal")
+        ax.set_xticks(range(len(matrix.columns)),
+                      [pod_label(str(p), node_of) for p in matrix.columns], fontsize=8)
+        ax.set_yticks(range(len(matrix.index)),
+                      [pod_label(str(p), node_of) for p in matrix.index], fontsize=8)
+        ax.set_xlabel("destination pod")
+        ax.set_ylabel("source pod")
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                v = values[i, j]
+                dark = not math.isnan(v) and (v < 20 or v > 80)  # ends of the map are dark
+                ax.text(j, i, cell_text(v), ha="center", va="center", fontsize=9,
+                        color="white" if dark else "black")
+    if image is None:  # every panel empty: still show the scale the others would use
+        image = ScalarMappable(norm=Normalize(VMIN, VMAX), cmap=cmap)
+    fig.colorbar(image, ax=list(axes[0]), label=value_label, shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+def heatmap_png(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], title: str,
+                value_label: str = "failed %") -> bytes:
+    """Side-by-side heatmaps of per-pair failure rates (rows: source, columns: destination)."""
+    fig = heatmap_figure(matrices, node_of, title, value_label)
+    import matplotlib.pyplot as plt  # after heatmap_figure has chosen the Agg backend
+
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
