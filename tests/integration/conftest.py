@@ -49,3 +49,18 @@ def machine_snapshot() -> dict[str, set[str]]:
         "tmp": {str(p) for d in ("/tmp", "/var/tmp", "/var/tmp/frr") for p in Path(d).glob("*")
                 if not p.name.startswith("pytest-of-")},
     }
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One `--quick` run of the whole default suite (measurements and the six claims),
+    started with the system Python as users type it; shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("quick")
+    before = machine_snapshot()
+    res = subprocess.run(["/usr/bin/python3", str(ROOT / "experiments" / "run.py"), "--quick",
+                          "--out", str(out), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert machine_snapshot() == before
+    (run_dir,) = list(out.iterdir())
+    return run_dir, res
