@@ -14,7 +14,7 @@ from pathlib import Path
 
 from testbed import procs
 from testbed.errors import LeftoverError
-from testbed.pod import delete_netns, run
+from testbed.pod import delete_netns
 from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
 
 
@@ -67,11 +67,27 @@ def undo_run(state: RunState) -> list[str]:
                 os.rmdir(path)  # only if nothing else is in it
         else:
             shutil.rmtree(path, ignore_errors=True)
-    for rec in reversed(records):
-        if rec["kind"] == "link" and os.path.exists(f"/sys/class/net/{rec['name']}"):
-            res = run(["ip", "link", "del", rec["name"]], check=False)
-            if not res.ok and os.path.exists(f"/sys/class/net/{rec['name']}"):
-                errors.append(f"link {rec['name']}: {res.stderr.strip()}")
+    links = [r["name"] for r in reversed(records)
+             if r["kind"] == "link" and os.path.exists(f"/sys/class/net/{r['name']}")]
+    if links:
+        errors.extend(_delete_links(links))
+    return errors
+
+
+def _delete_links(names: list[str]) -> list[str]:
+    """Delete interfaces of the machine's own namespace over one netlink socket. A link
+    that vanishes meanwhile (the peer of a namespace the kernel is destroying) is fine."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    errors = []
+    with IPRoute() as ipr:
+        for name in names:
+            try:
+                ipr.link("del", ifname=name)
+            except NetlinkError as exc:
+                if os.path.exists(f"/sys/class/net/{name}"):
+                    errors.append(f"link {name}: {exc}")
     return errors
 
 

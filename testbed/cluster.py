@@ -11,9 +11,11 @@ reverse, always (errors, Ctrl-C, SIGTERM), and removes only what the run recorde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Interface, IPv4Network, ip_network
@@ -121,6 +123,14 @@ class Cluster:
         self.progress("tearing down")
         t0 = time.monotonic()
         errors: list[str] = []
+        # The whole cluster goes: signal every pod's processes at once, reap them after,
+        # rather than one terminate-and-wait at a time (the orderly path runs next).
+        everything = [c.process for p in self.pods.values() for c in p.containers.values()
+                      if c.process is not None] + [p.pause for p in self.pods.values()]
+        for proc in everything:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
         for pod in list(self.pods.values()):
             try:
                 self._destroy_pod(pod, cni_del=False)
@@ -132,13 +142,7 @@ class Cluster:
         self._node_processes.clear()
         if self.net is not None:
             try:
-                # Delete the links while every node's shell still runs: IPNet.stop() ends
-                # the router first, and Mininet then complains that it cannot delete the
-                # router's interface through the dead shell.
-                for link in self.net.links:
-                    link.stop()
-                self.net.links = []
-                self.net.stop()
+                self._stop_network()
             except Exception as exc:
                 errors.append(f"mininet stop: {exc}")
             self.net = None
@@ -151,6 +155,20 @@ class Cluster:
         self.timings["down_s"] = time.monotonic() - t0
         if errors:
             raise TestbedError("teardown finished with errors: " + "; ".join(errors))
+
+    def _stop_network(self) -> None:
+        """Mininet's stop() deletes every link through the nodes' shells, two commands a
+        link. Ending a node's shell ends its network namespace, and the kernel then
+        removes its veth pairs with it, so only the router's daemons, the shells and the
+        underlay bridge need stopping. Whatever is left is removed from the records."""
+        net = self.net
+        for router in net.routers:
+            router.terminate()  # ipmininet: FRR daemons, their files, then the node
+        for host in net.hosts:
+            host.terminate()
+        for switch in net.switches:
+            switch.stop(deleteIntfs=False)  # deletes the bridge; its ports go with peers
+            switch.terminate()
 
     # -- bring-up steps ----------------------------------------------------------------
 
@@ -211,9 +229,7 @@ class Cluster:
         """What kubelet and kubenet do to a node before its first pod."""
         for node in self.plan.nodes:
             host = self.net[node.name]
-            links = json.loads(self._node_exec(host, ["ip", "-j", "link", "show", "up"]).stdout)
-            self.mtu[node.name] = kubenet_mtu(
-                {link["ifname"]: int(link.get("mtu", 0)) for link in links})
+            self.mtu[node.name] = kubenet_mtu(_up_interface_mtus(host.pid))
             bridge = self.plan.bridge
             steps = [
                 ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
@@ -227,8 +243,9 @@ class Cluster:
                     ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
                      "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
                      "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"])
-            for argv in steps:
-                self._node_exec(host, argv)
+            # one process for the whole list: a spawn per step costs more than the step
+            script = " && ".join(shlex.join(argv) for argv in steps)
+            self._node_exec(host, ["sh", "-ec", script])
 
     def _node_exec(self, host: Any, argv: list[str], check: bool = True) -> ExecResult:
         out, err, code = host.pexec(argv)
@@ -490,6 +507,20 @@ class Cluster:
                                     for c in p.containers.values())}
             for p in self.pods.values()
         ]
+
+
+def _up_interface_mtus(pid: int) -> dict[str, int]:
+    """MTU of each up interface of a Mininet node, read without spawning a process:
+    Mininet remounts /sys in the node's mount namespace, reachable through /proc."""
+    base = f"/proc/{pid}/root/sys/class/net"
+    mtus = {}
+    for name in os.listdir(base):
+        with open(f"{base}/{name}/operstate") as f:
+            state = f.read().strip()
+        if state in ("up", "unknown"):  # lo and some virtual links report "unknown"
+            with open(f"{base}/{name}/mtu") as f:
+                mtus[name] = int(f.read())
+    return mtus
 
 
 def _route_dst(route: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mininet.node import Host
+
 from testbed.addressing import AddressPlan
 from testbed.ipmn import STATIC, IPSwitch, IPTopo, RouterConfig, StaticRoute
 from testbed.spec import ClusterSpec
@@ -39,6 +41,15 @@ class UnderlaySwitch(IPSwitch):
         pass
 
 
+class NodeHost(Host):
+    """A Kubernetes node: a plain Mininet host. ipmininet's IPHost would write hosts files
+    at start after walking the whole network through shell commands (O(nodes^2)); nodes
+    run no ipmininet daemons, so IPNet's `start()` call has nothing to do."""
+
+    def start(self) -> None:
+        pass
+
+
 class KubenetTopo(IPTopo):
     """Router, underlay switch and one Mininet host per Kubernetes node."""
 
@@ -53,7 +64,7 @@ class KubenetTopo(IPTopo):
         switch = self.addSwitch(UNDERLAY_SWITCH, cls=UnderlaySwitch, stp=False)
         self.addLink(router, switch, params1={"ip": str(plan.router_ip)})
         for node in plan.nodes:
-            host = self.addHost(node.name, cwd=str(workdir / "hosts"), use_v6=False,
+            host = self.addHost(node.name, cls=NodeHost,
                                 defaultRoute=f"via {plan.router_ip.ip}")
             self.addLink(host, switch, params1={"ip": str(node.underlay_ip)})
         super().build()
