@@ -26,6 +26,7 @@ from testbed import cleanup, deps, procs
 from testbed.addressing import AddressPlan, NodePlan, plan
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
+from testbed.fastwire import FastWiring
 from testbed.paths import Endpoint
 from testbed.pod import (
     Container,
@@ -44,6 +45,8 @@ from testbed.topo import FRR_TMP, ROUTER, UNDERLAY_SWITCH, KubenetTopo
 log = logging.getLogger(__name__)
 
 ROUTE_WAIT_S = 20.0
+WIRINGS = ("cni", "fast")
+DEFAULT_WIRING = "cni"
 MASQ_COMMENT = "kubenet: SNAT for outbound traffic from cluster"
 
 Progress = Callable[[str], None]
@@ -57,7 +60,8 @@ class Cluster:
     """A running kubenet-style cluster: nodes, router and pods, torn down on exit."""
 
     def __init__(self, spec: ClusterSpec, *, progress: Progress = _quiet,
-                 mininet_log: str = "warning", state_root: Path = STATE_ROOT) -> None:
+                 mininet_log: str = "warning", state_root: Path = STATE_ROOT,
+                 wiring: str = DEFAULT_WIRING) -> None:
         self.spec = spec
         self.plan: AddressPlan = plan(spec)
         self.progress = progress
@@ -66,7 +70,12 @@ class Cluster:
         self.state: RunState | None = None
         self.net: Any = None  # ipmininet IPNet, once built
         self.pods: dict[str, Pod] = {}
-        self.cni = CniRuntime()
+        if wiring not in WIRINGS:
+            raise TestbedError(f"wiring must be one of {', '.join(WIRINGS)}, not {wiring!r}")
+        self.wiring_name = wiring
+        # "cni": the real plugins, run as a runtime runs them (the reference);
+        # "fast": the same kernel state over netlink, in-process (testbed.fastwire)
+        self.wiring: CniRuntime | FastWiring = CniRuntime() if wiring == "cni" else FastWiring()
         self.mtu: dict[str, int] = {}
         self.timings: dict[str, float] = {}
         self._lock = ClusterLock(state_root)
@@ -140,6 +149,8 @@ class Cluster:
         for proc in self._node_processes:
             procs.stop_popen(proc)
         self._node_processes.clear()
+        if isinstance(self.wiring, FastWiring):
+            self.wiring.close()
         if self.net is not None:
             try:
                 self._stop_network()
@@ -290,8 +301,8 @@ class Cluster:
                   container_id=f"{self.state.run_id}-{name}")
         self.pods[name] = pod
         attach_netns(netns, pause.pid)
-        result = self.cni.add(self._cni_config(node_plan), f"/proc/{host.pid}/ns/net",
-                              pod.container_id, pod.netns_path)
+        result = self.wiring.add(self._cni_config(node_plan), f"/proc/{host.pid}/ns/net",
+                                 pod.container_id, pod.netns_path)
         pod.ip = result.address
         for c in containers:
             self.add_container(name, c.name, c.command)
@@ -314,8 +325,8 @@ class Cluster:
                 procs.stop_popen(c.process)
         if cni_del and pod.ip is not None:
             host = self.net[pod.node]
-            self.cni.delete(self._cni_config(self.node_plan(pod.node)),
-                            f"/proc/{host.pid}/ns/net", pod.container_id, pod.netns_path)
+            self.wiring.delete(self._cni_config(self.node_plan(pod.node)),
+                               f"/proc/{host.pid}/ns/net", pod.container_id, pod.netns_path)
         procs.stop_popen(pod.pause)
         delete_netns(pod.netns)
 

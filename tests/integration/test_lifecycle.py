@@ -81,7 +81,7 @@ def test_failed_bring_up_tears_down(two_node_spec: ClusterSpec, monkeypatch) -> 
         raise TestbedError("simulated CNI failure")
 
     cluster = Cluster(two_node_spec)
-    monkeypatch.setattr(cluster.cni, "add", broken_cni)
+    monkeypatch.setattr(cluster.wiring, "add", broken_cni)
     with pytest.raises(TestbedError, match="simulated CNI failure"):
         cluster.start()
     assert machine_snapshot() == before

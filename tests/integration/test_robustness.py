@@ -181,7 +181,7 @@ def test_cni_plugin_failing_is_a_clear_error(two_node_spec: ClusterSpec,
     bridge.write_text('#!/bin/sh\necho \'{"code": 11, "msg": "bridge exploded"}\'\nexit 1\n')
     bridge.chmod(0o755)
     cluster = Cluster(two_node_spec)
-    cluster.cni = CniRuntime(str(plugins))
+    cluster.wiring = CniRuntime(str(plugins))
     with pytest.raises(TestbedError, match="CNI plugin bridge ADD failed .*bridge exploded"):
         cluster.start()
     assert settle(before) == before

@@ -1,0 +1,51 @@
+"""The fast wiring path leaves the kernel exactly as the real CNI plugins do."""
+
+from __future__ import annotations
+
+from testbed import kstate
+from testbed.cluster import Cluster
+from testbed.measure.ping import parse_ping
+from testbed.spec import ClusterSpec, ContainerSpec
+
+
+def bring_up_and_dump(spec: ClusterSpec, wiring: str) -> dict:
+    with Cluster(spec, wiring=wiring) as cluster:
+        first = kstate.cluster_state(cluster)
+        # a pod added and removed at runtime: ADD and DEL both compared
+        cluster.add_pod("node-2", "extra", [ContainerSpec("app")])
+        cluster.add_pod("node-1", "later")
+        cluster.remove_pod("extra")
+        second = kstate.cluster_state(cluster)
+    return {"at bring-up": first, "after add/remove": second}
+
+
+def test_fast_wiring_equals_the_real_plugins(two_node_spec: ClusterSpec) -> None:
+    cni = bring_up_and_dump(two_node_spec, "cni")
+    fast = bring_up_and_dump(two_node_spec, "fast")
+    assert kstate.diff(cni, fast) == []
+    # and the dumps are not trivially equal: they hold what the wiring decided
+    pod1 = cni["at bring-up"]["pods"]["pod-1"]
+    eth0 = next(link for link in pod1["links"] if link["ifname"] == "eth0")
+    assert eth0["mtu"] == 1500 and eth0["txqlen"] is None  # ip -j omits a zero txqueuelen
+    default = next(r for r in pod1["routes"] if r["dst"] == "default")
+    # proto boot, which `ip -j` leaves out as it leaves out a zero txqueuelen
+    assert (default["gateway"], default["dev"], default["protocol"]) == ("10.0.0.1", "eth0",
+                                                                          None)
+    assert pod1["sysctls"]["net.ipv4.conf.eth0.arp_notify"] == "1"
+    ports = [link for link in cni["at bring-up"]["nodes"]["node-1"]["links"]
+             if link["ifname"] == "veth<8 hex>"]
+    assert len(ports) == 2 and all(p["port"]["hairpin"] for p in ports)
+    ipam = cni["after add/remove"]["ipam"]["node-2"]
+    assert ipam["kubenet/last_reserved_ip.0"] == "10.0.1.4"
+    assert "kubenet/10.0.1.4" not in ipam  # released by DEL
+    assert ipam["kubenet/10.0.1.2"] == "<run>-pod-3\neth0"
+
+
+def test_fast_wiring_data_plane(two_node_spec: ClusterSpec) -> None:
+    with Cluster(two_node_spec, wiring="fast") as cluster:
+        for src, dst, ttl in (("pod-1", "pod-2", 64), ("pod-1", "pod-4", 61),
+                              ("pod-3", "router", 63)):
+            res = cluster.pod(src).exec(["ping", "-c2", "-i0.05", "-W1",
+                                         cluster.endpoint_ip(dst)])
+            result = parse_ping(res.stdout)
+            assert result.loss_pct == 0 and result.ttl == ttl, (src, dst, res.stdout)
