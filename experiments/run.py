@@ -87,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", type=Path, metavar="RUN_DIR",
                     help="complete an interrupted run: only what it is missing, with its "
                          "own topology and parameters")
+    ap.add_argument("--wiring", choices=["cni", "fast"], default=None,
+                    help="pod wiring: real CNI plugins (default) or the netlink fast path")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -94,7 +96,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.duration is not None and args.duration < 1:
         ap.error("--duration must be at least 1")
     if args.resume is not None:
-        clash = [name for name in ("topology", "out", "repeat", "experiment", "duration")
+        clash = [name for name in ("topology", "out", "repeat", "experiment", "duration",
+                                   "wiring")
                  if getattr(args, name) is not None] + (["quick"] if args.quick else [])
         if clash:
             ap.error("--resume takes the topology and parameters from the run's metadata; "
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = parse_spec(meta["topology"], source=str(args.resume / "metadata.json"))
             params = Params(**meta["parameters"])
             selected = list(meta["experiments"])
+            wiring = meta.get("wiring", "cni")
             unknown = [name for name in selected if name not in REGISTRY]
             if unknown:
                 raise Refused(f"--resume {args.resume}: unknown experiment(s) {unknown}")
@@ -171,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             params = make_params(args)
             selected = (list(REGISTRY) if args.experiment in (None, "all")
                         else [args.experiment])
+            wiring = args.wiring or "cni"
     except (SpecError, Refused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "started_utc": _utc(started),
             "command": command,
             "experiments": selected,
+            "wiring": wiring,
             "parameters": params.to_dict(),
             "topology_file": str(args.topology or DEFAULT_TOPOLOGY),
             "topology": spec.to_dict(),
@@ -217,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         alone = [n for n in selected if n not in shared]
         try:
             if shared:
-                with Cluster(spec, progress=progress.note) as cluster:
+                with Cluster(spec, progress=progress.note, wiring=wiring) as cluster:
                     meta.update(_cluster_meta(cluster))
                     run.write_json("metadata.json", meta)
                     ctx = make_context(cluster, run, params, progress, done)

@@ -243,8 +243,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 2
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignores it
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output") \
-            as cluster:
+    with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output",
+                 wiring=args.wiring) as cluster:
         cli_class = _build_cli_class()
         if commands is None:
             _say("type 'help' for commands, 'pods' to list pods, 'exit' to tear down")
@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-c", "--command", action="append",
                    help="a CLI command to run (repeatable); implies no interactive CLI")
     u.add_argument("-v", "--verbose", action="store_true", help="Mininet's info messages")
+    u.add_argument("--wiring", choices=["cni", "fast"], default="cni",
+                   help="pod wiring: the real CNI plugins (default, the reference) or the "
+                        "same kernel state over netlink, in-process (faster)")
     u.set_defaults(func=cmd_up)
     c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
     c.set_defaults(func=cmd_clean)
