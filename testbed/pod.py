@@ -23,6 +23,7 @@ import os
 import shlex
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
@@ -30,9 +31,7 @@ from testbed import procs
 from testbed.errors import TestbedError
 from testbed.state import PREFIX
 
-CLONE_NEWNET = 0x40000000
 CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
 NETNS_DIR = "/var/run/netns"
 PAUSE_COMMAND = ("catatonit", "-P")
 
@@ -40,17 +39,6 @@ PAUSE_COMMAND = ("catatonit", "-P")
 def pod_netns_name(node: str, pod: str) -> str:
     """The machine-wide name of a pod's network namespace."""
     return f"{PREFIX}-{node}-{pod}"
-
-
-def _unshare_pod_namespaces(hostname: str) -> None:
-    """Runs in the forked child before exec: new net, UTS and IPC namespaces, hostname set,
-    and death with the testbed (see procs.die_with_parent)."""
-    procs.die_with_parent()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    socket.sethostname(hostname)
 
 
 @dataclass(frozen=True)
@@ -140,20 +128,89 @@ def _text(value: bytes | str | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def start_pause(hostname: str) -> tuple[subprocess.Popen, int | None]:
-    """Start a pause process in new net/UTS/IPC namespaces; returns it and its start time."""
+# setpriv: die with the testbed (PR_SET_PDEATHSIG); unshare: the pod's own network, UTS and
+# IPC namespaces; then the pause process itself. Each execs the next, so the pid is the
+# pause's, and no Python code runs in the child: CPython can then spawn with vfork, whose
+# cost does not grow with this process's memory (a preexec_fn forces a full fork).
+PAUSE_ARGV = ("setpriv", "--pdeathsig", "KILL", "unshare", "--net", "--uts", "--ipc",
+              *PAUSE_COMMAND)
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+
+
+def start_pause(hostname: str, timeout_s: float = 5.0) -> tuple[subprocess.Popen, int | None]:
+    """Start a pause process in new net/UTS/IPC namespaces, named `hostname`; returns it
+    and its start time once it runs (namespaces made, catatonit executed)."""
     proc = subprocess.Popen(
-        list(PAUSE_COMMAND),
-        preexec_fn=lambda: _unshare_pod_namespaces(hostname),  # noqa: PLW1509 - needs fork
+        list(PAUSE_ARGV),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
     )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if os.readlink(f"/proc/{proc.pid}/exe").endswith("/catatonit"):
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            procs.stop_popen(proc)
+            raise TestbedError(f"pause process for {hostname} did not start "
+                               f"({' '.join(PAUSE_ARGV)})")
+        time.sleep(0.0002)
+    _set_hostname(proc.pid, hostname)
     return proc, procs.start_time(proc.pid)
 
 
+def _setns(fd: int, nstype: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def _set_hostname(pid: int, hostname: str) -> None:
+    """The pod's hostname, set from here: enter its UTS namespace, set, come back."""
+    own = os.open("/proc/thread-self/ns/uts", os.O_RDONLY)
+    target = os.open(f"/proc/{pid}/ns/uts", os.O_RDONLY)
+    try:
+        _setns(target, CLONE_NEWUTS)
+        try:
+            socket.sethostname(hostname)
+        finally:
+            _setns(own, CLONE_NEWUTS)
+    finally:
+        os.close(target)
+        os.close(own)
+
+
+def _mount(source: str | None, target: str, flags: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.mount(source.encode() if source else None, target.encode(), None, flags, None)
+    return 0 if rc == 0 else ctypes.get_errno()
+
+
+def _ensure_netns_dir(path: str = "/run/netns") -> None:
+    """As iproute2 does: /run/netns is a shared mount point, so the netns bind mounts made
+    in it reach mount namespaces that copy it later."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    err = _mount(None, path, MS_SHARED | MS_REC)
+    if err == errno.EINVAL:  # not a mount point yet: make it one, then shared
+        err = _mount(path, path, MS_BIND | MS_REC) or _mount(None, path, MS_SHARED | MS_REC)
+    if err:
+        raise OSError(err, f"mount {path}: {os.strerror(err)}")
+
+
 def attach_netns(name: str, pid: int) -> None:
-    """Give the pause process's network namespace a machine-wide name (ip netns attach)."""
-    run(["ip", "netns", "attach", name, str(pid)])
+    """Give the pause process's network namespace a machine-wide name, as `ip netns attach`
+    does (an empty file, then a bind mount of /proc/PID/ns/net on it), in-process."""
+    _ensure_netns_dir()
+    path = f"{NETNS_DIR}/{name}"
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    err = _mount(f"/proc/{pid}/ns/net", path, MS_BIND)
+    if err:
+        os.unlink(path)
+        raise OSError(err, f"bind mount of /proc/{pid}/ns/net on {path}: {os.strerror(err)}")
 
 
 MNT_DETACH = 2
