@@ -313,6 +313,7 @@ def _cluster_meta(cluster: Cluster) -> dict[str, Any]:
                        "pod_cidr": str(n.pod_cidr), "cbr0": str(n.bridge_ip),
                        "mtu": cluster.mtu.get(n.name)} for n in plan.nodes],
         },
+        "pod_wiring": cluster.wiring_name,
         "pods": cluster.describe(),
         "router_routes": [f"{r['dst']} via {r.get('gateway')} proto {r.get('protocol')}"
                           for r in cluster.router_routes()],

@@ -146,6 +146,7 @@ class Cluster:
             except Exception as exc:  # keep tearing down; report at the end
                 errors.append(f"pod {pod.name}: {exc}")
         self.pods.clear()
+        self.external.clear()  # their hosts and links go with the network below
         for proc in self._node_processes:
             procs.stop_popen(proc)
         self._node_processes.clear()
