@@ -28,6 +28,15 @@ def retry(call: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 5.0
         time.sleep(interval_s)
 
 
+def two_pods(cluster: Cluster) -> tuple[str, str]:
+    """The first and the last pod: the pair the claims about pods use (on two nodes when
+    the topology has several)."""
+    pods = list(cluster.pods)
+    if len(pods) < 2:
+        raise ValueError("needs at least two pods")
+    return pods[0], pods[-1]
+
+
 @dataclass(frozen=True)
 class Params:
     """Knobs of the default suite; --quick trades precision for a ~15 s run."""

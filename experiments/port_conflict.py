@@ -8,7 +8,7 @@ holds (the kernel says EADDRINUSE); in different pods both binds succeed.
 from __future__ import annotations
 
 from experiments import probes
-from experiments.context import Context, retry
+from experiments.context import Context, retry, two_pods
 from testbed.claims import judge
 
 NAME = "port-conflict"
@@ -22,10 +22,7 @@ def steps(ctx: Context) -> int:
 
 def run(ctx: Context) -> None:
     c = ctx.cluster
-    pods = list(c.pods)
-    if len(pods) < 2:
-        raise ValueError("needs at least two pods")
-    a, b = pods[0], pods[-1]
+    a, b = two_pods(c)
     c.add_container(a, "first", probes.tcp_server("0.0.0.0", PORT, "first"))
     c.add_container(a, "second", ["sleep", "infinity"])
     try:

@@ -9,7 +9,7 @@ container in another pod cannot reach them that way.
 from __future__ import annotations
 
 from experiments import probes
-from experiments.context import Context, retry
+from experiments.context import Context, retry, two_pods
 from testbed.claims import judge
 
 NAME = "shared-localhost"
@@ -23,10 +23,7 @@ def steps(ctx: Context) -> int:
 
 def run(ctx: Context) -> None:
     c = ctx.cluster
-    pods = list(c.pods)
-    if len(pods) < 2:
-        raise ValueError("needs at least two pods")
-    a, b = pods[0], pods[-1]
+    a, b = two_pods(c)
     c.add_container(a, "server", probes.tcp_server("127.0.0.1", PORT, f"hello from {a}"))
     c.add_container(a, "client", ["sleep", "infinity"])
     try:

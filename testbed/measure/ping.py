@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from testbed.errors import TestbedError
+from testbed.measure import first_line
 
 # "64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.071 ms", optionally "(DUP!)" at the end,
 # optionally "[epoch] " first (-D) and "host (addr)" instead of "addr" (without -n).
@@ -75,15 +76,6 @@ class PingResult:
         return {key: value for key, value in values.items() if value is not None}
 
 
-def _first_line(text: str) -> str:
-    """The first non-blank line, shortened, so an error message stays on one line."""
-    for line in text.splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= 200 else line[:197] + "..."
-    return ""
-
-
 def parse_ping(text: str) -> PingResult:
     """Parse the full stdout (+stderr) of one ping run; raise TestbedError if it never got going.
 
@@ -92,12 +84,12 @@ def parse_ping(text: str) -> PingResult:
     """
     summary = _SUMMARY_RE.search(text)
     if summary is None:
-        first = _first_line(text)
+        first = first_line(text)
         detail = f": {first}" if first else " (empty output)"
         raise TestbedError(f"ping: no statistics summary in output{detail}")
     transmitted, received = int(summary.group(1)), int(summary.group(2))
     if summary.group(6) is None:
-        raise TestbedError(f"ping: no packets were transmitted ({_first_line(summary.group(0))})")
+        raise TestbedError(f"ping: no packets were transmitted ({first_line(summary.group(0))})")
 
     rtt = _RTT_RE.search(text)
     rtts: tuple[float | None, ...] = (

@@ -10,6 +10,7 @@ import ipaddress
 import re
 
 from testbed.errors import TestbedError
+from testbed.measure import first_line
 
 # " 1  10.0.0.1  0.061 ms", " 2  *", " 3  10.0.0.9  3001.2 ms !H": "%2u " then, per probe,
 # " *" or " addr  x.xxx ms [!X]". Hop numbers are right-aligned to two places.
@@ -19,15 +20,6 @@ _HOP_RE = re.compile(r"^\s*(\d+)\s+(\S.*)$")
 def traceroute_argv(dst: str, max_hops: int = 8, wait_s: int = 1) -> list[str]:
     """The command as an argument list (no shell): numeric, one probe a hop, short waits."""
     return ["traceroute", "-n", "-q", "1", "-w", str(wait_s), "-m", str(max_hops), dst]
-
-
-def _first_line(text: str) -> str:
-    """The first non-blank line, shortened, so an error message stays on one line."""
-    for line in text.splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= 200 else line[:197] + "..."
-    return ""
 
 
 def _hop_address(rest: str, line: str) -> str | None:
@@ -62,7 +54,7 @@ def parse_traceroute(text: str) -> list[str | None]:
             )
         hops.append(_hop_address(match.group(2), line))
     if not hops:
-        first = _first_line(text)
+        first = first_line(text)
         detail = f": {first}" if first else " (empty output)"
         raise TestbedError(f"traceroute: no hop lines in output{detail}")
     return hops
