@@ -39,7 +39,7 @@ def two_pods(cluster: Cluster) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Params:
-    """Knobs of the default suite; --quick trades precision for a ~15 s run."""
+    """Knobs of the default suite; --quick trades precision for a ~30 s run."""
 
     repeat: int = 3
     ping_count: int = 5
