@@ -66,15 +66,13 @@ def probe_matrix(ctx: Context, layout: str) -> pd.DataFrame:
 
 
 def run_standalone(spec: ClusterSpec, run: RunDir, params: Params, progress: Reporter) -> None:
-    from experiments.run import make_context  # the runner builds contexts the same way
-
     frames: dict[str, pd.DataFrame] = {}
     node_of: dict[str, str] = {}
     for layout, pod_network in LAYOUTS.items():
         progress.note(f"{NAME}: bringing up the {layout} layout")
         layout_spec = dataclasses.replace(spec, pod_network=pod_network)
         with Cluster(layout_spec, progress=progress.note) as cluster:
-            ctx = make_context(cluster, run, params, progress)
+            ctx = Context(cluster, run, params, progress)
             frames[layout] = probe_matrix(ctx, layout)
             node_of.update({p.name: p.node for p in cluster.pods.values()})
             if layout == "docker0":

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 with Cluster(spec, progress=progress.note, wiring=wiring) as cluster:
                     meta.update(_cluster_meta(cluster))
                     run.write_json("metadata.json", meta)
-                    ctx = make_context(cluster, run, params, progress, done)
+                    ctx = Context(cluster, run, params, progress, done)
                     progress.set_total(sum(REGISTRY[name].steps(ctx) for name in shared)
                                        + len(alone))
                     for name in shared:
@@ -259,11 +259,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"error: {meta.get('error')}\npartial results: {run.path}", file=sys.stderr)
     return code
-
-
-def make_context(cluster: Cluster, run: RunDir, params: Params, progress: Reporter,
-                 done: set[tuple[str, int, str, str]] | None = None) -> Context:
-    return Context(cluster, run, params, progress, done or set())
 
 
 def _judged(run: RunDir, name: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from testbed.cluster import Cluster
@@ -143,5 +142,3 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
                 for d in diff(x, y, f"{path}[{i}]")]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
-
-__all__ = ["cluster_state", "diff", "Path"]

@@ -230,13 +230,3 @@ def delete_netns(name: str) -> None:
             raise OSError(err, f"umount {path}: {os.strerror(err)}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def run(argv: list[str], check: bool = True, timeout: float = 30) -> ExecResult:
-    """Run a command in the machine's own namespaces and return its result."""
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-    result = ExecResult(proc.returncode, proc.stdout, proc.stderr)
-    if check and not result.ok:
-        raise TestbedError(f"{' '.join(argv)} failed: {result.stderr.strip()[:300]}")
-    return result

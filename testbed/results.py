@@ -36,7 +36,7 @@ COLUMNS = ["experiment", "repeat", "src", "dst", "src_node", "dst_node", "path",
 UNITS = {
     "loss_pct": "%", "rtt_min_ms": "ms", "rtt_avg_ms": "ms", "rtt_max_ms": "ms",
     "rtt_mdev_ms": "ms", "ttl": "hops-left", "throughput_bps": "bit/s", "sent_bps": "bit/s",
-    "retransmits": "count",
+    "retransmits": "count", "missed_intended_pct": "%",
 }
 DEBIAN_PACKAGES = ["mininet", "frr", "iperf3", "iputils-ping", "containernetworking-plugins",
                    "catatonit", "iptables", "iproute2", "bridge-utils", "linux-base"]
