@@ -14,7 +14,7 @@ from pathlib import Path
 
 from testbed import procs
 from testbed.errors import LeftoverError
-from testbed.pod import delete_netns
+from testbed.ns import delete_netns
 from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
 
 

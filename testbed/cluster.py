@@ -18,6 +18,7 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Interface, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,9 @@ from testbed.addressing import AddressPlan, NodePlan, plan
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
 from testbed.fastwire import FastWiring
+from testbed.ns import attach_netns, delete_netns
 from testbed.paths import Endpoint
-from testbed.pod import (
-    Container,
-    ExecResult,
-    Pod,
-    attach_netns,
-    delete_netns,
-    pod_netns_name,
-    start_pause,
-)
+from testbed.pod import Container, ExecResult, Pod, pod_netns_name, spawn_pause, wait_pause
 from testbed.procs import signals_deferred
 from testbed.spec import ClusterSpec, ContainerSpec
 from testbed.state import STATE_ROOT, ClusterLock, RunState, new_run, remove_run_dir
@@ -109,8 +103,7 @@ class Cluster:
             self._wait_router_routes()
             self.timings["router_s"] = time.monotonic() - t0
             t1 = time.monotonic()
-            for node_spec, pod_spec in self.spec.pods:
-                self.add_pod(node_spec.name, pod_spec.name, pod_spec.containers)
+            self._add_pods([(n.name, p.name, p.containers) for n, p in self.spec.pods])
             self.timings["pods_s"] = time.monotonic() - t1
             self.timings["up_s"] = time.monotonic() - t0
             self.progress(f"cluster {self.spec.name} up: {len(self.spec.nodes)} nodes, "
@@ -156,7 +149,7 @@ class Cluster:
             try:
                 self._stop_network()
             except Exception as exc:
-                errors.append(f"mininet stop: {exc}")
+                errors.append(f"mininet stop: {exc!r}")
             self.net = None
         # Whatever the orderly path missed (a half-made pod, a daemon that did not die):
         # undo every record of this run, then remove its directory.
@@ -174,6 +167,8 @@ class Cluster:
         removes its veth pairs with it, so only the router's daemons, the shells and the
         underlay bridge need stopping. Whatever is left is removed from the records."""
         net = self.net
+        for node in [*net.routers, *net.hosts, *net.switches]:
+            _settle_shell(node)
         for router in net.routers:
             router.terminate()  # ipmininet: FRR daemons, their files, then the node
         for host in net.hosts:
@@ -289,25 +284,58 @@ class Cluster:
 
     def add_pod(self, node: str, name: str, containers: Iterable[ContainerSpec] = ()) -> Pod:
         """Create a pod on a running node: pause, named netns, CNI ADD, then containers."""
+        return self._add_pods([(node, name, tuple(containers))])[0]
+
+    def _add_pods(self, wanted: list[tuple[str, str, Iterable[ContainerSpec]]]) -> list[Pod]:
+        """Create pods in stages, each stage for all of them before the next: every pause
+        process is spawned before any is waited for (they start on every core), then
+        each node's pods are wired in one call (one batch of netlink requests on the fast
+        path), then the containers. Records are written before what they describe."""
         assert self.state is not None
-        if name in self.pods:
-            raise TestbedError(f"pod {name} already exists")
-        node_plan = self.node_plan(node)
-        host = self.net[node]
-        netns = pod_netns_name(node, name)
-        self.state.record("netns", name=netns)
-        pause, started = start_pause(name)
-        self.state.record("process", pid=pause.pid, started=started, what=f"pause {name}")
-        pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
-                  container_id=f"{self.state.run_id}-{name}")
-        self.pods[name] = pod
-        attach_netns(netns, pause.pid)
-        result = self.wiring.add(self._cni_config(node_plan), f"/proc/{host.pid}/ns/net",
-                                 pod.container_id, pod.netns_path)
-        pod.ip = result.address
-        for c in containers:
-            self.add_container(name, c.name, c.command)
-        return pod
+        names = set(self.pods)
+        for node, name, _ in wanted:
+            self.node_plan(node)  # raises on an unknown node
+            if name in names:
+                raise TestbedError(f"pod {name} already exists")
+            names.add(name)
+        spawned: list[Pod] = []
+        for node, name, _ in wanted:
+            netns = pod_netns_name(node, name)
+            self.state.record("netns", name=netns)
+            pause = spawn_pause()
+            started = procs.start_time(pause.pid)
+            self.state.record("process", pid=pause.pid, started=started, what=f"pause {name}")
+            pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
+                      container_id=f"{self.state.run_id}-{name}")
+            self.pods[name] = pod
+            spawned.append(pod)
+        for pod in spawned:
+            wait_pause(pod.pause, pod.name)
+            attach_netns(pod.netns, pod.pause.pid)
+        by_node: dict[str, list[Pod]] = {}
+        for pod in spawned:
+            by_node.setdefault(pod.node, []).append(pod)
+
+        def wire(node: str, pods: list[Pod]) -> None:
+            results = self.wiring.add_many(
+                self._cni_config(self.node_plan(node)), f"/proc/{self.net[node].pid}/ns/net",
+                [(pod.container_id, pod.netns_path) for pod in pods])
+            for pod, result in zip(pods, results, strict=True):
+                pod.ip = result.address
+
+        if isinstance(self.wiring, CniRuntime) and len(by_node) > 1:
+            # The plugins are processes: nodes wired side by side keep every core busy
+            # (host-local's lock is per node). In-process netlink gains nothing from threads.
+            with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+                for future in [pool.submit(wire, n, p) for n, p in by_node.items()]:
+                    future.result()
+        else:
+            for node, pods in by_node.items():
+                wire(node, pods)
+        for pod, (_, _, containers) in zip(spawned, wanted, strict=True):
+            for c in containers:
+                self.add_container(pod.name, c.name, c.command)
+        return spawned
 
     def _cni_config(self, node: NodePlan) -> dict[str, Any]:
         assert self.state is not None
@@ -519,6 +547,27 @@ class Cluster:
                                     for c in p.containers.values())}
             for p in self.pods.values()
         ]
+
+
+def _settle_shell(node: Any, timeout_s: float = 2.0) -> None:
+    """Make a node's shell usable for Mininet's terminate(), which runs commands in it.
+
+    A Ctrl-C that lands while Mininet waits for a command's output leaves the node
+    "waiting", and its next command fails an assertion. Interrupt the command and read
+    up to the prompt; a shell that does not come back gets no more commands: its private
+    mounts live in the node's own mount namespace, which goes with the node anyway.
+    """
+    if not getattr(node, "waiting", False):
+        return
+    shell = getattr(node, "shell", None)
+    if shell is not None and shell.poll() is None:
+        node.sendInt()
+        deadline = time.monotonic() + timeout_s
+        while node.waiting and time.monotonic() < deadline:
+            node.monitor(timeoutms=100)
+    if node.waiting:
+        node.waiting = False
+        node.privateDirs = []
 
 
 def _up_interface_mtus(pid: int) -> dict[str, int]:

@@ -121,6 +121,11 @@ class CniRuntime:
         out = self._exec("ADD", config, node_netns, container_id, pod_netns, "eth0")
         return parse_result(out)
 
+    def add_many(self, config: dict[str, Any], node_netns: str,
+                 pods: list[tuple[str, str]]) -> list[CniResult]:
+        """ADD for several pods of one node, one after another, as kubelet would."""
+        return [self.add(config, node_netns, cid, netns) for cid, netns in pods]
+
     def delete(self, config: dict[str, Any], node_netns: str, container_id: str,
                pod_netns: str) -> None:
         """DEL in reverse order: releases the IPAM lease and the host-side veth."""

@@ -1,5 +1,5 @@
 """The fast wiring path: the kernel state of the real CNI plugins (bridge, host-local,
-loopback, with kubenet's configuration), made in-process over netlink (pyroute2).
+loopback, with kubenet's configuration), made in-process over netlink (testbed.netlink).
 
 Why: a pod through the real plugins costs ~25 ms, nearly all of it spawning processes
 (nsenter, loopback, bridge, host-local) and entering namespaces; the netlink work itself is
@@ -17,58 +17,32 @@ gateway (proto boot), and host-local's files (`<ip>` holding `<container id>\\ne
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import secrets
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute
-
+from testbed import netlink as nl
+from testbed import ns
 from testbed.addressing import pod_hosts
 from testbed.cni import NETWORK_NAME, CniResult
 from testbed.errors import TestbedError
 
-CLONE_NEWNET = 0x40000000
 RTPROT_BOOT = 3  # what the plugins' routes carry (iproute2 shows no "proto")
 LO_INDEX = 1  # the loopback device is always the first in a new network namespace
 
 
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def in_netns(path: str) -> Iterator[None]:
-    """Run the body with this thread in another network namespace, then come back."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(path, os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(own)
-    finally:
-        os.close(target)
-        os.close(own)
-
-
-def socket_in(path: str) -> IPRoute:
+def socket_in(path: str) -> nl.RtnlSocket:
     """A netlink socket bound to the network namespace at `path`."""
-    with in_netns(path):
-        return IPRoute()
+    with ns.entered(path):
+        return nl.RtnlSocket()
 
 
-def write_sysctl_in(path: str, key: str, value: str) -> None:
-    """Set a net sysctl of another namespace (/proc/sys/net follows the caller's netns)."""
-    with in_netns(path), open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
+def _write_sysctl(key: str, value: str) -> None:
+    """Set a net sysctl of the namespace this thread is in (/proc/sys/net follows it)."""
+    with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
         f.write(value)
 
 
@@ -119,81 +93,94 @@ class FastWiring:
     """Pods wired over netlink; one socket per node, kept for the cluster's lifetime."""
 
     def __init__(self) -> None:
-        self._node_sockets: dict[str, IPRoute] = {}
+        self._node_sockets: dict[str, nl.RtnlSocket] = {}
         self._bridges: dict[tuple[str, str], int] = {}
         self._ipam: dict[str, HostLocal] = {}
 
     def close(self) -> None:
-        for ipr in self._node_sockets.values():
-            ipr.close()
+        for sock in self._node_sockets.values():
+            sock.close()
         self._node_sockets.clear()
 
-    def _bridge_index(self, node_netns: str, name: str) -> int:
-        key = (node_netns, name)
-        if key not in self._bridges:
-            (msg,) = self._node(node_netns).link("get", ifname=name)
-            self._bridges[key] = msg["index"]
-        return self._bridges[key]
-
-    def _node(self, node_netns: str) -> IPRoute:
+    def _node(self, node_netns: str) -> nl.RtnlSocket:
         if node_netns not in self._node_sockets:
             self._node_sockets[node_netns] = socket_in(node_netns)
         return self._node_sockets[node_netns]
 
+    def _bridge_index(self, node_netns: str, name: str) -> int:
+        key = (node_netns, name)
+        if key not in self._bridges:
+            self._bridges[key] = self._node(node_netns).link_index(name)
+        return self._bridges[key]
+
+    def _store(self, ipam: dict[str, Any]) -> HostLocal:
+        data_dir = ipam["dataDir"]
+        if data_dir not in self._ipam:
+            self._ipam[data_dir] = HostLocal(Path(data_dir), IPv4Network(ipam["subnet"]))
+        return self._ipam[data_dir]
+
     def add(self, config: dict[str, Any], node_netns: str, container_id: str,
             pod_netns: str) -> CniResult:
         """What CNI ADD of loopback + bridge (host-local) leaves in the kernel."""
+        return self.add_many(config, node_netns, [(container_id, pod_netns)])[0]
+
+    def add_many(self, config: dict[str, Any], node_netns: str,
+                 pods: list[tuple[str, str]]) -> list[CniResult]:
+        """CNI ADD for several pods of one node: (container id, pod netns path) each.
+
+        The node's side goes in one batch of requests; each pod's side in one more.
+        """
         ipam = config["ipam"]
-        subnet = IPv4Network(ipam["subnet"])
-        store = self._ipam.setdefault(ipam["dataDir"], HostLocal(Path(ipam["dataDir"]),
-                                                                 subnet))
-        ip = store.allocate(container_id)
-        address = IPv4Interface(f"{ip}/{subnet.prefixlen}")
+        store = self._store(ipam)
+        subnet = store.subnet
+        gateway = IPv4Address(ipam["gateway"])
         mtu = int(config["mtu"])
-        node = self._node(node_netns)
+        ips = [store.allocate(container_id) for container_id, _ in pods]
+        host_ifs = [f"veth{secrets.token_hex(4)}" for _ in pods]
         bridge = self._bridge_index(node_netns, config["bridge"])
-        host_if = f"veth{secrets.token_hex(4)}"
-        pod_fd = os.open(pod_netns, os.O_RDONLY)
+        fds = []
         try:
-            # master and up in the create message itself: one round trip instead of three
-            node.link("add", ifname=host_if, kind="veth", mtu=mtu, txqlen=0, master=bridge,
-                      state="up",
-                      peer={"ifname": "eth0", "mtu": mtu, "txqlen": 0, "net_ns_fd": pod_fd})
+            for _, pod_netns in pods:
+                fds.append(os.open(pod_netns, os.O_RDONLY))
+            # up and enslaved in the create message itself: one request a pod, not three
+            self._node(node_netns).request(
+                [nl.veth_pair(name, "eth0", mtu, bridge, fd)
+                 for name, fd in zip(host_ifs, fds, strict=True)],
+                [f"veth pair for {cid}" for cid, _ in pods])
         finally:
-            os.close(pod_fd)
+            for fd in fds:
+                os.close(fd)
         if config.get("hairpinMode"):
             # the node's own /sys (Mininet remounts it in the node's mount namespace):
             # a file write instead of a netlink GET and SET
-            with open(f"{_node_root(node_netns)}/sys/class/net/{host_if}/brport/hairpin_mode",
-                      "w") as f:
-                f.write("1")
-        write_sysctl_in(pod_netns, "net.ipv6.conf.eth0.accept_dad", "0")
-        write_sysctl_in(pod_netns, "net.ipv4.conf.eth0.arp_notify", "1")
-        with socket_in(pod_netns) as pod:
-            pod.link("set", index=LO_INDEX, state="up")
-            (msg,) = pod.link("get", ifname="eth0")
-            eth0 = msg["index"]
-            pod.link("set", index=eth0, state="up")
-            pod.addr("add", index=eth0, address=str(ip), prefixlen=subnet.prefixlen,
-                     broadcast=str(subnet.broadcast_address))
-            for route in ipam.get("routes", []):
-                pod.route("add", dst=route["dst"], gateway=route.get("gw", ipam["gateway"]),
-                          oif=eth0, proto=RTPROT_BOOT)
-        return CniResult(address, ipam["gateway"], {})
+            root = _node_root(node_netns)
+            for name in host_ifs:
+                with open(f"{root}/sys/class/net/{name}/brport/hairpin_mode", "w") as f:
+                    f.write("1")
+        routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
+                  for r in ipam.get("routes", [])]
+        for (container_id, pod_netns), ip in zip(pods, ips, strict=True):
+            with ns.entered(pod_netns):
+                _write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+                _write_sysctl("net.ipv4.conf.eth0.arp_notify", "1")
+                with nl.RtnlSocket() as pod:
+                    eth0 = pod.link_index("eth0")
+                    pod.request(
+                        [nl.link_up(LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
+                        + [nl.route_add(dst, gw, eth0, RTPROT_BOOT) for dst, gw in routes],
+                        [f"{container_id}: {step}" for step in
+                         ["lo up", "eth0 up", f"address {ip}"]
+                         + [f"route {dst}" for dst, _ in routes]])
+        return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
+                for ip in ips]
 
     def delete(self, config: dict[str, Any], node_netns: str, container_id: str,
                pod_netns: str) -> None:
         """What CNI DEL leaves: the veth pair gone, the address released."""
-        with socket_in(pod_netns) as pod:
+        with ns.entered(pod_netns), nl.RtnlSocket() as pod:
             try:
-                (eth0,) = pod.link_lookup(ifname="eth0")
-                pod.link("del", index=eth0)  # takes the host end with it
-            except ValueError:
-                pass  # already gone
-            except OSError as exc:
+                pod.request([nl.link_del("eth0")])  # takes the host end with it
+            except nl.NetlinkError as exc:
                 if exc.errno != errno.ENODEV:
                     raise
-        ipam = config["ipam"]
-        store = self._ipam.setdefault(ipam["dataDir"], HostLocal(Path(ipam["dataDir"]),
-                                                                 IPv4Network(ipam["subnet"])))
-        store.release(container_id)
+        self._store(config["ipam"]).release(container_id)

@@ -16,9 +16,6 @@ a named netns, so `ip netns exec ktb-node-1-pod-1 ...` works machine-wide.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import os
 import shlex
 import socket
@@ -27,12 +24,11 @@ import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
-from testbed import procs
+from testbed import ns, procs
 from testbed.errors import TestbedError
 from testbed.state import PREFIX
 
-CLONE_NEWUTS = 0x04000000
-NETNS_DIR = "/var/run/netns"
+NETNS_DIR = ns.NETNS_DIR
 PAUSE_COMMAND = ("catatonit", "-P")
 
 
@@ -134,17 +130,21 @@ def _text(value: bytes | str | None) -> str:
 # cost does not grow with this process's memory (a preexec_fn forces a full fork).
 PAUSE_ARGV = ("setpriv", "--pdeathsig", "KILL", "unshare", "--net", "--uts", "--ipc",
               *PAUSE_COMMAND)
-MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 
 
-def start_pause(hostname: str, timeout_s: float = 5.0) -> tuple[subprocess.Popen, int | None]:
-    """Start a pause process in new net/UTS/IPC namespaces, named `hostname`; returns it
-    and its start time once it runs (namespaces made, catatonit executed)."""
-    proc = subprocess.Popen(
+def spawn_pause() -> subprocess.Popen:
+    """Start a pause process (without waiting for it): new net/UTS/IPC namespaces, then
+    catatonit. Spawning many before waiting for any lets them run on every core."""
+    return subprocess.Popen(
         list(PAUSE_ARGV),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
     )
+
+
+def wait_pause(proc: subprocess.Popen, hostname: str, timeout_s: float = 5.0) -> None:
+    """Wait until a spawned pause process runs catatonit (its namespaces exist), then name
+    its UTS namespace `hostname`. On failure the process is stopped and an error raised."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -158,75 +158,9 @@ def start_pause(hostname: str, timeout_s: float = 5.0) -> tuple[subprocess.Popen
                                f"({' '.join(PAUSE_ARGV)})")
         time.sleep(0.0002)
     _set_hostname(proc.pid, hostname)
-    return proc, procs.start_time(proc.pid)
-
-
-def _setns(fd: int, nstype: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, nstype) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
 
 
 def _set_hostname(pid: int, hostname: str) -> None:
     """The pod's hostname, set from here: enter its UTS namespace, set, come back."""
-    own = os.open("/proc/thread-self/ns/uts", os.O_RDONLY)
-    target = os.open(f"/proc/{pid}/ns/uts", os.O_RDONLY)
-    try:
-        _setns(target, CLONE_NEWUTS)
-        try:
-            socket.sethostname(hostname)
-        finally:
-            _setns(own, CLONE_NEWUTS)
-    finally:
-        os.close(target)
-        os.close(own)
-
-
-def _mount(source: str | None, target: str, flags: int) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    rc = libc.mount(source.encode() if source else None, target.encode(), None, flags, None)
-    return 0 if rc == 0 else ctypes.get_errno()
-
-
-def _ensure_netns_dir(path: str = "/run/netns") -> None:
-    """As iproute2 does: /run/netns is a shared mount point, so the netns bind mounts made
-    in it reach mount namespaces that copy it later."""
-    os.makedirs(path, mode=0o755, exist_ok=True)
-    err = _mount(None, path, MS_SHARED | MS_REC)
-    if err == errno.EINVAL:  # not a mount point yet: make it one, then shared
-        err = _mount(path, path, MS_BIND | MS_REC) or _mount(None, path, MS_SHARED | MS_REC)
-    if err:
-        raise OSError(err, f"mount {path}: {os.strerror(err)}")
-
-
-def attach_netns(name: str, pid: int) -> None:
-    """Give the pause process's network namespace a machine-wide name, as `ip netns attach`
-    does (an empty file, then a bind mount of /proc/PID/ns/net on it), in-process."""
-    _ensure_netns_dir()
-    path = f"{NETNS_DIR}/{name}"
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-    os.close(fd)
-    err = _mount(f"/proc/{pid}/ns/net", path, MS_BIND)
-    if err:
-        os.unlink(path)
-        raise OSError(err, f"bind mount of /proc/{pid}/ns/net on {path}: {os.strerror(err)}")
-
-
-MNT_DETACH = 2
-
-
-def delete_netns(name: str) -> None:
-    """Remove a named netns we attached, as `ip netns delete` does (lazy unmount, unlink),
-    in-process: a spawn per pod would cost more than the whole operation. Missing is fine.
-    """
-    path = f"{NETNS_DIR}/{name}"
-    if not os.path.exists(path):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.umount2(path.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err != errno.EINVAL:  # EINVAL: not mounted (a half-made pod); just unlink
-            raise OSError(err, f"umount {path}: {os.strerror(err)}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    with ns.entered(f"/proc/{pid}/ns/uts", ns.CLONE_NEWUTS):
+        socket.sethostname(hostname)

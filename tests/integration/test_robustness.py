@@ -19,6 +19,7 @@ from testbed.cluster import Cluster
 from testbed.cni import CniRuntime
 from testbed.errors import TestbedError
 from testbed.spec import ClusterSpec
+from testbed.topo import UNDERLAY_SWITCH
 
 from .conftest import ROOT, machine_snapshot
 from .test_lifecycle import foreign_objects  # noqa: F401 - fixture
@@ -67,6 +68,19 @@ def test_signal_during_bring_up_tears_down(sig: signal.Signals) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted: the cluster was torn down" in err
+    assert settle(before) == before
+
+
+def test_teardown_with_node_shells_mid_command(two_node_spec: ClusterSpec) -> None:
+    """What a Ctrl-C during a Mininet command leaves: shells waiting for output. Mininet's
+    terminate() runs commands in them and would fail an assertion; teardown copes."""
+    before = machine_snapshot()
+    cluster = Cluster(two_node_spec)
+    cluster.start()
+    for name in ("router", "node-1", UNDERLAY_SWITCH):
+        cluster.net[name].sendCmd("sleep 30")
+        assert cluster.net[name].waiting
+    cluster.stop()
     assert settle(before) == before
 
 

@@ -1,0 +1,102 @@
+"""Namespace system calls made in-process (ctypes), as iproute2 and util-linux make them.
+
+Why not spawn `ip netns attach`, `nsenter` or `unshare`: a process per pod costs more than
+the operation itself, and bring-up does these a thousand times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/var/run/netns"
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+@contextlib.contextmanager
+def entered(path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
+    """Run the body with this thread in another namespace of kind `nstype`, then come
+    back. Only this thread moves: sockets opened inside stay bound to that namespace."""
+    kind = {CLONE_NEWNET: "net", CLONE_NEWUTS: "uts"}[nstype]
+    own = os.open(f"/proc/thread-self/ns/{kind}", os.O_RDONLY)
+    try:
+        target = os.open(path, os.O_RDONLY)
+        try:
+            setns(target, nstype)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            setns(own, nstype)
+    finally:
+        os.close(own)
+
+
+def _mount(source: str | None, target: str, flags: int) -> int:
+    rc = _libc.mount(source.encode() if source else None, target.encode(), None, flags, None)
+    return 0 if rc == 0 else ctypes.get_errno()
+
+
+_netns_dir_ready = False
+
+
+def _ensure_netns_dir(path: str = NETNS_DIR) -> None:
+    """As iproute2 does: /run/netns is a shared mount point, so the netns bind mounts made
+    in it reach mount namespaces that copy it later. Once per process: the recursive
+    remount walks every mount below it, which grows with the pods."""
+    global _netns_dir_ready
+    if _netns_dir_ready:
+        return
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    err = _mount(None, path, MS_SHARED | MS_REC)
+    if err == errno.EINVAL:  # not a mount point yet: make it one, then shared
+        err = _mount(path, path, MS_BIND | MS_REC) or _mount(None, path, MS_SHARED | MS_REC)
+    if err:
+        raise OSError(err, f"mount {path}: {os.strerror(err)}")
+    _netns_dir_ready = True
+
+
+def attach_netns(name: str, pid: int) -> None:
+    """Give a process's network namespace a machine-wide name, as `ip netns attach` does
+    (an empty file, then a bind mount of /proc/PID/ns/net on it)."""
+    _ensure_netns_dir()
+    path = f"{NETNS_DIR}/{name}"
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    err = _mount(f"/proc/{pid}/ns/net", path, MS_BIND)
+    if err:
+        os.unlink(path)
+        raise OSError(err, f"bind mount of /proc/{pid}/ns/net on {path}: {os.strerror(err)}")
+
+
+def delete_netns(name: str) -> None:
+    """Remove a named netns we attached, as `ip netns delete` does (lazy unmount, unlink).
+    Missing is fine."""
+    path = f"{NETNS_DIR}/{name}"
+    if not os.path.exists(path):
+        return
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err != errno.EINVAL:  # EINVAL: not mounted (a half-made pod); just unlink
+            raise OSError(err, f"umount {path}: {os.strerror(err)}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

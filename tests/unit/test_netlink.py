@@ -1,0 +1,103 @@
+"""The packed rtnetlink requests, decoded by pyroute2's own parsers (the library checks the
+encoding), and the socket's error reporting against the real kernel (harmless requests)."""
+
+from __future__ import annotations
+
+import errno
+import struct
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from testbed import netlink as nl
+
+
+def decode(cls, data: bytes):
+    msg = cls(data)
+    msg.decode()
+    assert msg["header"]["length"] == len(data)
+    return msg
+
+
+def test_veth_pair_request() -> None:
+    msg = decode(ifinfmsg, nl.veth_pair("veth0a1b2c3d", "eth0", 1460, 7, 42))
+    assert msg["header"]["type"] == nl.RTM_NEWLINK
+    assert msg["header"]["flags"] == (nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE
+                                      | nl.NLM_F_EXCL)
+    assert msg["flags"] & nl.IFF_UP and msg["change"] & nl.IFF_UP
+    assert msg.get_attr("IFLA_IFNAME") == "veth0a1b2c3d"
+    assert msg.get_attr("IFLA_MTU") == 1460
+    assert msg.get_attr("IFLA_TXQLEN") == 0
+    assert msg.get_attr("IFLA_MASTER") == 7
+    info = msg.get_attr("IFLA_LINKINFO")
+    assert info.get_attr("IFLA_INFO_KIND") == "veth"
+    peer = info.get_attr("IFLA_INFO_DATA").get_attr("VETH_INFO_PEER")
+    assert peer.get_attr("IFLA_IFNAME") == "eth0"
+    assert peer.get_attr("IFLA_MTU") == 1460
+    assert peer.get_attr("IFLA_TXQLEN") == 0
+    assert peer.get_attr("IFLA_NET_NS_FD") == 42
+    assert peer["flags"] == 0  # the pod's end comes up in the pod, after its address
+
+
+@pytest.mark.parametrize("index,name", [(1, None), (0, "eth0")])
+def test_link_up(index: int, name: str | None) -> None:
+    msg = decode(ifinfmsg, nl.link_up(index, name))
+    assert msg["index"] == index and msg.get_attr("IFLA_IFNAME") == name
+    assert msg["flags"] == msg["change"] == nl.IFF_UP
+    assert not msg["header"]["flags"] & nl.NLM_F_CREATE  # changes a link, never makes one
+
+
+def test_link_del_and_get() -> None:
+    assert decode(ifinfmsg, nl.link_del("eth0")).get_attr("IFLA_IFNAME") == "eth0"
+    get = decode(ifinfmsg, nl.link_get("cbr0"))
+    assert get["header"]["type"] == nl.RTM_GETLINK and get.get_attr("IFLA_IFNAME") == "cbr0"
+
+
+def test_addr_add_request() -> None:
+    msg = decode(ifaddrmsg, nl.addr_add(2, IPv4Address("10.0.1.5"), IPv4Network("10.0.1.0/24")))
+    assert (msg["family"], msg["prefixlen"], msg["index"]) == (2, 24, 2)
+    assert msg.get_attr("IFA_LOCAL") == msg.get_attr("IFA_ADDRESS") == "10.0.1.5"
+    assert msg.get_attr("IFA_BROADCAST") == "10.0.1.255"
+
+
+@pytest.mark.parametrize("dst,attr_dst", [("0.0.0.0/0", None), ("10.200.0.0/16", "10.200.0.0")])
+def test_route_add_request(dst: str, attr_dst: str | None) -> None:
+    msg = decode(rtmsg, nl.route_add(IPv4Network(dst), IPv4Address("10.0.0.1"), 2, 3))
+    assert msg["dst_len"] == IPv4Network(dst).prefixlen
+    assert msg.get_attr("RTA_DST") == attr_dst
+    assert msg.get_attr("RTA_GATEWAY") == "10.0.0.1" and msg.get_attr("RTA_OIF") == 2
+    assert (msg["table"], msg["proto"], msg["scope"], msg["type"]) == (254, 3, 0, 1)
+
+
+def test_parse_error_reads_the_kernels_message() -> None:
+    header = struct.pack("=IHHII", 40, nl.RTM_NEWLINK, 5, 9, 0)
+    text = b"Unknown device type\0"
+    tlv = struct.pack("=HH", 4 + len(text), nl.NLMSGERR_ATTR_MSG) + text
+    payload = struct.pack("=i", -errno.EOPNOTSUPP) + header + tlv + b"\0" * (-len(tlv) % 4)
+    code, msg = nl.parse_error(payload, nl.NLM_F_CAPPED | nl.NLM_F_ACK_TLVS)
+    assert (code, msg) == (errno.EOPNOTSUPP, "Unknown device type")
+    assert nl.parse_error(struct.pack("=i", 0) + header, 0) == (0, "")
+
+
+def test_socket_looks_links_up() -> None:
+    with nl.RtnlSocket() as sock:
+        assert sock.link_index("lo") == 1
+        with pytest.raises(nl.NetlinkError) as exc:
+            sock.link_index("ktb-nosuchlink")
+        assert exc.value.errno == errno.ENODEV
+
+
+def test_request_names_the_first_refused_message_across_batches() -> None:
+    """Refused by the kernel either way (no such link as root, no permission otherwise);
+    more messages than one buffer holds, so the acks of every batch are collected."""
+    count = nl.BATCH * 2 + 3
+    messages = [nl.link_up(0, f"ktb-nosuch{i}") for i in range(count)]
+    with nl.RtnlSocket() as sock:
+        with pytest.raises(nl.NetlinkError) as exc:
+            sock.request(messages, [f"step {i}" for i in range(count)])
+        assert "step 0:" in exc.value.strerror
+        assert exc.value.errno in (errno.ENODEV, errno.EPERM)
+        assert sock.link_index("lo") == 1  # every ack was read: the socket is still in step
