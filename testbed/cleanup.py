@@ -8,12 +8,14 @@ before a bring-up (a crashed run's leftovers, whose lock holder is gone), and by
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
 
 from testbed import procs
 from testbed.errors import LeftoverError
+from testbed.netlink import NetlinkError, RtnlSocket, group_del, link_del
 from testbed.ns import delete_netns
 from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
 
@@ -67,27 +69,49 @@ def undo_run(state: RunState) -> list[str]:
                 os.rmdir(path)  # only if nothing else is in it
         else:
             shutil.rmtree(path, ignore_errors=True)
-    links = [r["name"] for r in reversed(records)
-             if r["kind"] == "link" and os.path.exists(f"/sys/class/net/{r['name']}")]
-    if links:
-        errors.extend(_delete_links(links))
+    links = [r["name"] for r in reversed(records) if r["kind"] == "link"]
+    groups = {int(r["group"]) for r in records if r["kind"] == "linkgroup"}
+    errors.extend(delete_links(links, groups.pop() if len(groups) == 1 else None))
     return errors
 
 
-def _delete_links(names: list[str]) -> list[str]:
-    """Delete interfaces of the machine's own namespace over one netlink socket. A link
-    that vanishes meanwhile (the peer of a namespace the kernel is destroying) is fine."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+def _group_members(group: int) -> set[str]:
+    """Names of the machine namespace's links in a link group (from /sys)."""
+    members = set()
+    for name in os.listdir("/sys/class/net"):
+        with contextlib.suppress(OSError, ValueError), \
+                open(f"/sys/class/net/{name}/netdev_group") as f:
+            if int(f.read()) == group:
+                members.add(name)
+    return members
 
-    errors = []
-    with IPRoute() as ipr:
-        for name in names:
+
+def delete_links(names: list[str], group: int | None = None) -> list[str]:
+    """Delete interfaces of the machine's own namespace; return any errors.
+
+    With `group`, and when every link in that group is one of `names`, one request deletes
+    them all (the kernel then waits for readers once, not once a link). Otherwise they go
+    one by one. A link that vanishes meanwhile (the peer of a namespace the kernel is
+    destroying) is fine.
+    """
+    present = [n for n in names if os.path.exists(f"/sys/class/net/{n}")]
+    errors: list[str] = []
+    with RtnlSocket() as sock:
+        if group is not None and present:
+            members = _group_members(group)
+            if members and members <= set(names):
+                try:
+                    sock.request([group_del(group)], [f"links of group {group:#x}"])
+                except NetlinkError as exc:
+                    if exc.errno != errno.ENODEV:
+                        errors.append(str(exc))
+                present = [n for n in present if os.path.exists(f"/sys/class/net/{n}")]
+        for name in present:
             try:
-                ipr.link("del", ifname=name)
+                sock.request([link_del(name)], [f"link {name}"])
             except NetlinkError as exc:
                 if os.path.exists(f"/sys/class/net/{name}"):
-                    errors.append(f"link {name}: {exc}")
+                    errors.append(str(exc))
     return errors
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +24,13 @@ from ipaddress import IPv4Interface, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
 
-from testbed import cleanup, deps, procs
+from testbed import cleanup, deps, ns, procs
+from testbed import netlink as nl
 from testbed.addressing import AddressPlan, NodePlan, plan
 from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
 from testbed.errors import LeftoverError, TestbedError
 from testbed.fastwire import FastWiring
+from testbed.nodes import LINK_GROUP
 from testbed.ns import attach_netns, delete_netns
 from testbed.paths import Endpoint
 from testbed.pod import Container, ExecResult, Pod, pod_netns_name, spawn_pause, wait_pause
@@ -211,6 +214,7 @@ class Cluster:
         if not os.path.isdir(FRR_TMP):  # the router's mount point for its private tmpfs
             self.state.record("dir", path=FRR_TMP, if_empty=True)
         self.state.record("link", name=UNDERLAY_SWITCH)
+        self.state.record("linkgroup", group=LINK_GROUP)
         for i in range(1, len(self.spec.nodes) + 2):
             self.state.record("link", name=f"{UNDERLAY_SWITCH}-eth{i}")
         self.progress(f"building network: router, underlay, {len(self.spec.nodes)} nodes")
@@ -233,26 +237,45 @@ class Cluster:
             self.state.record("process", pid=pid, started=procs.start_time(pid), what=daemon)
 
     def _setup_nodes(self) -> None:
-        """What kubelet and kubenet do to a node before its first pod."""
+        """What kubelet and kubenet do to a node before its first pod: forwarding on, cbr0
+        (MTU by kubenet's rule) with the pod gateway address, bridge netfilter on, and
+        kubenet's masquerade rule; also the node's `lo` and default route, which Mininet's
+        per-host configuration would set through the shell. Netlink and /proc writes from
+        here; the iptables processes of all nodes run side by side."""
+        bridge = self.plan.bridge
+        default = IPv4Network("0.0.0.0/0")
         for node in self.plan.nodes:
             host = self.net[node.name]
-            self.mtu[node.name] = kubenet_mtu(_up_interface_mtus(host.pid))
-            bridge = self.plan.bridge
-            steps = [
-                ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-                ["ip", "link", "add", bridge, "mtu", str(self.mtu[node.name]), "type", "bridge"],
-                ["ip", "addr", "add", str(node.bridge_ip), "dev", bridge],
-                ["ip", "link", "set", bridge, "up"],
-                ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"],
-            ]
-            if self.plan.pod_network == "kubenet":  # Docker's masquerading is the plugin's
-                steps.append(
-                    ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
-                     "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
-                     "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"])
-            # one process for the whole list: a spawn per step costs more than the step
-            script = " && ".join(shlex.join(argv) for argv in steps)
-            self._node_exec(host, ["sh", "-ec", script])
+            mtu = self.mtu[node.name] = kubenet_mtu(_up_interface_mtus(host.pid))
+            with ns.entered(f"/proc/{host.pid}/ns/net"):
+                ns.write_sysctl("net.ipv4.ip_forward", "1")
+                with nl.RtnlSocket() as sock:
+                    sock.request([nl.bridge(bridge, mtu=mtu, up=False)], [f"{node.name}: {bridge}"])
+                    index = sock.link_index(bridge)
+                    eth0 = sock.link_index(f"{node.name}-eth0")
+                    sock.request(
+                        [nl.addr_add(index, node.bridge_ip.ip, node.bridge_ip.network,
+                                     broadcast=False),
+                         nl.link_up(index), nl.link_up(nl.LO_INDEX),
+                         nl.route_add(default, self.plan.router_ip.ip, eth0)],
+                        [f"{node.name}: {step}" for step in
+                         (f"{bridge} address", f"{bridge} up", "lo up", "default route")])
+                ns.write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+        if self.plan.pod_network != "kubenet":  # Docker's masquerading is the plugin's
+            return
+        rule = ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
+                "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
+                "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"]
+        running = [(n.name, self.net[n.name].popen(rule, stdin=subprocess.DEVNULL, text=True))
+                   for n in self.plan.nodes]
+        failed = []
+        for name, proc in running:
+            _, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                failed.append(f"{name}: {err.strip()[:200]}")
+        if failed:
+            raise TestbedError(f"kubenet masquerade rule ({shlex.join(rule)}) failed on "
+                               + "; ".join(failed))
 
     def _node_exec(self, host: Any, argv: list[str], check: bool = True) -> ExecResult:
         out, err, code = host.pexec(argv)
@@ -326,9 +349,12 @@ class Cluster:
         if isinstance(self.wiring, CniRuntime) and len(by_node) > 1:
             # The plugins are processes: nodes wired side by side keep every core busy
             # (host-local's lock is per node). In-process netlink gains nothing from threads.
-            with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+            pool = ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1))
+            try:
                 for future in [pool.submit(wire, n, p) for n, p in by_node.items()]:
                     future.result()
+            finally:  # on an error or Ctrl-C, nodes not yet started are not wired at all
+                pool.shutdown(wait=True, cancel_futures=True)
         else:
             for node, pods in by_node.items():
                 wire(node, pods)
@@ -571,17 +597,20 @@ def _settle_shell(node: Any, timeout_s: float = 2.0) -> None:
 
 
 def _up_interface_mtus(pid: int) -> dict[str, int]:
-    """MTU of each up interface of a Mininet node, read without spawning a process:
-    Mininet remounts /sys in the node's mount namespace, reachable through /proc."""
+    """MTU of each up (administratively, IFF_UP) interface of a Mininet node, read without
+    spawning a process: Mininet remounts /sys in the node's mount namespace, reachable
+    through /proc. Not operstate: the kernel updates it asynchronously after a link
+    comes up."""
     base = f"/proc/{pid}/root/sys/class/net"
     mtus = {}
     for name in os.listdir(base):
-        with open(f"{base}/{name}/operstate") as f:
-            state = f.read().strip()
-        if state in ("up", "unknown"):  # lo and some virtual links report "unknown"
+        with open(f"{base}/{name}/flags") as f:
+            up = int(f.read(), 16) & nl.IFF_UP
+        if up:
             with open(f"{base}/{name}/mtu") as f:
                 mtus[name] = int(f.read())
     return mtus
+
 
 
 def _route_dst(route: dict[str, Any]) -> str:

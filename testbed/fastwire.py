@@ -30,20 +30,12 @@ from testbed.addressing import pod_hosts
 from testbed.cni import NETWORK_NAME, CniResult
 from testbed.errors import TestbedError
 
-RTPROT_BOOT = 3  # what the plugins' routes carry (iproute2 shows no "proto")
-LO_INDEX = 1  # the loopback device is always the first in a new network namespace
-
 
 def socket_in(path: str) -> nl.RtnlSocket:
     """A netlink socket bound to the network namespace at `path`."""
     with ns.entered(path):
         return nl.RtnlSocket()
 
-
-def _write_sysctl(key: str, value: str) -> None:
-    """Set a net sysctl of the namespace this thread is in (/proc/sys/net follows it)."""
-    with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
-        f.write(value)
 
 
 def _node_root(node_netns: str) -> str:
@@ -59,26 +51,45 @@ class HostLocal:
         self.subnet = subnet
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "lock").touch()
+        self._hosts = list(pod_hosts(subnet))
+        self._position = {ip: i for i, ip in enumerate(self._hosts)}
 
     def allocate(self, container_id: str, ifname: str = "eth0") -> IPv4Address:
         """The plugin's order: the first free address after the last one reserved."""
-        hosts = list(pod_hosts(self.subnet))
+        return self.allocate_many([container_id], ifname)[0]
+
+    def allocate_many(self, container_ids: list[str], ifname: str = "eth0"
+                      ) -> list[IPv4Address]:
+        """Addresses for several containers, in the plugin's order, as if it had run once
+        for each: the same files result. The last-reserved file is read once (the real
+        plugin may have allocated meanwhile) and written once, at the end."""
+        hosts = self._hosts
         last_file = self.dir / "last_reserved_ip.0"
         start = 0
-        if last_file.exists():
-            with contextlib.suppress(ValueError):
-                start = hosts.index(IPv4Address(last_file.read_text().strip())) + 1
-        for i in range(len(hosts)):
-            ip = hosts[(start + i) % len(hosts)]
-            try:
-                fd = os.open(self.dir / str(ip), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{container_id}\n{ifname}")
-            last_file.write_text(str(ip))
-            return ip
-        raise TestbedError(f"host-local: no free address left in {self.subnet}")
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            last = IPv4Address(last_file.read_text().strip())
+            start = self._position.get(last, -1) + 1
+        out: list[IPv4Address] = []
+        for container_id in container_ids:
+            for i in range(len(hosts)):
+                ip = hosts[(start + i) % len(hosts)]
+                try:
+                    fd = os.open(self.dir / str(ip), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                 0o644)
+                except FileExistsError:
+                    continue
+                with os.fdopen(fd, "w") as f:
+                    f.write(f"{container_id}\n{ifname}")
+                out.append(ip)
+                start = self._position[ip] + 1
+                break
+            else:
+                if out:
+                    last_file.write_text(str(out[-1]))
+                raise TestbedError(f"host-local: no free address left in {self.subnet}")
+        if out:
+            last_file.write_text(str(out[-1]))
+        return out
 
     def release(self, container_id: str) -> None:
         for entry in self.dir.iterdir():
@@ -135,7 +146,7 @@ class FastWiring:
         subnet = store.subnet
         gateway = IPv4Address(ipam["gateway"])
         mtu = int(config["mtu"])
-        ips = [store.allocate(container_id) for container_id, _ in pods]
+        ips = store.allocate_many([container_id for container_id, _ in pods])
         host_ifs = [f"veth{secrets.token_hex(4)}" for _ in pods]
         bridge = self._bridge_index(node_netns, config["bridge"])
         fds = []
@@ -144,7 +155,7 @@ class FastWiring:
                 fds.append(os.open(pod_netns, os.O_RDONLY))
             # up and enslaved in the create message itself: one request a pod, not three
             self._node(node_netns).request(
-                [nl.veth_pair(name, "eth0", mtu, bridge, fd)
+                [nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0, master=bridge)
                  for name, fd in zip(host_ifs, fds, strict=True)],
                 [f"veth pair for {cid}" for cid, _ in pods])
         finally:
@@ -161,13 +172,13 @@ class FastWiring:
                   for r in ipam.get("routes", [])]
         for (container_id, pod_netns), ip in zip(pods, ips, strict=True):
             with ns.entered(pod_netns):
-                _write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
-                _write_sysctl("net.ipv4.conf.eth0.arp_notify", "1")
+                ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+                ns.write_sysctl("net.ipv4.conf.eth0.arp_notify", "1")
                 with nl.RtnlSocket() as pod:
                     eth0 = pod.link_index("eth0")
                     pod.request(
-                        [nl.link_up(LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
-                        + [nl.route_add(dst, gw, eth0, RTPROT_BOOT) for dst, gw in routes],
+                        [nl.link_up(nl.LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
+                        + [nl.route_add(dst, gw, eth0, nl.RTPROT_BOOT) for dst, gw in routes],
                         [f"{container_id}: {step}" for step in
                          ["lo up", "eth0 up", f"address {ip}"]
                          + [f"route {dst}" for dst, _ in routes]])

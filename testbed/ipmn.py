@@ -16,11 +16,13 @@ from ipmininet.cli import IPCLI
 from ipmininet.ipnet import IPNet
 from ipmininet.ipswitch import IPSwitch
 from ipmininet.iptopo import IPTopo
+from ipmininet.link import IPIntf, IPLink
+from ipmininet.router import Router
 from ipmininet.router.config import STATIC, RouterConfig, StaticRoute
 
 for _path in (_sshd.KEYFILE, _sshd.PUBKEY):
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_path)
 
-__all__ = ["IPCLI", "STATIC", "IPNet", "IPSwitch", "IPTopo", "RouterConfig", "StaticRoute",
-           "ipmininet_clean"]
+__all__ = ["IPCLI", "STATIC", "IPIntf", "IPLink", "IPNet", "IPSwitch", "IPTopo", "Router",
+           "RouterConfig", "StaticRoute", "ipmininet_clean"]

@@ -29,14 +29,16 @@ NLMSGERR_ATTR_MSG = 1
 SOL_NETLINK, NETLINK_EXT_ACK, NETLINK_CAP_ACK = 270, 11, 10
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_NEWROUTE = 20, 24
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_TXQLEN = 3, 4, 10, 13
-IFLA_LINKINFO, IFLA_NET_NS_FD = 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_TXQLEN = 1, 3, 4, 10, 13
+IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_GROUP = 18, 28, 27
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 0, 1
+RTPROT_BOOT = 3  # what `ip route add` and the CNI plugins give a route
 IFF_UP = 0x1
+LO_INDEX = 1  # the loopback device is always the first in a network namespace
 NLA_F_NESTED = 0x8000
 # Requests per buffer: the kernel queues every ack before we read any, and a few hundred
 # would overflow the socket's receive buffer (acks lost, ENOBUFS).
@@ -84,24 +86,77 @@ _CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
 _CHANGE = NLM_F_REQUEST | NLM_F_ACK
 
 
-def veth_pair(name: str, peer: str, mtu: int, master: int, peer_netns_fd: int,
-              txqlen: int = 0) -> bytes:
-    """RTM_NEWLINK: a veth pair, this end up and enslaved to `master`, the peer created
-    directly in the namespace of `peer_netns_fd` (down, as the kernel makes it)."""
-    peer_body = (ifinfo() + attr_str(IFLA_IFNAME, peer) + attr_u32(IFLA_MTU, mtu)
-                 + attr_u32(IFLA_TXQLEN, txqlen) + attr_u32(IFLA_NET_NS_FD, peer_netns_fd))
+def _link_attrs(mtu: int | None, txqlen: int | None, master: int | None,
+                group: int | None) -> bytes:
+    out = b""
+    if mtu is not None:
+        out += attr_u32(IFLA_MTU, mtu)
+    if txqlen is not None:
+        out += attr_u32(IFLA_TXQLEN, txqlen)
+    if master is not None:
+        out += attr_u32(IFLA_MASTER, master)
+    if group is not None:
+        out += attr_u32(IFLA_GROUP, group)
+    return out
+
+
+def _mac(value: str | None) -> bytes:
+    return attr(IFLA_ADDRESS, bytes.fromhex(value.replace(":", ""))) if value else b""
+
+
+def veth_pair(name: str, peer: str, peer_netns_fd: int, *, mtu: int | None = None,
+              txqlen: int | None = None, master: int | None = None, up: bool = True,
+              group: int | None = None, mac: str | None = None,
+              peer_mac: str | None = None) -> bytes:
+    """RTM_NEWLINK: a veth pair, this end optionally up, enslaved and in a link group, the
+    peer created directly in the namespace of `peer_netns_fd` (down, as the kernel makes
+    it; same MTU and queue length). Unset attributes keep the kernel's defaults (a random
+    MAC address, for one)."""
+    peer_body = (ifinfo() + attr_str(IFLA_IFNAME, peer) + _mac(peer_mac)
+                 + _link_attrs(mtu, txqlen, None, None)
+                 + attr_u32(IFLA_NET_NS_FD, peer_netns_fd))
     linkinfo = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth"),
                       nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_body)))
-    body = (ifinfo(flags=IFF_UP, change=IFF_UP) + attr_str(IFLA_IFNAME, name)
-            + attr_u32(IFLA_MTU, mtu) + attr_u32(IFLA_TXQLEN, txqlen)
-            + attr_u32(IFLA_MASTER, master) + linkinfo)
+    flags = IFF_UP if up else 0
+    body = (ifinfo(flags=flags, change=flags) + attr_str(IFLA_IFNAME, name) + _mac(mac)
+            + _link_attrs(mtu, txqlen, master, group) + linkinfo)
     return message(RTM_NEWLINK, _CREATE, body)
+
+
+def bridge(name: str, *, mtu: int | None = None, up: bool = True,
+           group: int | None = None) -> bytes:
+    """RTM_NEWLINK: a Linux bridge with the kernel's defaults (spanning tree off), as
+    `ip link add NAME type bridge` or `brctl addbr` make it."""
+    flags = IFF_UP if up else 0
+    body = (ifinfo(flags=flags, change=flags) + attr_str(IFLA_IFNAME, name)
+            + _link_attrs(mtu, None, None, group)
+            + nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge")))
+    return message(RTM_NEWLINK, _CREATE, body)
+
+
+def link_set(name: str, *, master: int | None = None, up: bool | None = None,
+             group: int | None = None) -> bytes:
+    """RTM_NEWLINK on an existing link, by name: enslave it, set it up or down, put it in
+    a link group (whichever are given)."""
+    change = 0 if up is None else IFF_UP
+    flags = IFF_UP if up else 0
+    body = (ifinfo(0, flags, change) + attr_str(IFLA_IFNAME, name)
+            + _link_attrs(None, None, master, group))
+    return message(RTM_NEWLINK, _CHANGE, body)
 
 
 def link_up(index: int = 0, name: str | None = None) -> bytes:
     """RTM_NEWLINK on an existing link (by index, or by name when index is 0): set it up."""
     body = ifinfo(index, IFF_UP, IFF_UP) + (attr_str(IFLA_IFNAME, name) if name else b"")
     return message(RTM_NEWLINK, _CHANGE, body)
+
+
+def group_del(group: int) -> bytes:
+    """RTM_DELLINK of every link in a link group: one request, and the kernel unregisters
+    them together (one wait for readers instead of one per link, ~20 ms each here)."""
+    if group <= 0:
+        raise ValueError("link group 0 is every link's default group")
+    return message(RTM_DELLINK, _CHANGE, ifinfo() + attr_u32(IFLA_GROUP, group))
 
 
 def link_del(name: str) -> bytes:
@@ -112,15 +167,18 @@ def link_get(name: str) -> bytes:
     return message(RTM_GETLINK, NLM_F_REQUEST, ifinfo() + attr_str(IFLA_IFNAME, name))
 
 
-def addr_add(index: int, address: IPv4Address, network: IPv4Network) -> bytes:
-    """RTM_NEWADDR as `ip addr add A/P broadcast B dev I` sends it (local = address)."""
+def addr_add(index: int, address: IPv4Address, network: IPv4Network,
+             broadcast: bool = True) -> bytes:
+    """RTM_NEWADDR as `ip addr add A/P [broadcast B] dev I` sends it (local = address)."""
     body = (_IFADDR.pack(socket.AF_INET, network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
-            + attr(IFA_LOCAL, address.packed) + attr(IFA_ADDRESS, address.packed)
-            + attr(IFA_BROADCAST, network.broadcast_address.packed))
+            + attr(IFA_LOCAL, address.packed) + attr(IFA_ADDRESS, address.packed))
+    if broadcast:
+        body += attr(IFA_BROADCAST, network.broadcast_address.packed)
     return message(RTM_NEWADDR, _CREATE, body)
 
 
-def route_add(dst: IPv4Network, gateway: IPv4Address, oif: int, proto: int) -> bytes:
+def route_add(dst: IPv4Network, gateway: IPv4Address, oif: int, proto: int = RTPROT_BOOT
+              ) -> bytes:
     """RTM_NEWROUTE: a unicast route in the main table, via a gateway, out of `oif`."""
     body = _RTMSG.pack(socket.AF_INET, dst.prefixlen, 0, 0, RT_TABLE_MAIN, proto,
                        RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)

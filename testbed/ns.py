@@ -51,6 +51,13 @@ def entered(path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
         os.close(own)
 
 
+def write_sysctl(key: str, value: str) -> None:
+    """Set a net sysctl of the network namespace this thread is in (/proc/sys/net follows
+    the thread; see `entered`)."""
+    with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
+        f.write(value)
+
+
 def _mount(source: str | None, target: str, flags: int) -> int:
     rc = _libc.mount(source.encode() if source else None, target.encode(), None, flags, None)
     return 0 if rc == 0 else ctypes.get_errno()

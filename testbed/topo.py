@@ -1,4 +1,5 @@
-"""The emulated network as an ipmininet topology graph: no kernel state is touched here.
+"""The emulated network as an ipmininet topology graph: no kernel state is touched here
+(the node, link and switch classes that do it are in testbed.nodes).
 
                         router (FRR staticd)
                         10.100.0.1, one route per node pod CIDR
@@ -9,18 +10,16 @@
       cbr0 10.0.0.1/24                cbr0 10.0.1.1/24
        pods 10.0.0.2, .3              pods 10.0.1.2, .3
 
-The underlay is a Linux bridge (no OVS datapath on these machines) with spanning tree off
-(ipmininet's default of STP on blocks forwarding for ~30 s).
+The underlay is a Linux bridge (no OVS datapath on these machines) with spanning tree off.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mininet.node import Host
-
 from testbed.addressing import AddressPlan
-from testbed.ipmn import STATIC, IPSwitch, IPTopo, RouterConfig, StaticRoute
+from testbed.ipmn import STATIC, IPTopo, RouterConfig, StaticRoute
+from testbed.nodes import GatewayRouter, NodeHost, NodeLink, UnderlaySwitch
 from testbed.spec import ClusterSpec
 from testbed.state import PREFIX
 
@@ -29,35 +28,14 @@ FRR_TMP = "/var/tmp/frr"
 UNDERLAY_SWITCH = f"{PREFIX}-ul1"  # Mininet derives a dpid from the digits in the name
 
 
-class UnderlaySwitch(IPSwitch):
-    """A Linux bridge in the machine's namespace, without Mininet's sysctl warnings.
-
-    LinuxBridge warns that bridge-nf-call-iptables = 1 may break it; Kubernetes needs that
-    setting, and the testbed never changes the machine's own sysctls, so the warning is noise.
-    """
-
-    @classmethod
-    def setup(cls) -> None:  # noqa: D102 - see class docstring
-        pass
-
-
-class NodeHost(Host):
-    """A Kubernetes node: a plain Mininet host. ipmininet's IPHost would write hosts files
-    at start after walking the whole network through shell commands (O(nodes^2)); nodes
-    run no ipmininet daemons, so IPNet's `start()` call has nothing to do."""
-
-    def start(self) -> None:
-        pass
-
-
 class KubenetTopo(IPTopo):
     """Router, underlay switch and one Mininet host per Kubernetes node."""
 
     def build(self, spec: ClusterSpec, plan: AddressPlan, workdir: Path) -> None:  # type: ignore[override]
         # FRR leaves a crash-log directory per process start in /var/tmp/frr: a private
         # tmpfs there, in the router's own mount namespace, vanishes with the router.
-        router = self.addRouter(ROUTER, config=RouterConfig, cwd=str(workdir / "frr"),
-                                use_v6=False, privateDirs=[FRR_TMP])
+        router = self.addRouter(ROUTER, cls=GatewayRouter, config=RouterConfig,
+                                cwd=str(workdir / "frr"), use_v6=False, privateDirs=[FRR_TMP])
         router.addDaemon(STATIC, static_routes=[
             StaticRoute(str(cidr), str(nexthop)) for cidr, nexthop in plan.router_routes()
         ])
@@ -66,5 +44,5 @@ class KubenetTopo(IPTopo):
         for node in plan.nodes:
             host = self.addHost(node.name, cls=NodeHost,
                                 defaultRoute=f"via {plan.router_ip.ip}")
-            self.addLink(host, switch, params1={"ip": str(node.underlay_ip)})
+            self.addLink(host, switch, cls=NodeLink, params1={"ip": str(node.underlay_ip)})
         super().build()

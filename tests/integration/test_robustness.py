@@ -49,6 +49,29 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> l
     raise AssertionError(f"never saw {needle!r}; stderr so far: {''.join(seen)}")
 
 
+# `testbed up` with bring-up held at a known point: every pause process spawned, the first
+# one running, no pod wired yet (network and FRR up). It prints a line and waits there, so
+# signals land at that point whatever the machine's speed (bring-up takes ~1 s).
+HELD_UP = """
+import sys, time
+from testbed import cluster
+from testbed.cli import main
+real = cluster.wait_pause
+def held(*args, **kwargs):
+    real(*args, **kwargs)
+    print("held: pause processes started", file=sys.stderr, flush=True)
+    time.sleep(600)
+cluster.wait_pause = held
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def start_held_up(topology: str = TWO_NODE) -> subprocess.Popen:
+    proc = start([str(BIN / "python"), "-c", HELD_UP, "up", topology, "-c", "pods"])
+    wait_for_line(proc, "held: pause processes started")
+    return proc
+
+
 def settle(before: dict, timeout: float = 5.0) -> dict:
     """The machine's state once dead namespaces' veth ends have gone (asynchronous)."""
     deadline = time.monotonic() + timeout
@@ -62,8 +85,7 @@ def settle(before: dict, timeout: float = 5.0) -> dict:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_bring_up_tears_down(sig: signal.Signals) -> None:
     before = machine_snapshot()
-    proc = start([TESTBED, "up", TWO_NODE, "-c", "pods"])
-    wait_for_line(proc, "starting router")  # the network exists, FRR is starting
+    proc = start_held_up()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -146,9 +168,7 @@ def test_sigterm_during_experiment_keeps_data_and_resume_completes(tmp_path: Pat
 
 def test_sigkill_at_bring_up_is_cleaned_by_the_next_up(foreign_objects: None) -> None:  # noqa: F811
     before = machine_snapshot()
-    proc = start([TESTBED, "up", TWO_NODE, "-c", "pods"])
-    wait_for_line(proc, "starting router")
-    time.sleep(0.5)  # FRR daemons running, pods not yet all made
+    proc = start_held_up()  # FRR daemons and pause processes running
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert any(p.startswith("/run/ktestbed/") for p in machine_snapshot()["state"])

@@ -23,7 +23,7 @@ def decode(cls, data: bytes):
 
 
 def test_veth_pair_request() -> None:
-    msg = decode(ifinfmsg, nl.veth_pair("veth0a1b2c3d", "eth0", 1460, 7, 42))
+    msg = decode(ifinfmsg, nl.veth_pair("veth0a1b2c3d", "eth0", 42, mtu=1460, txqlen=0, master=7))
     assert msg["header"]["type"] == nl.RTM_NEWLINK
     assert msg["header"]["flags"] == (nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE
                                       | nl.NLM_F_EXCL)
