@@ -40,17 +40,51 @@ def test_router_has_one_frr_static_route_per_node(cluster: Cluster) -> None:
 
 
 def test_nodes_are_set_up_as_kubenet_does(cluster: Cluster) -> None:
-    for node, cidr, gw in (("node-1", "10.0.0.0/24", "10.0.0.1"),
-                           ("node-2", "10.0.1.0/24", "10.0.1.1")):
-        addrs = json.loads(cluster.exec_node(node, ["ip", "-j", "addr", "show", "cbr0"]).stdout)
-        assert [a["local"] for a in addrs[0]["addr_info"] if a["family"] == "inet"] == [gw]
+    """What Mininet, ipmininet and kubenet leave in a node (the testbed makes it over
+    netlink, not with their shell commands: this is the state they would make)."""
+    for node, cidr, gw, ul in (("node-1", "10.0.0.0/24", "10.0.0.1", "10.100.0.2"),
+                               ("node-2", "10.0.1.0/24", "10.0.1.1", "10.100.0.3")):
+        links = {link["ifname"]: link for link in json.loads(
+            cluster.exec_node(node, ["ip", "-j", "-d", "addr", "show"]).stdout)}
+        assert {"lo", f"{node}-eth0", "cbr0"} <= set(links)
+        for name in ("lo", f"{node}-eth0", "cbr0"):
+            assert "UP" in links[name]["flags"], name
+        inet = {name: [(a["local"], a["prefixlen"], a.get("broadcast"))
+                       for a in link["addr_info"] if a["family"] == "inet"]
+                for name, link in links.items()}
+        # `ip address add A/P dev D`, as ipmininet and kubenet run it: no broadcast
+        assert inet["cbr0"] == [(gw, 24, None)]
+        assert inet[f"{node}-eth0"] == [(ul, 24, None)]
+        assert inet["lo"] == [("127.0.0.1", 8, None)]
+        assert links["cbr0"]["linkinfo"]["info_kind"] == "bridge"
+        assert links["cbr0"]["mtu"] == cluster.mtu[node] == 1500
+        assert links[f"{node}-eth0"]["linkinfo"]["info_kind"] == "veth"
         assert IPv4Address(gw) in IPv4Network(cidr)
-        fwd = cluster.exec_node(node, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()
-        assert fwd == "1"
-        route = cluster.exec_node(node, ["ip", "route", "show", "default"]).stdout
-        assert "via 10.100.0.1" in route
+        for key in ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"):
+            assert cluster.exec_node(node, ["sysctl", "-n", key]).stdout.strip() == "1", key
+        (route,) = json.loads(cluster.exec_node(node, ["ip", "-j", "route", "show", "default"]
+                                                ).stdout)
+        assert (route["gateway"], route["dev"]) == ("10.100.0.1", f"{node}-eth0")
+        assert route.get("protocol", "boot") == "boot"
         nat = cluster.exec_node(node, ["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout
         assert "! -d 10.0.0.0/8" in nat and "MASQUERADE" in nat and "--dst-type LOCAL" in nat
+
+
+def test_underlay_is_a_bridge_with_every_node_and_the_router(cluster: Cluster) -> None:
+    ports = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show", "master", "ktb-ul1"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert sorted(p["ifname"] for p in ports) == ["ktb-ul1-eth1", "ktb-ul1-eth2",
+                                                  "ktb-ul1-eth3"]
+    for port in ports:
+        assert "UP" in port["flags"] and "LOWER_UP" in port["flags"]
+        slave = port["linkinfo"]["info_slave_data"]
+        assert slave["state"] == "forwarding" and slave["cost"] == 1  # ipmininet's path cost
+    (bridge,) = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show", "ktb-ul1"],
+                                          capture_output=True, text=True, check=True).stdout)
+    assert bridge["linkinfo"]["info_data"]["stp_state"] == 0
+    # every node's underlay address answers from the router (ARP over the bridge)
+    for ip in ("10.100.0.2", "10.100.0.3"):
+        assert cluster.exec_node("router", ["ping", "-c1", "-W2", ip]).ok, ip
 
 
 def test_every_pod_reaches_every_other_with_expected_ttl(cluster: Cluster) -> None:

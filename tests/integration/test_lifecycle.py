@@ -15,6 +15,7 @@ import pytest
 
 from testbed.cluster import Cluster
 from testbed.errors import LeftoverError, TestbedError
+from testbed.nodes import LINK_GROUP
 from testbed.spec import ClusterSpec
 
 from .conftest import ROOT, machine_snapshot
@@ -27,9 +28,11 @@ FOREIGN_VETH = ("node-1-eth1", "ktb-ul1-peer")  # look like a node's and a switc
 @pytest.fixture
 def foreign_objects() -> Iterator[None]:
     """A namespace, a bridge, an interface pair and a process made outside the testbed,
-    with names like the testbed's; each must be untouched by whatever the test does."""
+    with names like the testbed's; each must be untouched by whatever the test does. The
+    bridge is in the testbed's link group, which must then not be deleted as a whole."""
     subprocess.run(["ip", "netns", "add", FOREIGN_NS], check=True)
-    subprocess.run(["ip", "link", "add", FOREIGN_LINK, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", FOREIGN_LINK, "group", str(LINK_GROUP), "type",
+                    "bridge"], check=True)
     subprocess.run(["ip", "link", "add", FOREIGN_VETH[0], "type", "veth", "peer", "name",
                     FOREIGN_VETH[1]], check=True)
     proc = subprocess.Popen(["sleep", "300"])
