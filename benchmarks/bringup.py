@@ -2,7 +2,8 @@
 """Bring-up and teardown of pods at scale, three implementations measured in one run.
 
     sudo .venv/bin/python benchmarks/bringup.py                       # 10x10 and 20x10
-    sudo .venv/bin/python benchmarks/bringup.py --sizes 100x10 --repeat 1
+    sudo .venv/bin/python benchmarks/bringup.py --sizes 100x10 --repeat 3
+    sudo .venv/bin/python benchmarks/bringup.py --sizes 250x20 --impl fast --repeat 1
 
     fast     this testbed, pods wired in-process over netlink (testbed.fastwire)
     cni      this testbed, pods wired by the real CNI plugins (the fidelity reference)
@@ -13,30 +14,48 @@ up_s runs until every pod exists and a sample of cross-node pod pairs answers a 
 down_s until the network is gone. peak_rss_mb is the peak rise of the machine's used
 memory (MemTotal - MemAvailable, sampled every 50 ms) over its level before the run: it
 counts every process and the kernel's own structures, not only this Python process.
-Writes <out>/bench-<time>/bringup.csv and bringup.png and prints the ratios to mininet.
+
+Before every run the benchmark waits until the kernel has finished destroying the previous
+run's namespaces (it does so in the background after a teardown returns, and a run that
+started meanwhile would pay for it). After the first bring-up of each size and testbed
+implementation, outside the timed span, it measures the data path: iperf3 TCP from node
+to node on the underlay, then from a pod to a pod on another node (`--throughput`
+seconds each; the target is pod-pod >= 80 % of node-node).
+
+Writes <out>/bench-<time>/: bringup.csv, throughput.csv, bringup.png, report.md (means,
+ratios to mininet, the targets) and metadata.json (machine, versions, arguments).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import random
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testbed import deps  # noqa: E402
+from testbed import deps, procs  # noqa: E402
 from testbed.cluster import Cluster  # noqa: E402
+from testbed.errors import TestbedError  # noqa: E402
+from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv  # noqa: E402
 from testbed.results import atomic_write  # noqa: E402
 from testbed.spec import ClusterSpec, parse_spec  # noqa: E402
 
 COLUMNS = ["impl", "nodes", "pods_per_node", "pods", "repeat", "up_s", "down_s", "peak_rss_mb"]
+TP_COLUMNS = ["impl", "nodes", "pods_per_node", "path", "src", "dst", "throughput_bps"]
 SAMPLE_PAIRS = 5
+TARGETS = {"up_s": 6.0, "down_s": 3.0, "up_ratio": 4.0, "down_ratio": 10.0, "datapath": 0.8}
 
 
 class MemoryPeak:
@@ -73,6 +92,39 @@ class MemoryPeak:
         return (self.peak - self.base) / 1024
 
 
+def live_netns() -> int | None:
+    """Network namespaces the kernel holds, dying ones included (objects of its
+    net_namespace slab cache); None if /proc/slabinfo cannot tell."""
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f:
+                if line.startswith("net_namespace "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def settle_kernel(baseline: int | None, timeout_s: float = 120) -> float:
+    """Wait until namespaces of earlier runs are gone (back to `baseline`, or no change for
+    two seconds); return the seconds waited."""
+    t0 = time.monotonic()
+    if baseline is None:
+        time.sleep(1)
+        return time.monotonic() - t0
+    last, since = live_netns(), time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        now = live_netns()
+        if now is None or now <= baseline:
+            break
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > 2:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
 def make_spec(nodes: int, pods_per_node: int) -> ClusterSpec:
     underlay_prefix = 24 if nodes < 250 else 22
     return parse_spec({
@@ -89,9 +141,50 @@ def sample_pairs(pods: list[tuple[str, str]], rng: random.Random) -> list[tuple[
     return rng.sample(pairs, min(SAMPLE_PAIRS, len(pairs)))
 
 
-def run_testbed(spec: ClusterSpec, wiring: str, rng: random.Random) -> tuple[float, float]:
+def iperf(run: Any, argv: list[str], what: str, seconds: int) -> float:
+    """Run an iperf3 client (retrying while its server starts); the received bit rate."""
+    deadline = time.monotonic() + 5
+    while True:
+        res = run(argv, timeout=seconds + 20)
+        refused = "Connection refused" in res.stdout + res.stderr
+        if not refused or time.monotonic() > deadline:
+            try:
+                return parse_iperf3_json(res.stdout).received_bps
+            except TestbedError as exc:
+                raise RuntimeError(f"{what}: {exc} {res.stderr.strip()[:200]}") from None
+        time.sleep(0.1)
+
+
+def datapath(cluster: Cluster, seconds: int, port: int = 5201) -> list[dict[str, Any]]:
+    """TCP throughput node -> node on the underlay, then pod -> pod across the same two
+    nodes (iperf3, one stream, `seconds` each)."""
+    n0, n1 = cluster.node_names[:2]
+    p0 = next(p for p in cluster.pods.values() if p.node == n0)
+    p1 = next(p for p in cluster.pods.values() if p.node == n1)
+    rows = []
+    server = cluster.popen_node(n1, server_argv(port))
+    try:
+        bps = iperf(lambda a, timeout: cluster.exec_node(n0, a, timeout=timeout),
+                    client_argv(cluster.endpoint_ip(n1), port, seconds), "node-node", seconds)
+        rows.append(dict(path="node-node", src=n0, dst=n1, throughput_bps=bps))
+    finally:
+        procs.stop_popen(server)
+    cluster.add_container(p1.name, "iperf-server", server_argv(port))
+    try:
+        bps = iperf(lambda a, timeout: p0.exec(a, timeout=timeout),
+                    client_argv(cluster.endpoint_ip(p1.name), port, seconds), "pod-pod",
+                    seconds)
+        rows.append(dict(path="pod-cross-node", src=p0.name, dst=p1.name, throughput_bps=bps))
+    finally:
+        cluster.remove_container(p1.name, "iperf-server")
+    return rows
+
+
+def run_testbed(spec: ClusterSpec, wiring: str, rng: random.Random, throughput_s: int = 0
+                ) -> tuple[float, float, list[dict[str, Any]]]:
     cluster = Cluster(spec, wiring=wiring)
     t0 = time.monotonic()
+    rows: list[dict[str, Any]] = []
     try:
         cluster.start()
         pods = [(p.name, p.node) for p in cluster.pods.values()]
@@ -101,10 +194,12 @@ def run_testbed(spec: ClusterSpec, wiring: str, rng: random.Random) -> tuple[flo
             if not res.ok:
                 raise RuntimeError(f"{wiring}: {pods[i][0]} cannot reach {pods[j][0]}")
         up = time.monotonic() - t0
+        if throughput_s and len(spec.nodes) >= 2:
+            rows = datapath(cluster, throughput_s)
     finally:
         t1 = time.monotonic()
         cluster.stop()
-    return up, time.monotonic() - t1
+    return up, time.monotonic() - t1, rows
 
 
 def run_mininet(spec: ClusterSpec, rng: random.Random) -> tuple[float, float]:
@@ -181,56 +276,146 @@ def plot(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def metadata(args: argparse.Namespace) -> dict[str, Any]:
+    def out(argv: list[str]) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
+                                  timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "command": " ".join(sys.argv),
+        "arguments": {k: str(v) for k, v in vars(args).items()},
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": out(["git", "rev-parse", "HEAD"]),
+        "git_dirty": bool(out(["git", "status", "--porcelain"])),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "mininet": out(["mn", "--version"]),
+        "iperf3": out(["iperf3", "--version"]).splitlines()[0] if out(["iperf3", "--version"])
+        else "",
+    }
+
+
+def report(frame: pd.DataFrame, tp: pd.DataFrame, impls: list[str]) -> str:
+    """The summary people read: mean times and memory, ratios, data path, targets."""
+    means = frame.groupby(["pods", "nodes", "pods_per_node", "impl"])[
+        ["up_s", "down_s", "peak_rss_mb"]].agg(["mean", "min", "max"]).round(2)
+    means.columns = [f"{a}_{b}" for a, b in means.columns]
+    lines = ["# Bring-up and teardown benchmark", "",
+             f"Runs per size and implementation: {frame['repeat'].max()}. Times in seconds "
+             "(bring-up until sampled cross-node pod pairs answer; teardown until the "
+             "testbed returns), memory as the rise of the machine's used memory.", "",
+             means.reset_index().to_markdown(index=False), ""]
+    checks = []
+    for pods in sorted(frame["pods"].unique()):
+        sub = frame[frame["pods"] == pods].groupby("impl")[["up_s", "down_s"]].mean()
+        size = frame[frame["pods"] == pods].iloc[0]
+        label = f"{size['nodes']}x{size['pods_per_node']}"
+        for impl in (i for i in impls if i != "mininet" and i in sub.index):
+            up, down = sub.loc[impl, "up_s"], sub.loc[impl, "down_s"]
+            line = f"- {label} {impl}: up {up:.2f} s, down {down:.2f} s"
+            if "mininet" in sub.index:
+                ru, rd = sub.loc["mininet", "up_s"] / up, sub.loc["mininet", "down_s"] / down
+                line += f"; vs plain Mininet: bring-up {ru:.2f}x, teardown {rd:.2f}x faster"
+                if label == "100x10":
+                    checks.append((f"{impl} 100x10 bring-up {ru:.2f}x faster than mininet",
+                                   ru >= TARGETS["up_ratio"]))
+                    checks.append((f"{impl} 100x10 teardown {rd:.2f}x faster than mininet",
+                                   rd >= TARGETS["down_ratio"]))
+            if label == "100x10":
+                checks.append((f"{impl} 100x10 up in {up:.2f} s (<= 6 s)", up <= TARGETS["up_s"]))
+                checks.append((f"{impl} 100x10 down in {down:.2f} s (<= 3 s)",
+                               down <= TARGETS["down_s"]))
+            lines.append(line)
+    if not tp.empty:
+        lines += ["", "## Data path (iperf3 TCP, one stream)", ""]
+        piv = tp.pivot_table(index=["impl", "nodes", "pods_per_node"], columns="path",
+                             values="throughput_bps", aggfunc="mean")
+        for key, row in piv.iterrows():
+            if {"node-node", "pod-cross-node"} <= set(row.index):
+                ratio = row["pod-cross-node"] / row["node-node"]
+                lines.append(f"- {key[0]} {key[1]}x{key[2]}: node-node "
+                             f"{row['node-node'] / 1e9:.2f} Gbit/s, pod-pod cross-node "
+                             f"{row['pod-cross-node'] / 1e9:.2f} Gbit/s = {ratio:.2f}x")
+                checks.append((f"{key[0]} {key[1]}x{key[2]} pod-pod {ratio:.2f}x node-node "
+                               "(>= 0.80)", ratio >= TARGETS["datapath"]))
+    if checks:
+        lines += ["", "## Targets (issue 5)", ""]
+        lines += [f"- [{'x' if ok else ' '}] {text}" for text, ok in checks]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/bringup.py", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10x10,20x10",
                     help="comma-separated NODESxPODS_PER_NODE (default 10x10,20x10)")
     ap.add_argument("--impl", default="fast,cni,mininet", help="which implementations")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--throughput", type=int, default=3, metavar="SECONDS",
+                    help="iperf3 seconds per data-path measurement (0: none; default 3)")
     ap.add_argument("--out", type=Path, default=ROOT / "results")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     try:
         sizes = [tuple(int(x) for x in s.lower().split("x")) for s in args.sizes.split(",")]
+        if any(len(size) != 2 or min(size) < 1 for size in sizes):
+            raise ValueError
     except ValueError:
         ap.error(f"--sizes: expected NODESxPODS, e.g. 10x10, not {args.sizes!r}")
     impls = args.impl.split(",")
     unknown = set(impls) - {"fast", "cni", "mininet"}
     if unknown:
         ap.error(f"--impl: unknown {', '.join(sorted(unknown))}")
+    if args.repeat < 1:
+        ap.error("--repeat: at least 1")
     deps.check_all()
+    # imported before anything is measured: the first run must not pay for imports
+    import mininet.net  # noqa: F401
+
+    import testbed.nodes  # noqa: F401
     rng = random.Random(args.seed)
     out = args.out / time.strftime("bench-%Y%m%d-%H%M%S", time.gmtime())
     out.mkdir(parents=True)
-    rows = []
+    atomic_write(out / "metadata.json", json.dumps(metadata(args), indent=2) + "\n")
+    baseline = live_netns()
+    rows: list[dict[str, Any]] = []
+    tp_rows: list[dict[str, Any]] = []
     for nodes, per_node in sizes:
         spec = make_spec(nodes, per_node)
         for rep in range(1, args.repeat + 1):
             for impl in impls:
+                waited = settle_kernel(baseline)
+                measure_tp = args.throughput if rep == 1 and impl != "mininet" else 0
                 with MemoryPeak() as mem:
-                    up, down = (run_mininet(spec, rng) if impl == "mininet"
-                                else run_testbed(spec, impl, rng))
-                row = dict(impl=impl, nodes=nodes, pods_per_node=per_node,
-                           pods=nodes * per_node, repeat=rep, up_s=round(up, 3),
-                           down_s=round(down, 3), peak_rss_mb=round(mem.peak_mb, 1))
-                rows.append(row)
+                    if impl == "mininet":
+                        up, down = run_mininet(spec, rng)
+                        found: list[dict[str, Any]] = []
+                    else:
+                        up, down, found = run_testbed(spec, impl, rng, measure_tp)
+                rows.append(dict(impl=impl, nodes=nodes, pods_per_node=per_node,
+                                 pods=nodes * per_node, repeat=rep, up_s=round(up, 3),
+                                 down_s=round(down, 3), peak_rss_mb=round(mem.peak_mb, 1)))
+                tp_rows += [dict(impl=impl, nodes=nodes, pods_per_node=per_node, **r)
+                            for r in found]
+                tp_text = "".join(f", {r['path']} {r['throughput_bps'] / 1e9:.2f} Gbit/s"
+                                  for r in found)
                 print(f"{impl:8} {nodes:4}x{per_node:<3} r{rep}: up {up:6.2f} s, "
-                      f"down {down:6.2f} s, peak +{mem.peak_mb:7.1f} MB", flush=True)
-                frame = pd.DataFrame(rows, columns=COLUMNS)
-                atomic_write(out / "bringup.csv", frame.to_csv(index=False))
-                time.sleep(1)  # let the kernel finish destroying namespaces
+                      f"down {down:6.2f} s, peak +{mem.peak_mb:7.1f} MB"
+                      f" (waited {waited:.1f} s for the kernel first){tp_text}", flush=True)
+                atomic_write(out / "bringup.csv",
+                             pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+                atomic_write(out / "throughput.csv",
+                             pd.DataFrame(tp_rows, columns=TP_COLUMNS).to_csv(index=False))
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    tp = pd.DataFrame(tp_rows, columns=TP_COLUMNS)
     atomic_write(out / "bringup.png", plot(frame))
-    means = frame.groupby(["pods", "impl"])[["up_s", "down_s", "peak_rss_mb"]].mean()
-    print(means.round(2).to_string())
-    if "mininet" in impls:
-        for pods in sorted(frame["pods"].unique()):
-            base = means.loc[(pods, "mininet")]
-            for impl in (i for i in impls if i != "mininet"):
-                m = means.loc[(pods, impl)]
-                print(f"{pods} pods, {impl} vs mininet: bring-up {base['up_s'] / m['up_s']:.2f}x "
-                      f"faster, teardown {base['down_s'] / m['down_s']:.2f}x faster")
-    print(f"wrote {out / 'bringup.csv'} and {out / 'bringup.png'}")
+    text = report(frame, tp, impls)
+    atomic_write(out / "report.md", text)
+    print(text)
+    print(f"wrote {out}/: bringup.csv, throughput.csv, bringup.png, report.md, metadata.json")
     return 0
 
 
