@@ -136,24 +136,27 @@ class Cluster:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
-        for pod in list(self.pods.values()):
-            try:
-                self._destroy_pod(pod, cni_del=False)
-            except Exception as exc:  # keep tearing down; report at the end
-                errors.append(f"pod {pod.name}: {exc}")
-        self.pods.clear()
-        self.external.clear()  # their hosts and links go with the network below
         for proc in self._node_processes:
             procs.stop_popen(proc)
         self._node_processes.clear()
         if isinstance(self.wiring, FastWiring):
             self.wiring.close()
+        # The network first, while the pods' namespaces are still held: once they are
+        # released the kernel destroys them in the background, holding the lock every
+        # link change needs, and the underlay's deletion would wait for all of that.
         if self.net is not None:
             try:
                 self._stop_network()
             except Exception as exc:
                 errors.append(f"mininet stop: {exc!r}")
             self.net = None
+        self.external.clear()  # their hosts and links went with the network
+        for pod in list(self.pods.values()):
+            try:
+                self._destroy_pod(pod, cni_del=False)
+            except Exception as exc:  # keep tearing down; report at the end
+                errors.append(f"pod {pod.name}: {exc}")
+        self.pods.clear()
         # Whatever the orderly path missed (a half-made pod, a daemon that did not die):
         # undo every record of this run, then remove its directory.
         errors.extend(cleanup.undo_run(self.state))
@@ -172,13 +175,13 @@ class Cluster:
         net = self.net
         for node in [*net.routers, *net.hosts, *net.switches]:
             _settle_shell(node)
+        for switch in net.switches:  # one request: the bridge, its ports and their peers
+            switch.stop(deleteIntfs=False)
+            switch.terminate()
         for router in net.routers:
             router.terminate()  # ipmininet: FRR daemons, their files, then the node
         for host in net.hosts:
             host.terminate()
-        for switch in net.switches:
-            switch.stop(deleteIntfs=False)  # deletes the bridge; its ports go with peers
-            switch.terminate()
 
     # -- bring-up steps ----------------------------------------------------------------
 
