@@ -293,23 +293,22 @@ def plot(frame: pd.DataFrame) -> bytes:
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
     def out(argv: list[str]) -> str:
         try:
-            return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
-                                  timeout=10).stdout.strip()
+            res = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=10)
         except OSError:
             return ""
+        return (res.stdout.strip() or res.stderr.strip()).split("\n")[0]  # mn: on stderr
 
     return {
         "command": " ".join(sys.argv),
         "arguments": {k: str(v) for k, v in vars(args).items()},
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": out(["git", "rev-parse", "HEAD"]),
-        "git_dirty": bool(out(["git", "status", "--porcelain"])),
+        "git_dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no"])),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "mininet": out(["mn", "--version"]),
-        "iperf3": out(["iperf3", "--version"]).splitlines()[0] if out(["iperf3", "--version"])
-        else "",
+        "iperf3": out(["iperf3", "--version"]),
     }
 
 

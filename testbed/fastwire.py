@@ -172,15 +172,17 @@ class FastWiring:
                   for r in ipam.get("routes", [])]
         for (container_id, pod_netns), ip in zip(pods, ips, strict=True):
             with ns.entered(pod_netns):
+                # IPv6 settings have no netlink request; arp_notify goes with eth0 up
                 ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
-                ns.write_sysctl("net.ipv4.conf.eth0.arp_notify", "1")
                 with nl.RtnlSocket() as pod:
                     eth0 = pod.link_index("eth0")
                     pod.request(
-                        [nl.link_up(nl.LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
+                        [nl.link_up(nl.LO_INDEX),
+                         nl.link_up_inet_conf(eth0, {nl.IPV4_DEVCONF_ARP_NOTIFY: 1}),
+                         nl.addr_add(eth0, ip, subnet)]
                         + [nl.route_add(dst, gw, eth0, nl.RTPROT_BOOT) for dst, gw in routes],
                         [f"{container_id}: {step}" for step in
-                         ["lo up", "eth0 up", f"address {ip}"]
+                         ["lo up", "eth0 up, arp_notify", f"address {ip}"]
                          + [f"route {dst}" for dst, _ in routes]])
         return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
                 for ip in ips]

@@ -1,6 +1,7 @@
 """The run-state record: what a running cluster created, written before or as it is created.
 
-Layout (all under STATE_ROOT, a tmpfs that vanishes at reboot, like the namespaces):
+Layout (all under STATE_ROOT; /run is a tmpfs on a standard Debian system, so records vanish
+at reboot, as the namespaces they describe do):
 
     /run/ktestbed/
       lock                      flock held by the process that owns the running cluster

@@ -101,3 +101,13 @@ def test_request_names_the_first_refused_message_across_batches() -> None:
         assert "step 0:" in exc.value.strerror
         assert exc.value.errno in (errno.ENODEV, errno.EPERM)
         assert sock.link_index("lo") == 1  # every ack was read: the socket is still in step
+
+
+def test_link_up_with_ipv4_device_settings() -> None:
+    data = nl.link_up_inet_conf(2, {nl.IPV4_DEVCONF_ARP_NOTIFY: 1})
+    msg = decode(ifinfmsg, data)
+    assert msg["index"] == 2 and msg["flags"] == msg["change"] == nl.IFF_UP
+    # IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { [IPV4_DEVCONF_ARP_NOTIFY] = 1 } } }, each
+    # (length, type); pyroute2 cannot decode a partial IPv4 conf, so the bytes are spelt out
+    assert data[32:] == struct.pack("=HHHHHHHHI", 20, nl.IFLA_AF_SPEC, 16, 2, 12,
+                                    nl.IFLA_INET_CONF, 8, 22, 1)
