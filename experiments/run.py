@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=None,
                     help="repetitions of each measurement (default 3; 1 with --quick)")
     ap.add_argument("--quick", action="store_true",
-                    help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~30 s")
+                    help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~20 s")
     ap.add_argument("--experiment", choices=["all", *REGISTRY], default=None,
                     help="run one experiment instead of the whole suite")
     ap.add_argument("--duration", type=int, default=None,
