@@ -34,19 +34,23 @@ def setns(fd: int, nstype: int) -> None:
 @contextlib.contextmanager
 def entered(path: str, nstype: int = CLONE_NEWNET) -> Iterator[None]:
     """Run the body with this thread in another namespace of kind `nstype`, then come
-    back. Only this thread moves: sockets opened inside stay bound to that namespace."""
+    back. Only this thread moves: sockets opened inside stay bound to that namespace.
+
+    The way back runs whatever happens, even if a Ctrl-C lands right after the move:
+    a thread left in a pod's namespace would send the rest of the testbed's work
+    (teardown included) there."""
     kind = {CLONE_NEWNET: "net", CLONE_NEWUTS: "uts"}[nstype]
     own = os.open(f"/proc/thread-self/ns/{kind}", os.O_RDONLY)
     try:
-        target = os.open(path, os.O_RDONLY)
         try:
-            setns(target, nstype)
-        finally:
-            os.close(target)
-        try:
+            target = os.open(path, os.O_RDONLY)
+            try:
+                setns(target, nstype)
+            finally:
+                os.close(target)
             yield
         finally:
-            setns(own, nstype)
+            setns(own, nstype)  # also when the move never happened: a no-op then
     finally:
         os.close(own)
 
