@@ -169,9 +169,10 @@ class Cluster:
 
     def _stop_network(self) -> None:
         """Mininet's stop() deletes every link through the nodes' shells, two commands a
-        link. Ending a node's shell ends its network namespace, and the kernel then
-        removes its veth pairs with it, so only the router's daemons, the shells and the
-        underlay bridge need stopping. Whatever is left is removed from the records."""
+        link. Here the underlay goes first, in one request (the bridge, its ports and
+        their peers in the nodes), then the router's daemons and the nodes' shells: ending
+        a node's shell ends its network namespace, and the kernel removes the pods' veth
+        pairs with it. Whatever is left is removed from the records."""
         net = self.net
         for node in [*net.routers, *net.hosts, *net.switches]:
             _settle_shell(node)

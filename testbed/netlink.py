@@ -1,15 +1,17 @@
-"""The few rtnetlink requests the fast wiring path sends, encoded with `struct`, sent in batches.
+"""The few rtnetlink requests the testbed sends, encoded with `struct`, sent in batches.
 
-Why not pyroute2 here (it is used everywhere else): pyroute2 0.9 runs every request through
-an asyncio event loop and a generic attribute encoder, ~1.3 ms a message on these machines,
-while the kernel takes a few microseconds. A pod needs six messages, so a thousand pods spent
-~8 s in pyroute2 alone. The messages below are fixed shapes with a handful of varying
-fields; they are packed directly and sent several to a `sendmsg` (the kernel handles a
-buffer of requests one after another and acknowledges each). `tests/unit/test_netlink.py`
-decodes every message with pyroute2's parsers, so the library still checks the encoding.
+Why not pyroute2, the library for this: pyroute2 0.9 runs every request through an
+asyncio event loop and a generic attribute encoder, ~1.3 ms a message on these machines,
+while the kernel takes a few microseconds. A pod needs six messages, so a thousand pods
+spent ~8 s in pyroute2 alone. The messages below are fixed shapes with a handful of
+varying fields; they are packed directly and sent several to a `sendmsg` (the kernel
+handles a buffer of requests one after another and acknowledges each).
+`tests/unit/test_netlink.py` decodes the messages with pyroute2's parsers, so the library
+still checks the encoding.
 
-Only what wiring a pod needs: create a veth pair whose peer goes straight into another
-namespace, set a link up, add an address, add a route, delete a link, look a link up.
+Only what the pods, nodes and underlay need: veth pairs whose peer goes straight into
+another namespace, bridges, setting links up, enslaving them, grouping them, IPv4
+device settings, addresses, routes, deleting a link or a link group, looking one up.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ UNITS = {
 }
 DEBIAN_PACKAGES = ["mininet", "frr", "iperf3", "iputils-ping", "containernetworking-plugins",
                    "catatonit", "iptables", "iproute2", "bridge-utils", "linux-base"]
-PYTHON_PACKAGES = ["ipmininet", "pandas", "pyyaml", "pyroute2", "matplotlib", "rich"]
+PYTHON_PACKAGES = ["ipmininet", "pandas", "pyyaml", "matplotlib", "rich"]
 
 
 @dataclass(frozen=True)
