@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import shlex
 import subprocess
 import time
@@ -579,12 +580,13 @@ class Cluster:
         ]
 
 
-def _settle_shell(node: Any, timeout_s: float = 2.0) -> None:
-    """Make a node's shell usable for Mininet's terminate(), which runs commands in it.
+def _settle_shell(node: Any, timeout_s: float = 1.0) -> None:
+    """Make a node's shell safe for Mininet's terminate(), which runs commands in it.
 
     A Ctrl-C that lands while Mininet waits for a command's output leaves the node
     "waiting", and its next command fails an assertion. Interrupt the command and read
-    up to the prompt; a shell that does not come back gets no more commands: its private
+    until the prompt, with a deadline (Mininet's own reader can block for as long as the
+    command runs); a shell that does not come back gets no more commands: its private
     mounts live in the node's own mount namespace, which goes with the node anyway.
     """
     if not getattr(node, "waiting", False):
@@ -592,12 +594,24 @@ def _settle_shell(node: Any, timeout_s: float = 2.0) -> None:
     shell = getattr(node, "shell", None)
     if shell is not None and shell.poll() is None:
         node.sendInt()
+        fd = node.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout_s
-        while node.waiting and time.monotonic() < deadline:
-            node.monitor(timeoutms=100)
-    if node.waiting:
-        node.waiting = False
-        node.privateDirs = []
+        while time.monotonic() < deadline:
+            if not poller.poll(50):
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if chunk.endswith(b"\x7f"):  # Mininet's prompt: the shell is idle again
+                node.waiting = False
+                return
+    node.waiting = False
+    node.privateDirs = []
 
 
 def _up_interface_mtus(pid: int) -> dict[str, int]:
