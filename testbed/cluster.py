@@ -320,9 +320,10 @@ class Cluster:
         each node's pods are wired in one call (one batch of netlink requests on the fast
         path), then the containers. Records are written before what they describe."""
         assert self.state is not None
-        names = set(self.pods)
+        names, nodes = set(self.pods), set(self.node_names)
         for node, name, _ in wanted:
-            self.node_plan(node)  # raises on an unknown node
+            if node not in nodes:
+                raise TestbedError(f"no node named {node!r}")
             if name in names:
                 raise TestbedError(f"pod {name} already exists")
             names.add(name)
