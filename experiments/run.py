@@ -38,7 +38,6 @@ if __name__ == "__main__":
 import argparse
 import json
 import shlex
-import signal
 import socket
 import time
 import traceback
@@ -116,10 +115,6 @@ def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
 class Refused(Exception):
     """Input the run cannot start from: one line on stderr, exit status 2."""
 
@@ -184,10 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    # Ctrl-C and SIGTERM always tear down and keep the data, even if the shell that
-    # started us ignores SIGINT (as it does for background jobs).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C and SIGTERM always tear down and keep the data.
+    procs.install_interrupt_handlers()
 
     started = time.time()
     if args.resume is not None:
@@ -231,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
                                        + len(alone))
                     for name in shared:
                         run_experiment(ctx, name)
+                        procs.check_interrupted()
                 meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
             else:
                 progress.set_total(len(alone))
             for name in alone:  # each brings up (and down) clusters of its own
                 run_standalone(name, spec, run, params, progress)
+                procs.check_interrupted()
         except KeyboardInterrupt as exc:
+            procs.acknowledge_interrupt()
             status, code = "interrupted", 130
             meta["error"] = (f"interrupted ({str(exc) or 'Ctrl-C'}); finished measurements are "
                              f"kept: complete it with --resume {run.path}")

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from testbed import procs
 from testbed.errors import SpecError, TestbedError
 
 
@@ -241,8 +241,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: --script {args.script}: {exc.strerror}", file=sys.stderr)
             return 2
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the shell ignores it
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    procs.install_interrupt_handlers()
     with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output",
                  wiring=args.wiring) as cluster:
         cli_class = _build_cli_class()
@@ -283,10 +282,6 @@ def _err(message: str) -> None:
 
 def _say(message: str) -> None:
     print(f"*** {message}", file=sys.stderr, flush=True)
-
-
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def build_parser() -> argparse.ArgumentParser:

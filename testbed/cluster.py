@@ -541,8 +541,7 @@ class Cluster:
 
     def popen_node(self, name: str, command: list[str], **kwargs: Any) -> Any:
         """Start a long-running process in a node; the cluster stops it at teardown."""
-        kwargs.setdefault("preexec_fn", procs.die_with_parent)  # noqa: PLW1509
-        proc = self.host(name).popen(list(command), **kwargs)
+        proc = self.host(name).popen([*procs.DIE_WITH_PARENT, *command], **kwargs)
         assert self.state is not None
         self.state.record("process", pid=proc.pid, started=procs.start_time(proc.pid),
                           what=f"{name}: {command[0]}")

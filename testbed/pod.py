@@ -114,8 +114,8 @@ class Pod:
     def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
         """Start a process in the pod's namespaces; the caller owns it and must stop it."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
-        kwargs.setdefault("preexec_fn", procs.die_with_parent)  # noqa: PLW1509
-        return subprocess.Popen(self.nsenter_prefix() + list(command), **kwargs)
+        return subprocess.Popen([*procs.DIE_WITH_PARENT, *self.nsenter_prefix(), *command],
+                                **kwargs)
 
 
 def _text(value: bytes | str | None) -> str:
@@ -124,12 +124,10 @@ def _text(value: bytes | str | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-# setpriv: die with the testbed (PR_SET_PDEATHSIG); unshare: the pod's own network, UTS and
-# IPC namespaces; then the pause process itself. Each execs the next, so the pid is the
-# pause's, and no Python code runs in the child: CPython can then spawn with vfork, whose
-# cost does not grow with this process's memory (a preexec_fn forces a full fork).
-PAUSE_ARGV = ("setpriv", "--pdeathsig", "KILL", "unshare", "--net", "--uts", "--ipc",
-              *PAUSE_COMMAND)
+# setpriv: die with the testbed (procs.DIE_WITH_PARENT); unshare: the pod's own network,
+# UTS and IPC namespaces; then the pause process itself. Each execs the next, so the pid
+# is the pause's.
+PAUSE_ARGV = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc", *PAUSE_COMMAND)
 
 
 def spawn_pause() -> subprocess.Popen:

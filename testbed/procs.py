@@ -7,7 +7,6 @@ start time differs. Nothing here kills by name or pattern.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -17,18 +16,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
+# Prefix for a command that must die with the testbed: the child gets SIGKILL when the
+# thread that started it ends (PR_SET_PDEATHSIG, kept across exec), so a pause process,
+# container or node process never outlives a testbed that was SIGKILLed before it could
+# record the child's pid. A prefix rather than a preexec_fn: with no Python code to run in
+# the child, CPython spawns with vfork, whose cost does not grow with this process's
+# memory, and runs no at-fork callbacks, where Python drops exceptions (a Ctrl-C handled
+# there would be lost; see `raise_interrupt`). It is the *thread* that counts: start such
+# children from a thread that lives as long as the cluster, the main thread in practice.
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL")
+
+# Signals turned into KeyboardInterrupt by `raise_interrupt` and not yet acknowledged.
+_pending_interrupts: list[int] = []
 
 
-def die_with_parent() -> None:
-    """For preexec_fn: the child gets SIGKILL when the thread that started it ends.
+def raise_interrupt(signum: int, _frame: Any) -> None:
+    """The SIGINT/SIGTERM handler of the entry points: interrupt what runs, as Ctrl-C does.
 
-    So a pause process or container never outlives a testbed that was SIGKILLed before it
-    could record the child's pid. (It is the *thread* that counts: start such children
-    from a thread that lives as long as the cluster, the main thread in practice.)
+    Python drops an exception raised where it cannot propagate (an at-fork callback, a
+    `__del__`, a weakref callback) after printing "Exception ignored in". So the signal is
+    also remembered, and `check_interrupted` raises again at a safe point if it was lost.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _pending_interrupts.append(signum)
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt for a signal whose first exception was lost (see
+    `raise_interrupt`). Call it only where no interrupt can be propagating already
+    (between units of work, never in a `finally` or teardown)."""
+    if _pending_interrupts:
+        signum = _pending_interrupts[0]
+        _pending_interrupts.clear()
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def acknowledge_interrupt() -> None:
+    """The KeyboardInterrupt was caught and handled: forget the signals behind it."""
+    _pending_interrupts.clear()
+
+
+def install_interrupt_handlers() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, even if the shell that started us
+    ignores SIGINT (as it does for background jobs)."""
+    signal.signal(signal.SIGINT, raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 @contextmanager
