@@ -48,12 +48,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testbed import deps, procs  # noqa: E402
-from testbed.cluster import Cluster  # noqa: E402
+from testbed.cluster import Cluster, preflight  # noqa: E402
 from testbed.errors import TestbedError  # noqa: E402
+from testbed.kernel import procs  # noqa: E402
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv  # noqa: E402
-from testbed.results import atomic_write  # noqa: E402
-from testbed.spec import ClusterSpec, parse_spec  # noqa: E402
+from testbed.model.load import parse_spec  # noqa: E402
+from testbed.model.spec import ClusterSpec  # noqa: E402
+from testbed.results.rundir import atomic_write  # noqa: E402
 
 COLUMNS = ["impl", "nodes", "pods_per_node", "pods", "repeat", "up_s", "down_s", "peak_rss_mb",
            "kernel_cleanup_s"]
@@ -222,7 +223,7 @@ def run_mininet(spec: ClusterSpec, rng: random.Random) -> tuple[float, float]:
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
 
-    from testbed.addressing import plan
+    from testbed.model.addressing import plan
 
     setLogLevel("error")
     p = plan(spec)
@@ -387,11 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--impl: unknown {', '.join(sorted(unknown))}")
     if args.repeat < 1:
         ap.error("--repeat: at least 1")
-    deps.check_all()
+    preflight.check_all()
     # imported before anything is measured: the first run must not pay for imports
     import mininet.net  # noqa: F401
 
-    import testbed.nodes  # noqa: F401
+    import testbed.emulation.nodes  # noqa: F401
     rng = random.Random(args.seed)
     out = args.out / time.strftime("bench-%Y%m%d-%H%M%S", time.gmtime())
     out.mkdir(parents=True)

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from testbed.claims import ClaimResult
+from experiments.claims import ClaimResult
 from testbed.cluster import Cluster
-from testbed.paths import classify
-from testbed.progress import Reporter
-from testbed.results import Measurement, RunDir
+from testbed.model.paths import classify
+from testbed.results.progress import Reporter
+from testbed.results.rundir import Measurement, RunDir
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ class Context:
 
     def claim(self, result: ClaimResult) -> None:
         """Record a claim's verdict in claims.csv and say it."""
-        self.run.add_claim(result)
+        self.run.add_claim(result.row())
         self.progress.note(f"claim {result.claim}: {result.verdict.upper()}: {result.evidence}")
 
     def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,

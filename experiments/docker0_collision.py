@@ -21,13 +21,13 @@ import dataclasses
 import pandas as pd
 
 from experiments import probes
+from experiments.claims import judge
 from experiments.context import Context, Params, retry
-from testbed.claims import judge
 from testbed.cluster import Cluster
-from testbed.paths import classify
-from testbed.progress import Reporter
-from testbed.results import RunDir, atomic_write
-from testbed.spec import ClusterSpec
+from testbed.model.paths import classify
+from testbed.model.spec import ClusterSpec
+from testbed.results.progress import Reporter
+from testbed.results.rundir import RunDir, atomic_write
 
 NAME = "docker0-collision"
 KIND = "claim"
@@ -78,7 +78,7 @@ def run_standalone(spec: ClusterSpec, run: RunDir, params: Params, progress: Rep
             if layout == "docker0":
                 ips = {p.name: str(p.ip) for p in cluster.pods.values()}
     kube, dock = frames["kubenet"], frames["docker0"]
-    from testbed.plots import heatmap_png
+    from testbed.results.plots import heatmap_png
 
     matrices = {k: f.pivot(index="src", columns="dst", values="missed") for k, f in frames.items()}
     atomic_write(run.path / HEATMAP, heatmap_png(
@@ -105,6 +105,6 @@ def run_standalone(spec: ClusterSpec, run: RunDir, params: Params, progress: Rep
          "docker0_same_node_missed_pct": float(same["missed"].mean()),
          "kubenet_missed_pct": float(kube["missed"].mean())},
     )
-    run.add_claim(result)
+    run.add_claim(result.row())
     progress.note(f"claim {NAME}: {result.verdict.upper()}: {result.evidence}")
     progress.step(f"claim {NAME}")

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+from experiments.claims import judge
 from experiments.context import Context, retry
-from testbed.claims import judge
-from testbed.cluster import ROUTER, Cluster
+from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.ping import PingResult, parse_ping, ping_argv
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv
+from testbed.model.names import ROUTER
 
 NAME = "gateway-routes"
 KIND = "claim"

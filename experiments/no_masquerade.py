@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 
 from experiments import probes
+from experiments.claims import judge
 from experiments.context import Context, retry
-from testbed import procs
-from testbed.claims import judge
+from testbed.kernel import procs
 
 NAME = "no-masquerade-10-8"
 KIND = "claim"

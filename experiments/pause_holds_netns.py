@@ -14,8 +14,8 @@ import os
 import signal
 import time
 
+from experiments.claims import judge
 from experiments.context import Context, retry
-from testbed.claims import judge
 from testbed.measure.ping import parse_ping, ping_argv
 
 NAME = "pause-holds-netns"

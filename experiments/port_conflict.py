@@ -8,8 +8,8 @@ holds (the kernel says EADDRINUSE); in different pods both binds succeed.
 from __future__ import annotations
 
 from experiments import probes
+from experiments.claims import judge
 from experiments.context import Context, retry, two_pods
-from testbed.claims import judge
 
 NAME = "port-conflict"
 KIND = "claim"

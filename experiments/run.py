@@ -45,22 +45,17 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import REGISTRY, Context, Params, docker0_collision
-from testbed import claims, deps, procs, report
-from testbed.cluster import Cluster
+from experiments import REGISTRY, Context, Params, claims, docker0_collision
+from testbed.cluster import Cluster, preflight
 from testbed.errors import SpecError, TestbedError
-from testbed.procs import signals_deferred
-from testbed.progress import Reporter
-from testbed.report_html import render_html
-from testbed.results import (
-    FORMAT_VERSION,
-    RunDir,
-    atomic_write,
-    environment_info,
-    git_info,
-    give_to_invoking_user,
-)
-from testbed.spec import load_spec, parse_spec
+from testbed.kernel import procs
+from testbed.kernel.procs import signals_deferred
+from testbed.model.load import load_spec, parse_spec
+from testbed.results import report
+from testbed.results.html import render_html
+from testbed.results.progress import Reporter
+from testbed.results.provenance import environment_info, git_info
+from testbed.results.rundir import FORMAT_VERSION, RunDir, atomic_write, give_to_invoking_user
 
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
@@ -175,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        deps.check_all()  # before anything is written: not root, or a tool missing
+        preflight.check_all()  # before anything is written: not root, or a tool missing
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -202,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "git": git_info(ROOT),
             "environment": environment_info(),
         }
+    run.claim_order = list(claims.CLAIMS)
     meta.update(status="running", complete=False,
                 owner={"pid": os.getpid(), "started": procs.start_time(os.getpid())})
     meta.pop("error", None)
@@ -271,7 +267,7 @@ def run_standalone(name: str, spec: Any, run: RunDir, params: Params,
         REGISTRY[name].run_standalone(spec, run, params, progress)
     except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
         result = claims.error(name, f"{type(exc).__name__}: {exc}")
-        run.add_claim(result)
+        run.add_claim(result.row())
         progress.note(f"claim {name}: ERROR: {result.evidence}")
         progress.step(f"claim {name}")
 

@@ -9,8 +9,8 @@ container in another pod cannot reach them that way.
 from __future__ import annotations
 
 from experiments import probes
+from experiments.claims import judge
 from experiments.context import Context, retry, two_pods
-from testbed.claims import judge
 
 NAME = "shared-localhost"
 KIND = "claim"

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 
 from experiments.context import Context
-from testbed import procs
 from testbed.errors import TestbedError
+from testbed.kernel import procs
+from testbed.kernel.procs import ExecResult
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
-from testbed.pod import ExecResult
 
 NAME = "throughput"
 SERVER = "iperf3-server"

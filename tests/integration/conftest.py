@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed.spec import ClusterSpec, load_spec
+from testbed.model.load import load_spec
+from testbed.model.spec import ClusterSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from testbed.claims import CLAIMS
+from experiments.claims import CLAIMS
 
 
 @pytest.fixture(scope="module")

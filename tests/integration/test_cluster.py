@@ -12,7 +12,7 @@ import pytest
 
 from testbed.cluster import Cluster
 from testbed.measure.ping import parse_ping
-from testbed.spec import ClusterSpec, ContainerSpec
+from testbed.model.spec import ClusterSpec, ContainerSpec
 
 
 @pytest.fixture(scope="module")

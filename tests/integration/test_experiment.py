@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from testbed.results import COLUMNS
+from testbed.results.rundir import COLUMNS
 
 from .conftest import ROOT
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from testbed import kstate
 from testbed.cluster import Cluster
 from testbed.measure.ping import parse_ping
-from testbed.spec import ClusterSpec, ContainerSpec
+from testbed.model.spec import ClusterSpec, ContainerSpec
+from tests.support import kstate
 
 
 def bring_up_and_dump(spec: ClusterSpec, wiring: str) -> dict:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from testbed.cluster import Cluster
+from testbed.emulation.nodes import LINK_GROUP
 from testbed.errors import LeftoverError, TestbedError
-from testbed.nodes import LINK_GROUP
-from testbed.spec import ClusterSpec
+from testbed.model.spec import ClusterSpec
 
 from .conftest import ROOT, machine_snapshot
 
@@ -93,7 +93,7 @@ def test_failed_bring_up_tears_down(two_node_spec: ClusterSpec, monkeypatch) -> 
 CRASHER = """
 import os, sys, time
 from testbed.cluster import Cluster
-from testbed.spec import load_spec
+from testbed.model.load import load_spec
 c = Cluster(load_spec(sys.argv[1]))
 c.start()
 print("UP", flush=True)

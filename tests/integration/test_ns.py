@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed import ns
+from testbed.kernel import ns
 
 
 def own_uts() -> str:

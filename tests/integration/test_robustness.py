@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from testbed import ipmn
 from testbed.cluster import Cluster
-from testbed.cni import CniRuntime
+from testbed.emulation import ipmn
 from testbed.errors import TestbedError
-from testbed.spec import ClusterSpec
-from testbed.topo import UNDERLAY_SWITCH
+from testbed.model.names import UNDERLAY_SWITCH
+from testbed.model.spec import ClusterSpec
+from testbed.pods.cni import CniRuntime
 
 from .conftest import ROOT, machine_snapshot
 from .test_lifecycle import foreign_objects  # noqa: F401 - fixture
@@ -54,8 +54,8 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> l
 # signals land at that point whatever the machine's speed (bring-up takes ~1 s).
 HELD_UP = """
 import sys, time
-from testbed import cluster
-from testbed.cli import main
+from testbed.cluster import cluster
+from testbed.cli.main import main
 real = cluster.wait_pause
 def held(*args, **kwargs):
     real(*args, **kwargs)

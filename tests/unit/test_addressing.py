@@ -7,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from testbed.addressing import (
-    AddressPlan,
-    NodePlan,
-    carve_pod_cidrs,
-    plan,
-    pod_capacity,
-    pod_hosts,
-)
-from testbed.spec import parse_spec
+from testbed.model.addressing import AddressPlan, NodePlan, plan
+from testbed.model.cidrs import carve_pod_cidrs, pod_capacity, pod_hosts
+from testbed.model.load import parse_spec
 
 TWO_NODE: dict[str, Any] = {
     "name": "two-node",
@@ -69,13 +63,6 @@ def test_two_node_expected_pod_ips(two_node: AddressPlan) -> None:
     assert node_2.expected_pod_ips(2) == [IPv4Address("10.0.1.2"), IPv4Address("10.0.1.3")]
     assert node_1.expected_pod_ips(0) == []
     assert node_1.expected_pod_ips(1) == [IPv4Address("10.0.0.2")]
-
-
-def test_two_node_router_routes(two_node: AddressPlan) -> None:
-    assert two_node.router_routes() == [
-        (IPv4Network("10.0.0.0/24"), IPv4Address("10.100.0.2")),
-        (IPv4Network("10.0.1.0/24"), IPv4Address("10.100.0.3")),
-    ]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +127,6 @@ def test_plan_with_explicit_pod_cidr_keeps_carving_by_index() -> None:
         IPv4Address("10.100.0.2"), IPv4Address("10.100.0.3"), IPv4Address("10.100.0.4"),
     ]
     assert p.node_for_ip("10.3.200.7") == node_2
-    assert p.router_routes()[1] == (IPv4Network("10.3.0.0/16"), IPv4Address("10.100.0.3"))
 
 
 def test_plan_other_ranges() -> None:

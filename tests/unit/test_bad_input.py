@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from experiments import run as run_py
-from testbed import cli, deps
+from testbed.cli import main as cli
+from testbed.cluster import preflight
 from testbed.errors import MissingDependencyError
 
 from .test_spec import INVALID
@@ -92,12 +93,12 @@ def test_resume_of_something_that_is_not_a_run(tmp_path: Path, capsys) -> None:
 
 
 def test_missing_tool_names_the_debian_package(monkeypatch) -> None:
-    real_which = deps.shutil.which
-    monkeypatch.setattr(deps.shutil, "which",
+    real_which = preflight.shutil.which
+    monkeypatch.setattr(preflight.shutil, "which",
                         lambda tool: None if tool in ("catatonit", "zebra") else real_which(tool))
-    monkeypatch.setattr(deps.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
     with pytest.raises(MissingDependencyError) as info:
-        deps.check_all()
+        preflight.check_all()
     message = str(info.value)
     assert "catatonit" in message and "zebra" in message
     assert "install the Debian package(s) catatonit frr" in message

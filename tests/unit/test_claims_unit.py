@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from experiments import run as run_py
+from experiments.claims import CLAIMS, ClaimResult, claims_frame, error, judge
 from experiments.context import Context, Params
-from testbed.claims import CLAIMS, ClaimResult, claims_frame, error, judge
-from testbed.progress import Reporter
-from testbed.results import RunDir
+from testbed.results.progress import Reporter
+from testbed.results.rundir import RunDir
 
 
 def test_judge_confirms_only_when_every_check_holds() -> None:

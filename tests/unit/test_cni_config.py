@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from testbed.cni import (
-    CniResult,
-    kubenet_config,
-    kubenet_mtu,
-    loopback_config,
-    parse_result,
-)
 from testbed.errors import TestbedError
+from testbed.model.podnet.kubenet import kubenet_config, kubenet_mtu
+from testbed.pods.cni import CniResult, loopback_config, parse_result
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from testbed.errors import TestbedError
-from testbed.fastwire import HostLocal
+from testbed.pods.fastwire import HostLocal
 
 SUBNET = IPv4Network("10.0.3.0/29")  # hosts .1-.6; .1 is the gateway, pods get .2-.6
 
@@ -18,14 +18,15 @@ def files(store: HostLocal) -> dict[str, str]:
 
 
 def test_first_addresses_after_the_gateway_in_order(tmp_path: Path) -> None:
-    store = HostLocal(tmp_path, SUBNET)
+    store = HostLocal(tmp_path, "kubenet", SUBNET)
     assert store.allocate_many(["a", "b"]) == [IPv4Address("10.0.3.2"), IPv4Address("10.0.3.3")]
     assert files(store) == {"10.0.3.2": "a\neth0", "10.0.3.3": "b\neth0",
                             "last_reserved_ip.0": "10.0.3.3", "lock": ""}
 
 
 def test_batch_leaves_the_same_files_as_one_at_a_time(tmp_path: Path) -> None:
-    one, many = HostLocal(tmp_path / "one", SUBNET), HostLocal(tmp_path / "many", SUBNET)
+    one = HostLocal(tmp_path / "one", "kubenet", SUBNET)
+    many = HostLocal(tmp_path / "many", "kubenet", SUBNET)
     for cid in ("a", "b", "c"):
         one.allocate(cid)
     many.allocate_many(["a", "b", "c"])
@@ -33,7 +34,7 @@ def test_batch_leaves_the_same_files_as_one_at_a_time(tmp_path: Path) -> None:
 
 
 def test_continues_after_the_last_reserved_and_wraps_around(tmp_path: Path) -> None:
-    store = HostLocal(tmp_path, SUBNET)
+    store = HostLocal(tmp_path, "kubenet", SUBNET)
     store.allocate_many(["a", "b", "c", "d"])  # .2 .. .5
     store.release("b")  # .3 is free again, but the plugin goes on from .5
     assert store.allocate("e") == IPv4Address("10.0.3.6")
@@ -42,14 +43,14 @@ def test_continues_after_the_last_reserved_and_wraps_around(tmp_path: Path) -> N
 
 
 def test_an_address_taken_by_someone_else_is_skipped(tmp_path: Path) -> None:
-    store = HostLocal(tmp_path, SUBNET)
+    store = HostLocal(tmp_path, "kubenet", SUBNET)
     (store.dir / "10.0.3.2").write_text("other\neth0")  # e.g. the real plugin's lease
     assert store.allocate("a") == IPv4Address("10.0.3.3")
     assert (store.dir / "10.0.3.2").read_text() == "other\neth0"
 
 
 def test_exhaustion_is_an_error_and_keeps_what_was_allocated(tmp_path: Path) -> None:
-    store = HostLocal(tmp_path, SUBNET)
+    store = HostLocal(tmp_path, "kubenet", SUBNET)
     with pytest.raises(TestbedError, match="no free address left in 10.0.3.0/29"):
         store.allocate_many([f"c{i}" for i in range(6)])
     assert len([n for n in files(store) if n.startswith("10.")]) == 5

@@ -12,7 +12,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from testbed import netlink as nl
+from testbed.kernel import netlink as nl
 
 
 def decode(cls, data: bytes):

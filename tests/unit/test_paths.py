@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.paths import EXPECTED_TTL, Endpoint, classify, routed_hops
+from testbed.model.paths import EXPECTED_TTL, Endpoint, classify, routed_hops
 
 P1 = Endpoint("pod-1", "pod", "node-1")
 P2 = Endpoint("pod-2", "pod", "node-1")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from testbed.plots import cell_text, heatmap_figure, heatmap_png, pod_label
+from testbed.results.plots import cell_text, heatmap_figure, heatmap_png, pod_label
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PODS = ["pod-1", "pod-2", "pod-3"]

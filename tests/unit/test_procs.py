@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from testbed import procs
+from testbed.kernel import procs
 
 
 def test_signals_are_held_until_the_body_finishes() -> None:

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from testbed.report import (
+from testbed.results.report import (
     ci95,
     findings,
     hops_table,
@@ -17,7 +17,7 @@ from testbed.report import (
     summarize,
     throughput_table,
 )
-from testbed.results import COLUMNS
+from testbed.results.rundir import COLUMNS
 
 
 def rows(path: str, metric: str, values: list[float], src: str = "pod-1",

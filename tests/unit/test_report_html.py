@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.report_html import render_html
+from testbed.results.html import render_html
 
 # A tiny but valid PNG: signature, IHDR (1x1), IDAT, IEND.
 TINY_PNG = base64.b64decode(

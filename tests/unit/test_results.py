@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from testbed.results import COLUMNS, Measurement, RunDir, atomic_write
+from testbed.results.rundir import COLUMNS, Measurement, RunDir, atomic_write
 
 
 def test_run_dirs_are_never_reused(tmp_path: Path) -> None:

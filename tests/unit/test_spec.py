@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 
 from testbed.errors import SpecError, TestbedError
-from testbed.spec import (
-    ClusterSpec,
-    ContainerSpec,
-    NodeSpec,
-    PodSpec,
-    load_spec,
-    parse_spec,
-)
+from testbed.model.load import load_spec, parse_spec
+from testbed.model.spec import ClusterSpec, ContainerSpec, NodeSpec, PodSpec
 
 SRC = "topo.yaml"
 

@@ -20,15 +20,16 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from testbed import netlink as nl
-from testbed import ns
-from testbed.addressing import pod_hosts
-from testbed.cni import NETWORK_NAME, CniResult
 from testbed.errors import TestbedError
+from testbed.kernel import netlink as nl
+from testbed.kernel import ns
+from testbed.model.cidrs import pod_hosts
+from testbed.pods.cni import CniResult
 
 
 def socket_in(path: str) -> nl.RtnlSocket:
@@ -46,8 +47,8 @@ def _node_root(node_netns: str) -> str:
 class HostLocal:
     """host-local IPAM's on-disk store, the same files the plugin keeps and reads."""
 
-    def __init__(self, data_dir: Path, subnet: IPv4Network) -> None:
-        self.dir = data_dir / NETWORK_NAME
+    def __init__(self, data_dir: Path, network: str, subnet: IPv4Network) -> None:
+        self.dir = data_dir / network  # the plugin keeps each network's leases apart
         self.subnet = subnet
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "lock").touch()
@@ -101,7 +102,10 @@ class HostLocal:
 
 
 class FastWiring:
-    """Pods wired over netlink; one socket per node, kept for the cluster's lifetime."""
+    """Pods wired over netlink; one socket per node, kept for the cluster's lifetime (a
+    `testbed.pods.wiring.Wiring`)."""
+
+    concurrent = False  # in-process netlink: threads would only take turns
 
     def __init__(self) -> None:
         self._node_sockets: dict[str, nl.RtnlSocket] = {}
@@ -124,10 +128,12 @@ class FastWiring:
             self._bridges[key] = self._node(node_netns).link_index(name)
         return self._bridges[key]
 
-    def _store(self, ipam: dict[str, Any]) -> HostLocal:
+    def _store(self, config: dict[str, Any]) -> HostLocal:
+        ipam = config["ipam"]
         data_dir = ipam["dataDir"]
         if data_dir not in self._ipam:
-            self._ipam[data_dir] = HostLocal(Path(data_dir), IPv4Network(ipam["subnet"]))
+            self._ipam[data_dir] = HostLocal(Path(data_dir), config["name"],
+                                             IPv4Network(ipam["subnet"]))
         return self._ipam[data_dir]
 
     def add(self, config: dict[str, Any], node_netns: str, container_id: str,
@@ -136,13 +142,16 @@ class FastWiring:
         return self.add_many(config, node_netns, [(container_id, pod_netns)])[0]
 
     def add_many(self, config: dict[str, Any], node_netns: str,
-                 pods: list[tuple[str, str]]) -> list[CniResult]:
+                 pods: Sequence[tuple[str, str]]) -> list[CniResult]:
         """CNI ADD for several pods of one node: (container id, pod netns path) each.
 
         The node's side goes in one batch of requests; each pod's side in one more.
         """
+        if config.get("type") != "bridge" or config.get("ipam", {}).get("type") != "host-local":
+            raise TestbedError("the fast wiring path makes what the bridge plugin with "
+                               f"host-local makes; this pod network uses {config.get('type')}")
         ipam = config["ipam"]
-        store = self._store(ipam)
+        store = self._store(config)
         subnet = store.subnet
         gateway = IPv4Address(ipam["gateway"])
         mtu = int(config["mtu"])
@@ -196,4 +205,4 @@ class FastWiring:
             except nl.NetlinkError as exc:
                 if exc.errno != errno.ENODEV:
                     raise
-        self._store(config["ipam"]).release(container_id)
+        self._store(config).release(container_id)

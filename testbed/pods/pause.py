@@ -24,30 +24,12 @@ import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
-from testbed import ns, procs
 from testbed.errors import TestbedError
-from testbed.state import PREFIX
+from testbed.kernel import ns, procs
+from testbed.kernel.procs import ExecResult, decode_output
 
 NETNS_DIR = ns.NETNS_DIR
 PAUSE_COMMAND = ("catatonit", "-P")
-
-
-def pod_netns_name(node: str, pod: str) -> str:
-    """The machine-wide name of a pod's network namespace."""
-    return f"{PREFIX}-{node}-{pod}"
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """The outcome of a command run in a node, pod or container."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
 
 @dataclass
@@ -108,7 +90,8 @@ class Pod:
             proc = subprocess.run(self.nsenter_prefix() + argv, capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
-            return ExecResult(124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
+            return ExecResult(124, decode_output(exc.stdout),
+                              decode_output(exc.stderr) + "\n(timed out)")
         return ExecResult(proc.returncode, proc.stdout, proc.stderr)
 
     def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
@@ -116,12 +99,6 @@ class Pod:
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.Popen([*procs.DIE_WITH_PARENT, *self.nsenter_prefix(), *command],
                                 **kwargs)
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 # setpriv: die with the testbed (procs.DIE_WITH_PARENT); unshare: the pod's own network,

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from testbed.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
+from testbed.model.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
 
 SUMMARY_COLUMNS = ["experiment", "path", "metric", "unit", "count", "median", "mean", "std",
                    "ci95_low", "ci95_high"]

@@ -13,11 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
-from testbed import procs
 from testbed.errors import LeftoverError
-from testbed.netlink import NetlinkError, RtnlSocket, group_del, link_del
-from testbed.ns import delete_netns
-from testbed.state import STATE_ROOT, ClusterLock, RunState, existing_runs, remove_run_dir
+from testbed.kernel import procs
+from testbed.kernel.netlink import NetlinkError, RtnlSocket, group_del, link_del
+from testbed.kernel.ns import delete_netns
+from testbed.records.journal import STATE_ROOT, RunState, existing_runs, remove_run_dir
+from testbed.records.lock import ClusterLock
 
 
 def frr_daemons(state: RunState) -> list[tuple[str, int]]:

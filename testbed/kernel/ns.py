@@ -27,6 +27,16 @@ def _check(rc: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+def netns_of(pid: int) -> str:
+    """The path of a process's network namespace (what `entered` and nsenter take)."""
+    return f"/proc/{pid}/ns/net"
+
+
+def netns_inode(path: str) -> int:
+    """A network namespace's identity: the inode of its file (a pid's, or a named one)."""
+    return os.stat(path).st_ino
+
+
 def setns(fd: int, nstype: int) -> None:
     _check(_libc.setns(fd, nstype), "setns")
 
@@ -93,10 +103,11 @@ def attach_netns(name: str, pid: int) -> None:
     path = f"{NETNS_DIR}/{name}"
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
     os.close(fd)
-    err = _mount(f"/proc/{pid}/ns/net", path, MS_BIND)
+    source = netns_of(pid)
+    err = _mount(source, path, MS_BIND)
     if err:
         os.unlink(path)
-        raise OSError(err, f"bind mount of /proc/{pid}/ns/net on {path}: {os.strerror(err)}")
+        raise OSError(err, f"bind mount of {source} on {path}: {os.strerror(err)}")
 
 
 def delete_netns(name: str) -> None:

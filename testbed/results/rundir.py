@@ -16,19 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from testbed.claims import ClaimResult, claims_frame
 
 FORMAT_VERSION = 1
 COLUMNS = ["experiment", "repeat", "src", "dst", "src_node", "dst_node", "path", "metric",
@@ -38,9 +33,8 @@ UNITS = {
     "rtt_mdev_ms": "ms", "ttl": "hops-left", "throughput_bps": "bit/s", "sent_bps": "bit/s",
     "retransmits": "count", "missed_intended_pct": "%",
 }
-DEBIAN_PACKAGES = ["mininet", "frr", "iperf3", "iputils-ping", "containernetworking-plugins",
-                   "catatonit", "iptables", "iproute2", "bridge-utils", "linux-base"]
-PYTHON_PACKAGES = ["ipmininet", "pandas", "pyyaml", "matplotlib", "rich"]
+# claims.csv: one verdict a row (confirmed, refuted or error), with its evidence
+CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +104,7 @@ class RunDir:
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self.claims: dict[str, dict[str, str]] = {}  # claim id -> claims.csv row
+        self.claim_order: list[str] = []  # claims.csv's row order (others follow, as judged)
 
     @classmethod
     def create(cls, out: Path, topology: str) -> RunDir:
@@ -141,10 +136,17 @@ class RunDir:
         self.rows.extend(m.row() for m in measurements)
         self.write_measurements()
 
-    def add_claim(self, result: ClaimResult) -> None:
-        """Record a claim's verdict (replacing an earlier one) and rewrite claims.csv."""
-        self.claims[result.claim] = result.row()
-        self.write_csv("claims.csv", claims_frame(self.claims.values()))
+    def add_claim(self, row: Mapping[str, str]) -> None:
+        """Record a claim's verdict (replacing an earlier one, in its place) and rewrite
+        claims.csv at once."""
+        self.claims[row["claim"]] = {k: str(row.get(k, "")) for k in CLAIM_COLUMNS}
+        self.write_csv("claims.csv", self.claims_frame())
+
+    def claims_frame(self) -> pd.DataFrame:
+        """claims.csv's table: one row per claim, in `claim_order`, then as judged."""
+        rank = {c: i for i, c in enumerate(self.claim_order)}
+        rows = sorted(self.claims.values(), key=lambda r: rank.get(r["claim"], len(rank)))
+        return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=COLUMNS)
@@ -158,45 +160,3 @@ class RunDir:
     def write_json(self, name: str, data: Mapping[str, Any]) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2, sort_keys=True, default=str)
                      + "\n")
-
-
-def _cmd(argv: list[str], cwd: Path | None = None) -> str:
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=10, cwd=cwd,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return (res.stdout or res.stderr).strip() if res.returncode == 0 else ""
-
-
-def git_info(repo: Path) -> dict[str, Any]:
-    """The commit the code ran from, and whether the work tree had uncommitted changes."""
-    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=repo)
-    status = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)
-    return {"commit": commit or None, "dirty": bool(status) if commit else None}
-
-
-def environment_info() -> dict[str, Any]:
-    """Kernel, Python, Debian and Python package versions: what a reproduction needs."""
-    debs = {}
-    for pkg in DEBIAN_PACKAGES:
-        debs[pkg] = _cmd(["dpkg-query", "-W", "-f=${Version}", pkg]) or None
-    pys = {}
-    for pkg in PYTHON_PACKAGES:
-        try:
-            pys[pkg] = importlib_metadata.version(pkg)
-        except importlib_metadata.PackageNotFoundError:
-            pys[pkg] = None
-    return {
-        "kernel": platform.release(),
-        "kernel_version": platform.version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "debian_packages": debs,
-        "python_packages": pys,
-        "tools": {
-            "iperf3": _cmd(["iperf3", "--version"]).splitlines()[0:1],
-            "ping": _cmd(["ping", "-V"]),
-        },
-    }

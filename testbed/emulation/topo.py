@@ -2,7 +2,7 @@
 (the node, link and switch classes that do it are in testbed.nodes).
 
                         router (FRR staticd)
-                        10.100.0.1, one route per node pod CIDR
+                        10.100.0.1, the pod network's routes (kubenet: one per node)
                             |
       ======================+====================== underlay bridge ktb-ul1 (STP off)
             |                               |
@@ -15,29 +15,29 @@ The underlay is a Linux bridge (no OVS datapath on these machines) with spanning
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from testbed.addressing import AddressPlan
-from testbed.ipmn import STATIC, IPTopo, RouterConfig, StaticRoute
-from testbed.nodes import GatewayRouter, NodeHost, NodeLink, UnderlaySwitch
-from testbed.spec import ClusterSpec
-from testbed.state import PREFIX
+from testbed.emulation.ipmn import STATIC, IPTopo, RouterConfig, StaticRoute
+from testbed.emulation.nodes import GatewayRouter, NodeHost, NodeLink, UnderlaySwitch
+from testbed.model.addressing import AddressPlan
+from testbed.model.names import ROUTER, UNDERLAY_SWITCH
+from testbed.model.podnet import Route
 
-ROUTER = "router"
 FRR_TMP = "/var/tmp/frr"
-UNDERLAY_SWITCH = f"{PREFIX}-ul1"  # Mininet derives a dpid from the digits in the name
 
 
-class KubenetTopo(IPTopo):
+class ClusterTopo(IPTopo):
     """Router, underlay switch and one Mininet host per Kubernetes node."""
 
-    def build(self, spec: ClusterSpec, plan: AddressPlan, workdir: Path) -> None:  # type: ignore[override]
+    def build(self, plan: AddressPlan, router_routes: Sequence[Route],  # type: ignore[override]
+              workdir: Path) -> None:
         # FRR leaves a crash-log directory per process start in /var/tmp/frr: a private
         # tmpfs there, in the router's own mount namespace, vanishes with the router.
         router = self.addRouter(ROUTER, cls=GatewayRouter, config=RouterConfig,
                                 cwd=str(workdir / "frr"), use_v6=False, privateDirs=[FRR_TMP])
         router.addDaemon(STATIC, static_routes=[
-            StaticRoute(str(cidr), str(nexthop)) for cidr, nexthop in plan.router_routes()
+            StaticRoute(str(r.dst), str(r.via)) for r in router_routes
         ])
         switch = self.addSwitch(UNDERLAY_SWITCH, cls=UnderlaySwitch, stp=False)
         self.addLink(router, switch, params1={"ip": str(plan.router_ip)})

@@ -16,8 +16,6 @@ import json
 import logging
 import os
 import select
-import shlex
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,27 +23,35 @@ from ipaddress import IPv4Interface, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
 
-from testbed import cleanup, deps, ns, procs
-from testbed import netlink as nl
-from testbed.addressing import AddressPlan, NodePlan, plan
-from testbed.cni import CniRuntime, kubenet_config, kubenet_mtu
+from testbed.cluster import preflight
+from testbed.emulation.ipmn import GlobalCleanupRefused, IPNet, setLogLevel
+from testbed.emulation.nodes import LINK_GROUP
+from testbed.emulation.nodesetup import apply_links, run_rules, up_interface_mtus
+from testbed.emulation.topo import FRR_TMP, ClusterTopo
 from testbed.errors import LeftoverError, TestbedError
-from testbed.fastwire import FastWiring
-from testbed.nodes import LINK_GROUP
-from testbed.ns import attach_netns, delete_netns
-from testbed.paths import Endpoint
-from testbed.pod import Container, ExecResult, Pod, pod_netns_name, spawn_pause, wait_pause
-from testbed.procs import signals_deferred
-from testbed.spec import ClusterSpec, ContainerSpec
-from testbed.state import STATE_ROOT, ClusterLock, RunState, new_run, remove_run_dir
-from testbed.topo import FRR_TMP, ROUTER, UNDERLAY_SWITCH, KubenetTopo
+from testbed.kernel import procs
+from testbed.kernel.ns import attach_netns, delete_netns
+from testbed.kernel.procs import ExecResult, signals_deferred
+from testbed.model.addressing import AddressPlan, NodePlan
+from testbed.model.names import (
+    ROUTER,
+    UNDERLAY_SWITCH,
+    pod_netns_name,
+    underlay_intf,
+    underlay_port,
+)
+from testbed.model.paths import Endpoint
+from testbed.model.podnet import pod_network
+from testbed.model.spec import ClusterSpec, ContainerSpec
+from testbed.pods.pause import Container, Pod, spawn_pause, wait_pause
+from testbed.pods.wiring import DEFAULT_WIRING, make_wiring
+from testbed.records import undo
+from testbed.records.journal import STATE_ROOT, RunState, new_run, remove_run_dir
+from testbed.records.lock import ClusterLock
 
 log = logging.getLogger(__name__)
 
 ROUTE_WAIT_S = 20.0
-WIRINGS = ("cni", "fast")
-DEFAULT_WIRING = "cni"
-MASQ_COMMENT = "kubenet: SNAT for outbound traffic from cluster"
 
 Progress = Callable[[str], None]
 
@@ -61,19 +67,18 @@ class Cluster:
                  mininet_log: str = "warning", state_root: Path = STATE_ROOT,
                  wiring: str = DEFAULT_WIRING) -> None:
         self.spec = spec
-        self.plan: AddressPlan = plan(spec)
+        self.network = pod_network(spec.pod_network)
+        self.plan: AddressPlan = self.network.plan(spec)
         self.progress = progress
         self.mininet_log = mininet_log
         self.state_root = state_root
         self.state: RunState | None = None
         self.net: Any = None  # ipmininet IPNet, once built
         self.pods: dict[str, Pod] = {}
-        if wiring not in WIRINGS:
-            raise TestbedError(f"wiring must be one of {', '.join(WIRINGS)}, not {wiring!r}")
         self.wiring_name = wiring
         # "cni": the real plugins, run as a runtime runs them (the reference);
         # "fast": the same kernel state over netlink, in-process (testbed.fastwire)
-        self.wiring: CniRuntime | FastWiring = CniRuntime() if wiring == "cni" else FastWiring()
+        self.wiring = make_wiring(wiring)
         self.mtu: dict[str, int] = {}
         self.timings: dict[str, float] = {}
         self._lock = ClusterLock(state_root)
@@ -91,11 +96,11 @@ class Cluster:
 
     def start(self) -> None:
         """Bring the whole cluster up; on any failure, tear down what was made and re-raise."""
-        deps.check_all()
+        preflight.check_all()
         self._lock.acquire(f"cluster {self.spec.name}")
         try:
             t0 = time.monotonic()
-            stale = cleanup.clean_stale_runs(self.state_root)
+            stale = undo.clean_stale_runs(self.state_root)
             if stale:
                 self.progress(f"removed leftovers of {len(stale)} crashed run(s): "
                               + ", ".join(stale))
@@ -140,8 +145,7 @@ class Cluster:
         for proc in self._node_processes:
             procs.stop_popen(proc)
         self._node_processes.clear()
-        if isinstance(self.wiring, FastWiring):
-            self.wiring.close()
+        self.wiring.close()
         # The network first, while the pods' namespaces are still held: once they are
         # released the kernel destroys them in the background, holding the lock every
         # link change needs, and the underlay's deletion would wait for all of that.
@@ -160,7 +164,7 @@ class Cluster:
         self.pods.clear()
         # Whatever the orderly path missed (a half-made pod, a daemon that did not die):
         # undo every record of this run, then remove its directory.
-        errors.extend(cleanup.undo_run(self.state))
+        errors.extend(undo.undo_run(self.state))
         remove_run_dir(self.state)
         self.state = None
         self._lock.release()
@@ -194,10 +198,11 @@ class Cluster:
         ipmininet's switch deletes a bridge of its name: checked here, so they never do.
         """
         existing = set(os.listdir("/sys/class/net"))
-        ours = {UNDERLAY_SWITCH, f"{ROUTER}-eth0"} | {f"{n.name}-eth0" for n in self.spec.nodes}
+        ours = {UNDERLAY_SWITCH, underlay_intf(ROUTER)} | {underlay_intf(n.name)
+                                                            for n in self.spec.nodes}
         clash = sorted(
             name for name in existing
-            if name in ours or name.startswith(f"{UNDERLAY_SWITCH}-eth")
+            if name in ours or name.startswith(underlay_port(0)[:-1])
         )
         netns = {pod_netns_name(n.name, p.name) for n, p in self.spec.pods}
         clash += sorted(n for n in netns if os.path.exists(f"/var/run/netns/{n}"))
@@ -208,10 +213,6 @@ class Cluster:
             )
 
     def _build_network(self) -> None:
-        from mininet.log import setLogLevel
-
-        from testbed.ipmn import IPNet
-
         assert self.state is not None
         setLogLevel(self.mininet_log)
         self.state.subdir("frr")
@@ -221,9 +222,10 @@ class Cluster:
         self.state.record("link", name=UNDERLAY_SWITCH)
         self.state.record("linkgroup", group=LINK_GROUP)
         for i in range(1, len(self.spec.nodes) + 2):
-            self.state.record("link", name=f"{UNDERLAY_SWITCH}-eth{i}")
+            self.state.record("link", name=underlay_port(i))
         self.progress(f"building network: router, underlay, {len(self.spec.nodes)} nodes")
-        topo = KubenetTopo(self.spec, self.plan, self.state.directory)
+        topo = ClusterTopo(self.plan, self.network.router_routes(self.plan),
+                           self.state.directory)
         self.net = IPNet(topo=topo, allocate_IPs=False, use_v6=False, build=False)
         self.net.build()
         for name in [ROUTER] + [n.name for n in self.spec.nodes]:
@@ -233,54 +235,26 @@ class Cluster:
         self.progress("starting router (FRR) and nodes")
         try:
             self.net.start()
-        except deps.GlobalCleanupRefused:
+        except GlobalCleanupRefused:
             raise TestbedError(
                 "router: an FRR daemon failed its configuration check (ipmininet printed the "
                 "details above); nothing was cleaned globally, the testbed tears down its own"
             ) from None
-        for daemon, pid in cleanup.frr_daemons(self.state):
+        for daemon, pid in undo.frr_daemons(self.state):
             self.state.record("process", pid=pid, started=procs.start_time(pid), what=daemon)
 
     def _setup_nodes(self) -> None:
-        """What kubelet and kubenet do to a node before its first pod: forwarding on, cbr0
-        (MTU by kubenet's rule) with the pod gateway address, bridge netfilter on, and
-        kubenet's masquerade rule; also the node's `lo` and default route, which Mininet's
-        per-host configuration would set through the shell. Netlink and /proc writes from
-        here; the iptables processes of all nodes run side by side."""
-        bridge = self.plan.bridge
-        default = IPv4Network("0.0.0.0/0")
+        """Prepare every node as the pod network says (`PodNetwork.node_setup`): links,
+        addresses and sysctls over netlink from here, the iptables rules of all nodes
+        side by side."""
+        rules = []
         for node in self.plan.nodes:
             host = self.net[node.name]
-            mtu = self.mtu[node.name] = kubenet_mtu(_up_interface_mtus(host.pid))
-            with ns.entered(f"/proc/{host.pid}/ns/net"):
-                ns.write_sysctl("net.ipv4.ip_forward", "1")
-                with nl.RtnlSocket() as sock:
-                    sock.request([nl.bridge(bridge, mtu=mtu, up=False)], [f"{node.name}: {bridge}"])
-                    index = sock.link_index(bridge)
-                    eth0 = sock.link_index(f"{node.name}-eth0")
-                    sock.request(
-                        [nl.addr_add(index, node.bridge_ip.ip, node.bridge_ip.network,
-                                     broadcast=False),
-                         nl.link_up(index), nl.link_up(nl.LO_INDEX),
-                         nl.route_add(default, self.plan.router_ip.ip, eth0)],
-                        [f"{node.name}: {step}" for step in
-                         (f"{bridge} address", f"{bridge} up", "lo up", "default route")])
-                ns.write_sysctl("net.bridge.bridge-nf-call-iptables", "1")
-        if self.plan.pod_network != "kubenet":  # Docker's masquerading is the plugin's
-            return
-        rule = ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment",
-                "--comment", MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL",
-                "!", "-d", str(self.spec.non_masquerade_cidr), "-j", "MASQUERADE"]
-        running = [(n.name, self.net[n.name].popen(rule, stdin=subprocess.DEVNULL, text=True))
-                   for n in self.plan.nodes]
-        failed = []
-        for name, proc in running:
-            _, err = proc.communicate(timeout=60)
-            if proc.returncode != 0:
-                failed.append(f"{name}: {err.strip()[:200]}")
-        if failed:
-            raise TestbedError(f"kubenet masquerade rule ({shlex.join(rule)}) failed on "
-                               + "; ".join(failed))
+            mtu = self.mtu[node.name] = self.network.mtu(up_interface_mtus(host.pid))
+            setup = self.network.node_setup(self.spec, self.plan, node, mtu)
+            apply_links(node.name, host.pid, setup)
+            rules.append((node.name, host, setup.iptables))
+        run_rules(rules)
 
     def _node_exec(self, host: Any, argv: list[str], check: bool = True) -> ExecResult:
         out, err, code = host.pexec(argv)
@@ -297,7 +271,7 @@ class Cluster:
 
     def _wait_router_routes(self) -> None:
         """staticd installs routes asynchronously: wait until every node's route is there."""
-        want = {str(cidr) for cidr, _ in self.plan.router_routes()}
+        want = {str(r.dst) for r in self.network.router_routes(self.plan)}
         deadline = time.monotonic() + ROUTE_WAIT_S
         have: set[str] = set()
         while time.monotonic() < deadline:
@@ -352,7 +326,7 @@ class Cluster:
             for pod, result in zip(pods, results, strict=True):
                 pod.ip = result.address
 
-        if isinstance(self.wiring, CniRuntime) and len(by_node) > 1:
+        if self.wiring.concurrent and len(by_node) > 1:
             # The plugins are processes: nodes wired side by side keep every core busy
             # (host-local's lock is per node). In-process netlink gains nothing from threads.
             pool = ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1))
@@ -371,9 +345,8 @@ class Cluster:
 
     def _cni_config(self, node: NodePlan) -> dict[str, Any]:
         assert self.state is not None
-        return kubenet_config(node.pod_cidr, node.bridge_ip, self.mtu[node.name],
-                              self.state.subdir("ipam", node.name), bridge=self.plan.bridge,
-                              ip_masq=self.plan.pod_network == "docker-default")
+        return self.network.cni_config(node, self.mtu[node.name],
+                                       self.state.subdir("ipam", node.name))
 
     def remove_pod(self, name: str) -> None:
         """Delete a pod as kubelet does: containers, CNI DEL, then the pause process."""
@@ -480,7 +453,7 @@ class Cluster:
             if net.overlaps(other):
                 raise TestbedError(f"{network} overlaps {other}")
         router = self.net[ROUTER]
-        names = [f"{name}-eth0", f"{ROUTER}-eth{router.newPort()}"]
+        names = [underlay_intf(name), f"{ROUTER}-eth{router.newPort()}"]
         clash = [n for n in names if os.path.exists(f"/sys/class/net/{n}")]
         if clash:
             raise LeftoverError(f"interfaces exist already: {', '.join(clash)}")
@@ -612,23 +585,6 @@ def _settle_shell(node: Any, timeout_s: float = 1.0) -> None:
                 return
     node.waiting = False
     node.privateDirs = []
-
-
-def _up_interface_mtus(pid: int) -> dict[str, int]:
-    """MTU of each up (administratively, IFF_UP) interface of a Mininet node, read without
-    spawning a process: Mininet remounts /sys in the node's mount namespace, reachable
-    through /proc. Not operstate: the kernel updates it asynchronously after a link
-    comes up."""
-    base = f"/proc/{pid}/root/sys/class/net"
-    mtus = {}
-    for name in os.listdir(base):
-        with open(f"{base}/{name}/flags") as f:
-            up = int(f.read(), 16) & nl.IFF_UP
-        if up:
-            with open(f"{base}/{name}/mtu") as f:
-                mtus[name] = int(f.read())
-    return mtus
-
 
 
 def _route_dst(route: dict[str, Any]) -> str:

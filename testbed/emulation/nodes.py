@@ -27,9 +27,10 @@ from typing import Any
 
 from mininet.node import Host
 
-from testbed import netlink as nl
-from testbed import ns
-from testbed.ipmn import IPIntf, IPLink, IPSwitch, Router
+from testbed.emulation.ipmn import IPIntf, IPLink, IPSwitch, Router
+from testbed.kernel import netlink as nl
+from testbed.kernel import ns
+from testbed.records.undo import delete_links
 
 # The link group of the underlay bridge and its ports, so that teardown deletes them in
 # one request (the kernel would otherwise wait for readers once per port, ~20 ms each).
@@ -113,7 +114,7 @@ class GatewayRouter(Router):
 
     def __init__(self, name: str, **params: Any) -> None:
         super().__init__(name, **params)
-        with ns.entered(f"/proc/{self.pid}/ns/net"):
+        with ns.entered(ns.netns_of(self.pid)):
             for scope in ("all", "default"):
                 ns.write_sysctl(f"net.ipv6.conf.{scope}.accept_dad", "0")
 
@@ -143,7 +144,7 @@ class QuietIntf(IPIntf):
             return True  # the link brought it up
         up = bool(_flags(self.node, self.name) & nl.IFF_UP)
         if setUp and not up:
-            with ns.entered(f"/proc/{self.node.pid}/ns/net"), nl.RtnlSocket() as sock:
+            with ns.entered(ns.netns_of(self.node.pid)), nl.RtnlSocket() as sock:
                 sock.request([nl.link_set(self.name, up=True)], [f"{self.name} up"])
             up = True
         return up
@@ -171,7 +172,7 @@ class NodeLink(IPLink):
         assert node1 is not None and node2 is not None and not node2.inNamespace
         if isinstance(node1, NodeHost):
             node1.wait_ready()
-        node_netns = f"/proc/{node1.pid}/ns/net"
+        node_netns = ns.netns_of(node1.pid)
         fd = os.open(node_netns, os.O_RDONLY)
         try:
             with nl.RtnlSocket() as root:
@@ -222,8 +223,6 @@ class UnderlaySwitch(IPSwitch):
 
     def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 - Mininet's API
         """Delete the bridge and its ports (their peers in the nodes go with them)."""
-        from testbed.cleanup import delete_links
-
         errors = delete_links([self.name, *self.port_names()], LINK_GROUP)
         if errors:
             raise RuntimeError("; ".join(errors))

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from testbed.cluster import Cluster
-from testbed.pod import Pod
+from testbed.pods.pause import Pod
 
 VETH = re.compile(r"^veth[0-9a-f]{8}$")
 LINK_KEYS = ("ifname", "flags", "mtu", "qdisc", "operstate", "txqlen", "link_type",
@@ -73,7 +73,7 @@ def _sysctls(run, keys: tuple[str, ...]) -> dict[str, str]:
 
 def node_state(cluster: Cluster, node: str) -> dict[str, Any]:
     """A node's side of the pod network: the bridge, its ports, routes, sysctls."""
-    bridge = cluster.plan.bridge
+    bridge = cluster.network.bridge
 
     def run(argv: list[str]):
         return cluster.exec_node(node, argv)
@@ -114,7 +114,7 @@ def settle(cluster: Cluster, timeout_s: float = 3.0) -> None:
     deadline = time.monotonic() + timeout_s
     for node in cluster.node_names:
         while time.monotonic() < deadline:
-            raw = cluster.exec_node(node, ["ip", "-j", "link", "show", cluster.plan.bridge])
+            raw = cluster.exec_node(node, ["ip", "-j", "link", "show", cluster.network.bridge])
             if json.loads(raw.stdout)[0].get("operstate") != "UNKNOWN":
                 break
             time.sleep(0.05)

@@ -1,10 +1,11 @@
-"""Pod wiring with the real CNI plugins (containernetworking-plugins), configured as kubenet.
+"""Pod wiring with the real CNI plugins (containernetworking-plugins).
 
-`kubenet_config` is pure (tested without root); `CniRuntime` executes the plugins the way
-a container runtime does: the network configuration on stdin, the CNI_* variables in the
-environment, the result as JSON on stdout. The plugins run with only the *node's network
-namespace* entered (nsenter --net), so they see the node's cbr0 while every path (the
-pod's netns, the IPAM data directory) resolves in the machine's own mount namespace.
+`CniRuntime` executes the plugins that the pod network's configuration names
+(`PodNetwork.cni_config`) the way a container runtime does: the network configuration on
+stdin, the CNI_* variables in the environment, the result as JSON on stdout. The plugins
+run with only the *node's network namespace* entered (nsenter --net), so they see the
+node's bridge while every path (the pod's netns, the IPAM data directory) resolves in the
+machine's own mount namespace.
 """
 
 from __future__ import annotations
@@ -12,57 +13,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
 from testbed.errors import TestbedError
+from testbed.model.podnet.base import CNI_VERSION
 
 CNI_PATH = "/usr/lib/cni"
-CNI_VERSION = "0.4.0"
-NETWORK_NAME = "kubenet"
-BRIDGE = "cbr0"
-# kubenet's fallback when the node has no usable interface MTU.
-DEFAULT_MTU = 1460
-
-
-def kubenet_mtu(interface_mtus: dict[str, int]) -> int:
-    """kubenet's rule: the smallest MTU of the node's up, non-loopback interfaces."""
-    mtus = [m for name, m in interface_mtus.items() if name != "lo" and m > 0]
-    return min(mtus) if mtus else DEFAULT_MTU
-
-
-def kubenet_config(pod_cidr: IPv4Network, gateway: IPv4Interface, mtu: int,
-                   ipam_dir: Path, bridge: str = BRIDGE, ip_masq: bool = False
-                   ) -> dict[str, Any]:
-    """The bridge plugin configuration kubenet writes (see notes/kubernetes-dataplane.md).
-
-    `bridge` and `ip_masq` change only for the Docker-default layout (docker0, whose
-    containers Docker masquerades): the same plugin, wired as Docker wires its bridge.
-    """
-    return {
-        "cniVersion": CNI_VERSION,
-        "name": NETWORK_NAME,
-        "type": "bridge",
-        "bridge": bridge,
-        "mtu": mtu,
-        "addIf": "eth0",
-        "isGateway": True,
-        "ipMasq": ip_masq,
-        "hairpinMode": True,
-        "ipam": {
-            "type": "host-local",
-            "subnet": str(pod_cidr),
-            "gateway": str(gateway.ip),
-            "routes": [{"dst": "0.0.0.0/0"}],
-            "dataDir": str(ipam_dir),
-        },
-    }
 
 
 def loopback_config() -> dict[str, Any]:
-    """kubenet also runs the loopback plugin, which brings the pod's lo up."""
+    """A runtime also runs the loopback plugin, which brings the pod's lo up."""
     return {"cniVersion": CNI_VERSION, "name": "cni-loopback", "type": "loopback"}
 
 
@@ -88,10 +52,16 @@ def parse_result(text: str) -> CniResult:
 
 
 class CniRuntime:
-    """Runs CNI plugins against a node's network namespace, as a container runtime does."""
+    """Runs CNI plugins against a node's network namespace, as a container runtime does
+    (a `testbed.pods.wiring.Wiring`)."""
+
+    concurrent = True  # the plugins are processes: nodes wired side by side use every core
 
     def __init__(self, plugin_dir: str = CNI_PATH) -> None:
         self.plugin_dir = plugin_dir
+
+    def close(self) -> None:
+        """Nothing held between calls."""
 
     def _exec(self, command: str, config: dict[str, Any], node_netns: str, container_id: str,
               pod_netns: str, ifname: str) -> str:
@@ -122,7 +92,7 @@ class CniRuntime:
         return parse_result(out)
 
     def add_many(self, config: dict[str, Any], node_netns: str,
-                 pods: list[tuple[str, str]]) -> list[CniResult]:
+                 pods: Sequence[tuple[str, str]]) -> list[CniResult]:
         """ADD for several pods of one node, one after another, as kubelet would."""
         return [self.add(config, node_netns, cid, netns) for cid, netns in pods]
 

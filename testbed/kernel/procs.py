@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 # Prefix for a command that must die with the testbed: the child gets SIGKILL when the
@@ -161,3 +162,23 @@ def _reap(pid: int) -> None:
     """Collect the exit status if `pid` is our child (otherwise its parent or init does)."""
     with suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of a command run in a node, pod or container."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def decode_output(value: bytes | str | None) -> str:
+    """A child's captured output as text, whatever form the caller got it in."""
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -1,15 +1,17 @@
-"""The run-state record: what a running cluster created, written before or as it is created.
+"""The run's journal: what a running cluster created, written before or as it is created.
 
 Layout (all under STATE_ROOT; /run is a tmpfs on a standard Debian system, so records vanish
 at reboot, as the namespaces they describe do):
 
     /run/ktestbed/
       lock                      flock held by the process that owns the running cluster
+                                (testbed.records.lock)
       <run-id>/
         state.jsonl             one JSON record a line: what was created, in order
         frr/                    the router's FRR configs, pid files, sockets, logs
         ipam/<node>/            host-local IPAM data directory of each node
-        cni/                    CNI network configurations handed to the plugins
+        containers/             each container's output, <pod>_<container>.log
+        hosts/                  working directory of the hosts behind the router
 
 Records are appended (one short line, one write) so that a crash at any moment leaves a
 readable file; teardown and `testbed clean` undo exactly these records and nothing else.
@@ -17,8 +19,6 @@ readable file; teardown and `testbed clean` undo exactly these records and nothi
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testbed.errors import LeftoverError
+from testbed.kernel.procs import start_time
 
 STATE_ROOT = Path(os.environ.get("KTESTBED_STATE_ROOT", "/run/ktestbed"))
-# Every name the testbed gives a machine-wide object starts with this prefix.
-PREFIX = "ktb"
 
 
 @dataclass
@@ -57,6 +55,11 @@ class RunState:
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.journal)
 
+    def record_process(self, pid: int, what: str) -> None:
+        """Record a process we started, identified by pid *and* start time (pids are
+        reused): cleanup never signals a process whose start time differs."""
+        self.record("process", pid=pid, started=start_time(pid), what=what)
+
     def subdir(self, *parts: str) -> Path:
         path = self.directory.joinpath(*parts)
         path.mkdir(parents=True, exist_ok=True)
@@ -76,60 +79,6 @@ def read_records(journal: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
-
-
-class ClusterLock:
-    """One cluster at a time on a machine: Mininet's interface names are machine-wide.
-
-    The lock is an flock, so it is released by the kernel when its holder dies, however
-    it dies; a run directory without a live lock holder is a crashed run's leftovers.
-    """
-
-    def __init__(self, root: Path = STATE_ROOT) -> None:
-        self.root = root
-        self._fd: int | None = None
-
-    def acquire(self, owner: str) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / "lock"
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-                os.close(fd)
-                raise LeftoverError(
-                    f"another cluster is running on this machine ({holder}); "
-                    "stop it first (one cluster at a time)"
-                ) from None
-            # The previous holder unlinks the file when it releases: make sure we locked
-            # the file that is at the path now, not an unlinked one.
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{owner}, pid {os.getpid()}".encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        """Unlock and remove the lock file (and the state root, if nothing else is in it)."""
-        if self._fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / "lock")
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-            with contextlib.suppress(OSError):
-                self.root.rmdir()
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
 
 def new_run(name: str, root: Path = STATE_ROOT) -> RunState:

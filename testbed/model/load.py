@@ -1,16 +1,17 @@
-"""Cluster specs: frozen dataclasses, loaded from YAML topology files and validated.
+"""Topology files -> validated `ClusterSpec` (testbed.model.spec). Pure.
 
 A spec is refused before anything is created, with a `SpecError` that names the file,
-the field (as a path such as ``nodes[1].pods[0].name``) and what is wrong. Validation
-is pure, so every rule is tested without root.
+the field (as a path such as ``nodes[1].pods[0].name``) and what is wrong. The rules every
+cluster shares are here; a pod network adds its own (`PodNetwork.check`). Validation is
+pure, so every rule is tested without root.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import shlex
-from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -18,97 +19,24 @@ from typing import Any
 import yaml
 
 from testbed.errors import SpecError
+from testbed.model.names import MAX_NODE_NAME, ROUTER
+from testbed.model.podnet import POD_NETWORKS, pod_network
+from testbed.model.spec import (
+    DEFAULT_COMMAND,
+    DEFAULT_NODE_CIDR_PREFIX,
+    DEFAULT_NON_MASQUERADE_CIDR,
+    DEFAULT_POD_NETWORK,
+    DEFAULT_UNDERLAY,
+    ClusterSpec,
+    ContainerSpec,
+    NodeSpec,
+    PodSpec,
+)
 
-# `<node>-eth0` is the node's underlay interface (Mininet names it): 15 characters at most.
-MAX_NODE_NAME = 10
 # Kubernetes object names are DNS labels; ours also become namespace and file names.
 NAME_RE = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")  # used with fullmatch
 MAX_POD_NAME = 40
-RESERVED_NODE_NAMES = {"router"}
-
-DEFAULT_UNDERLAY = "10.100.0.0/24"
-DEFAULT_NODE_CIDR_PREFIX = 24
-DEFAULT_NON_MASQUERADE_CIDR = "10.0.0.0/8"
-# Pod network layouts: kubenet (a pod CIDR per node, cbr0, one router route per node), or
-# Docker's default (every node's docker0 is 172.17.0.1/16: the article's worst case).
-POD_NETWORKS = ("kubenet", "docker-default")
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """A process started inside a pod's namespaces; it shares the pod's localhost."""
-
-    name: str
-    command: tuple[str, ...] = ("sleep", "infinity")
-
-
-@dataclass(frozen=True)
-class PodSpec:
-    """A pod: a pause process holding the namespaces, and its app containers."""
-
-    name: str
-    containers: tuple[ContainerSpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """A Kubernetes node: a Mininet host with cbr0 and its pods."""
-
-    name: str
-    pods: tuple[PodSpec, ...] = ()
-    pod_cidr: IPv4Network | None = None  # None: carved from the cluster CIDR in order
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """A whole cluster as a topology file describes it."""
-
-    name: str
-    cluster_cidr: IPv4Network
-    nodes: tuple[NodeSpec, ...]
-    node_cidr_prefix: int = DEFAULT_NODE_CIDR_PREFIX
-    underlay: IPv4Network = field(default_factory=lambda: IPv4Network(DEFAULT_UNDERLAY))
-    non_masquerade_cidr: IPv4Network = field(
-        default_factory=lambda: IPv4Network(DEFAULT_NON_MASQUERADE_CIDR)
-    )
-    description: str = ""
-    pod_network: str = "kubenet"
-    source: str = ""  # the file it came from, for messages and metadata
-
-    @property
-    def pods(self) -> list[tuple[NodeSpec, PodSpec]]:
-        """Every (node, pod) pair, in file order."""
-        return [(n, p) for n in self.nodes for p in n.pods]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, fully expanded form (for metadata.json): reloading it gives this spec."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "cluster_cidr": str(self.cluster_cidr),
-            "node_cidr_prefix": self.node_cidr_prefix,
-            "underlay": str(self.underlay),
-            "non_masquerade_cidr": str(self.non_masquerade_cidr),
-            "pod_network": self.pod_network,
-            "nodes": [
-                {
-                    "name": n.name,
-                    **({"pod_cidr": str(n.pod_cidr)} if n.pod_cidr else {}),
-                    "pods": [
-                        {
-                            "name": p.name,
-                            "containers": [
-                                {"name": c.name, "command": list(c.command)}
-                                for c in p.containers
-                            ],
-                        }
-                        for p in n.pods
-                    ],
-                }
-                for n in self.nodes
-            ],
-        }
-
+RESERVED_NODE_NAMES = {ROUTER}
 
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
@@ -181,8 +109,6 @@ def _kind(value: Any) -> str:
 
 
 def _close_match(key: str, allowed: set[str]) -> str | None:
-    import difflib
-
     matches = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -206,9 +132,9 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
                     "non_masquerade_cidr")
     prefix = r.integer(top.get("node_cidr_prefix", DEFAULT_NODE_CIDR_PREFIX),
                        "node_cidr_prefix", cluster_cidr.prefixlen, 30)
-    pod_network = top.get("pod_network", "kubenet")
-    if pod_network not in POD_NETWORKS:
-        raise r.fail("pod_network", f"{pod_network!r} is not one of {', '.join(POD_NETWORKS)}")
+    mode = top.get("pod_network", DEFAULT_POD_NETWORK)
+    if mode not in POD_NETWORKS:
+        raise r.fail("pod_network", f"{mode!r} is not one of {', '.join(POD_NETWORKS)}")
 
     raw_nodes = top["nodes"]
     if not isinstance(raw_nodes, list):
@@ -263,7 +189,7 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr, nodes=tuple(nodes),
         node_cidr_prefix=prefix, underlay=underlay, non_masquerade_cidr=nmc,
-        pod_network=pod_network, source=source,
+        pod_network=mode, source=source,
     )
     _check_addressing(r, spec)
     return spec
@@ -279,7 +205,7 @@ def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
         cname = r.name(c.get("name", f"c{k + 1}"), f"{cwhere}.name", MAX_POD_NAME)
         if any(x.name == cname for x in out):
             raise r.fail(f"{cwhere}.name", f"duplicate container name '{cname}'")
-        command = c.get("command", ["sleep", "infinity"])
+        command = c.get("command", list(DEFAULT_COMMAND))
         if isinstance(command, str):
             command = shlex.split(command)
         if (not isinstance(command, list) or not command
@@ -290,9 +216,7 @@ def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
 
 
 def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
-    """Cross-field rules: every address must be plannable and unambiguous."""
-    from testbed.addressing import carve_pod_cidrs, pod_capacity
-
+    """Cross-field rules every pod network shares, then the pod network's own."""
     available = 2 ** (spec.node_cidr_prefix - spec.cluster_cidr.prefixlen)
     if len(spec.nodes) > available:
         raise r.fail("nodes", f"{len(spec.nodes)} nodes do not fit: cluster_cidr "
@@ -303,29 +227,7 @@ def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
                      f"and {len(spec.nodes)} nodes need {len(spec.nodes) + 1}")
     if spec.underlay.overlaps(spec.cluster_cidr):
         raise r.fail("underlay", f"{spec.underlay} overlaps cluster_cidr {spec.cluster_cidr}")
-    if spec.pod_network == "docker-default":
-        # every node has the same 172.17.0.0/16: overlap is the point of this layout
-        from testbed.addressing import DOCKER_SUBNET
-
-        if spec.underlay.overlaps(DOCKER_SUBNET):
-            raise r.fail("underlay", f"{spec.underlay} overlaps Docker's {DOCKER_SUBNET}")
-        return
-    auto = carve_pod_cidrs(spec.cluster_cidr, spec.node_cidr_prefix, len(spec.nodes))
-    cidrs: list[tuple[str, IPv4Network]] = []
-    for i, (node, default) in enumerate(zip(spec.nodes, auto, strict=True)):
-        where = f"nodes[{i}].pod_cidr"
-        cidr = node.pod_cidr or default
-        if node.pod_cidr is not None and not node.pod_cidr.subnet_of(spec.cluster_cidr):
-            raise r.fail(where, f"{cidr} is outside cluster_cidr {spec.cluster_cidr}")
-        if cidr.prefixlen > 30:
-            raise r.fail(where, f"{cidr} is too small for a bridge and a pod")
-        for other_name, other in cidrs:
-            if cidr.overlaps(other):
-                raise r.fail(where, f"{cidr} overlaps the pod CIDR {other} of node {other_name}")
-        if len(node.pods) > pod_capacity(cidr):
-            raise r.fail(f"nodes[{i}].pods", f"{len(node.pods)} pods do not fit in {cidr} "
-                         f"(room for {pod_capacity(cidr)} after the cbr0 gateway)")
-        cidrs.append((node.name, cidr))
+    pod_network(spec.pod_network).check(spec, r.fail)
 
 
 def load_spec(path: str | Path) -> ClusterSpec:

@@ -1,0 +1,1 @@
+"""The `testbed` command (main.py) and its interactive shell (shell.py)."""

@@ -1,0 +1,133 @@
+"""The `testbed` command: validate a topology, bring a cluster up with a CLI, clean up.
+
+    testbed validate topologies/two-node.yaml
+    sudo testbed up topologies/two-node.yaml                  # interactive
+    sudo testbed up topologies/two-node.yaml --script cmds.txt
+    sudo testbed up topologies/two-node.yaml -c pods -c 'pod-1 ping -c1 pod-3'
+    sudo testbed clean
+
+Exit status: 0 success, 1 a command or the bring-up failed, 2 bad input (topology file or
+arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from testbed.errors import SpecError, TestbedError
+from testbed.kernel import procs
+from testbed.model.load import load_spec
+from testbed.model.podnet import pod_network
+from testbed.pods.wiring import DEFAULT_WIRING, WIRINGS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args.topology)
+    network = pod_network(spec.pod_network)
+    p = network.plan(spec)
+    print(f"{args.topology}: valid. cluster {spec.name}: {len(spec.nodes)} nodes, "
+          f"{len(spec.pods)} pods; cluster CIDR {spec.cluster_cidr}; "
+          f"router {p.router_ip.ip} on {spec.underlay}")
+    for n in p.nodes:
+        pods = [pod.name for pod in spec.nodes[n.index].pods]
+        print(f"  {n.name:<10} {str(n.underlay_ip.ip):<15} pod CIDR {str(n.pod_cidr):<18} "
+              f"{network.bridge} {n.bridge_ip.ip}  pods: {', '.join(pods) or '-'}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from testbed.cluster import Cluster  # Mininet and ipmininet: only to bring a cluster up
+
+    spec = load_spec(args.topology)
+    commands: list[str] | None = None
+    if args.command:
+        commands = list(args.command)
+    elif args.script == "-":
+        commands = sys.stdin.read().splitlines()
+    elif args.script is not None:
+        try:
+            commands = Path(args.script).read_text().splitlines()
+        except OSError as exc:
+            print(f"error: --script {args.script}: {exc.strerror}", file=sys.stderr)
+            return 2
+    procs.install_interrupt_handlers()
+    with Cluster(spec, progress=_say, mininet_log="info" if args.verbose else "output",
+                 wiring=args.wiring) as cluster:
+        from testbed.cli.shell import KubeCLI  # Mininet's CLI: only once a cluster is up
+
+        if commands is None:
+            _say("type 'help' for commands, 'pods' to list pods, 'exit' to tear down")
+            cli = KubeCLI(cluster)
+        else:
+            # Mininet's CLI runs a script file given to it, then returns: an empty one,
+            # then each line here, with no temporary file to leave behind.
+            cli = KubeCLI(cluster, script=os.devnull)
+            for line in commands:
+                if cli.onecmd(line):
+                    break
+        failures = cli.failures
+    if failures:
+        print(f"error: {len(failures)} command(s) failed: " + "; ".join(failures),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_clean(_args: argparse.Namespace) -> int:
+    from testbed.cluster import preflight
+    from testbed.records import undo
+
+    preflight.check_root()
+    removed = undo.clean()
+    if removed:
+        print(f"removed the leftovers of {len(removed)} run(s): {', '.join(removed)}")
+    else:
+        print("nothing to clean: no testbed run left anything behind")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"*** {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="testbed", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("validate", help="check a topology file and print its address plan")
+    v.add_argument("topology", type=Path)
+    v.set_defaults(func=cmd_validate)
+    u = sub.add_parser("up", help="bring a cluster up and open a CLI (or run a script)")
+    u.add_argument("topology", type=Path)
+    u.add_argument("--script", help="file of CLI commands to run, then tear down ('-': stdin)")
+    u.add_argument("-c", "--command", action="append",
+                   help="a CLI command to run (repeatable); implies no interactive CLI")
+    u.add_argument("-v", "--verbose", action="store_true", help="Mininet's info messages")
+    u.add_argument("--wiring", choices=list(WIRINGS), default=DEFAULT_WIRING,
+                   help="pod wiring: the real CNI plugins (default, the reference) or the "
+                        "same kernel state over netlink, in-process (faster)")
+    u.set_defaults(func=cmd_up)
+    c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
+    c.set_defaults(func=cmd_clean)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the cluster was torn down", file=sys.stderr)
+        return 130
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Checks before anything is created: root, the tools a cluster needs (naming the Debian
+package of each missing one), and names the cluster needs that exist without a record."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from testbed.emulation.ipmn import ensure_frr_on_path, guard_global_cleanup
+from testbed.errors import MissingDependencyError, PrivilegeError
+from testbed.pods.cni import CNI_PATH
+
+# tool -> Debian package that provides it
+TOOLS = {
+    "mnexec": "mininet",
+    "brctl": "bridge-utils",
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "catatonit": "catatonit",
+    "iptables": "iptables",
+    "ping": "iputils-ping",
+    "iperf3": "iperf3",
+    "zebra": "frr",
+    "staticd": "frr",
+}
+CNI_PLUGINS = ("bridge", "host-local", "loopback")
+
+
+def check_root() -> None:
+    if os.geteuid() != 0:
+        raise PrivilegeError("this needs root (network namespaces, bridges, netfilter): "
+                             "run it with sudo")
+
+
+def missing_tools() -> list[tuple[str, str]]:
+    """(tool, Debian package) for every required tool not found."""
+    ensure_frr_on_path()
+    missing = [(tool, pkg) for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+    for plugin in CNI_PLUGINS:
+        if not os.access(os.path.join(CNI_PATH, plugin), os.X_OK):
+            missing.append((f"{CNI_PATH}/{plugin}", "containernetworking-plugins"))
+    return missing
+
+
+def check_all() -> None:
+    """Everything a bring-up needs, checked before anything is created."""
+    check_root()
+    missing = missing_tools()
+    if missing:
+        pkgs = sorted({pkg for _, pkg in missing})
+        tools = ", ".join(tool for tool, _ in missing)
+        raise MissingDependencyError(
+            f"missing {tools}: install the Debian package(s) {' '.join(pkgs)} "
+            "(or run `sudo make setup`)"
+        )
+    guard_global_cleanup()

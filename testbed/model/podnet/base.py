@@ -1,0 +1,106 @@
+"""What a pod network is to the testbed: one small interface, implemented once per mode.
+
+A pod network decides, from the spec alone (pure, tested without root):
+
+- the addresses: each node's pod CIDR (`pod_cidrs`, hence `plan`) and its own checks of
+  a topology file (`check`);
+- how a node is prepared before its first pod (`node_setup`: bridge or not, addresses,
+  sysctls, iptables), given the MTU it computes from the node's interfaces (`mtu`);
+- how a pod is wired: the CNI network configuration (`cni_config`), which the real
+  plugins or the fast path (`testbed.pods`) turn into kernel state;
+- what routes the cloud gateway or the nodes need (`router_routes`, `NodeSetup.routes`);
+- what a probe should find: the same `NodeSetup` and routes, and the reply TTL of each
+  path class (`expected_ttls`).
+
+The lifecycle (`testbed.cluster`) applies these values and never asks which mode it
+runs, so a new mode is a new module in this package and a line in its registry.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any, ClassVar
+
+from testbed.errors import SpecError
+from testbed.model.addressing import AddressPlan, NodePlan, plan
+from testbed.model.paths import EXPECTED_TTL
+from testbed.model.spec import ClusterSpec
+
+CNI_VERSION = "0.4.0"
+# Report a problem in a topology file: (field path, problem) -> the error to raise.
+Fail = Callable[[str, str], SpecError]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route a router or node needs: `dst via via`."""
+
+    dst: IPv4Network
+    via: IPv4Address
+
+
+@dataclass(frozen=True)
+class NodeSetup:
+    """What a node needs before its first pod, as values: the lifecycle applies them in
+    this order (`testbed.emulation.nodesetup`) and tests compare the kernel with them.
+
+    1. `sysctls` (the node's network namespace)
+    2. the bridge `bridge` (down, MTU `mtu`), its address `bridge_ip`, up; `lo` up; the
+       default route via `default_via` on the node's underlay interface; `routes`
+    3. `bridge_sysctls` (once the bridge exists)
+    4. `iptables`: argument lists, run in the node, in order
+    """
+
+    sysctls: tuple[tuple[str, str], ...]
+    bridge: str | None
+    bridge_ip: IPv4Interface | None
+    mtu: int
+    default_via: IPv4Address
+    routes: tuple[Route, ...] = ()
+    bridge_sysctls: tuple[tuple[str, str], ...] = ()
+    iptables: tuple[tuple[str, ...], ...] = ()
+
+
+class PodNetwork(ABC):
+    """One way to build a pod network (a mode): see the module docstring."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    bridge: ClassVar[str | None]  # the node bridge pods attach to; None: no bridge
+
+    def check(self, spec: ClusterSpec, fail: Fail) -> None:  # noqa: B027 - optional
+        """Refuse a topology this mode cannot build (raise `fail(field, problem)`)."""
+
+    @abstractmethod
+    def pod_cidrs(self, spec: ClusterSpec) -> list[IPv4Network]:
+        """Each node's pod CIDR, in node order."""
+
+    def plan(self, spec: ClusterSpec) -> AddressPlan:
+        """The cluster's addresses, with this mode's pod CIDRs."""
+        return plan(spec, self.pod_cidrs(spec))
+
+    @abstractmethod
+    def router_routes(self, plan: AddressPlan) -> list[Route]:
+        """The routes the cloud gateway holds for the pods (FRR static routes)."""
+
+    @abstractmethod
+    def mtu(self, interface_mtus: Mapping[str, int]) -> int:
+        """The pod MTU of a node, from the MTUs of its up interfaces (name -> MTU)."""
+
+    @abstractmethod
+    def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
+                   mtu: int) -> NodeSetup:
+        """What node `node` needs before its first pod."""
+
+    @abstractmethod
+    def cni_config(self, node: NodePlan, mtu: int, ipam_dir: Path) -> dict[str, Any]:
+        """The CNI network configuration a runtime hands the plugins for a pod on `node`
+        (`ipam_dir`: the node's own host-local data directory)."""
+
+    def expected_ttls(self) -> dict[str, int]:
+        """The reply TTL each path class should show (Linux sends with 64)."""
+        return dict(EXPECTED_TTL)

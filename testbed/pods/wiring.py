@@ -1,0 +1,59 @@
+"""A wiring: what connects a pod's network namespace to its node, given the pod network's
+CNI configuration (`PodNetwork.cni_config`). One protocol, two implementations:
+
+    cni   the real plugins from /usr/lib/cni, run as a container runtime runs them
+          (the reference: what a cluster does)
+    fast  the same kernel state made in-process over netlink (for scale; proven equal
+          to `cni` by normalised kernel dumps in tests/integration/test_fastwire.py)
+
+The lifecycle picks one by name from `WIRINGS` and never asks which it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from testbed.errors import TestbedError
+from testbed.pods.cni import CniResult, CniRuntime
+from testbed.pods.fastwire import FastWiring
+
+CNI = "cni"
+FAST = "fast"
+DEFAULT_WIRING = CNI
+
+
+class Wiring(Protocol):
+    """Adds pods to a node's network and deletes them, as CNI ADD and DEL do.
+
+    `node_netns` is the path of the node's network namespace, `pod_netns` that of the
+    pod's (a named netns); `container_id` identifies the pod to the IPAM store."""
+
+    # Whether nodes should be wired side by side in threads (worth it when the work is in
+    # other processes, as the plugins are; in-process netlink gains nothing from threads).
+    concurrent: bool
+
+    def add_many(self, config: dict[str, Any], node_netns: str,
+                 pods: Sequence[tuple[str, str]]) -> list[CniResult]:
+        """ADD for several pods of one node: (container id, pod netns) each, in order."""
+        ...
+
+    def delete(self, config: dict[str, Any], node_netns: str, container_id: str,
+               pod_netns: str) -> None:
+        """DEL: the pod's interface gone, its address released."""
+        ...
+
+    def close(self) -> None:
+        """Release what the wiring holds (sockets); the cluster is going away."""
+        ...
+
+
+WIRINGS: dict[str, Callable[[], Wiring]] = {CNI: CniRuntime, FAST: FastWiring}
+
+
+def make_wiring(name: str) -> Wiring:
+    """The wiring called `name`, or a one-line error naming the choices."""
+    try:
+        return WIRINGS[name]()
+    except KeyError:
+        raise TestbedError(f"wiring must be one of {', '.join(WIRINGS)}, not {name!r}") from None

@@ -1,0 +1,142 @@
+"""Pod networks as plug-ins: each mode's planned state, pure (no root).
+
+kubenet is the seed article's layout; docker-default its worst case. What a mode plans
+here is what the lifecycle applies and what the integration tests find in the kernel.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from testbed.errors import SpecError
+from testbed.model.addressing import plan
+from testbed.model.load import load_spec, parse_spec
+from testbed.model.names import DOCKER_DEFAULT, KUBENET
+from testbed.model.paths import EXPECTED_TTL
+from testbed.model.podnet import POD_NETWORKS, REGISTRY, PodNetwork, Route, pod_network
+from testbed.model.podnet.kubenet import MASQ_COMMENT, kubenet_config
+
+ROOT = Path(__file__).resolve().parents[2]
+TWO_NODE = ROOT / "topologies" / "two-node.yaml"
+TWO_NODE_DOCKER = ROOT / "topologies" / "two-node-docker.yaml"
+
+
+def test_the_registry_names_each_mode_once() -> None:
+    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT)
+    for name, cls in REGISTRY.items():
+        network = pod_network(name)
+        assert isinstance(network, PodNetwork) and network.name == name and cls.description
+    with pytest.raises(KeyError):
+        pod_network("flannel")
+
+
+def test_unknown_pod_network_is_refused() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14", "pod_network": "flannel",
+                    "nodes": [{"name": "node-1"}]}, "t.yaml")
+    assert info.value.field == "pod_network" and "kubenet, docker-default" in info.value.problem
+
+
+# -- kubenet ---------------------------------------------------------------------------
+
+def test_kubenet_is_the_default_and_plans_the_article_figure() -> None:
+    spec = load_spec(TWO_NODE)
+    network = pod_network(spec.pod_network)
+    assert spec.pod_network == KUBENET and network.bridge == "cbr0"
+    p = network.plan(spec)
+    assert p == plan(spec)  # kubenet's pod CIDRs are the address plan's default
+    assert network.router_routes(p) == [
+        Route(IPv4Network("10.0.0.0/24"), IPv4Address("10.100.0.2")),
+        Route(IPv4Network("10.0.1.0/24"), IPv4Address("10.100.0.3")),
+    ]
+
+
+def test_kubenet_router_routes_follow_an_explicit_pod_cidr() -> None:
+    spec = parse_spec({"name": "mixed", "cluster_cidr": "10.0.0.0/14", "nodes": [
+        {"name": "node-1"}, {"name": "node-2", "pod_cidr": "10.3.0.0/16"}]})
+    network = pod_network(KUBENET)
+    assert network.router_routes(network.plan(spec))[1] == Route(
+        IPv4Network("10.3.0.0/16"), IPv4Address("10.100.0.3"))
+
+
+def test_kubenet_node_setup_is_what_kubelet_and_kubenet_do() -> None:
+    spec = load_spec(TWO_NODE)
+    network = pod_network(KUBENET)
+    p = network.plan(spec)
+    setup = network.node_setup(spec, p, p.nodes[1], 1500)
+    assert setup.sysctls == (("net.ipv4.ip_forward", "1"),)
+    assert (setup.bridge, setup.bridge_ip, setup.mtu) == ("cbr0", IPv4Interface("10.0.1.1/24"),
+                                                           1500)
+    assert setup.default_via == IPv4Address("10.100.0.1") and setup.routes == ()
+    assert setup.bridge_sysctls == (("net.bridge.bridge-nf-call-iptables", "1"),)
+    assert setup.iptables == (
+        ("iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-m", "comment", "--comment",
+         MASQ_COMMENT, "-m", "addrtype", "!", "--dst-type", "LOCAL", "!", "-d", "10.0.0.0/8",
+         "-j", "MASQUERADE"),)
+
+
+def test_kubenet_masquerades_outside_the_non_masquerade_cidr_of_the_spec() -> None:
+    spec = parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14",
+                       "non_masquerade_cidr": "10.0.0.0/14", "nodes": [{"name": "n"}]})
+    network = pod_network(KUBENET)
+    p = network.plan(spec)
+    (rule,) = network.node_setup(spec, p, p.nodes[0], 1500).iptables
+    assert rule[rule.index("-d") - 1:rule.index("-d") + 2] == ("!", "-d", "10.0.0.0/14")
+
+
+def test_kubenet_cni_config_and_mtu() -> None:
+    network = pod_network(KUBENET)
+    p = network.plan(load_spec(TWO_NODE))
+    node = p.nodes[0]
+    assert network.cni_config(node, 1450, Path("/ipam")) == kubenet_config(
+        node.pod_cidr, node.bridge_ip, 1450, Path("/ipam"))
+    assert network.mtu({"lo": 65536, "node-1-eth0": 1500, "x": 1450}) == 1450
+    assert network.expected_ttls() == EXPECTED_TTL
+
+
+# -- docker-default --------------------------------------------------------------------
+
+def test_every_node_gets_docker0_172_17_0_1_16_and_the_router_no_routes() -> None:
+    spec = load_spec(TWO_NODE_DOCKER)
+    network = pod_network(spec.pod_network)
+    p = network.plan(spec)
+    assert network.bridge == "docker0"
+    assert {n.pod_cidr for n in p.nodes} == {IPv4Network("172.17.0.0/16")}
+    assert {n.bridge_ip for n in p.nodes} == {IPv4Interface("172.17.0.1/16")}
+    assert network.router_routes(p) == []
+    # both nodes hand out the same addresses: the collision the claim shows
+    assert p.nodes[0].expected_pod_ips(2) == p.nodes[1].expected_pod_ips(2)
+    assert [str(ip) for ip in p.nodes[0].expected_pod_ips(2)] == ["172.17.0.2", "172.17.0.3"]
+
+
+def test_docker_nodes_have_docker0_and_no_kubenet_rule() -> None:
+    spec = load_spec(TWO_NODE_DOCKER)
+    network = pod_network(DOCKER_DEFAULT)
+    p = network.plan(spec)
+    setup = network.node_setup(spec, p, p.nodes[0], 1500)
+    assert (setup.bridge, setup.bridge_ip) == ("docker0", IPv4Interface("172.17.0.1/16"))
+    assert setup.iptables == ()  # Docker's masquerading is the plugin's
+
+
+def test_docker_bridge_is_masqueraded_by_the_plugin() -> None:
+    network = pod_network(DOCKER_DEFAULT)
+    p = network.plan(load_spec(TWO_NODE_DOCKER))
+    cfg = network.cni_config(p.nodes[0], 1500, Path("/x"))
+    assert cfg["bridge"] == "docker0" and cfg["ipMasq"] is True
+    assert cfg["ipam"]["subnet"] == "172.17.0.0/16" and cfg["ipam"]["gateway"] == "172.17.0.1"
+
+
+def test_underlay_may_not_overlap_docker0() -> None:
+    with pytest.raises(SpecError, match="overlaps Docker's 172.17.0.0/16"):
+        parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14", "pod_network": "docker-default",
+                    "underlay": "172.17.5.0/24", "nodes": [{"name": "node-1"}]}, "t.yaml")
+
+
+def test_docker_refuses_more_pods_than_docker0_holds() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14", "pod_network": "docker-default",
+                    "nodes": [{"name": "node-1", "pods": 65534}]}, "t.yaml")
+    assert info.value.field == "nodes[0].pods" and "room for 65533" in info.value.problem
