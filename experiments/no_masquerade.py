@@ -39,8 +39,9 @@ def run(ctx: Context) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     servers = []
     try:
-        private_ip, private_gw = c.add_external_host(*PRIVATE, default_route=False)
-        outside_ip, _ = c.add_external_host(*OUTSIDE, default_route=True)
+        private = c.add_external_host(*PRIVATE, default_route=False)
+        private_ip, private_gw = private.ip, private.router_ip
+        outside_ip = c.add_external_host(*OUTSIDE, default_route=True).ip
         for name in (PRIVATE[0], OUTSIDE[0]):
             with open(logs / f"{name}_server.log", "w") as log:
                 servers.append(c.popen_node(name, probes.udp_echo(PORT, name), stdout=log,

@@ -7,7 +7,10 @@ import os
 import shutil
 
 from testbed.emulation.ipmn import ensure_frr_on_path, guard_global_cleanup
-from testbed.errors import MissingDependencyError, PrivilegeError
+from testbed.errors import LeftoverError, MissingDependencyError, PrivilegeError
+from testbed.kernel.ns import NETNS_DIR
+from testbed.model.names import ROUTER, UNDERLAY_SWITCH, pod_netns_name, underlay_intf
+from testbed.model.spec import ClusterSpec
 from testbed.pods.cni import CNI_PATH
 
 # tool -> Debian package that provides it
@@ -54,3 +57,23 @@ def check_all() -> None:
             "(or run `sudo make setup`)"
         )
     guard_global_cleanup()
+
+
+def refuse_foreign_names(spec: ClusterSpec) -> None:
+    """Refuse to start over names that exist but are not ours (nothing is deleted).
+
+    Mininet deletes any interface that has the name of one it is about to create, and
+    ipmininet's switch deletes a bridge of its name: checked here, so they never do.
+    (Run after a crashed run's leftovers are undone: what is left is not ours.)
+    """
+    ours = {UNDERLAY_SWITCH, underlay_intf(ROUTER)} | {underlay_intf(n.name)
+                                                        for n in spec.nodes}
+    clash = sorted(name for name in os.listdir("/sys/class/net")
+                   if name in ours or name.startswith(f"{UNDERLAY_SWITCH}-eth"))
+    netns = {pod_netns_name(n.name, p.name) for n, p in spec.pods}
+    clash += sorted(n for n in netns if os.path.exists(f"{NETNS_DIR}/{n}"))
+    if clash:
+        raise LeftoverError(
+            "names this cluster needs already exist and were not recorded by a testbed "
+            f"run: {', '.join(clash)}; remove them or rename the nodes"
+        )

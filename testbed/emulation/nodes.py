@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import time
 from ipaddress import IPv4Interface, ip_interface
 from typing import Any
 
@@ -226,3 +227,37 @@ class UnderlaySwitch(IPSwitch):
         errors = delete_links([self.name, *self.port_names()], LINK_GROUP)
         if errors:
             raise RuntimeError("; ".join(errors))
+
+
+def settle_shell(node: Any, timeout_s: float = 1.0) -> None:
+    """Make a node's shell safe for Mininet's terminate(), which runs commands in it.
+
+    A Ctrl-C that lands while Mininet waits for a command's output leaves the node
+    "waiting", and its next command fails an assertion. Interrupt the command and read
+    until the prompt, with a deadline (Mininet's own reader can block for as long as the
+    command runs); a shell that does not come back gets no more commands: its private
+    mounts live in the node's own mount namespace, which goes with the node anyway.
+    """
+    if not getattr(node, "waiting", False):
+        return
+    shell = getattr(node, "shell", None)
+    if shell is not None and shell.poll() is None:
+        node.sendInt()
+        fd = node.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not poller.poll(50):
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if chunk.endswith(b"\x7f"):  # Mininet's prompt: the shell is idle again
+                node.waiting = False
+                return
+    node.waiting = False
+    node.privateDirs = []

@@ -55,10 +55,13 @@ class RunState:
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.journal)
 
-    def record_process(self, pid: int, what: str) -> None:
+    def record_process(self, pid: int, what: str) -> int | None:
         """Record a process we started, identified by pid *and* start time (pids are
-        reused): cleanup never signals a process whose start time differs."""
-        self.record("process", pid=pid, started=start_time(pid), what=what)
+        reused): cleanup never signals a process whose start time differs. Returns the
+        start time (None if the process is already gone)."""
+        started = start_time(pid)
+        self.record("process", pid=pid, started=started, what=what)
+        return started
 
     def subdir(self, *parts: str) -> Path:
         path = self.directory.joinpath(*parts)

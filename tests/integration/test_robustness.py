@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from testbed.cluster import Cluster
+from testbed.cluster import Cluster, down
 from testbed.emulation import ipmn
 from testbed.errors import TestbedError
 from testbed.model.names import UNDERLAY_SWITCH
@@ -54,14 +54,14 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> l
 # signals land at that point whatever the machine's speed (bring-up takes ~1 s).
 HELD_UP = """
 import sys, time
-from testbed.cluster import cluster
+from testbed.cluster import pods
 from testbed.cli.main import main
-real = cluster.wait_pause
+real = pods.wait_pause
 def held(*args, **kwargs):
     real(*args, **kwargs)
     print("held: pause processes started", file=sys.stderr, flush=True)
     time.sleep(600)
-cluster.wait_pause = held
+pods.wait_pause = held
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -113,14 +113,14 @@ def test_signal_during_teardown_does_not_cut_it_short(two_node_spec: ClusterSpec
     before = machine_snapshot()
     cluster = Cluster(two_node_spec)
     cluster.start()
-    real_stop_network = cluster._stop_network
+    real_stop_network = down.stop_network
 
-    def stop_network_under_fire() -> None:
+    def stop_network_under_fire(c: Cluster) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGINT)
-        real_stop_network()
+        real_stop_network(c)
 
-    monkeypatch.setattr(cluster, "_stop_network", stop_network_under_fire)
+    monkeypatch.setattr(down, "stop_network", stop_network_under_fire)
 
     def raise_interrupt(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)

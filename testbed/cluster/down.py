@@ -1,0 +1,98 @@
+"""Teardown: the one way a cluster goes, whether it is stopped, failed to come up, or was
+interrupted. Idempotent; Ctrl-C and SIGTERM are held until it has finished (a teardown
+cut short would leave namespaces and processes behind), then delivered.
+
+Order, fastest first and nothing waiting on the kernel's background work:
+    1. every pod's processes signalled at once, node processes stopped, wiring closed
+    2. the network (underlay in one request, router, nodes), while pods still hold their
+       namespaces: once released, the kernel destroys them in the background, holding
+       the lock every link change needs
+    3. the pods' named namespaces released
+    4. whatever the orderly path missed, undone from the run's records; the records go
+    5. the lock
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from testbed.cluster.context import ClusterContext
+from testbed.cluster.pods import destroy_pod
+from testbed.emulation.nodes import settle_shell
+from testbed.errors import TestbedError
+from testbed.kernel import procs
+from testbed.kernel.procs import signals_deferred
+from testbed.records import undo
+from testbed.records.journal import remove_run_dir
+
+
+def tear_down(cluster: ClusterContext) -> None:
+    """Tear everything down, then deliver any Ctrl-C/SIGTERM that came meanwhile; one
+    TestbedError at the end lists whatever could not be removed."""
+    with signals_deferred():
+        _tear_down(cluster)
+
+
+def _tear_down(cluster: ClusterContext) -> None:
+    state = cluster.state
+    if state is None:
+        cluster.lock.release()
+        return
+    cluster.progress("tearing down")
+    t0 = time.monotonic()
+    errors: list[str] = []
+    signal_pods(cluster)
+    for proc in cluster.node_processes:
+        procs.stop_popen(proc)
+    cluster.node_processes.clear()
+    cluster.wiring.close()
+    if cluster.net is not None:
+        try:
+            stop_network(cluster)
+        except Exception as exc:
+            errors.append(f"mininet stop: {exc!r}")
+        cluster.net = None
+    cluster.external.clear()  # their hosts and links went with the network
+    for pod in list(cluster.pods.values()):
+        try:
+            destroy_pod(cluster, pod, cni_del=False)
+        except Exception as exc:  # keep tearing down; report at the end
+            errors.append(f"pod {pod.name}: {exc}")
+    cluster.pods.clear()
+    errors.extend(undo.undo_run(state))
+    remove_run_dir(state)
+    cluster.state = None
+    cluster.lock.release()
+    cluster.timings["down_s"] = time.monotonic() - t0
+    if errors:
+        raise TestbedError("teardown finished with errors: " + "; ".join(errors))
+
+
+def signal_pods(cluster: ClusterContext) -> None:
+    """The whole cluster goes: signal every pod's processes at once and reap them after
+    (destroy_pod), rather than one terminate-and-wait at a time."""
+    everything = [c.process for p in cluster.pods.values() for c in p.containers.values()
+                  if c.process is not None] + [p.pause for p in cluster.pods.values()]
+    for proc in everything:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+
+
+def stop_network(cluster: ClusterContext) -> None:
+    """Mininet's stop() deletes every link through the nodes' shells, two commands a
+    link. Here the underlay goes first, in one request (the bridge, its ports and their
+    peers in the nodes), then the router's daemons and the nodes' shells: ending a node's
+    shell ends its network namespace, and the kernel removes the pods' veth pairs with
+    it. Whatever is left is removed from the records."""
+    net = cluster.net
+    for node in [*net.routers, *net.hosts, *net.switches]:
+        settle_shell(node)
+    for switch in net.switches:  # one request: the bridge, its ports and their peers
+        switch.stop(deleteIntfs=False)
+        switch.terminate()
+    for router in net.routers:
+        router.terminate()  # ipmininet: FRR daemons, their files, then the node
+    for host in net.hosts:
+        host.terminate()

@@ -1,0 +1,184 @@
+"""Pods and containers on a running cluster, as kubelet and a container runtime handle them.
+
+    add_pods        pause processes, named netns, the wiring's ADD (CNI), then containers
+    remove_pod      containers, the wiring's DEL, the pause process, the netns
+    reconcile       what kubelet does when a pod's sandbox (pause) dies
+    add_container   a process in the pod's net, UTS and IPC namespaces
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from testbed.cluster.context import ClusterContext
+from testbed.errors import TestbedError
+from testbed.kernel import ns, procs
+from testbed.kernel.ns import attach_netns, delete_netns
+from testbed.model.names import pod_netns_name
+from testbed.model.spec import ContainerSpec
+from testbed.pods.pause import Container, Pod, spawn_pause, wait_pause
+
+CONTAINER_START_S = 5.0
+# (node, pod name, containers) of a pod to create
+PodRequest = tuple[str, str, Iterable[ContainerSpec]]
+
+
+def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
+    """Create pods in stages, each stage for all of them before the next: every pause
+    process is spawned before any is waited for (they start on every core), then each
+    node's pods are wired in one call (one batch of netlink requests on the fast path),
+    then the containers. Records are written before what they describe."""
+    records = cluster.records
+    names, nodes = set(cluster.pods), set(cluster.node_names)
+    for node, name, _ in wanted:
+        if node not in nodes:
+            raise TestbedError(f"no node named {node!r}")
+        if name in names:
+            raise TestbedError(f"pod {name} already exists")
+        names.add(name)
+    spawned: list[Pod] = []
+    for node, name, _ in wanted:
+        netns = pod_netns_name(node, name)
+        records.record("netns", name=netns)
+        pause = spawn_pause()
+        started = records.record_process(pause.pid, f"pause {name}")
+        pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
+                  container_id=f"{records.run_id}-{name}")
+        cluster.pods[name] = pod
+        spawned.append(pod)
+    for pod in spawned:
+        wait_pause(pod.pause, pod.name)
+        attach_netns(pod.netns, pod.pause.pid)
+    by_node: dict[str, list[Pod]] = {}
+    for pod in spawned:
+        by_node.setdefault(pod.node, []).append(pod)
+
+    def wire(node: str, pods: list[Pod]) -> None:
+        results = cluster.wiring.add_many(
+            pod_network_config(cluster, node), cluster.node_netns(node),
+            [(pod.container_id, pod.netns_path) for pod in pods])
+        for pod, result in zip(pods, results, strict=True):
+            pod.ip = result.address
+
+    if cluster.wiring.concurrent and len(by_node) > 1:
+        # nodes side by side keep every core busy (host-local's lock is per node)
+        pool = ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1))
+        try:
+            for future in [pool.submit(wire, n, p) for n, p in by_node.items()]:
+                future.result()
+        finally:  # on an error or Ctrl-C, nodes not yet started are not wired at all
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        for node, pods in by_node.items():
+            wire(node, pods)
+    for pod, (_, _, containers) in zip(spawned, wanted, strict=True):
+        for c in containers:
+            add_container(cluster, pod.name, c.name, c.command)
+    return spawned
+
+
+def pod_network_config(cluster: ClusterContext, node: str) -> dict:
+    """The CNI network configuration of a pod on `node`, as the pod network writes it."""
+    return cluster.network.cni_config(cluster.node_plan(node), cluster.mtu[node],
+                                      cluster.records.subdir("ipam", node))
+
+
+def remove_pod(cluster: ClusterContext, name: str) -> None:
+    """Delete a pod as kubelet does: containers, CNI DEL, then the pause process."""
+    destroy_pod(cluster, cluster.pod(name), cni_del=True)
+    del cluster.pods[name]
+
+
+def destroy_pod(cluster: ClusterContext, pod: Pod, cni_del: bool) -> None:
+    """Stop a pod's containers and pause process and release its netns; with `cni_del`,
+    the wiring's DEL first (at teardown the node's namespace takes the links with it)."""
+    for c in pod.containers.values():
+        if c.process is not None:
+            procs.stop_popen(c.process)
+    if cni_del and pod.ip is not None:
+        cluster.wiring.delete(pod_network_config(cluster, pod.node),
+                              cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
+    procs.stop_popen(pod.pause)
+    delete_netns(pod.netns)
+
+
+def reconcile(cluster: ClusterContext) -> list[str]:
+    """What kubelet and the container runtime do when a pod's sandbox (pause) dies:
+    stop its containers, CNI DEL, remove its netns. Returns the pods removed.
+
+    The kernel alone would keep the network: the named netns (a bind mount) and any
+    running container still hold it. Kubernetes takes it away; so does this.
+    """
+    gone = []
+    for pod in list(cluster.pods.values()):
+        if pod.pause.poll() is not None:
+            destroy_pod(cluster, pod, cni_del=True)
+            del cluster.pods[pod.name]
+            gone.append(pod.name)
+    return gone
+
+
+def add_container(cluster: ClusterContext, pod: str, name: str,
+                  command: Iterable[str]) -> Container:
+    """Start an app container: a process in the pod's net, UTS and IPC namespaces."""
+    records = cluster.records
+    p = cluster.pod(pod)
+    if name in p.containers and p.containers[name].running:
+        raise TestbedError(f"container {name} is already running in pod {pod}")
+    log = records.subdir("containers") / f"{pod}_{name}.log"
+    with open(log, "ab") as logf:
+        proc = p.popen(list(command), stdout=logf, stderr=logf, start_new_session=True)
+    records.record_process(proc.pid, f"container {pod}/{name}")
+    container = Container(name, tuple(command), proc)
+    p.containers[name] = container
+    _wait_in_pod(p, container, log)
+    return container
+
+
+def _wait_in_pod(pod: Pod, container: Container, log: Path,
+                 timeout_s: float = CONTAINER_START_S) -> None:
+    """A container has started once it runs in the pod's network namespace (nsenter
+    enters it just after the process starts); one that exits at once is an error."""
+    want = ns.netns_inode(pod.netns_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if container.process is None or container.process.poll() is not None:
+            tail = log.read_text(errors="replace")[-300:].strip() if log.exists() else ""
+            raise TestbedError(f"container {container.name} of pod {pod.name} exited at "
+                               f"once: {tail or 'no output'}")
+        try:
+            if container.pid is not None and ns.netns_inode(ns.netns_of(container.pid)) == want:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    raise TestbedError(f"container {container.name} of pod {pod.name} did not enter "
+                       f"the pod's namespaces within {timeout_s:g} s")
+
+
+def stop_container(cluster: ClusterContext, pod: str, name: str) -> None:
+    """Stop an app container; the pod (pause, netns, IP) stays."""
+    c = cluster.pod(pod).containers.get(name)
+    if c is None:
+        raise TestbedError(f"pod {pod} has no container {name!r}")
+    if c.process is not None:
+        procs.stop_popen(c.process)
+
+
+def restart_container(cluster: ClusterContext, pod: str, name: str) -> Container:
+    """Stop a container and start it again with the same command (same pod, same IP)."""
+    c = cluster.pod(pod).containers.get(name)
+    if c is None:
+        raise TestbedError(f"pod {pod} has no container {name!r}")
+    stop_container(cluster, pod, name)
+    return add_container(cluster, pod, name, c.command)
+
+
+def remove_container(cluster: ClusterContext, pod: str, name: str) -> None:
+    """Stop a container and forget it."""
+    stop_container(cluster, pod, name)
+    del cluster.pod(pod).containers[name]
