@@ -1,15 +1,16 @@
 """The seed article's claims, and the verdicts experiments give them. Pure.
 
+`CLAIMS` is the article's list, in its order (claims.csv follows it); each claim is an
+experiment of its own (see registry.py), whose verdict is a `ClaimResult`.
+
 A verdict is `confirmed` or `refuted` from real measurements, or `error` (with the reason)
 when the experiment could not run: never a silent pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import pandas as pd
 
 CLAIMS: dict[str, str] = {
     "shared-localhost": "containers of one pod reach each other on 127.0.0.1; a container "
@@ -26,7 +27,6 @@ CLAIMS: dict[str, str] = {
                           "a return route); other destinations see the node's address",
 }
 VERDICTS = ("confirmed", "refuted", "error")
-CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,6 @@ def judge(claim: str, checks: Mapping[str, bool], evidence: str,
 
 def error(claim: str, reason: str) -> ClaimResult:
     return ClaimResult(claim, "error", reason.replace("\n", " ").strip()[:500])
-
-
-def claims_frame(results: Iterable[ClaimResult | Mapping[str, str]]) -> pd.DataFrame:
-    """claims.csv: one row per claim, in the article's order."""
-    rows = [r.row() if isinstance(r, ClaimResult) else dict(r) for r in results]
-    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    order = {c: i for i, c in enumerate(CLAIMS)}
-    return frame.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
 def _fmt(value: float) -> str:

@@ -10,20 +10,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from experiments.base import Claim, Context, Result, Verdict, retry
 from experiments.claims import judge
-from experiments.context import Context, retry
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.ping import PingResult, parse_ping, ping_argv
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv
 from testbed.model.names import ROUTER
-
-NAME = "gateway-routes"
-KIND = "claim"
-
-
-def steps(ctx: Context) -> int:
-    return 1
 
 
 def vtysh(cluster: Cluster, *commands: str) -> None:
@@ -40,51 +35,55 @@ def _routes(cluster: Cluster) -> set[str]:
     return {r["dst"] for r in cluster.router_routes()}
 
 
-def run(ctx: Context) -> None:
-    c = ctx.cluster
-    by_node: dict[str, list[str]] = {}
-    for p in c.pods.values():
-        by_node.setdefault(p.node, []).append(p.name)
-    nodes = [n for n in c.node_names if by_node.get(n)]
-    if len(nodes) < 2 or len(by_node[nodes[1]]) < 2:
-        raise ValueError("needs two nodes with pods, the second with at least two")
-    node_a, node_b = nodes[0], nodes[1]
-    src, dst, neighbour = by_node[node_a][0], by_node[node_b][0], by_node[node_b][1]
-    b_plan = c.node_plan(node_b)
-    cidr, via = str(b_plan.pod_cidr), str(b_plan.underlay_ip.ip)
-    dst_ip = c.endpoint_ip(dst)
+class GatewayRoutes(Claim):
+    """Cross-node pod traffic goes through the router's per-node routes."""
 
-    def ping(frm: str) -> PingResult:
-        return parse_ping(c.pod(frm).exec(ping_argv(dst_ip, count=3, interval_s=0.05)).stdout)
+    name = "gateway-routes"
 
-    trace = c.pod(src).exec(traceroute_argv(dst_ip))
-    ctx.run.raw(f"{NAME}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
-    hops = parse_traceroute(trace.stdout)
-    expected_hops = [str(c.node_plan(node_a).gateway), str(c.plan.router_ip.ip), via, dst_ip]
-    before = ping(src)
-    try:
-        vtysh(c, f"no ip route {cidr} {via}")
-        withdrawn = retry(lambda: _routes(c), lambda r: cidr not in r)
-        cut = ping(src)
-        local = ping(neighbour)
-    finally:
-        vtysh(c, f"ip route {cidr} {via}")
-        restored_routes = retry(lambda: _routes(c), lambda r: cidr in r)
-    after = ping(src)
-    ctx.claim(judge(
-        NAME,
-        {"path is pod -> node -> router -> node -> pod": hops == expected_hops,
-         "reachable with the route": before.loss_pct == 0,
-         "route withdrawn from the kernel": cidr not in withdrawn,
-         "cut off from the other node": cut.loss_pct == 100,
-         "reachable from its own node": local.loss_pct == 0,
-         "route restored": cidr in restored_routes,
-         "reachable again": after.loss_pct == 0},
-        f"traceroute {src} -> {dst}: {' -> '.join(h or '*' for h in hops)}; {src} -> {dst} "
-        f"loss {before.loss_pct:g} %, with `no ip route {cidr} {via}` {cut.loss_pct:g} % "
-        f"(from {neighbour} on {node_b}: {local.loss_pct:g} %), restored {after.loss_pct:g} %",
-        {"hops": len(hops), "loss_before_pct": before.loss_pct,
-         "loss_withdrawn_pct": cut.loss_pct, "loss_same_node_withdrawn_pct": local.loss_pct,
-         "loss_restored_pct": after.loss_pct},
-    ))
-    ctx.progress.step(f"claim {NAME}")
+    def run(self, ctx: Context) -> Iterator[Result]:
+        c = ctx.require_cluster()
+        by_node = c.pods_by_node()
+        nodes = [n for n in c.node_names if by_node.get(n)]
+        if len(nodes) < 2 or len(by_node[nodes[1]]) < 2:
+            raise ValueError("needs two nodes with pods, the second with at least two")
+        node_a, node_b = nodes[0], nodes[1]
+        src, dst, neighbour = by_node[node_a][0], by_node[node_b][0], by_node[node_b][1]
+        b_plan = c.node_plan(node_b)
+        cidr, via = str(b_plan.pod_cidr), str(b_plan.underlay_ip.ip)
+        dst_ip = c.endpoint_ip(dst)
+
+        def ping(frm: str) -> PingResult:
+            return parse_ping(c.pod(frm).exec(ping_argv(dst_ip, count=3,
+                                                         interval_s=0.05)).stdout)
+
+        trace = c.pod(src).exec(traceroute_argv(dst_ip))
+        ctx.raw(f"{self.name}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
+        hops = parse_traceroute(trace.stdout)
+        expected_hops = [str(c.node_plan(node_a).gateway), str(c.plan.router_ip.ip), via, dst_ip]
+        before = ping(src)
+        try:
+            vtysh(c, f"no ip route {cidr} {via}")
+            withdrawn = retry(lambda: _routes(c), lambda r: cidr not in r)
+            cut = ping(src)
+            local = ping(neighbour)
+        finally:
+            vtysh(c, f"ip route {cidr} {via}")
+            restored_routes = retry(lambda: _routes(c), lambda r: cidr in r)
+        after = ping(src)
+        yield Verdict(judge(
+            self.name,
+            {"path is pod -> node -> router -> node -> pod": hops == expected_hops,
+             "reachable with the route": before.loss_pct == 0,
+             "route withdrawn from the kernel": cidr not in withdrawn,
+             "cut off from the other node": cut.loss_pct == 100,
+             "reachable from its own node": local.loss_pct == 0,
+             "route restored": cidr in restored_routes,
+             "reachable again": after.loss_pct == 0},
+            f"traceroute {src} -> {dst}: {' -> '.join(h or '*' for h in hops)}; {src} -> "
+            f"{dst} loss {before.loss_pct:g} %, with `no ip route {cidr} {via}` "
+            f"{cut.loss_pct:g} % (from {neighbour} on {node_b}: {local.loss_pct:g} %), "
+            f"restored {after.loss_pct:g} %",
+            {"hops": len(hops), "loss_before_pct": before.loss_pct,
+             "loss_withdrawn_pct": cut.loss_pct, "loss_same_node_withdrawn_pct": local.loss_pct,
+             "loss_restored_pct": after.loss_pct},
+        ))

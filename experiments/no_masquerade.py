@@ -13,78 +13,79 @@ is what the receiver saw.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from experiments import probes
+from experiments.base import Claim, Context, Result, Verdict, retry
 from experiments.claims import judge
-from experiments.context import Context, retry
 from testbed.kernel import procs
 
-NAME = "no-masquerade-10-8"
-KIND = "claim"
 PORT = 7003
 PRIVATE = ("ext-10", "10.200.0.0/24")
 OUTSIDE = ("outside", "198.51.100.0/24")
 
 
-def steps(ctx: Context) -> int:
-    return 1
+class NoMasquerade(Claim):
+    """Pods reach 10.0.0.0/8 with their own address, the rest with the node's."""
+
+    name = "no-masquerade-10-8"
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        c = ctx.require_cluster()
+        src = next(iter(c.pods))
+        pod_ip = c.endpoint_ip(src)
+        node_ip = str(c.node_plan(c.pod(src).node).underlay_ip.ip)
+        logs = ctx.run.path / "raw" / self.name
+        logs.mkdir(parents=True, exist_ok=True)
+        servers = []
+        try:
+            private = c.add_external_host(*PRIVATE, default_route=False)
+            outside = c.add_external_host(*OUTSIDE, default_route=True)
+            for name in (PRIVATE[0], OUTSIDE[0]):
+                with open(logs / f"{name}_server.log", "w") as log:
+                    servers.append(c.popen_node(name, probes.udp_echo(PORT, name), stdout=log,
+                                                stderr=log))
+            for name in (PRIVATE[0], OUTSIDE[0]):  # servers listening
+                retry(lambda n=name: (logs / f"{n}_server.log").read_text(),
+                      lambda t: "listening" in t)
+
+            ask = probes.udp_ask(str(private.ip.ip), PORT)
+            no_route = c.pod(src).exec(ask)
+            c.exec_node(PRIVATE[0], ["ip", "route", "add", str(c.plan.cluster_cidr), "via",
+                                     str(private.router_ip.ip)])
+            with_route = retry(lambda: c.pod(src).exec(ask), lambda r: r.ok, timeout_s=3)
+            answer = c.pod(src).exec(probes.udp_ask(str(outside.ip.ip), PORT))
+            time.sleep(0.2)  # the servers' last lines
+        finally:
+            for proc in servers:
+                procs.stop_popen(proc)
+            for name in (PRIVATE[0], OUTSIDE[0]):
+                if name in c.external:
+                    c.remove_external_host(name)
+        private_seen = _sources(logs / f"{PRIVATE[0]}_server.log")
+        outside_seen = _sources(logs / f"{OUTSIDE[0]}_server.log")
+        yield Verdict(judge(
+            self.name,
+            {"10.x host saw the pod's address": private_seen and set(private_seen) == {pod_ip},
+             "no answer without a return route": not no_route.ok,
+             "answer with a return route": with_route.ok and pod_ip in with_route.stdout,
+             "outside host saw the node's address": outside_seen == [node_ip],
+             "outside host answered": answer.ok},
+            f"{src} ({pod_ip}) -> {PRIVATE[0]} {private.ip.ip}: the server saw "
+            f"{', '.join(private_seen) or 'nothing'}; without a return route the pod got "
+            f"'{no_route.stdout.strip()}', with one '{with_route.stdout.strip()}'. "
+            f"-> {OUTSIDE[0]} {outside.ip.ip}: the server saw "
+            f"{', '.join(outside_seen) or 'nothing'} (node {node_ip}); the pod got "
+            f"'{answer.stdout.strip()}'",
+            {"private_saw_pod_ip": int(pod_ip in private_seen),
+             "outside_saw_node_ip": int(node_ip in outside_seen),
+             "answered_without_route": int(no_route.ok),
+             "answered_with_route": int(with_route.ok)},
+        ))
 
 
-def run(ctx: Context) -> None:
-    c = ctx.cluster
-    src = next(iter(c.pods))
-    pod_ip = c.endpoint_ip(src)
-    node_ip = str(c.node_plan(c.pod(src).node).underlay_ip.ip)
-    logs = ctx.run.path / "raw" / NAME
-    logs.mkdir(parents=True, exist_ok=True)
-    servers = []
-    try:
-        private = c.add_external_host(*PRIVATE, default_route=False)
-        private_ip, private_gw = private.ip, private.router_ip
-        outside_ip = c.add_external_host(*OUTSIDE, default_route=True).ip
-        for name in (PRIVATE[0], OUTSIDE[0]):
-            with open(logs / f"{name}_server.log", "w") as log:
-                servers.append(c.popen_node(name, probes.udp_echo(PORT, name), stdout=log,
-                                            stderr=log))
-        for name in (PRIVATE[0], OUTSIDE[0]):  # servers listening
-            retry(lambda n=name: (logs / f"{n}_server.log").read_text(),
-                  lambda t: "listening" in t)
-
-        ask = probes.udp_ask(str(private_ip.ip), PORT)
-        no_route = c.pod(src).exec(ask)
-        c.exec_node(PRIVATE[0], ["ip", "route", "add", str(c.plan.cluster_cidr), "via",
-                                 str(private_gw.ip)])
-        with_route = retry(lambda: c.pod(src).exec(ask), lambda r: r.ok, timeout_s=3)
-        outside = c.pod(src).exec(probes.udp_ask(str(outside_ip.ip), PORT))
-        time.sleep(0.2)  # the servers' last lines
-    finally:
-        for proc in servers:
-            procs.stop_popen(proc)
-        for name in (PRIVATE[0], OUTSIDE[0]):
-            if name in c.external:
-                c.remove_external_host(name)
-    private_seen = _sources(logs / f"{PRIVATE[0]}_server.log")
-    outside_seen = _sources(logs / f"{OUTSIDE[0]}_server.log")
-    ctx.claim(judge(
-        NAME,
-        {"10.x host saw the pod's address": private_seen and set(private_seen) == {pod_ip},
-         "no answer without a return route": not no_route.ok,
-         "answer with a return route": with_route.ok and pod_ip in with_route.stdout,
-         "outside host saw the node's address": outside_seen == [node_ip],
-         "outside host answered": outside.ok},
-        f"{src} ({pod_ip}) -> {PRIVATE[0]} {private_ip.ip}: the server saw "
-        f"{', '.join(private_seen) or 'nothing'}; without a return route the pod got "
-        f"'{no_route.stdout.strip()}', with one '{with_route.stdout.strip()}'. "
-        f"-> {OUTSIDE[0]} {outside_ip.ip}: the server saw {', '.join(outside_seen) or 'nothing'}"
-        f" (node {node_ip}); the pod got '{outside.stdout.strip()}'",
-        {"private_saw_pod_ip": int(pod_ip in private_seen),
-         "outside_saw_node_ip": int(node_ip in outside_seen),
-         "answered_without_route": int(no_route.ok), "answered_with_route": int(with_route.ok)},
-    ))
-    ctx.progress.step(f"claim {NAME}")
-
-
-def _sources(log) -> list[str]:
+def _sources(log: Path) -> list[str]:
     """Source addresses a UDP echo server logged (`from <ip>` lines)."""
     text = log.read_text() if log.exists() else ""
     return [line.split()[1] for line in text.splitlines() if line.startswith("from ")]

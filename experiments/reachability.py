@@ -8,45 +8,51 @@ steady state rather than neighbour resolution.
 
 from __future__ import annotations
 
-from experiments.context import Context
+from collections.abc import Iterator
+
+from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.errors import TestbedError
 from testbed.measure.ping import parse_ping, ping_argv
-
-NAME = "reachability"
+from testbed.model.names import ROUTER
 
 
 def pairs(ctx: Context) -> list[tuple[str, str]]:
-    c = ctx.cluster
+    c = ctx.require_cluster()
     pods = list(c.pods)
-    dests = pods + c.node_names + ["router"]
+    dests = [*pods, *c.node_names, ROUTER]
     return [(s, d) for s in pods for d in dests if d != s]
 
 
-def steps(ctx: Context) -> int:
-    return len(pairs(ctx)) * ctx.params.repeat
+class Reachability:
+    """Ping from every pod to every pod, node and the router, repeated."""
 
+    name = "reachability"
+    kind = MEASUREMENT
+    needs = SHARED_CLUSTER
 
-def run(ctx: Context) -> None:
-    c, p = ctx.cluster, ctx.params
-    todo = pairs(ctx)
-    ctx.progress.note(f"{NAME}: {len(todo)} pairs x {p.repeat} repeat(s), "
-                      f"{p.ping_count} pings each")
-    for src, dst in todo:  # warm-up: ARP/neighbour entries, not recorded
-        c.pod(src).exec(ping_argv(c.endpoint_ip(dst), count=1, interval_s=0.2, wait_s=1))
-    for rep in range(1, p.repeat + 1):
-        for src, dst in todo:
-            if ctx.is_done(NAME, rep, src, dst):
-                ctx.progress.step(f"{NAME} r{rep} {src} -> {dst} (kept from before)")
-                continue
-            ip = c.endpoint_ip(dst)
-            res = c.pod(src).exec(ping_argv(ip, count=p.ping_count,
-                                            interval_s=p.ping_interval_s, wait_s=1))
-            ctx.run.raw(f"{NAME}/r{rep}_{src}_to_{dst}.txt", res.stdout + res.stderr)
-            try:
-                metrics = parse_ping(res.stdout).metrics()
-            except TestbedError:
-                # ping could not even send (e.g. no route): every probe is lost
-                metrics = {"loss_pct": 100.0}
-            ctx.run.add(ctx.measurement(NAME, rep, src, dst, None, m, v)
-                        for m, v in metrics.items())
-            ctx.progress.step(f"{NAME} r{rep} {src} -> {dst}")
+    def steps(self, ctx: Context) -> int:
+        return len(pairs(ctx)) * ctx.params.repeat
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        c, p = ctx.require_cluster(), ctx.params
+        todo = pairs(ctx)
+        ctx.progress.note(f"{self.name}: {len(todo)} pairs x {p.repeat} repeat(s), "
+                          f"{p.ping_count} pings each")
+        for src, dst in todo:  # warm-up: ARP/neighbour entries, not recorded
+            c.pod(src).exec(ping_argv(c.endpoint_ip(dst), count=1, interval_s=0.2, wait_s=1))
+        for rep in range(1, p.repeat + 1):
+            for src, dst in todo:
+                label = f"{self.name} r{rep} {src} -> {dst}"
+                if ctx.is_done(self.name, rep, src, dst):
+                    yield Rows(f"{label} (kept from before)")
+                    continue
+                res = c.pod(src).exec(ping_argv(c.endpoint_ip(dst), count=p.ping_count,
+                                                interval_s=p.ping_interval_s, wait_s=1))
+                ctx.raw(f"{self.name}/r{rep}_{src}_to_{dst}.txt", res.stdout + res.stderr)
+                try:
+                    metrics = parse_ping(res.stdout).metrics()
+                except TestbedError:
+                    # ping could not even send (e.g. no route): every probe is lost
+                    metrics = {"loss_pct": 100.0}
+                yield Rows(label, tuple(ctx.measurement(self.name, rep, src, dst, None, m, v)
+                                        for m, v in metrics.items()))

@@ -41,16 +41,19 @@ import shlex
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
-from experiments import REGISTRY, Context, Params, claims, docker0_collision
+from experiments.base import Context, Params
+from experiments.claims import CLAIMS
+from experiments.registry import REGISTRY
+from experiments.suite import run_suite
 from testbed.cluster import Cluster, preflight
 from testbed.errors import SpecError, TestbedError
 from testbed.kernel import procs
 from testbed.kernel.procs import signals_deferred
 from testbed.model.load import load_spec, parse_spec
+from testbed.pods.wiring import DEFAULT_WIRING, WIRINGS
 from testbed.results import report
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
@@ -65,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="experiments/run.py",
         description="Measure reachability, latency, hops and throughput along every path "
-                    "class of an emulated kubenet cluster, and write a report.")
+                    "class of an emulated cluster, judge the article's claims, and write a "
+                    "report.")
     ap.add_argument("--topology", type=Path, default=None,
                     help="cluster topology YAML (default: topologies/two-node.yaml)")
     ap.add_argument("--out", type=Path, default=None,
@@ -81,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", type=Path, metavar="RUN_DIR",
                     help="complete an interrupted run: only what it is missing, with its "
                          "own topology and parameters")
-    ap.add_argument("--wiring", choices=["cni", "fast"], default=None,
+    ap.add_argument("--wiring", choices=list(WIRINGS), default=None,
                     help="pod wiring: real CNI plugins (default) or the netlink fast path")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
@@ -114,6 +118,19 @@ class Refused(Exception):
     """Input the run cannot start from: one line on stderr, exit status 2."""
 
 
+@dataclass
+class Plan:
+    """What a run will do: the topology, parameters, experiments and wiring, and where
+    it writes (a new run directory, or the one it resumes)."""
+
+    spec: Any
+    params: Params
+    selected: list[str]
+    wiring: str
+    resume: RunDir | None = None  # the run being completed
+    meta: dict[str, Any] | None = None  # its metadata
+
+
 def load_for_resume(path: Path) -> tuple[RunDir, dict[str, Any]]:
     """An earlier run's directory, its metadata and the measurements it finished."""
     meta_file = path / "metadata.json"
@@ -130,16 +147,42 @@ def load_for_resume(path: Path) -> tuple[RunDir, dict[str, Any]]:
     if meta.get("format_version") != FORMAT_VERSION:
         raise Refused(f"--resume {path}: written by another format version "
                       f"({meta.get('format_version')}, this is {FORMAT_VERSION})")
-    run = RunDir(path)
-    csv = path / "measurements.csv"
-    if csv.exists():
-        frame = pd.read_csv(csv, keep_default_na=False)
-        run.rows = frame.to_dict("records")
-    claims_csv = path / "claims.csv"
-    if claims_csv.exists():
-        frame = pd.read_csv(claims_csv, keep_default_na=False, dtype=str)
-        run.claims = {row["claim"]: row for row in frame.to_dict("records")}
-    return run, meta
+    return RunDir.open(path), meta
+
+
+def plan_run(args: argparse.Namespace) -> Plan:
+    """The run the arguments ask for (SpecError or Refused if they cannot be run)."""
+    if args.resume is None:
+        return Plan(load_spec(args.topology or DEFAULT_TOPOLOGY), make_params(args),
+                    list(REGISTRY) if args.experiment in (None, "all") else [args.experiment],
+                    args.wiring or DEFAULT_WIRING)
+    run, meta = load_for_resume(args.resume)
+    selected = list(meta["experiments"])
+    unknown = [name for name in selected if name not in REGISTRY]
+    if unknown:
+        raise Refused(f"--resume {args.resume}: unknown experiment(s) {unknown}")
+    return Plan(parse_spec(meta["topology"], source=str(args.resume / "metadata.json")),
+                Params(**meta["parameters"]), selected, meta.get("wiring", DEFAULT_WIRING),
+                run, meta)
+
+
+def new_metadata(args: argparse.Namespace, plan: Plan, run: RunDir, command: str,
+                 started: float) -> dict[str, Any]:
+    """Everything needed to reproduce the run, written before it starts."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "run_id": run.run_id,
+        "started_utc": _utc(started),
+        "command": command,
+        "experiments": plan.selected,
+        "wiring": plan.wiring,
+        "parameters": plan.params.to_dict(),
+        "topology_file": str(args.topology or DEFAULT_TOPOLOGY),
+        "topology": plan.spec.to_dict(),
+        "host": socket.gethostname(),
+        "git": git_info(ROOT),
+        "environment": environment_info(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,86 +190,62 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["sudo", "python3", "experiments/run.py",
                           *(argv if argv is not None else sys.argv[1:])])
     try:
-        if args.resume is not None:
-            run, meta = load_for_resume(args.resume)
-            if meta.get("status") == "complete":
-                print(f"{args.resume}: already complete, nothing to do")
-                return 0
-            spec = parse_spec(meta["topology"], source=str(args.resume / "metadata.json"))
-            params = Params(**meta["parameters"])
-            selected = list(meta["experiments"])
-            wiring = meta.get("wiring", "cni")
-            unknown = [name for name in selected if name not in REGISTRY]
-            if unknown:
-                raise Refused(f"--resume {args.resume}: unknown experiment(s) {unknown}")
-        else:
-            topology = args.topology or DEFAULT_TOPOLOGY
-            spec = load_spec(topology)
-            params = make_params(args)
-            selected = (list(REGISTRY) if args.experiment in (None, "all")
-                        else [args.experiment])
-            wiring = args.wiring or "cni"
+        plan = plan_run(args)
     except (SpecError, Refused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if plan.meta is not None and plan.meta.get("status") == "complete":
+        print(f"{args.resume}: already complete, nothing to do")
+        return 0
     try:
         preflight.check_all()  # before anything is written: not root, or a tool missing
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    # Ctrl-C and SIGTERM always tear down and keep the data.
-    procs.install_interrupt_handlers()
+    procs.install_interrupt_handlers()  # Ctrl-C and SIGTERM tear down and keep the data
 
     started = time.time()
-    if args.resume is not None:
+    if plan.resume is not None and plan.meta is not None:
+        run, meta = plan.resume, plan.meta
         meta.setdefault("resumed", []).append({"utc": _utc(started), "command": command,
                                                "rows_before": len(run.rows)})
+        run.figures = list(meta.get("figures", []))
     else:
-        run = RunDir.create(args.out or DEFAULT_OUT, spec.name)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "run_id": run.run_id,
-            "started_utc": _utc(started),
-            "command": command,
-            "experiments": selected,
-            "wiring": wiring,
-            "parameters": params.to_dict(),
-            "topology_file": str(args.topology or DEFAULT_TOPOLOGY),
-            "topology": spec.to_dict(),
-            "host": socket.gethostname(),
-            "git": git_info(ROOT),
-            "environment": environment_info(),
-        }
-    run.claim_order = list(claims.CLAIMS)
+        run = RunDir.create(args.out or DEFAULT_OUT, plan.spec.name)
+        meta = new_metadata(args, plan, run, command, started)
+    run.claim_order = list(CLAIMS)
     meta.update(status="running", complete=False,
                 owner={"pid": os.getpid(), "started": procs.start_time(os.getpid())})
     meta.pop("error", None)
     meta.pop("traceback", None)
     run.write_json("metadata.json", meta)
+    status, code = execute(plan, run, meta, progress=not args.no_progress, started=started)
+    if code == 0:
+        print(f"report: {run.path / 'report.md'}")
+    else:
+        print(f"error: {meta.get('error')}\npartial results: {run.path}", file=sys.stderr)
+    return code
+
+
+def execute(plan: Plan, run: RunDir, meta: dict[str, Any], progress: bool,
+            started: float) -> tuple[str, int]:
+    """Run the suite, then write the report from whatever was measured, whatever
+    happened (a failure or an interrupt keeps the finished measurements)."""
     done = {(r["experiment"], int(r["repeat"]), r["src"], r["dst"]) for r in run.rows}
     status, code = "complete", 0
-    with Reporter(enabled=not args.no_progress) as progress:
-        progress.note(f"run {run.run_id}: topology {spec.name}"
+    with Reporter(enabled=progress) as reporter:
+        reporter.note(f"run {run.run_id}: topology {plan.spec.name}"
                       + (f", resuming with {len(run.rows)} rows kept" if done else ""))
-        shared = [n for n in selected if not getattr(REGISTRY[n], "STANDALONE", False)]
-        alone = [n for n in selected if n not in shared]
+
+        def on_cluster(cluster: Cluster) -> None:
+            meta.update(cluster_meta(cluster))
+            run.write_json("metadata.json", meta)
+
+        ctx = Context(plan.spec, run, plan.params, reporter, wiring=plan.wiring, done=done)
         try:
-            if shared:
-                with Cluster(spec, progress=progress.note, wiring=wiring) as cluster:
-                    meta.update(_cluster_meta(cluster))
-                    run.write_json("metadata.json", meta)
-                    ctx = Context(cluster, run, params, progress, done)
-                    progress.set_total(sum(REGISTRY[name].steps(ctx) for name in shared)
-                                       + len(alone))
-                    for name in shared:
-                        run_experiment(ctx, name)
-                        procs.check_interrupted()
-                meta["teardown_s"] = round(cluster.timings.get("down_s", 0.0), 3)
-            else:
-                progress.set_total(len(alone))
-            for name in alone:  # each brings up (and down) clusters of its own
-                run_standalone(name, spec, run, params, progress)
-                procs.check_interrupted()
+            shared = run_suite([REGISTRY[name] for name in plan.selected], ctx, on_cluster)
+            if shared is not None:
+                meta["teardown_s"] = round(shared.timings.get("down_s", 0.0), 3)
         except KeyboardInterrupt as exc:
             procs.acknowledge_interrupt()
             status, code = "interrupted", 130
@@ -246,58 +265,22 @@ def main(argv: list[str] | None = None) -> int:
             with signals_deferred():  # a second Ctrl-C must not leave half a report
                 write_report(run, meta)
                 give_to_invoking_user(run.path)
-    if code == 0:
-        print(f"report: {run.path / 'report.md'}")
-    else:
-        print(f"error: {meta.get('error')}\npartial results: {run.path}", file=sys.stderr)
-    return code
+    return status, code
 
 
-def _judged(run: RunDir, name: str) -> bool:
-    return run.claims.get(name, {}).get("verdict") in ("confirmed", "refuted")
-
-
-def run_standalone(name: str, spec: Any, run: RunDir, params: Params,
-                   progress: Reporter) -> None:
-    """A claim that needs clusters of its own (another layout); failures -> `error`."""
-    if _judged(run, name):
-        progress.step(f"claim {name} (kept from before)")
-        return
-    try:
-        REGISTRY[name].run_standalone(spec, run, params, progress)
-    except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
-        result = claims.error(name, f"{type(exc).__name__}: {exc}")
-        run.add_claim(result.row())
-        progress.note(f"claim {name}: ERROR: {result.evidence}")
-        progress.step(f"claim {name}")
-
-
-def run_experiment(ctx: Context, name: str) -> None:
-    """Run one experiment. A claim that cannot run gets the verdict `error` with the reason
-    (never a silent pass) and the suite goes on; a claim already judged (resume) is kept."""
-    module = REGISTRY[name]
-    if getattr(module, "KIND", "") != "claim":
-        module.run(ctx)
-        return
-    if _judged(ctx.run, name):
-        ctx.progress.step(f"claim {name} (kept from before)")
-        return
-    try:
-        module.run(ctx)
-    except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
-        ctx.claim(claims.error(name, f"{type(exc).__name__}: {exc}"))
-        ctx.progress.step(f"claim {name}")
-
-
-def _cluster_meta(cluster: Cluster) -> dict[str, Any]:
+def cluster_meta(cluster: Cluster) -> dict[str, Any]:
+    """The running cluster as built: addresses, MTUs, pods, the router's routes, timings."""
     plan = cluster.plan
+    bridge = cluster.network.bridge or "bridge"
     return {
+        "pod_network": cluster.network.name,
+        "expected_ttl": cluster.network.expected_ttls(),
         "address_plan": {
             "underlay": str(plan.underlay),
             "router": str(plan.router_ip),
             "cluster_cidr": str(plan.cluster_cidr),
             "nodes": [{"node": n.name, "underlay_ip": str(n.underlay_ip),
-                       "pod_cidr": str(n.pod_cidr), "cbr0": str(n.bridge_ip),
+                       "pod_cidr": str(n.pod_cidr), bridge: str(n.bridge_ip),
                        "mtu": cluster.mtu.get(n.name)} for n in plan.nodes],
         },
         "pod_wiring": cluster.wiring_name,
@@ -308,25 +291,28 @@ def _cluster_meta(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+# (file, metric, scale, unit, title) of the bar charts every report has
+PLOTS = (
+    ("throughput.png", "throughput_bps", 1e9, "Gbit/s",
+     "TCP throughput by path class (mean, 95 % CI)"),
+    ("rtt.png", "rtt_avg_ms", 1.0, "ms", "Average ping RTT by path class (mean, 95 % CI)"),
+)
+
+
 def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     """Summary, plots, report and metadata from whatever was measured (even a partial run)."""
     df = run.frame()
     summary = report.summarize(df)
     run.write_csv("summary.csv", summary)
     plots = []
-    for name, metric, scale, label, title in (
-        ("throughput.png", "throughput_bps", 1e9, "Gbit/s",
-         "TCP throughput by path class (mean, 95 % CI)"),
-        ("rtt.png", "rtt_avg_ms", 1.0, "ms", "Average ping RTT by path class (mean, 95 % CI)"),
-    ):
+    for name, metric, scale, label, title in PLOTS:
         png = report.plot_png(summary, metric, scale, label, title)
         if png is not None:
             atomic_write(run.path / name, png)
             plots.append(name)
-    if (run.path / docker0_collision.HEATMAP).exists():  # drawn by that claim
-        plots.append(docker0_collision.HEATMAP)
-    claims_table = claims.claims_frame(run.claims.values())
-    markdown = report.render_markdown(df, summary, meta, plots, claims_table)
+    plots += [name for name in run.figures if (run.path / name).exists()]
+    meta["figures"] = list(run.figures)
+    markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame())
     atomic_write(run.path / "report.md", markdown)
     title = f"Pod network report: {meta.get('topology', {}).get('name', '')}"
     atomic_write(run.path / "report.html", render_html(markdown, run.path, title))

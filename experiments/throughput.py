@@ -12,15 +12,16 @@ node), are reused across repeats and removed at the end.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from experiments.context import Context
+from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
+from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.kernel.procs import ExecResult
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
 
-NAME = "throughput"
 SERVER = "iperf3-server"
 CLIENT = "iperf3-client"
 CONNECT_RETRY_S = 5.0
@@ -33,70 +34,74 @@ class Case:
     dst: str
 
 
-def cases(ctx: Context) -> list[Case]:
+def cases(cluster: Cluster) -> list[Case]:
     """One representative pair per path class this topology has."""
-    c = ctx.cluster
     out: list[Case] = []
-    by_node: dict[str, list[str]] = {}
-    for pod in c.pods.values():
-        by_node.setdefault(pod.node, []).append(pod.name)
-    if c.pods:
-        first = next(iter(c.pods))
+    by_node = cluster.pods_by_node()
+    if cluster.pods:
+        first = next(iter(cluster.pods))
         out.append(Case("pod-localhost", first, first))
     same = next((pods for pods in by_node.values() if len(pods) >= 2), None)
     if same:
         out.append(Case("pod-same-node", same[0], same[1]))
-    nodes_with_pods = [n for n in c.node_names if by_node.get(n)]
+    nodes_with_pods = [n for n in cluster.node_names if by_node.get(n)]
     if len(nodes_with_pods) >= 2:
         out.append(Case("pod-cross-node", by_node[nodes_with_pods[0]][0],
                         by_node[nodes_with_pods[1]][0]))
-    if len(c.node_names) >= 2:
-        out.append(Case("node-node", c.node_names[0], c.node_names[1]))
+    if len(cluster.node_names) >= 2:
+        out.append(Case("node-node", cluster.node_names[0], cluster.node_names[1]))
     return out
 
 
-def steps(ctx: Context) -> int:
-    return len(cases(ctx)) * ctx.params.repeat
+class Throughput:
+    """iperf3 along one pair of each path class, repeated."""
 
+    name = "throughput"
+    kind = MEASUREMENT
+    needs = SHARED_CLUSTER
 
-def run(ctx: Context) -> None:
-    c, p = ctx.cluster, ctx.params
-    todo = cases(ctx)
-    ctx.progress.note(f"{NAME}: {', '.join(k.path for k in todo)}; {p.repeat} repeat(s) of "
-                      f"{p.iperf_duration_s:g} s")
-    node_servers = []
-    try:
-        for case in todo:  # servers first, so each measurement only runs the client
-            if case.path == "node-node":
-                node_servers.append(c.popen_node(case.dst, server_argv(p.iperf_port)))
-            elif SERVER not in c.pod(case.dst).containers:
-                c.add_container(case.dst, SERVER, server_argv(p.iperf_port))
-            if case.path == "pod-localhost":
-                c.add_container(case.src, CLIENT, ["sleep", "infinity"])
-        for rep in range(1, p.repeat + 1):
-            for case in todo:
-                if ctx.is_done(NAME, rep, case.src, case.dst):
-                    ctx.progress.step(f"{NAME} r{rep} {case.path} (kept from before)")
-                    continue
-                result = _client(ctx, case)
-                ctx.run.raw(f"{NAME}/r{rep}_{case.path}_{case.src}_to_{case.dst}.json",
+    def steps(self, ctx: Context) -> int:
+        return len(cases(ctx.require_cluster())) * ctx.params.repeat
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        c, p = ctx.require_cluster(), ctx.params
+        todo = cases(c)
+        ctx.progress.note(f"{self.name}: {', '.join(k.path for k in todo)}; {p.repeat} "
+                          f"repeat(s) of {p.iperf_duration_s:g} s")
+        node_servers = []
+        try:
+            for case in todo:  # servers first, so each measurement only runs the client
+                if case.path == "node-node":
+                    node_servers.append(c.popen_node(case.dst, server_argv(p.iperf_port)))
+                elif SERVER not in c.pod(case.dst).containers:
+                    c.add_container(case.dst, SERVER, server_argv(p.iperf_port))
+                if case.path == "pod-localhost":
+                    c.add_container(case.src, CLIENT, ["sleep", "infinity"])
+            for rep in range(1, p.repeat + 1):
+                for case in todo:
+                    label = f"{self.name} r{rep} {case.path}"
+                    if ctx.is_done(self.name, rep, case.src, case.dst):
+                        yield Rows(f"{label} (kept from before)")
+                        continue
+                    result = _client(ctx, case)
+                    ctx.raw(f"{self.name}/r{rep}_{case.path}_{case.src}_to_{case.dst}.json",
                             result.stdout or result.stderr)
-                metrics = parse_iperf3_json(result.stdout).metrics()
-                ctx.run.add(ctx.measurement(NAME, rep, case.src, case.dst, case.path, m, v)
-                            for m, v in metrics.items())
-                ctx.progress.step(f"{NAME} r{rep} {case.path}")
-    finally:
-        for case in todo:
-            for pod, name in ((case.dst, SERVER), (case.src, CLIENT)):
-                if pod in c.pods and name in c.pod(pod).containers:
-                    c.remove_container(pod, name)
-        for proc in node_servers:
-            procs.stop_popen(proc)
+                    metrics = parse_iperf3_json(result.stdout).metrics()
+                    yield Rows(label, tuple(
+                        ctx.measurement(self.name, rep, case.src, case.dst, case.path, m, v)
+                        for m, v in metrics.items()))
+        finally:
+            for case in todo:
+                for pod, name in ((case.dst, SERVER), (case.src, CLIENT)):
+                    if pod in c.pods and name in c.pod(pod).containers:
+                        c.remove_container(pod, name)
+            for proc in node_servers:
+                procs.stop_popen(proc)
 
 
 def _client(ctx: Context, case: Case) -> ExecResult:
     """Run the client, retrying while the server is still starting (connection refused)."""
-    c, p = ctx.cluster, ctx.params
+    c, p = ctx.require_cluster(), ctx.params
     target = "127.0.0.1" if case.path == "pod-localhost" else c.endpoint_ip(case.dst)
     argv = client_argv(target, p.iperf_port, p.iperf_duration_s)
     timeout = p.iperf_duration_s + 20

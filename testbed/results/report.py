@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -56,14 +57,17 @@ def _ordered(paths: list[str]) -> list[str]:
     return sorted(paths, key=lambda p: order.get(p, len(order)))
 
 
-def hops_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Reply TTL per path class, the routed hops it implies, and whether it is as expected."""
+def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None
+               ) -> pd.DataFrame:
+    """Reply TTL per path class, the routed hops it implies, and whether it is as the pod
+    network expects (`expected_ttl`, by path class; default kubenet's)."""
+    expected_ttl = EXPECTED_TTL if expected_ttl is None else expected_ttl
     ttl = df[df["metric"] == "ttl"]
     rows = []
     for path in _ordered(list(ttl["path"].unique())):
         values = ttl[ttl["path"] == path]["value"].astype(int)
         seen = sorted(values.unique().tolist())
-        expected = EXPECTED_TTL.get(path)
+        expected = expected_ttl.get(path)
         rows.append({
             "path": path,
             "route": ROUTE_DESCRIPTION.get(path, ""),
@@ -113,7 +117,8 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
         columns={"rtt_avg_ms": "median of avg RTT (ms)", "rtt_min_ms": "median of min RTT (ms)"})
 
 
-def findings(df: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+def findings(df: pd.DataFrame, summary: pd.DataFrame,
+             expected_ttl: Mapping[str, int] | None = None) -> list[str]:
     """Plain sentences of what the numbers show (each one computed, never assumed)."""
     out: list[str] = []
     loss = df[df["metric"] == "loss_pct"]
@@ -122,7 +127,7 @@ def findings(df: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         ok = int((pairs == 0).sum())
         out.append(f"Reachability: {ok} of {len(pairs)} source/destination pairs answered every "
                    "ping in every repeat.")
-    hops = hops_table(df)
+    hops = hops_table(df, expected_ttl)
     for _, row in hops.iterrows():
         if row["path"] in ("pod-same-node", "pod-cross-node"):
             out.append(f"{row['path']}: replies arrive with TTL {row['reply TTL']}, i.e. "
@@ -173,7 +178,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         *claims_section(claims),
         "## What it shows",
         "",
-        *[f"- {s}" for s in findings(df, summary)],
+        *[f"- {s}" for s in findings(df, summary, meta.get("expected_ttl"))],
         "",
         "## Cluster",
         "",
@@ -188,7 +193,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         "Linux sends with TTL 64; every router on the way back takes one off.",
         "",
-        _md(hops_table(df), index=False),
+        _md(hops_table(df, meta.get("expected_ttl")), index=False),
         "",
         "## Reachability (mean loss %, rows ping columns)",
         "",

@@ -105,6 +105,7 @@ class RunDir:
         self.rows: list[dict[str, Any]] = []
         self.claims: dict[str, dict[str, str]] = {}  # claim id -> claims.csv row
         self.claim_order: list[str] = []  # claims.csv's row order (others follow, as judged)
+        self.figures: list[str] = []  # plots experiments drew, beside the report
 
     @classmethod
     def create(cls, out: Path, topology: str) -> RunDir:
@@ -121,6 +122,19 @@ class RunDir:
             return cls(path)
         raise RuntimeError(f"could not create a run directory under {out}")
 
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run directory with the measurements and verdicts it holds."""
+        run = cls(path)
+        csv = path / "measurements.csv"
+        if csv.exists():
+            run.rows = pd.read_csv(csv, keep_default_na=False).to_dict("records")
+        claims_csv = path / "claims.csv"
+        if claims_csv.exists():
+            frame = pd.read_csv(claims_csv, keep_default_na=False, dtype=str)
+            run.claims = {row["claim"]: row for row in frame.to_dict("records")}
+        return run
+
     @property
     def run_id(self) -> str:
         return self.path.name
@@ -135,6 +149,23 @@ class RunDir:
         """Record finished measurements and rewrite measurements.csv (atomically) at once."""
         self.rows.extend(m.row() for m in measurements)
         self.write_measurements()
+
+    def drop_rows(self, experiment: str) -> None:
+        """Forget the rows of `experiment` (and of its parts, `experiment/...`), to measure
+        it again from the start."""
+        keep = [r for r in self.rows if not (r["experiment"] == experiment
+                                             or r["experiment"].startswith(f"{experiment}/"))]
+        if len(keep) != len(self.rows):
+            self.rows = keep
+            self.write_measurements()
+
+    def add_figure(self, name: str, png: bytes) -> None:
+        """Write a plot beside the report (atomically) and list it for the report."""
+        if "/" in name or not name.endswith(".png"):
+            raise ValueError(f"a figure is a .png file name, not {name!r}")
+        atomic_write(self.path / name, png)
+        if name not in self.figures:
+            self.figures.append(name)
 
     def add_claim(self, row: Mapping[str, str]) -> None:
         """Record a claim's verdict (replacing an earlier one, in its place) and rewrite

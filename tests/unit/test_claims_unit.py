@@ -1,18 +1,39 @@
-"""Verdicts: judged from checks, never a silent pass; a claim that fails to run is `error`."""
+"""Verdicts: judged from checks, never a silent pass; a claim that fails to run is `error`.
+The suite runner writes each result as it comes and keeps what an earlier run judged."""
 
 from __future__ import annotations
 
-import types
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from experiments import run as run_py
-from experiments.claims import CLAIMS, ClaimResult, claims_frame, error, judge
-from experiments.context import Context, Params
+from experiments.base import (
+    CLAIM,
+    MEASUREMENT,
+    OWN_CLUSTERS,
+    SHARED_CLUSTER,
+    Claim,
+    Context,
+    Figure,
+    Params,
+    Result,
+    Rows,
+    Verdict,
+)
+from experiments.claims import CLAIMS, ClaimResult, error, judge
+from experiments.registry import REGISTRY
+from experiments.suite import run_one
+from testbed.kernel import procs
+from testbed.model.load import load_spec
 from testbed.results.progress import Reporter
-from testbed.results.rundir import RunDir
+from testbed.results.rundir import Measurement, RunDir
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_judge_confirms_only_when_every_check_holds() -> None:
@@ -31,29 +52,98 @@ def test_unknown_claims_and_verdicts_are_refused() -> None:
         ClaimResult("port-conflict", "probably", "")
 
 
-def test_claims_frame_is_in_the_articles_order() -> None:
-    frame = claims_frame([judge(c, {"ok": True}, c, {"n": 1.5}) for c in reversed(CLAIMS)])
+def test_error_text_is_one_line() -> None:
+    assert error("gateway-routes", "a\nb").evidence == "a b"
+
+
+def test_every_claim_of_the_article_is_one_registered_experiment() -> None:
+    claims = [e.name for e in REGISTRY.values() if e.kind == CLAIM]
+    assert sorted(claims) == sorted(CLAIMS)
+    for name, experiment in REGISTRY.items():
+        assert experiment.name == name
+        assert experiment.kind in (MEASUREMENT, CLAIM)
+        assert experiment.needs in (SHARED_CLUSTER, OWN_CLUSTERS)
+    assert REGISTRY["docker0-collision"].needs == OWN_CLUSTERS
+
+
+def context(tmp_path: Path) -> Context:
+    run = RunDir.create(tmp_path, "t")
+    run.claim_order = list(CLAIMS)
+    return Context(load_spec(ROOT / "topologies" / "two-node.yaml"), run, Params(),
+                   Reporter(enabled=False))
+
+
+def test_claims_csv_is_in_the_articles_order(tmp_path: Path) -> None:
+    run = context(tmp_path).run
+    for c in reversed(CLAIMS):
+        run.add_claim(judge(c, {"ok": True}, c, {"n": 1.5}).row())
+    frame = pd.read_csv(run.path / "claims.csv")
     assert list(frame["claim"]) == list(CLAIMS)
     assert frame.loc[0, "numbers"] == "n=1.5"
 
 
-def test_a_claim_that_raises_gets_the_verdict_error(tmp_path: Path) -> None:
-    def broken(_ctx: Context) -> None:
+ROW = Measurement("port-conflict", 1, "pod-1", "pod-3", "node-1", "node-2", "pod-cross-node",
+                  "loss_pct", 0.0)
+
+
+class Broken(Claim):
+    name = "port-conflict"
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        yield Rows("half of the evidence", (ROW,))
         raise RuntimeError("probe could not start")
 
-    fake = types.SimpleNamespace(NAME="port-conflict", KIND="claim", run=broken)
-    run = RunDir.create(tmp_path, "t")
-    ctx = Context(cluster=None, run=run, params=Params(), progress=Reporter(enabled=False))
-    original = run_py.REGISTRY["port-conflict"]
-    run_py.REGISTRY["port-conflict"] = fake
-    try:
-        run_py.run_experiment(ctx, "port-conflict")
-    finally:
-        run_py.REGISTRY["port-conflict"] = original
-    row = pd.read_csv(run.path / "claims.csv").iloc[0]
+
+def test_a_claim_that_raises_gets_the_verdict_error(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    run_one(Broken(), ctx)
+    row = pd.read_csv(ctx.run.path / "claims.csv").iloc[0]
     assert row["verdict"] == "error"
     assert row["evidence"] == "RuntimeError: probe could not start"
 
 
-def test_error_text_is_one_line() -> None:
-    assert error("gateway-routes", "a\nb").evidence == "a b"
+class Judged(Claim):
+    name = "port-conflict"
+    ran = 0
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        type(self).ran += 1
+        yield Figure("evidence.png", b"\x89PNG")
+        yield Rows("all of the evidence", (ROW,))
+        yield Verdict(judge(self.name, {"ok": True}, "seen"))
+
+
+def test_a_rerun_claim_starts_from_nothing_and_a_judged_one_is_kept(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    run_one(Broken(), ctx)  # an unfinished attempt left a row
+    assert len(ctx.run.rows) == 1
+    run_one(Judged(), ctx)
+    assert len(ctx.run.rows) == 1  # the earlier attempt's row was dropped, not doubled
+    assert ctx.run.claims["port-conflict"]["verdict"] == "confirmed"
+    assert ctx.run.figures == ["evidence.png"] and (ctx.run.path / "evidence.png").exists()
+    run_one(Judged(), ctx)  # judged already: kept, not run again
+    assert Judged.ran == 1
+
+
+class Interrupted(Claim):
+    """Python dropped the KeyboardInterrupt of a SIGTERM (as in an at-fork callback)."""
+
+    name = "shared-localhost"
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with contextlib.suppress(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+        yield Rows("first", (ROW,))
+        yield Rows("never reached", (ROW,))
+
+
+def test_an_interrupt_python_dropped_stops_the_suite_after_the_result(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    previous = signal.signal(signal.SIGTERM, procs.raise_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            run_one(Interrupted(), ctx)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        procs.acknowledge_interrupt()
+    assert len(ctx.run.rows) == 1  # the finished result is kept, nothing after it ran

@@ -1,0 +1,171 @@
+"""What an experiment is, and what it gets and gives.
+
+An experiment is an object with a `name`, a `kind` (a measurement, or a claim that gives
+a verdict), what it `needs` (the suite's shared cluster, or clusters of its own), `steps`
+(for progress) and `run(ctx)`, which yields its results as they are finished:
+
+    Rows(label, measurements)   one finished unit of measurement (one progress step)
+    Verdict(claim result)       a claim's verdict, with its evidence (one progress step)
+    Figure(name, png)           a plot the report shows
+
+The runner (suite.py) writes every result the moment it is yielded, so an interrupted
+run keeps what was finished; experiments never touch the run directory's tables.
+The registry (registry.py) lists the experiments; to add one, write a module with a
+class like those there and add it to the registry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from experiments.claims import ClaimResult
+from testbed.cluster import Cluster
+from testbed.errors import TestbedError
+from testbed.model.paths import classify
+from testbed.model.spec import ClusterSpec
+from testbed.results.progress import Reporter
+from testbed.results.rundir import Measurement, RunDir
+
+MEASUREMENT = "measurement"
+CLAIM = "claim"
+SHARED_CLUSTER = "shared-cluster"  # runs on the suite's cluster and leaves it as it was
+OWN_CLUSTERS = "own-clusters"  # brings clusters of its own up and down (after the shared)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Knobs of the default suite; --quick trades precision for a ~20 s run."""
+
+    repeat: int = 3
+    ping_count: int = 5
+    ping_interval_s: float = 0.05  # root may ping faster than 0.2 s
+    iperf_duration_s: int = 3  # iperf3 3.12 truncates fractional durations
+    iperf_port: int = 5201
+
+    @classmethod
+    def quick(cls, repeat: int | None = None) -> Params:
+        return cls(repeat=repeat or 1, ping_count=3, iperf_duration_s=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One finished unit of measurement: its rows are written together, whole or not at
+    all. Empty for a unit kept from an earlier, interrupted run."""
+
+    label: str
+    rows: tuple[Measurement, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict (confirmed, refuted or error) and its evidence."""
+
+    result: ClaimResult
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A plot an experiment drew, as PNG: written beside the report and shown in it."""
+
+    name: str
+    png: bytes
+
+
+Result = Rows | Verdict | Figure
+
+
+@dataclass
+class Context:
+    """What an experiment gets: the shared cluster (None for one with clusters of its
+    own), the topology, parameters, progress, and where raw tool output goes."""
+
+    spec: ClusterSpec
+    run: RunDir
+    params: Params
+    progress: Reporter
+    cluster: Cluster | None = None
+    wiring: str = "cni"
+    # (experiment, repeat, src, dst) of the measurement units already in measurements.csv:
+    # a resumed run skips them.
+    done: set[tuple[str, int, str, str]] = field(default_factory=set)
+
+    def require_cluster(self) -> Cluster:
+        """The shared cluster (an error for an experiment that runs on its own)."""
+        if self.cluster is None:
+            raise TestbedError("this experiment needs the suite's cluster")
+        return self.cluster
+
+    def is_done(self, experiment: str, repeat: int, src: str, dst: str) -> bool:
+        return (experiment, repeat, src, dst) in self.done
+
+    def raw(self, name: str, text: str) -> None:
+        """Keep a tool's raw output (iperf3 JSON, ping text) for later inspection."""
+        self.run.raw(name, text)
+
+    def bring_up(self, spec: ClusterSpec) -> Cluster:
+        """A cluster of the experiment's own (use it as a context manager)."""
+        return Cluster(spec, progress=self.progress.note, wiring=self.wiring)
+
+    def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
+                    metric: str, value: float, cluster: Cluster | None = None) -> Measurement:
+        """A row with the endpoints' nodes and the path class filled in from the cluster."""
+        c = cluster or self.require_cluster()
+        s, d = c.endpoint(src), c.endpoint(dst)
+        return Measurement(experiment=experiment, repeat=repeat, src=src, dst=dst,
+                           src_node=s.node, dst_node=d.node, path=path or classify(s, d),
+                           metric=metric, value=float(value))
+
+
+class Experiment(Protocol):
+    """See the module docstring."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]  # MEASUREMENT or CLAIM
+    needs: ClassVar[str]  # SHARED_CLUSTER or OWN_CLUSTERS
+
+    def steps(self, ctx: Context) -> int:
+        """How many Rows and Verdicts `run` will yield (for progress)."""
+        ...
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        ...
+
+
+class Claim:
+    """Defaults for a claim of the article: one verdict, on the shared cluster."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = CLAIM
+    needs: ClassVar[str] = SHARED_CLUSTER
+
+    def steps(self, ctx: Context) -> int:
+        return 1
+
+
+def retry(call: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 5.0,
+          interval_s: float = 0.1) -> T:
+    """Call until `ok(result)` or the time is up; return the last result (for servers that
+    are still starting, routes that FRR is still installing)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = call()
+        if ok(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval_s)
+
+
+def two_pods(cluster: Cluster) -> tuple[str, str]:
+    """The first and the last pod: the pair the claims about pods use (on two nodes when
+    the topology has several)."""
+    pods = list(cluster.pods)
+    if len(pods) < 2:
+        raise ValueError("needs at least two pods")
+    return pods[0], pods[-1]

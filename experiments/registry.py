@@ -1,0 +1,20 @@
+"""Every experiment of the default suite, in the order it runs: measurements first, then
+the article's claims. `experiments/run.py --experiment NAME` picks one by its name."""
+
+from __future__ import annotations
+
+from experiments.base import Experiment
+from experiments.docker0_collision import Docker0Collision
+from experiments.gateway_routes import GatewayRoutes
+from experiments.no_masquerade import NoMasquerade
+from experiments.pause_holds_netns import PauseHoldsNetns
+from experiments.port_conflict import PortConflict
+from experiments.reachability import Reachability
+from experiments.shared_localhost import SharedLocalhost
+from experiments.throughput import Throughput
+
+REGISTRY: dict[str, Experiment] = {e.name: e for e in (
+    Reachability(), Throughput(),
+    SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
+    Docker0Collision(),
+)}
