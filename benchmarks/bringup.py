@@ -5,7 +5,7 @@
     sudo .venv/bin/python benchmarks/bringup.py --sizes 100x10 --repeat 3
     sudo .venv/bin/python benchmarks/bringup.py --sizes 250x20 --impl fast --repeat 1
 
-    fast     this testbed, pods wired in-process over netlink (testbed.fastwire)
+    fast     this testbed, pods wired in-process over netlink (testbed.pods.fastwire)
     cni      this testbed, pods wired by the real CNI plugins (the fidelity reference)
     mininet  the peer approach: every pod a plain Mininet host on a per-node Linux bridge,
              nodes and a router as plain hosts, Mininet's own start and stop

@@ -26,6 +26,7 @@ from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.model.paths import classify
 from testbed.model.spec import ClusterSpec
+from testbed.pods.wiring import DEFAULT_WIRING
 from testbed.results.progress import Reporter
 from testbed.results.rundir import Measurement, RunDir
 
@@ -92,7 +93,7 @@ class Context:
     params: Params
     progress: Reporter
     cluster: Cluster | None = None
-    wiring: str = "cni"
+    wiring: str = DEFAULT_WIRING
     # (experiment, repeat, src, dst) of the measurement units already in measurements.csv:
     # a resumed run skips them.
     done: set[tuple[str, int, str, str]] = field(default_factory=set)

@@ -2,7 +2,7 @@
 # Idempotent set-up for the testbed: Debian packages, FRR permissions, the Python
 # environment. A second run checks and returns in about a second.
 #
-# Why each step exists is said beside it; ../shared/notes/environment.md has the measurements.
+# Why each step exists is said beside it; the README lists what each package is for.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

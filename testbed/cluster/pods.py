@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from testbed.cluster.context import ClusterContext
 from testbed.errors import TestbedError
@@ -81,7 +82,7 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     return spawned
 
 
-def pod_network_config(cluster: ClusterContext, node: str) -> dict:
+def pod_network_config(cluster: ClusterContext, node: str) -> dict[str, Any]:
     """The CNI network configuration of a pod on `node`, as the pod network writes it."""
     return cluster.network.cni_config(cluster.node_plan(node), cluster.mtu[node],
                                       cluster.records.subdir("ipam", node))

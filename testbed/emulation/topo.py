@@ -1,5 +1,5 @@
 """The emulated network as an ipmininet topology graph: no kernel state is touched here
-(the node, link and switch classes that do it are in testbed.nodes).
+(the node, link and switch classes that do it are in testbed.emulation.nodes).
 
                         router (FRR staticd)
                         10.100.0.1, the pod network's routes (kubenet: one per node)

@@ -1,5 +1,5 @@
 """The fast wiring path: the kernel state of the real CNI plugins (bridge, host-local,
-loopback, with kubenet's configuration), made in-process over netlink (testbed.netlink).
+loopback, with kubenet's configuration), made in-process over netlink (testbed.kernel.netlink).
 
 Why: a pod through the real plugins costs ~25 ms, nearly all of it spawning processes
 (nsenter, loopback, bridge, host-local) and entering namespaces; the netlink work itself is

@@ -50,7 +50,8 @@ class NodeSetup:
 
     1. `sysctls` (the node's network namespace)
     2. the bridge `bridge` (down, MTU `mtu`), its address `bridge_ip`, up; `lo` up; the
-       default route via `default_via` on the node's underlay interface; `routes`
+       default route via `default_via` and then `routes`, all on the node's underlay
+       interface
     3. `bridge_sysctls` (once the bridge exists)
     4. `iptables`: argument lists, run in the node, in order
     """
