@@ -6,6 +6,17 @@ exit status 2 for bad input and 1 for a failure of the machine or a tool.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Text fit for a one-line message: control characters (newlines among them) shown
+    escaped, and at most `limit` characters."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class TestbedError(Exception):
     """A failure the user can understand from its message alone."""
@@ -17,11 +28,11 @@ class SpecError(TestbedError):
     """A topology file is invalid: names the file, the field and what is wrong."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
-        self.source = source
-        self.field = field
-        self.problem = problem
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field}: {problem}")
+        self.source = one_line(source, 200)
+        self.field = one_line(field, 200)
+        self.problem = one_line(problem)
+        where = f"{self.source}: " if source else ""
+        super().__init__(f"{where}{self.field}: {self.problem}")
 
 
 class MissingDependencyError(TestbedError):

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
+        return code
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -127,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (`testbed validate ... | head -1`): nothing to say, and
+        # nothing more to write (Python would try again at exit and complain)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what `yes | head` reports
 
 
 if __name__ == "__main__":

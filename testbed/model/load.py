@@ -1,17 +1,24 @@
 """Topology files -> validated `ClusterSpec` (testbed.model.spec). Pure.
 
 A spec is refused before anything is created, with a `SpecError` that names the file,
-the field (as a path such as ``nodes[1].pods[0].name``) and what is wrong. The rules every
-cluster shares are here; a pod network adds its own (`PodNetwork.check`). Validation is
-pure, so every rule is tested without root.
+the field (as a path such as ``nodes[1].pods[0].name``) and what is wrong, on one line.
+The rules every cluster shares are here; a pod network adds its own (`PodNetwork.check`).
+
+Hostile input gets the same treatment as a typo, quickly: only regular files of at most
+`MAX_FILE_BYTES` are read (a FIFO or /dev/zero is refused before reading), YAML aliases
+and duplicate keys are refused, nesting is bounded, counts are checked before anything is
+expanded, and no message quotes more than a few dozen characters of the input.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
+import reprlib
 import shlex
+import stat
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,7 @@ from typing import Any
 import yaml
 
 from testbed.errors import SpecError
-from testbed.model.names import MAX_NODE_NAME, ROUTER
+from testbed.model.names import MAX_NODE_NAME, PREFIX, ROUTER, pod_netns_name
 from testbed.model.podnet import POD_NETWORKS, pod_network
 from testbed.model.spec import (
     DEFAULT_COMMAND,
@@ -35,8 +42,25 @@ from testbed.model.spec import (
 
 # Kubernetes object names are DNS labels; ours also become namespace and file names.
 NAME_RE = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")  # used with fullmatch
+MAX_CLUSTER_NAME = 40
 MAX_POD_NAME = 40
-RESERVED_NODE_NAMES = {ROUTER}
+# Far beyond what one machine runs (5000 pods take ~2.7 GB), small enough to check fast.
+MAX_NODES = 1000
+MAX_PODS = 100_000
+MAX_CONTAINERS = 64
+MAX_COMMAND_WORDS = 1000
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 20  # the deepest topology file nests 6 levels
+# Names the cluster uses for itself: no node or pod may take them.
+RESERVED_NAMES = {ROUTER}
+# Ranges no emulated network may use: they mean something on every host.
+SPECIAL_RANGES = {
+    IPv4Network("0.0.0.0/8"): "'this network' (0.0.0.0/8)",
+    IPv4Network("127.0.0.0/8"): "loopback (127.0.0.0/8)",
+    IPv4Network("169.254.0.0/16"): "link-local (169.254.0.0/16)",
+    IPv4Network("224.0.0.0/4"): "multicast (224.0.0.0/4)",
+    IPv4Network("240.0.0.0/4"): "reserved (240.0.0.0/4, with the broadcast address)",
+}
 
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
@@ -45,6 +69,18 @@ TOP_KEYS = {
 NODE_KEYS = {"name", "pods", "pod_cidr"}
 POD_KEYS = {"name", "containers"}
 CONTAINER_KEYS = {"name", "command"}
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxdict, _SHOW.maxlist, _SHOW.maxtuple = 2, 3, 3, 3
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 40, 40, 40
+
+
+def show(value: Any) -> str:
+    """A bounded quotation of input: reprlib never walks more than it prints, so a value
+    expanded from aliases or a megabyte string costs nothing to quote."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
+    return _SHOW.repr(value)
 
 
 class _Reader:
@@ -61,54 +97,70 @@ class _Reader:
             raise self.fail(where or "(top level)", f"must be a mapping, got {_kind(value)}")
         for key in value:
             if not isinstance(key, str):
-                raise self.fail(where or "(top level)", f"key {key!r} is not a string")
+                raise self.fail(where or "(top level)", f"key {show(key)} is not a string")
             if key not in allowed:
                 hint = _close_match(key, allowed)
                 prefix = f"{where}." if where else ""
                 raise self.fail(
-                    f"{prefix}{key}",
+                    f"{prefix}{show(key)[1:-1]}",
                     "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
                     + f"; allowed: {', '.join(sorted(allowed))}",
                 )
+        return value
+
+    def sequence(self, value: Any, where: str, what: str, most: int) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"must be a list{what}, got {_kind(value)}")
+        if len(value) > most:
+            raise self.fail(where, f"{len(value)} entries; at most {most} are supported")
         return value
 
     def name(self, value: Any, where: str, max_len: int) -> str:
         if not isinstance(value, str):
             raise self.fail(where, f"must be a string, got {_kind(value)}")
         if len(value) > max_len:
-            raise self.fail(where, f"{value!r} is longer than {max_len} characters")
+            raise self.fail(where, f"{show(value)} is longer than {max_len} characters")
         if not NAME_RE.fullmatch(value):
             raise self.fail(
                 where,
-                f"{value!r} must be lower-case letters, digits and '-', "
+                f"{show(value)} must be lower-case letters, digits and '-', "
                 "starting with a letter and not ending with '-'",
             )
         return value
 
-    def network(self, value: Any, where: str) -> IPv4Network:
+    def network(self, value: Any, where: str, special_ok: bool = False) -> IPv4Network:
         if not isinstance(value, str):
             raise self.fail(where, f"must be a CIDR string such as 10.0.0.0/16, got {_kind(value)}")
+        if len(value) > 43:  # the longest IPv6 CIDR
+            raise self.fail(where, f"{show(value)} is not a valid network")
         try:
             net = ipaddress.ip_network(value, strict=True)
         except ValueError as exc:
-            raise self.fail(where, f"{value!r} is not a valid network: {exc}") from None
+            raise self.fail(where, f"{show(value)} is not a valid network: {exc}") from None
         if not isinstance(net, IPv4Network):
             raise self.fail(where, f"'{value}' is not IPv4 (only IPv4 is supported)")
+        if not special_ok:
+            for special, what in SPECIAL_RANGES.items():
+                if net.overlaps(special):
+                    raise self.fail(where, f"{net} overlaps {what}: use a unicast range "
+                                    "such as 10.0.0.0/8")
         return net
 
     def integer(self, value: Any, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"must be an integer, got {_kind(value)}")
         if not low <= value <= high:
-            raise self.fail(where, f"{value} is out of range {low}..{high}")
+            raise self.fail(where, f"{show(value)} is out of range {low}..{high}")
         return value
 
 
 def _kind(value: Any) -> str:
-    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+    return "nothing" if value is None else f"{type(value).__name__} {show(value)}"
 
 
 def _close_match(key: str, allowed: set[str]) -> str | None:
+    if len(key) > 40:
+        return None
     matches = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -122,82 +174,82 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     for required in ("name", "cluster_cidr", "nodes"):
         if required not in top:
             raise r.fail(required, "is required")
-    name = r.name(top["name"], "name", 40)
+    name = r.name(top["name"], "name", MAX_CLUSTER_NAME)
     description = top.get("description", "")
     if not isinstance(description, str):
         raise r.fail("description", f"must be a string, got {_kind(description)}")
     cluster_cidr = r.network(top["cluster_cidr"], "cluster_cidr")
     underlay = r.network(top.get("underlay", DEFAULT_UNDERLAY), "underlay")
+    # a destination range: 0.0.0.0/0 (never masquerade) is a real setting
     nmc = r.network(top.get("non_masquerade_cidr", DEFAULT_NON_MASQUERADE_CIDR),
-                    "non_masquerade_cidr")
+                    "non_masquerade_cidr", special_ok=True)
     prefix = r.integer(top.get("node_cidr_prefix", DEFAULT_NODE_CIDR_PREFIX),
                        "node_cidr_prefix", cluster_cidr.prefixlen, 30)
     mode = top.get("pod_network", DEFAULT_POD_NETWORK)
-    if mode not in POD_NETWORKS:
-        raise r.fail("pod_network", f"{mode!r} is not one of {', '.join(POD_NETWORKS)}")
-
-    raw_nodes = top["nodes"]
-    if not isinstance(raw_nodes, list):
-        raise r.fail("nodes", f"must be a list of nodes, got {_kind(raw_nodes)}")
+    if not isinstance(mode, str) or mode not in POD_NETWORKS:
+        raise r.fail("pod_network", f"{show(mode)} is not one of {', '.join(POD_NETWORKS)}")
+    raw_nodes = r.sequence(top["nodes"], "nodes", " of nodes", MAX_NODES)
     if not raw_nodes:
         raise r.fail("nodes", "must list at least one node")
+    spec = ClusterSpec(
+        name=name, description=description, cluster_cidr=cluster_cidr,
+        nodes=_nodes(r, raw_nodes), node_cidr_prefix=prefix, underlay=underlay,
+        non_masquerade_cidr=nmc, pod_network=mode, source=source,
+    )
+    _check_names(r, spec)
+    _check_addressing(r, spec)
+    return spec
 
+
+def _nodes(r: _Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
+    """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted)."""
     nodes: list[NodeSpec] = []
-    pod_counter = 0
-    seen_pods: dict[str, str] = {}
+    pods_so_far = 0
     for i, raw in enumerate(raw_nodes):
         where = f"nodes[{i}]"
         node = r.mapping(raw, where, NODE_KEYS)
         if "name" not in node:
             raise r.fail(f"{where}.name", "is required")
         node_name = r.name(node["name"], f"{where}.name", MAX_NODE_NAME)
-        if node_name in RESERVED_NODE_NAMES:
+        if node_name in RESERVED_NAMES:
             raise r.fail(f"{where}.name", f"'{node_name}' is reserved for the router")
+        if node_name.startswith(f"{PREFIX}-"):
+            raise r.fail(f"{where}.name", f"'{node_name}': names starting with '{PREFIX}-' are "
+                         "the testbed's own (its underlay bridge and namespaces)")
         if any(n.name == node_name for n in nodes):
             raise r.fail(f"{where}.name", f"duplicate node name '{node_name}'")
-        pod_cidr = None
-        if "pod_cidr" in node:
-            pod_cidr = r.network(node["pod_cidr"], f"{where}.pod_cidr")
-        pods: list[PodSpec] = []
-        raw_pods = node.get("pods", 0)
-        if isinstance(raw_pods, bool) or not isinstance(raw_pods, int | list):
-            raise r.fail(f"{where}.pods",
-                         f"must be a count or a list of pods, got {_kind(raw_pods)}")
-        if isinstance(raw_pods, int):
-            if raw_pods < 0:
-                raise r.fail(f"{where}.pods", f"{raw_pods} is negative")
-            for _ in range(raw_pods):
-                pod_counter += 1
-                pods.append(PodSpec(name=f"pod-{pod_counter}"))
-        else:
-            for j, raw_pod in enumerate(raw_pods):
-                pwhere = f"{where}.pods[{j}]"
-                pod_counter += 1
-                if isinstance(raw_pod, str):
-                    raw_pod = {"name": raw_pod}
-                pod = r.mapping(raw_pod, pwhere, POD_KEYS)
-                pod_name = r.name(pod.get("name", f"pod-{pod_counter}"), f"{pwhere}.name",
-                                  MAX_POD_NAME)
-                pods.append(PodSpec(pod_name, _containers(r, pod.get("containers", []), pwhere)))
-        for j, p in enumerate(pods):
-            if p.name in seen_pods:
-                raise r.fail(f"{where}.pods[{j}].name",
-                             f"duplicate pod name '{p.name}' (also on {seen_pods[p.name]})")
-            seen_pods[p.name] = node_name
-        nodes.append(NodeSpec(node_name, tuple(pods), pod_cidr))
+        pod_cidr = r.network(node["pod_cidr"], f"{where}.pod_cidr") if "pod_cidr" in node else None
+        pods = _pods(r, node.get("pods", 0), f"{where}.pods", pods_so_far)
+        pods_so_far += len(pods)
+        nodes.append(NodeSpec(node_name, pods, pod_cidr))
+    return tuple(nodes)
 
-    spec = ClusterSpec(
-        name=name, description=description, cluster_cidr=cluster_cidr, nodes=tuple(nodes),
-        node_cidr_prefix=prefix, underlay=underlay, non_masquerade_cidr=nmc,
-        pod_network=mode, source=source,
-    )
-    _check_addressing(r, spec)
-    return spec
+
+def _pods(r: _Reader, raw: Any, where: str, before: int) -> tuple[PodSpec, ...]:
+    """A node's pods, given as a count or a list; `before`: pods on the nodes before it.
+    The count is checked before any pod is made."""
+    if isinstance(raw, bool) or not isinstance(raw, int | list):
+        raise r.fail(where, f"must be a count or a list of pods, got {_kind(raw)}")
+    if isinstance(raw, int):
+        if raw < 0:
+            raise r.fail(where, f"{show(raw)} is negative")
+        if before + raw > MAX_PODS:
+            raise r.fail(where, f"{show(raw)} pods make more than {MAX_PODS} in the cluster")
+        return tuple(PodSpec(name=f"pod-{before + j + 1}") for j in range(raw))
+    r.sequence(raw, where, " of pods", MAX_PODS - before)
+    pods = []
+    for j, raw_pod in enumerate(raw):
+        pwhere = f"{where}[{j}]"
+        pod = r.mapping({"name": raw_pod} if isinstance(raw_pod, str) else raw_pod, pwhere,
+                        POD_KEYS)
+        pod_name = r.name(pod.get("name", f"pod-{before + j + 1}"), f"{pwhere}.name",
+                          MAX_POD_NAME)
+        pods.append(PodSpec(pod_name, _containers(r, pod.get("containers", []), pwhere)))
+    return tuple(pods)
 
 
 def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
-    if not isinstance(raw, list):
-        raise r.fail(f"{pwhere}.containers", f"must be a list, got {_kind(raw)}")
+    r.sequence(raw, f"{pwhere}.containers", "", MAX_CONTAINERS)
     out: list[ContainerSpec] = []
     for k, raw_c in enumerate(raw):
         cwhere = f"{pwhere}.containers[{k}]"
@@ -207,12 +259,41 @@ def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
             raise r.fail(f"{cwhere}.name", f"duplicate container name '{cname}'")
         command = c.get("command", list(DEFAULT_COMMAND))
         if isinstance(command, str):
-            command = shlex.split(command)
+            try:
+                command = shlex.split(command)
+            except ValueError as exc:  # an unbalanced quote, a trailing backslash
+                raise r.fail(f"{cwhere}.command", f"cannot be split into words ({exc}); "
+                             "quote it as a shell would, or give a list") from None
         if (not isinstance(command, list) or not command
                 or not all(isinstance(a, str) for a in command)):
             raise r.fail(f"{cwhere}.command", "must be a non-empty string or list of strings")
+        if len(command) > MAX_COMMAND_WORDS or any("\0" in a for a in command):
+            raise r.fail(f"{cwhere}.command", f"must have at most {MAX_COMMAND_WORDS} words, "
+                         "none with a NUL character")
         out.append(ContainerSpec(cname, tuple(command)))
     return tuple(out)
+
+
+def _check_names(r: _Reader, spec: ClusterSpec) -> None:
+    """Pods, nodes and the router share one name space (the CLI and look-ups take any
+    of them), and every pod's machine-wide netns name must be its own."""
+    taken = {n.name: f"node {n.name}" for n in spec.nodes} | {ROUTER: "the router"}
+    seen: dict[str, str] = {}
+    netns: dict[str, str] = {}
+    for i, node in enumerate(spec.nodes):
+        for j, pod in enumerate(node.pods):
+            where = f"nodes[{i}].pods[{j}].name"
+            if pod.name in taken:
+                raise r.fail(where, f"'{pod.name}' is the name of {taken[pod.name]}; pods, "
+                             "nodes and the router need names of their own")
+            if pod.name in seen:
+                raise r.fail(where, f"duplicate pod name '{pod.name}' (also on {seen[pod.name]})")
+            seen[pod.name] = node.name
+            ns_name = pod_netns_name(node.name, pod.name)
+            if ns_name in netns:
+                raise r.fail(where, f"pod '{pod.name}' on node '{node.name}' would get the "
+                             f"network namespace name '{ns_name}' of {netns[ns_name]}")
+            netns[ns_name] = f"pod '{pod.name}' on node '{node.name}'"
 
 
 def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
@@ -230,23 +311,90 @@ def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
     pod_network(spec.pod_network).check(spec, r.fail)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as topology files need it: no aliases (a few lines of them expand to
+    gigabytes), no duplicate keys (the last would silently win), bounded nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{show(event.anchor)[1:-1]}) are not supported in "
+                "topology files: write the value out", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {show(key)}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read(source: str, path: Path) -> str:
+    """A regular file's text, refused before reading if it is anything else or too big
+    (O_NONBLOCK: opening a FIFO must not wait for a writer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SpecError(source, "(file)", "no such file") from None
+    except OSError as exc:
+        raise SpecError(source, "(file)", f"cannot be read: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError(source, "(file)", "is a directory, not a topology file")
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(source, "(file)", "is not a regular file (a FIFO, socket or device)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SpecError(source, "(file)", f"is {info.st_size} bytes; topology files of at "
+                            f"most {MAX_FILE_BYTES} bytes are read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(source, "(file)", f"cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:  # it grew while we read
+        raise SpecError(source, "(file)", f"is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(source, "(file)", f"cannot be read: not UTF-8 ({exc.reason} at byte "
+                        f"{exc.start})") from None
+
+
 def load_spec(path: str | Path) -> ClusterSpec:
     """Read and validate a topology file; every problem is a one-line SpecError."""
     source = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise SpecError(source, "(file)", "no such file")
-    if p.is_dir():
-        raise SpecError(source, "(file)", "is a directory, not a topology file")
+    text = _read(source, Path(path))
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, "(file)", f"cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark is not None else "(file)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, yaml.composer.ComposerError | yaml.constructor.ConstructorError):
+            raise SpecError(source, line, f"YAML: {problem}") from None
         raise SpecError(source, line, f"YAML syntax error: {problem}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits
+        raise SpecError(source, "(file)", f"cannot be read: {type(exc).__name__}: "
+                        f"{show(str(exc))[1:-1]}") from None
     return parse_spec(data, source)

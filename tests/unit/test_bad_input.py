@@ -3,6 +3,9 @@ traceback, nothing created. Root is not needed: input is refused before any of t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from testbed.errors import MissingDependencyError
 
 from .test_spec import INVALID
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def one_error_line(err: str) -> str:
     assert "Traceback" not in err
@@ -24,8 +29,13 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("data", "field"), [(c[1], c[2]) for c in INVALID],
-                         ids=[c[0] for c in INVALID])
+# every case but one, which YAML cannot even write (an integer of 5000 digits; the file
+# form is test_spec's huge-integer case)
+THROUGH_A_FILE = [c for c in INVALID if c[0] != "prefix-huge-number"]
+
+
+@pytest.mark.parametrize(("data", "field"), [(c[1], c[2]) for c in THROUGH_A_FILE],
+                         ids=[c[0] for c in THROUGH_A_FILE])
 def test_testbed_validate_refuses_each_malformed_file(tmp_path: Path, capsys, data: Any,
                                                       field: str) -> None:
     path = tmp_path / "bad.yaml"
@@ -102,3 +112,29 @@ def test_missing_tool_names_the_debian_package(monkeypatch) -> None:
     message = str(info.value)
     assert "catatonit" in message and "zebra" in message
     assert "install the Debian package(s) catatonit frr" in message
+
+
+TESTBED = [sys.executable, "-m", "testbed.cli.main"]
+
+
+def test_validate_of_a_fifo_or_a_device_is_one_line_and_does_not_wait(tmp_path: Path) -> None:
+    fifo = tmp_path / "t.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        res = subprocess.run([*TESTBED, "validate", str(path)], capture_output=True,
+                             text=True, timeout=30)
+        assert res.returncode == 2
+        assert one_error_line(res.stderr).endswith("is not a regular file (a FIFO, socket or "
+                                                   "device)")
+
+
+def test_validate_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """`testbed validate ... | head -1`: the reader is gone before we write."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        res = subprocess.run([*TESTBED, "validate", str(ROOT / "topologies" / "four-node.yaml")],
+                             stdout=write, stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(write)
+    assert res.stderr == "" and res.returncode == 141  # 128 + SIGPIPE, as `yes | head` gives

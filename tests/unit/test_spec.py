@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from testbed.errors import SpecError, TestbedError
-from testbed.model.load import load_spec, parse_spec
+from testbed.model.load import MAX_FILE_BYTES, load_spec, parse_spec
 from testbed.model.spec import ClusterSpec, ContainerSpec, NodeSpec, PodSpec
 
 SRC = "topo.yaml"
@@ -434,6 +435,48 @@ INVALID: list[tuple[str, Any, str, str]] = [
      "nodes[0].pods[0].containers[0].command", "must be a non-empty string or list"),
     ("command-number", one_pod(containers=[{"name": "a", "command": 5}]),
      "nodes[0].pods[0].containers[0].command", "must be a non-empty string or list"),
+    # hostile or ambiguous input: refused before anything is expanded or created
+    ("command-unbalanced-quote", one_pod(containers=[{"name": "a", "command": "echo 'x"}]),
+     "nodes[0].pods[0].containers[0].command", "cannot be split into words"),
+    ("command-nul", one_pod(containers=[{"name": "a", "command": ["sleep", "1\0"]}]),
+     "nodes[0].pods[0].containers[0].command", "none with a NUL character"),
+    ("pods-a-billion", with_nodes({"name": "node-1", "pods": 1_000_000_000}), "nodes[0].pods",
+     "1000000000 pods make more than 100000 in the cluster"),
+    ("pods-over-the-cluster-cap",
+     with_nodes({"name": "node-1", "pods": 60_000}, {"name": "node-2", "pods": 50_000}),
+     "nodes[1].pods", "more than 100000"),
+    ("too-many-nodes-listed", doc(nodes=[{"name": f"n{i}"} for i in range(1001)]), "nodes",
+     "1001 entries; at most 1000"),
+    ("too-many-containers", one_pod(containers=[{"name": f"c{i}"} for i in range(65)]),
+     "nodes[0].pods[0].containers", "65 entries; at most 64"),
+    ("pod-named-router", with_nodes({"name": "node-1", "pods": ["router"]}),
+     "nodes[0].pods[0].name", "'router' is the name of the router"),
+    ("pod-named-like-a-later-node",
+     with_nodes({"name": "node-1", "pods": ["node-2"]}, {"name": "node-2"}),
+     "nodes[0].pods[0].name", "'node-2' is the name of node node-2"),
+    ("netns-names-collide",
+     with_nodes({"name": "a", "pods": ["b-c"]}, {"name": "a-b", "pods": ["c"]}),
+     "nodes[1].pods[0].name", "would get the network namespace name 'ktb-a-b-c' of pod 'b-c'"),
+    ("node-named-like-the-underlay-bridge", with_nodes({"name": "ktb-ul1"}), "nodes[0].name",
+     "names starting with 'ktb-' are the testbed's own"),
+    ("underlay-loopback", doc(underlay="127.0.0.0/24"), "underlay", "overlaps loopback"),
+    ("cluster-multicast", doc(cluster_cidr="224.0.0.0/14"), "cluster_cidr",
+     "overlaps multicast"),
+    ("cluster-this-network", doc(cluster_cidr="0.0.0.0/14"), "cluster_cidr",
+     "overlaps 'this network'"),
+    ("underlay-link-local", doc(underlay="169.254.1.0/24"), "underlay", "link-local"),
+    ("underlay-reserved", doc(underlay="250.0.0.0/24"), "underlay", "reserved"),
+    ("pod-cidr-loopback",
+     doc(cluster_cidr="10.0.0.0/14",
+         nodes=[{"name": "node-1", "pod_cidr": "127.0.0.0/24"}]),
+     "nodes[0].pod_cidr", "overlaps loopback"),
+    ("prefix-huge-number", doc(node_cidr_prefix=10**5000), "node_cidr_prefix",
+     "a number of more than 30 digits is out of range"),
+    ("pod-network-not-a-string", doc(pod_network=["kubenet"]), "pod_network",
+     "is not one of kubenet, docker-default"),
+    ("docker-over-capacity",
+     doc(pod_network="docker-default", nodes=[{"name": "node-1", "pods": 70_000}]),
+     "nodes[0].pods", "do not fit in 172.17.0.0/16"),
 ]
 
 
@@ -557,3 +600,71 @@ def test_load_spec_block_scalar_name_with_trailing_newline_is_refused(tmp_path: 
         load_spec(path)
     assert info.value.field == "nodes[0].name"
     assert "\n" not in str(info.value)
+
+
+def test_a_huge_value_is_quoted_in_a_few_dozen_characters() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(doc(name="x" * 1_000_000), SRC)
+    assert len(str(info.value)) < 300 and "longer than 40" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        parse_spec(doc(nodes={"k" * 100_000: [list(range(10_000))] * 1000}), SRC)
+    assert len(str(info.value)) < 300
+
+
+def test_a_hostile_key_and_file_name_stay_on_one_line() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(doc(**{"bad\nkey": 1}), "a\nb.yaml")
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith("a\\nb.yaml: bad\\nkey: unknown key")
+
+
+def test_non_masquerade_cidr_may_be_everything() -> None:
+    """0.0.0.0/0 means `never masquerade`: a real kubelet setting, not a special range."""
+    assert parse_spec(doc(non_masquerade_cidr="0.0.0.0/0")).non_masquerade_cidr == \
+        IPv4Network("0.0.0.0/0")
+
+
+# -- hostile files: refused before they are expanded, read or waited on ----------------
+
+BOMB = "\n".join([
+    "a: &a [x, x, x, x, x, x, x, x, x, x]",
+    *[f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]"
+      for i in range(8)],
+    "name: *i", "cluster_cidr: 10.0.0.0/14", "nodes: [{name: n}]", ""])
+
+
+@pytest.mark.parametrize(("text", "field", "fragment"), [
+    (BOMB, "line 2", "aliases (*a) are not supported"),
+    (TWO_NODE_YAML + "name: other\n", "line 10", "duplicate key 'name'"),
+    (TWO_NODE_YAML.replace("    pods: 2\n  - name: node-2", "    pods: 2\n    pods: 3\n"
+                           "  - name: node-2"), "line 8", "duplicate key 'pods'"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "line 1", "nested more than 20 levels deep"),
+    ("name: t\nnode_cidr_prefix: " + "9" * 5000 + "\n", "(file)", "cannot be read"),
+], ids=["alias-bomb", "duplicate-top-key", "duplicate-node-key", "deep-nesting",
+        "huge-integer"])
+def test_hostile_yaml_is_refused_in_one_line(tmp_path: Path, text: str, field: str,
+                                             fragment: str) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.field == field and fragment in info.value.problem
+    assert "\n" not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_files_that_are_not_regular_are_refused_before_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    for path in (fifo, Path("/dev/zero"), Path("/dev/null")):
+        with pytest.raises(SpecError) as info:
+            load_spec(path)
+        assert info.value.problem == "is not a regular file (a FIFO, socket or device)"
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.problem.startswith(f"is {MAX_FILE_BYTES + 1} bytes")
