@@ -7,8 +7,21 @@ exit status 2 for bad input and 1 for a failure of the machine or a tool.
 from __future__ import annotations
 
 import re
+import reprlib
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxdict, _QUOTE.maxlist, _QUOTE.maxtuple = 2, 3, 3, 3
+_QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxlong = 40, 40, 40
+
+
+def quote(value: Any) -> str:
+    """A bounded quotation of untrusted input: reprlib never walks more than it prints, so
+    a value expanded from YAML aliases or a megabyte string costs nothing to quote."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
+    return _QUOTE.repr(value)
 
 
 def one_line(text: str, limit: int = 500) -> str:

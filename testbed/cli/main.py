@@ -81,12 +81,17 @@ def cmd_clean(_args: argparse.Namespace) -> int:
     from testbed.records import undo
 
     preflight.check_root()
-    removed = undo.clean()
-    if removed:
-        print(f"removed the leftovers of {len(removed)} run(s): {', '.join(removed)}")
-    else:
+    runs = undo.clean()
+    if not runs:
         print("nothing to clean: no testbed run left anything behind")
-    return 0
+        return 0
+    print(f"removed the leftovers of {len(runs)} run(s): {', '.join(run for run, _ in runs)}")
+    failed = [(run, errors) for run, errors in runs if errors]
+    for run, errors in failed:  # one line a run; what is left stays recorded for a retry
+        print(f"error: {run}: " + "; ".join(errors)
+              + f" (kept in {undo.STATE_ROOT / run}: remove it by hand once you have checked)",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _say(message: str) -> None:

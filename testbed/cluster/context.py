@@ -66,6 +66,7 @@ class ClusterContext:
         self.mtu: dict[str, int] = {}  # each node's pod MTU, as the pod network computed it
         self.pods: dict[str, Pod] = {}
         self.external: dict[str, ExternalHost] = {}
+        self.external_links = 0  # hosts behind the router so far (names their links)
         self.node_processes: list[Any] = []  # processes started in nodes and the router
         self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
 

@@ -60,8 +60,13 @@ def _tear_down(cluster: ClusterContext) -> None:
         except Exception as exc:  # keep tearing down; report at the end
             errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
-    errors.extend(undo.undo_run(state))
-    remove_run_dir(state)
+    undone = undo.undo_run(state)
+    errors.extend(undone.errors)
+    if undone.kept:
+        errors.append(f"what could not be removed stays recorded in {state.directory}; "
+                      "`sudo testbed clean` tries again")
+    else:
+        remove_run_dir(state)
     cluster.state = None
     cluster.lock.release()
     cluster.timings["down_s"] = time.monotonic() - t0

@@ -3,6 +3,8 @@ network lives in an experiment. Each is a Mininet host on a network of its own, 
 to the router, recorded and removed like everything else the testbed makes.
 
     pod -> node -> router -+- <name> 198.51.100.10   (router 198.51.100.1)
+                  ktb-extNr '- ktb-extN: the link's two ends, named with the testbed's
+                               prefix (Mininet makes them in the machine's namespace)
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from testbed.cluster.context import ClusterContext, ExternalHost
 from testbed.errors import LeftoverError, TestbedError
-from testbed.model.names import ROUTER, underlay_intf
+from testbed.model.names import ROUTER, external_links
 
 HOST_INDEX = 9  # the host takes the tenth address of its network; the router the first
 
@@ -30,7 +32,8 @@ def add_external_host(cluster: ClusterContext, name: str, network: str,
         if net.overlaps(other):
             raise TestbedError(f"{network} overlaps {other}")
     router = cluster.net[ROUTER]
-    names = [underlay_intf(name), f"{ROUTER}-eth{router.newPort()}"]
+    cluster.external_links += 1
+    names = external_links(cluster.external_links)
     clash = [n for n in names if os.path.exists(f"/sys/class/net/{n}")]
     if clash:
         raise LeftoverError(f"interfaces exist already: {', '.join(clash)}")
@@ -41,8 +44,8 @@ def add_external_host(cluster: ClusterContext, name: str, network: str,
     host_ip = IPv4Interface(f"{hosts[HOST_INDEX]}/{net.prefixlen}")
     host = cluster.net.addHost(name, cwd=str(records.subdir("hosts")), use_v6=False)
     records.record_process(host.shell.pid, f"{name} shell")
-    link = cluster.net.addLink(host, router, params1={"ip": str(host_ip)},
-                               params2={"ip": str(router_ip)})
+    link = cluster.net.addLink(host, router, intfName1=names[0], intfName2=names[1],
+                               params1={"ip": str(host_ip)}, params2={"ip": str(router_ip)})
     external = ExternalHost(name, host, link, host_ip, router_ip)
     cluster.external[name] = external
     if default_route:

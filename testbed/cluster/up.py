@@ -26,11 +26,10 @@ from testbed.cluster import down, preflight
 from testbed.cluster.context import ClusterContext, route_dst
 from testbed.cluster.pods import add_pods
 from testbed.emulation.ipmn import GlobalCleanupRefused, IPNet, setLogLevel
-from testbed.emulation.nodes import LINK_GROUP
 from testbed.emulation.nodesetup import apply_links, run_rules, up_interface_mtus
-from testbed.emulation.topo import FRR_TMP, ClusterTopo
+from testbed.emulation.topo import ClusterTopo
 from testbed.errors import TestbedError
-from testbed.model.names import ROUTER, UNDERLAY_SWITCH, underlay_port
+from testbed.model.names import FRR_TMP, LINK_GROUP, ROUTER, UNDERLAY_SWITCH, underlay_port
 from testbed.records import undo
 from testbed.records.journal import new_run
 
@@ -60,7 +59,11 @@ def clean_leftovers(cluster: ClusterContext) -> None:
     stale = undo.clean_stale_runs(cluster.state_root)
     if stale:
         cluster.progress(f"removed leftovers of {len(stale)} crashed run(s): "
-                         + ", ".join(stale))
+                         + ", ".join(run for run, _ in stale))
+    for run, errors in stale:
+        if errors:  # what is left stays recorded; clashing names are refused next step
+            cluster.progress(f"warning: leftovers of {run} not all removed: "
+                             + "; ".join(errors))
 
 
 def refuse_foreign_names(cluster: ClusterContext) -> None:

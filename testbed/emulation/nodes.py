@@ -31,12 +31,8 @@ from mininet.node import Host
 from testbed.emulation.ipmn import IPIntf, IPLink, IPSwitch, Router
 from testbed.kernel import netlink as nl
 from testbed.kernel import ns
+from testbed.model.names import LINK_GROUP
 from testbed.records.undo import delete_links
-
-# The link group of the underlay bridge and its ports, so that teardown deletes them in
-# one request (the kernel would otherwise wait for readers once per port, ~20 ms each).
-# "ktb" in ASCII; before a group is deleted, every member is checked to be ours.
-LINK_GROUP = 0x6B7462
 
 
 class NodeHost(Host):

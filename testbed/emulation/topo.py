@@ -21,10 +21,8 @@ from pathlib import Path
 from testbed.emulation.ipmn import STATIC, IPTopo, RouterConfig, StaticRoute
 from testbed.emulation.nodes import GatewayRouter, NodeHost, NodeLink, UnderlaySwitch
 from testbed.model.addressing import AddressPlan
-from testbed.model.names import ROUTER, UNDERLAY_SWITCH
+from testbed.model.names import FRR_TMP, ROUTER, UNDERLAY_SWITCH
 from testbed.model.podnet import Route
-
-FRR_TMP = "/var/tmp/frr"
 
 
 class ClusterTopo(IPTopo):

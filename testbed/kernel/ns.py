@@ -112,7 +112,9 @@ def attach_netns(name: str, pid: int) -> None:
 
 def delete_netns(name: str) -> None:
     """Remove a named netns we attached, as `ip netns delete` does (lazy unmount, unlink).
-    Missing is fine."""
+    Missing is fine; a name that is not a plain file name in /run/netns is refused."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise ValueError(f"not a network namespace name: {name!r}")
     path = f"{NETNS_DIR}/{name}"
     if not os.path.exists(path):
         return

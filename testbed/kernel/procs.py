@@ -141,8 +141,11 @@ def stop_popen(proc: subprocess.Popen, timeout: float = 2.0) -> None:
 
 
 def stop_recorded(pid: int, started: int | None, timeout: float = 2.0) -> bool:
-    """Stop a process recorded earlier (maybe by a crashed run). True if it was ours and ran."""
-    if started is not None and not is_alive(pid, started):
+    """Stop a process recorded earlier (maybe by a crashed run). True if it was ours and ran.
+    Without a start time nothing is signalled: a pid alone may be anyone's by now."""
+    if pid <= 1 or pid == os.getpid():
+        raise ValueError(f"refusing to signal pid {pid}")
+    if started is None or not is_alive(pid, started):
         return False
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)

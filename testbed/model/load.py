@@ -16,7 +16,6 @@ import difflib
 import ipaddress
 import os
 import re
-import reprlib
 import shlex
 import stat
 from ipaddress import IPv4Network
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from testbed.errors import SpecError
+from testbed.errors import quote as show
 from testbed.model.names import MAX_NODE_NAME, PREFIX, ROUTER, pod_netns_name
 from testbed.model.podnet import POD_NETWORKS, pod_network
 from testbed.model.spec import (
@@ -69,19 +69,6 @@ TOP_KEYS = {
 NODE_KEYS = {"name", "pods", "pod_cidr"}
 POD_KEYS = {"name", "containers"}
 CONTAINER_KEYS = {"name", "command"}
-
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel, _SHOW.maxdict, _SHOW.maxlist, _SHOW.maxtuple = 2, 3, 3, 3
-_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 40, 40, 40
-
-
-def show(value: Any) -> str:
-    """A bounded quotation of input: reprlib never walks more than it prints, so a value
-    expanded from aliases or a megabyte string costs nothing to quote."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
-        return "a number of more than 30 digits"
-    return _SHOW.repr(value)
-
 
 class _Reader:
     """Reads one mapping of a topology file, raising SpecError with the field's path."""

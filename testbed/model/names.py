@@ -11,6 +11,12 @@ PREFIX = "ktb"
 ROUTER = "router"  # the cloud gateway's host name; no node may take it
 UNDERLAY_SWITCH = f"{PREFIX}-ul1"  # Mininet derives a dpid from the digits in the name
 
+# The link group of the underlay bridge and its ports ("ktb" in ASCII), so that teardown
+# deletes them in one request; before a group is deleted, every member is checked to be ours.
+LINK_GROUP = 0x6B7462
+# FRR keeps crash-log directories here; the router mounts a private tmpfs on it.
+FRR_TMP = "/var/tmp/frr"
+
 MAX_IFNAME = 15  # IFNAMSIZ - 1
 UNDERLAY_SUFFIX = "-eth0"
 MAX_NODE_NAME = MAX_IFNAME - len(UNDERLAY_SUFFIX)  # `<node>-eth0` must fit
@@ -28,6 +34,18 @@ def underlay_intf(node: str) -> str:
 def underlay_port(index: int) -> str:
     """The underlay bridge's port `index` (1: the router's link, then the nodes')."""
     return f"{UNDERLAY_SWITCH}-eth{index}"
+
+
+def external_links(index: int) -> tuple[str, str]:
+    """The two ends of the link of the `index`-th host behind the router (host, router):
+    Mininet makes them in the machine's namespace before moving them, so they carry the
+    prefix (a crash in between leaves links cleanup may delete)."""
+    return f"{PREFIX}-ext{index}", f"{PREFIX}-ext{index}r"
+
+
+def is_own_name(name: str) -> bool:
+    """Whether a machine-wide name (interface or named netns) is one the testbed gives."""
+    return name.startswith(f"{PREFIX}-") and "/" not in name and name not in (".", "..")
 
 
 def pod_netns_name(node: str, pod: str) -> str:

@@ -15,21 +15,30 @@ at reboot, as the namespaces they describe do):
 
 Records are appended (one short line, one write) so that a crash at any moment leaves a
 readable file; teardown and `testbed clean` undo exactly these records and nothing else.
+A record is acted on only if it passes `check_record` (the testbed's own names and
+directories, pids above 1 with a start time): a journal is trusted no further than that.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testbed.errors import quote
 from testbed.kernel.procs import start_time
+from testbed.model.names import FRR_TMP, LINK_GROUP, is_own_name
 
 STATE_ROOT = Path(os.environ.get("KTESTBED_STATE_ROOT", "/run/ktestbed"))
+# The directories a run may record making outside its own: only ever removed if empty.
+RECORDED_DIRS = (FRR_TMP,)
+IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # what the kernel takes (no '/', no space)
+NETNS_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,250}")
 
 
 @dataclass
@@ -52,8 +61,19 @@ class RunState:
         finally:
             os.close(fd)
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[Any]:
+        """Every complete record, as written (check each with `check_record`)."""
         return read_records(self.journal)
+
+    def rewrite(self, records: list[Any]) -> None:
+        """Replace the journal with `records` (what could not be undone), atomically."""
+        tmp = self.journal.with_name(".state.jsonl.tmp")
+        with open(tmp, "w") as f:
+            for rec in records:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.journal)
 
     def record_process(self, pid: int, what: str) -> int | None:
         """Record a process we started, identified by pid *and* start time (pids are
@@ -69,19 +89,64 @@ class RunState:
         return path
 
 
-def read_records(journal: Path) -> list[dict[str, Any]]:
-    """Every complete record of a journal (a torn last line from a crash is skipped)."""
-    out = []
+def read_records(journal: Path) -> list[Any]:
+    """Every record of a journal, as written; a line that is not JSON comes back as its
+    (bounded) text, for `check_record` to refuse. A torn last line (a crash while it was
+    written: no newline yet) is skipped."""
+    out: list[Any] = []
     try:
-        text = journal.read_text()
+        data = journal.read_bytes()
     except FileNotFoundError:
         return out
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+    lines = data.split(b"\n")
+    if lines and lines[-1]:
+        lines.pop()  # torn
+    for raw in lines:
+        if not raw.strip():
             continue
+        try:
+            out.append(json.loads(raw))
+        except ValueError:  # not JSON, not UTF-8, or a number too long to read
+            out.append(raw[:100].decode(errors="replace"))
     return out
+
+
+def check_record(rec: Any) -> str | None:
+    """Why a record must not be acted on, or None if it may be. Only what the testbed
+    itself records passes: its own interface and namespace names, its recorded
+    directories, processes by a pid above 1 with their start time."""
+    if not isinstance(rec, dict):
+        return f"not a record: {quote(rec)}"
+    kind = rec.get("kind")
+    if kind == "run":
+        return None  # says whose run it was; nothing to undo
+    if kind == "process":
+        pid, started = rec.get("pid"), rec.get("started", "missing")
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1 or pid == os.getpid():
+            return f"process record with pid {quote(pid)}: only pids above 1, not our own"
+        if started is not None and (isinstance(started, bool) or not isinstance(started, int)
+                                    or started < 0):
+            return f"process {pid} without a start time ({quote(started)}): never signalled"
+        return None
+    if kind == "netns":
+        name = rec.get("name")
+        if not isinstance(name, str) or not NETNS_RE.fullmatch(name) or not is_own_name(name):
+            return f"netns record {quote(name)}: not a name the testbed gives"
+        return None
+    if kind == "link":
+        name = rec.get("name")
+        if not isinstance(name, str) or not IFNAME_RE.fullmatch(name) or not is_own_name(name):
+            return f"link record {quote(name)}: not an interface name the testbed gives"
+        return None
+    if kind == "linkgroup":
+        if rec.get("group") != LINK_GROUP:
+            return f"link group record {quote(rec.get('group'))}: not the testbed's group"
+        return None
+    if kind == "dir":
+        if rec.get("path") not in RECORDED_DIRS:
+            return f"directory record {quote(rec.get('path'))}: not one the testbed makes"
+        return None
+    return f"unknown record kind {quote(kind)}"
 
 
 def new_run(name: str, root: Path = STATE_ROOT) -> RunState:

@@ -10,14 +10,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from testbed.errors import LeftoverError
+from testbed.errors import LeftoverError, quote
 from testbed.kernel import procs
 from testbed.kernel.netlink import NetlinkError, RtnlSocket, group_del, link_del
 from testbed.kernel.ns import delete_netns
-from testbed.records.journal import STATE_ROOT, RunState, existing_runs, remove_run_dir
+from testbed.records.journal import (
+    STATE_ROOT,
+    RunState,
+    check_record,
+    existing_runs,
+    remove_run_dir,
+)
 from testbed.records.lock import ClusterLock
 
 
@@ -43,37 +50,75 @@ def _owned_by_run(pid: int, state: RunState) -> bool:
         return False
 
 
-def undo_run(state: RunState) -> list[str]:
-    """Stop recorded processes, delete recorded namespaces and links; return any errors."""
-    errors: list[str] = []
-    records = state.records()
-    for rec in reversed(records):
-        if rec["kind"] == "process":
-            try:
-                procs.stop_recorded(int(rec["pid"]), rec.get("started"))
-            except Exception as exc:
-                errors.append(f"process {rec['pid']} ({rec.get('what', '')}): {exc}")
-    frr = frr_daemons(state)
-    for _daemon, pid in frr:
-        if _owned_by_run(pid, state):
-            procs.stop_recorded(pid, procs.start_time(pid))
-    for rec in reversed(records):
-        if rec["kind"] == "netns":
-            try:
-                delete_netns(rec["name"])
-            except Exception as exc:
-                errors.append(f"netns {rec['name']}: {exc}")
-    dirs = [(r["path"], bool(r.get("if_empty"))) for r in records if r["kind"] == "dir"]
-    for path, if_empty in reversed(dirs):
-        if if_empty:
-            with contextlib.suppress(OSError):
-                os.rmdir(path)  # only if nothing else is in it
+@dataclass
+class Undone:
+    """What undoing a run's records left: the problems, and the records kept for another
+    try (those that failed, and those that were never acted on)."""
+
+    errors: list[str] = field(default_factory=list)
+    kept: list[Any] = field(default_factory=list)
+
+
+def undo_run(state: RunState) -> Undone:
+    """Stop recorded processes, delete recorded namespaces, directories (if empty) and
+    links, acting only on records that pass `check_record`. The journal is rewritten to
+    what is kept; the caller removes the run's directory only if nothing is."""
+    result = Undone()
+    valid: list[dict[str, Any]] = []
+    for rec in state.records():
+        problem = check_record(rec)
+        if problem is None:
+            valid.append(rec)
         else:
-            shutil.rmtree(path, ignore_errors=True)
-    links = [r["name"] for r in reversed(records) if r["kind"] == "link"]
-    groups = {int(r["group"]) for r in records if r["kind"] == "linkgroup"}
-    errors.extend(delete_links(links, groups.pop() if len(groups) == 1 else None))
-    return errors
+            result.errors.append(f"record not acted on: {problem}")
+            result.kept.append(rec)
+
+    def failed(rec: dict[str, Any], what: str, exc: BaseException) -> None:
+        result.errors.append(f"{what}: {exc}")
+        result.kept.append(rec)
+
+    for rec in reversed([r for r in valid if r["kind"] == "process"]):
+        if rec["started"] is None:
+            continue  # already gone when it was recorded: nothing to stop
+        try:
+            procs.stop_recorded(rec["pid"], rec["started"])
+        except Exception as exc:
+            failed(rec, f"process {rec['pid']} ({quote(rec.get('what', ''))})", exc)
+    for daemon, pid in frr_daemons(state):  # a daemon started but not yet recorded
+        if pid > 1 and _owned_by_run(pid, state):
+            try:
+                procs.stop_recorded(pid, procs.start_time(pid))
+            except Exception as exc:
+                result.errors.append(f"FRR {daemon} {pid}: {exc}")
+    for rec in reversed([r for r in valid if r["kind"] == "netns"]):
+        try:
+            delete_netns(rec["name"])
+        except Exception as exc:
+            failed(rec, f"netns {rec['name']}", exc)
+    for rec in reversed([r for r in valid if r["kind"] == "dir"]):
+        try:
+            remove_dir_if_empty(rec["path"])
+        except OSError as exc:
+            failed(rec, f"directory {rec['path']}", exc)
+    links = [r for r in reversed(valid) if r["kind"] == "link"]
+    groups = {r["group"] for r in valid if r["kind"] == "linkgroup"}
+    errors = delete_links([r["name"] for r in links], groups.pop() if len(groups) == 1 else None)
+    if errors:
+        result.errors.extend(errors)
+        result.kept += [r for r in links if os.path.exists(f"/sys/class/net/{r['name']}")]
+        result.kept += [r for r in valid if r["kind"] == "linkgroup"]
+    if result.kept:
+        state.rewrite([r for r in valid if r["kind"] == "run"] + result.kept)
+    return result
+
+
+def remove_dir_if_empty(path: str) -> None:
+    """A directory the run made goes only if it is empty: anything in it is not ours."""
+    try:
+        os.rmdir(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+            raise
 
 
 def _group_members(group: int) -> set[str]:
@@ -116,17 +161,20 @@ def delete_links(names: list[str], group: int | None = None) -> list[str]:
     return errors
 
 
-def clean_stale_runs(root: Path = STATE_ROOT) -> list[str]:
-    """Undo every run directory under `root`; the caller must hold the cluster lock."""
+def clean_stale_runs(root: Path = STATE_ROOT) -> list[tuple[str, list[str]]]:
+    """Undo every run directory under `root` (the caller must hold the cluster lock):
+    (run id, problems) each. A run whose records could not all be undone keeps its
+    directory, with only those records, for the next try."""
     cleaned = []
     for state in existing_runs(root):
-        undo_run(state)
-        remove_run_dir(state)
-        cleaned.append(state.run_id)
+        undone = undo_run(state)
+        if not undone.kept:
+            remove_run_dir(state)
+        cleaned.append((state.run_id, undone.errors))
     return cleaned
 
 
-def clean(root: Path = STATE_ROOT) -> list[str]:
+def clean(root: Path = STATE_ROOT) -> list[tuple[str, list[str]]]:
     """`testbed clean`: remove a crashed run's leftovers; refuses while a cluster runs."""
     lock = ClusterLock(root)
     try:

@@ -3,7 +3,9 @@ and a crashed run's leftovers are found and removed by `testbed clean`."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from testbed.cluster import Cluster
-from testbed.emulation.nodes import LINK_GROUP
 from testbed.errors import LeftoverError, TestbedError
+from testbed.model.names import LINK_GROUP
 from testbed.model.spec import ClusterSpec
 
 from .conftest import ROOT, machine_snapshot
@@ -139,4 +141,43 @@ def test_names_the_cluster_needs_held_by_others_are_refused_not_deleted(
         assert os.path.exists(f"/sys/class/net/{name}")  # Mininet would have deleted it
     finally:
         subprocess.run(["ip", "link", "del", name], check=False)
+    assert machine_snapshot() == before
+
+
+def test_a_hostile_journal_on_a_running_cluster_is_not_acted_on(
+        two_node_spec: ClusterSpec, foreign_objects: None) -> None:
+    """Records nobody should trust, appended to a live run's journal, for real: none is
+    acted on, teardown says so in one error, and the run's directory keeps exactly them."""
+    before = machine_snapshot()
+    bystander = subprocess.Popen(["sleep", "300"])
+    real_link = next(n for n in sorted(os.listdir("/sys/class/net")) if n != "lo")
+    hostile = [
+        {"kind": "netns", "name": "../.."},
+        {"kind": "dir", "path": "/"},
+        {"kind": "process", "pid": 1, "started": 0},
+        {"kind": "process", "pid": bystander.pid},  # no start time
+        {"kind": "link", "name": real_link},
+        {"kind": "link", "name": "lo"},
+        ["not", "a", "record"],
+    ]
+    cluster = Cluster(two_node_spec)
+    cluster.start()
+    state = cluster.state
+    assert state is not None
+    # well-formed, so acted on: names are exact, the foreign namespace it prefixes stays
+    harmless = {"kind": "netns", "name": FOREIGN_NS[:-1]}
+    with open(state.journal, "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in [*hostile, harmless])
+    try:
+        with pytest.raises(TestbedError) as info:
+            cluster.stop()
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.count("record not acted on") == len(hostile)
+        assert bystander.poll() is None and os.path.exists(f"/sys/class/net/{real_link}")
+        assert state.records()[1:] == hostile  # kept: the run record and the hostile ones
+    finally:
+        bystander.kill()
+        bystander.wait()
+        shutil.rmtree(state.directory)  # by hand, as `testbed clean` tells a user to
     assert machine_snapshot() == before
