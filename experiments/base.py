@@ -52,6 +52,19 @@ class Params:
     def quick(cls, repeat: int | None = None) -> Params:
         return cls(repeat=repeat or 1, ping_count=3, iperf_duration_s=1)
 
+    def check(self) -> None:
+        """ValueError unless every knob is of its type and in a range that can run."""
+        ints = {"repeat": (1, 1000), "ping_count": (1, 10_000), "iperf_duration_s": (1, 3600),
+                "iperf_port": (1, 65535)}
+        for name, (low, high) in ints.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number in {low}..{high}")
+        interval = self.ping_interval_s
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not (
+                0.002 <= interval <= 60):
+            raise ValueError("ping_interval_s must be a number of seconds in 0.002..60")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

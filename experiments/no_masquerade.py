@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from experiments import probes
 from experiments.base import Claim, Context, Result, Verdict, retry
@@ -36,19 +35,17 @@ class NoMasquerade(Claim):
         src = next(iter(c.pods))
         pod_ip = c.endpoint_ip(src)
         node_ip = str(c.node_plan(c.pod(src).node).underlay_ip.ip)
-        logs = ctx.run.path / "raw" / self.name
-        logs.mkdir(parents=True, exist_ok=True)
+        logs = {name: f"raw/{self.name}/{name}_server.log" for name in (PRIVATE[0], OUTSIDE[0])}
         servers = []
         try:
             private = c.add_external_host(*PRIVATE, default_route=False)
             outside = c.add_external_host(*OUTSIDE, default_route=True)
-            for name in (PRIVATE[0], OUTSIDE[0]):
-                with open(logs / f"{name}_server.log", "w") as log:
+            for name, log_name in logs.items():
+                with ctx.run.open_log(log_name) as log:
                     servers.append(c.popen_node(name, probes.udp_echo(PORT, name), stdout=log,
                                                 stderr=log))
-            for name in (PRIVATE[0], OUTSIDE[0]):  # servers listening
-                retry(lambda n=name: (logs / f"{n}_server.log").read_text(),
-                      lambda t: "listening" in t)
+            for log_name in logs.values():  # servers listening
+                retry(lambda n=log_name: ctx.run.read(n) or b"", lambda t: b"listening" in t)
 
             ask = probes.udp_ask(str(private.ip.ip), PORT)
             no_route = c.pod(src).exec(ask)
@@ -63,8 +60,8 @@ class NoMasquerade(Claim):
             for name in (PRIVATE[0], OUTSIDE[0]):
                 if name in c.external:
                     c.remove_external_host(name)
-        private_seen = _sources(logs / f"{PRIVATE[0]}_server.log")
-        outside_seen = _sources(logs / f"{OUTSIDE[0]}_server.log")
+        private_seen = _sources(ctx.run.read(logs[PRIVATE[0]]))
+        outside_seen = _sources(ctx.run.read(logs[OUTSIDE[0]]))
         yield Verdict(judge(
             self.name,
             {"10.x host saw the pod's address": private_seen and set(private_seen) == {pod_ip},
@@ -85,7 +82,7 @@ class NoMasquerade(Claim):
         ))
 
 
-def _sources(log: Path) -> list[str]:
+def _sources(log: bytes | None) -> list[str]:
     """Source addresses a UDP echo server logged (`from <ip>` lines)."""
-    text = log.read_text() if log.exists() else ""
+    text = (log or b"").decode(errors="replace")
     return [line.split()[1] for line in text.splitlines() if line.startswith("from ")]

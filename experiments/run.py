@@ -49,7 +49,7 @@ from experiments.claims import CLAIMS
 from experiments.registry import REGISTRY
 from experiments.suite import run_suite
 from testbed.cluster import Cluster, preflight
-from testbed.errors import SpecError, TestbedError
+from testbed.errors import SpecError, TestbedError, UsageError, quote
 from testbed.kernel import procs
 from testbed.kernel.procs import signals_deferred
 from testbed.model.load import load_spec, parse_spec
@@ -58,10 +58,11 @@ from testbed.results import report
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
 from testbed.results.provenance import environment_info, git_info
-from testbed.results.rundir import FORMAT_VERSION, RunDir, atomic_write, give_to_invoking_user
+from testbed.results.rundir import FORMAT_VERSION, RunDir, give_to_invoking_user
 
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
+MAX_METADATA_BYTES = 16 << 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,19 +136,27 @@ def load_for_resume(path: Path) -> tuple[RunDir, dict[str, Any]]:
     """An earlier run's directory, its metadata and the measurements it finished."""
     meta_file = path / "metadata.json"
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = json.loads(meta_file.read_bytes()[:MAX_METADATA_BYTES + 1])
     except FileNotFoundError:
         raise Refused(f"--resume {path}: no metadata.json there (not a run directory)") from None
-    except json.JSONDecodeError as exc:
-        raise Refused(f"--resume {meta_file}: not valid JSON ({exc})") from None
-    owner = meta.get("owner") or {}
-    if meta.get("status") == "running" and owner.get("pid") and procs.is_alive(
-            int(owner["pid"]), owner.get("started")):
-        raise Refused(f"--resume {path}: that run is still in progress (pid {owner['pid']})")
+    except OSError as exc:
+        raise Refused(f"--resume {meta_file}: cannot be read ({exc.strerror})") from None
+    except ValueError as exc:  # not JSON, not UTF-8, cut at the size limit
+        raise Refused(f"--resume {meta_file}: not valid JSON ({quote(str(exc))})") from None
+    if not isinstance(meta, dict):
+        raise Refused(f"--resume {meta_file}: not a run's metadata (a {type(meta).__name__})")
+    owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
+    pid = owner.get("pid")
+    if (meta.get("status") == "running" and isinstance(pid, int) and pid > 1
+            and procs.is_alive(pid, owner.get("started"))):
+        raise Refused(f"--resume {path}: that run is still in progress (pid {pid})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise Refused(f"--resume {path}: written by another format version "
-                      f"({meta.get('format_version')}, this is {FORMAT_VERSION})")
-    return RunDir.open(path), meta
+                      f"({quote(meta.get('format_version'))}, this is {FORMAT_VERSION})")
+    try:
+        return RunDir.open(path), meta
+    except UsageError as exc:
+        raise Refused(f"--resume {exc}") from None
 
 
 def plan_run(args: argparse.Namespace) -> Plan:
@@ -157,13 +166,24 @@ def plan_run(args: argparse.Namespace) -> Plan:
                     list(REGISTRY) if args.experiment in (None, "all") else [args.experiment],
                     args.wiring or DEFAULT_WIRING)
     run, meta = load_for_resume(args.resume)
-    selected = list(meta["experiments"])
+    source = str(args.resume / "metadata.json")
+    selected = meta.get("experiments")
+    if not isinstance(selected, list) or not all(isinstance(n, str) for n in selected):
+        raise Refused(f"--resume {source}: 'experiments' is not a list of names")
     unknown = [name for name in selected if name not in REGISTRY]
     if unknown:
-        raise Refused(f"--resume {args.resume}: unknown experiment(s) {unknown}")
-    return Plan(parse_spec(meta["topology"], source=str(args.resume / "metadata.json")),
-                Params(**meta["parameters"]), selected, meta.get("wiring", DEFAULT_WIRING),
-                run, meta)
+        raise Refused(f"--resume {args.resume}: unknown experiment(s) {quote(unknown)}")
+    wiring = meta.get("wiring", DEFAULT_WIRING)
+    if wiring not in WIRINGS:
+        raise Refused(f"--resume {source}: unknown wiring {quote(wiring)}")
+    try:
+        params = Params(**meta["parameters"])
+        params.check()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Refused(f"--resume {source}: 'parameters' are not this suite's "
+                      f"({quote(str(exc))})") from None
+    return Plan(parse_spec(meta.get("topology"), source=f"{source} (topology)"), params,
+                selected, wiring, run, meta)
 
 
 def new_metadata(args: argparse.Namespace, plan: Plan, run: RunDir, command: str,
@@ -211,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
                                                "rows_before": len(run.rows)})
         run.figures = list(meta.get("figures", []))
     else:
-        run = RunDir.create(args.out or DEFAULT_OUT, plan.spec.name)
+        try:
+            run = RunDir.create(args.out or DEFAULT_OUT, plan.spec.name)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         meta = new_metadata(args, plan, run, command, started)
     run.claim_order = list(CLAIMS)
     meta.update(status="running", complete=False,
@@ -264,7 +288,7 @@ def execute(plan: Plan, run: RunDir, meta: dict[str, Any], progress: bool,
                         finished_utc=_utc(finished), duration_s=round(finished - started, 1))
             with signals_deferred():  # a second Ctrl-C must not leave half a report
                 write_report(run, meta)
-                give_to_invoking_user(run.path)
+                give_to_invoking_user(run)
     return status, code
 
 
@@ -308,15 +332,15 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     for name, metric, scale, label, title in PLOTS:
         png = report.plot_png(summary, metric, scale, label, title)
         if png is not None:
-            atomic_write(run.path / name, png)
+            run.write(name, png)
             plots.append(name)
-    plots += [name for name in run.figures if (run.path / name).exists()]
+    plots += [name for name in run.figures if run.exists(name)]
     meta["figures"] = list(run.figures)
     markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame())
-    atomic_write(run.path / "report.md", markdown)
+    run.write("report.md", markdown)
     title = f"Pod network report: {meta.get('topology', {}).get('name', '')}"
-    atomic_write(run.path / "report.html", render_html(markdown, run.path, title))
-    meta["files"] = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
+    run.write("report.html", render_html(markdown, run.read, title))
+    meta["files"] = [name for name in run.listdir() if not name.startswith(".")]
     meta["rows"] = len(df)
     meta["claims"] = {c: row["verdict"] for c, row in run.claims.items()}
     run.write_json("metadata.json", meta)

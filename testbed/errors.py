@@ -48,6 +48,11 @@ class SpecError(TestbedError):
         super().__init__(f"{where}{self.field}: {self.problem}")
 
 
+class UsageError(TestbedError):
+    """Bad input other than a topology file (an --out or --resume that cannot be used):
+    one line, exit status 2."""
+
+
 class MissingDependencyError(TestbedError):
     """A system tool the testbed needs is not installed; names the Debian package."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -34,18 +35,38 @@ _IMG_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _SRC_RE = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
-def _local_image(src: str, run_dir: Path) -> Path | None:
-    """The file an <img src> names, only if it is an image inside run_dir (nothing outside)."""
+# Reads a file of the run by its name, or None if there is none.
+Reader = Callable[[str], "bytes | None"]
+
+
+def path_reader(run_dir: Path) -> Reader:
+    """Files inside `run_dir` only (nothing outside it, through `..` or a link)."""
+    root = run_dir.resolve()
+
+    def read(name: str) -> bytes | None:
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        return path.read_bytes()
+
+    return read
+
+
+def _local_image(src: str, read: Reader) -> tuple[bytes, str] | None:
+    """The bytes and type of the image an <img src> names, if it is a file of the run."""
     if not src or ":" in src or src.startswith(("/", "\\")):  # URLs, data:, absolute paths
         return None
-    root = run_dir.resolve()
-    path = (root / src).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    suffix = Path(src).suffix.lower()
+    if suffix not in IMAGE_TYPES:
         return None
-    return path if path.suffix.lower() in IMAGE_TYPES else None
+    try:
+        data = read(src)
+    except ValueError:  # not a plain name inside the run (e.g. `..`)
+        return None
+    return None if data is None else (data, IMAGE_TYPES[suffix])
 
 
-def _embed(tag: re.Match[str], run_dir: Path) -> str:
+def _embed(tag: re.Match[str], read: Reader) -> str:
     """One <img> tag with its file inlined as a data: URI, or a visible note if it is absent."""
     found = _SRC_RE.search(tag.group(0))
     if found is None:
@@ -54,21 +75,23 @@ def _embed(tag: re.Match[str], run_dir: Path) -> str:
     src = unquote(html.unescape(raw))
     if src.startswith("data:"):
         return tag.group(0)
-    path = _local_image(src, run_dir)
-    if path is None:
+    image = _local_image(src, read)
+    if image is None:
         return f'<em class="missing">(missing plot {html.escape(src)})</em>'
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    uri = f"data:{IMAGE_TYPES[path.suffix.lower()]};base64,{data}"
+    data = base64.b64encode(image[0]).decode("ascii")
+    uri = f"data:{image[1]};base64,{data}"
     start, end = found.span()
     whole = tag.group(0)
     return f'{whole[:start]}src="{uri}"{whole[end:]}'
 
 
-def render_html(markdown_text: str, run_dir: Path, title: str) -> str:
-    """The whole report page; images are read from run_dir and embedded."""
+def render_html(markdown_text: str, run_dir: Path | Reader, title: str) -> str:
+    """The whole report page; images are read from the run (a directory, or a reader of
+    its files such as `RunDir.read`) and embedded."""
+    read = path_reader(run_dir) if isinstance(run_dir, Path) else run_dir
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"],
                              output_format="html")
-    body = _IMG_RE.sub(lambda m: _embed(m, run_dir), body)
+    body = _IMG_RE.sub(lambda m: _embed(m, read), body)
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',

@@ -8,22 +8,28 @@
       raw/               iperf3 JSON and ping output, one file per measurement
 
 Every file is written to a temporary name and renamed into place, so a crash never
-leaves half a file; a run directory is created exclusively, so it is never overwritten.
+leaves half a file; a run directory is created exclusively, so it is never overwritten,
+and written only through the directory opened when it was made: it runs as root, and
+whoever can write to --out must not be able to redirect it through a link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
-import tempfile
+import re
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
+
+from testbed.errors import UsageError, quote
 
 FORMAT_VERSION = 1
 COLUMNS = ["experiment", "repeat", "src", "dst", "src_node", "dst_node", "path", "metric",
@@ -58,37 +64,59 @@ class Measurement:
         return d
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a whole file or nothing: temporary file in the same directory, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_SAFE_PART = re.compile(r"[A-Za-z0-9_.,@+=-]+")
+
+
+def _check_name(name: str) -> list[str]:
+    """The parts of a relative file name inside a run directory: plain names only (no
+    absolute path, no `..`), so a write can never leave the directory."""
+    parts = name.split("/")
+    if not name or any(p in ("", ".", "..") or not _SAFE_PART.fullmatch(p) for p in parts):
+        raise ValueError(f"not a file name inside a run directory: {name!r}")
+    return parts
+
+
+def atomic_write_at(dir_fd: int, name: str, data: str | bytes) -> None:
+    """Write a whole file or nothing into an open directory: a temporary file beside it
+    (never following a link), fsync, rename."""
+    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o666, dir_fd=dir_fd)  # the umask applies: results are for sharing
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a whole file or nothing: temporary file in the same directory, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        atomic_write_at(dir_fd, path.name, data)
+    finally:
+        os.close(dir_fd)
 
 
-def give_to_invoking_user(path: Path) -> None:
-    """Under sudo, hand a run directory to the user who typed the command (it is theirs)."""
+def give_to_invoking_user(run: RunDir) -> None:
+    """Under sudo, hand a run directory to the user who typed the command (it is theirs):
+    bottom-up, through the directory opened when the run began, never following a link,
+    so a directory swapped for a link meanwhile hands over nothing else."""
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if os.geteuid() != 0 or not uid or not gid:
+    if os.geteuid() != 0 or not uid or not gid or not uid.isdigit() or not gid.isdigit():
         return
-    for p in [path, *path.rglob("*")]:
-        with contextlib.suppress(OSError):
-            os.chown(p, int(uid), int(gid), follow_symlinks=False)
+    for _root, dirs, files, dir_fd in os.fwalk(".", topdown=False, dir_fd=run.fd):
+        for name in [*files, *dirs]:
+            with contextlib.suppress(OSError):
+                os.chown(name, int(uid), int(gid), dir_fd=dir_fd, follow_symlinks=False)
+    with contextlib.suppress(OSError):
+        os.fchown(run.fd, int(uid), int(gid))
 
 
 def new_run_id(topology: str, now: float | None = None) -> str:
@@ -97,11 +125,36 @@ def new_run_id(topology: str, now: float | None = None) -> str:
     return f"{stamp}-{topology}"
 
 
-class RunDir:
-    """One experiment run's output directory."""
+def output_directory(out: Path) -> Path:
+    """The directory run directories go in, made if missing; refused (one line) if it is
+    not a directory we may write, or, under sudo, if it belongs to someone other than
+    root and the user who typed the command."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--out {out}: exists and is not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot make it ({exc.strerror})") from None
+    if not out.is_dir():
+        raise UsageError(f"--out {out}: is not a directory")
+    sudo_uid = os.environ.get("SUDO_UID", "")
+    owner = out.stat().st_uid
+    if os.geteuid() == 0 and sudo_uid.isdigit() and owner not in (0, int(sudo_uid)):
+        raise UsageError(f"--out {out}: belongs to uid {owner}, not to you or root; results "
+                         "are written there as root: choose a directory of your own")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: not writable")
+    return out
 
-    def __init__(self, path: Path) -> None:
+
+class RunDir:
+    """One experiment run's output directory, held open: every file is written and read
+    through the directory opened when the run began (never following a link), so
+    swapping the path for a link meanwhile redirects nothing."""
+
+    def __init__(self, path: Path, fd: int) -> None:
         self.path = path
+        self.fd = fd
         self.rows: list[dict[str, Any]] = []
         self.claims: dict[str, dict[str, str]] = {}  # claim id -> claims.csv row
         self.claim_order: list[str] = []  # claims.csv's row order (others follow, as judged)
@@ -110,40 +163,126 @@ class RunDir:
     @classmethod
     def create(cls, out: Path, topology: str) -> RunDir:
         """Make a new, never-before-used directory (a suffix separates same-second runs)."""
-        out.mkdir(parents=True, exist_ok=True)
+        output_directory(out)
         base = new_run_id(topology)
         for i in range(1000):
             path = out / (base if i == 0 else f"{base}-{i + 1}")
             try:
-                path.mkdir()
+                os.mkdir(path, 0o755)
             except FileExistsError:
                 continue
-            (path / "raw").mkdir()
-            return cls(path)
-        raise RuntimeError(f"could not create a run directory under {out}")
+            run = cls(path, _open_dir(path))
+            os.mkdir("raw", 0o755, dir_fd=run.fd)
+            return run
+        raise UsageError(f"--out {out}: could not make a new run directory there")
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
-        """An existing run directory with the measurements and verdicts it holds."""
-        run = cls(path)
-        csv = path / "measurements.csv"
-        if csv.exists():
-            run.rows = pd.read_csv(csv, keep_default_na=False).to_dict("records")
-        claims_csv = path / "claims.csv"
-        if claims_csv.exists():
-            frame = pd.read_csv(claims_csv, keep_default_na=False, dtype=str)
-            run.claims = {row["claim"]: row for row in frame.to_dict("records")}
+        """An existing run directory with the measurements and verdicts it holds (one-line
+        UsageError if it is not a readable run directory)."""
+        try:
+            run = cls(path, _open_dir(path))
+        except OSError as exc:
+            raise UsageError(f"{path}: not a run directory ({exc.strerror})") from None
+        for name, columns in (("measurements.csv", COLUMNS), ("claims.csv", CLAIM_COLUMNS)):
+            data = run.read(name)
+            if data is None:
+                continue
+            try:
+                frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)
+            except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{path / name}: not readable as CSV ({quote(str(exc))})"
+                                 ) from None
+            if list(frame.columns) != columns:
+                raise UsageError(f"{path / name}: columns {quote(list(frame.columns))}, not "
+                                 f"{', '.join(columns)}")
+            records = frame.to_dict("records")
+            if name == "claims.csv":
+                run.claims = {row["claim"]: row for row in records}
+                continue
+            try:
+                for row in records:
+                    row["repeat"] = int(row["repeat"])
+                    row["value"] = float(row["value"])
+            except ValueError as exc:
+                raise UsageError(f"{path / name}: {quote(str(exc))}") from None
+            run.rows = records
         return run
 
     @property
     def run_id(self) -> str:
         return self.path.name
 
-    def raw(self, name: str, text: str) -> Path:
+    # -- files, always through the open directory ----------------------------------------
+
+    def _subdir(self, parts: list[str]) -> int:
+        """The open directory of `parts` below the run directory, made if missing."""
+        fd = os.dup(self.fd)
+        try:
+            for part in parts:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                | os.O_CLOEXEC, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def write(self, name: str, data: str | bytes) -> None:
+        """Write a file of the run (`name` relative, e.g. raw/ping/x.txt), atomically."""
+        *dirs, leaf = _check_name(name)
+        fd = self._subdir(dirs)
+        try:
+            atomic_write_at(fd, leaf, data)
+        finally:
+            os.close(fd)
+
+    def read(self, name: str) -> bytes | None:
+        """A file of the run, or None if there is none (a link is not followed)."""
+        *dirs, leaf = _check_name(name)
+        try:
+            fd = self._subdir(dirs)
+        except OSError:
+            return None
+        try:
+            file_fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        with os.fdopen(file_fd, "rb") as f:
+            return f.read()
+
+    def open_log(self, name: str) -> BinaryIO:
+        """A file of the run to write as it goes (a server's log), never through a link."""
+        *dirs, leaf = _check_name(name)
+        fd = self._subdir(dirs)
+        try:
+            file_fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, 0o666, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return os.fdopen(file_fd, "wb")
+
+    def exists(self, name: str) -> bool:
+        return self.read(name) is not None
+
+    def listdir(self) -> list[str]:
+        """The names at the top of the run directory."""
+        return sorted(os.listdir(self.fd))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+    # -- the run's tables --------------------------------------------------------------
+
+    def raw(self, name: str, text: str) -> None:
         """Keep a tool's raw output (iperf3 JSON, ping text) for later inspection."""
-        target = self.path / "raw" / name
-        atomic_write(target, text)
-        return target
+        self.write(f"raw/{name}", text)
 
     def add(self, measurements: Iterable[Measurement]) -> None:
         """Record finished measurements and rewrite measurements.csv (atomically) at once."""
@@ -163,7 +302,7 @@ class RunDir:
         """Write a plot beside the report (atomically) and list it for the report."""
         if "/" in name or not name.endswith(".png"):
             raise ValueError(f"a figure is a .png file name, not {name!r}")
-        atomic_write(self.path / name, png)
+        self.write(name, png)
         if name not in self.figures:
             self.figures.append(name)
 
@@ -183,11 +322,14 @@ class RunDir:
         return pd.DataFrame(self.rows, columns=COLUMNS)
 
     def write_measurements(self) -> None:
-        atomic_write(self.path / "measurements.csv", self.frame().to_csv(index=False))
+        self.write("measurements.csv", self.frame().to_csv(index=False))
 
     def write_csv(self, name: str, frame: pd.DataFrame) -> None:
-        atomic_write(self.path / name, frame.to_csv(index=False))
+        self.write(name, frame.to_csv(index=False))
 
     def write_json(self, name: str, data: Mapping[str, Any]) -> None:
-        atomic_write(self.path / name, json.dumps(data, indent=2, sort_keys=True, default=str)
-                     + "\n")
+        self.write(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _open_dir(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)

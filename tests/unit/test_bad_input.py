@@ -3,6 +3,7 @@ traceback, nothing created. Root is not needed: input is refused before any of t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,3 +139,41 @@ def test_validate_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     finally:
         os.close(write)
     assert res.stderr == "" and res.returncode == 141  # 128 + SIGPIPE, as `yes | head` gives
+
+
+def test_run_py_out_that_is_a_file_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(run_py.preflight, "check_all", lambda: None)  # no root needed here
+    a_file = tmp_path / "out"
+    a_file.write_text("")
+    assert run_py.main(["--out", str(a_file), "--quick"]) == 2
+    assert "exists and is not a directory" in one_error_line(capsys.readouterr().err)
+
+
+RUN_META = {"format_version": 1, "status": "interrupted", "experiments": ["reachability"],
+            "parameters": {"repeat": 1}, "topology": {"name": "t", "cluster_cidr": "10.0.0.0/14",
+                                                      "nodes": [{"name": "n", "pods": 2}]}}
+
+
+@pytest.mark.parametrize(("meta", "fragment"), [
+    ("[1, 2]", "not a run's metadata"),
+    ("{\"format_version\": 1}", "'experiments' is not a list of names"),
+    (json.dumps({**RUN_META, "experiments": "reachability"}), "'experiments' is not a list"),
+    (json.dumps({**RUN_META, "experiments": ["nope"]}), "unknown experiment(s) ['nope']"),
+    (json.dumps({**RUN_META, "parameters": {"repeat": -1}}), "'parameters' are not"),
+    (json.dumps({**RUN_META, "parameters": {"bogus": 1}}), "'parameters' are not"),
+    (json.dumps({**RUN_META, "parameters": [1]}), "'parameters' are not"),
+    (json.dumps({**RUN_META, "wiring": "telepathy"}), "unknown wiring"),
+    (json.dumps({**RUN_META, "topology": {"name": "T"}}), "(topology): cluster_cidr:"),
+    (json.dumps({**RUN_META, "owner": "me", "status": "running"}), "measurements.csv"),
+    ("\xff\xfe", "not valid JSON"),
+], ids=["a-list", "no-experiments", "experiments-a-string", "unknown-experiment",
+        "negative-repeat", "unknown-parameter", "parameters-a-list", "unknown-wiring",
+        "bad-topology", "bad-csv", "not-utf8"])
+def test_resume_of_malformed_metadata_is_one_line(tmp_path: Path, capsys, meta: str,
+                                                  fragment: str) -> None:
+    (tmp_path / "metadata.json").write_bytes(meta.encode(errors="surrogateescape")
+                                             if not meta.startswith("\xff") else b"\xff\xfe")
+    if fragment == "measurements.csv":
+        (tmp_path / "measurements.csv").write_text("not,the,columns\n1,2,3\n")
+    assert run_py.main(["--resume", str(tmp_path)]) == 2
+    assert fragment in one_error_line(capsys.readouterr().err)
