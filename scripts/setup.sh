@@ -30,16 +30,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     # Never let a package start its daemon (frr, iperf3) in the machine's own namespace:
     # policy-rc.d exit 101 forbids service starts during the install.
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
+    # It is removed on any exit (a failed apt-get included): left behind, it would block
+    # every service start on the machine. One that was there before stays as it was.
+    policy="${KTESTBED_POLICY_RC_D:-/usr/sbin/policy-rc.d}"  # a test points it elsewhere
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod +x "$policy"
+        trap 'rm -f "$policy"' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if trap -p EXIT | grep -q policy; then  # ours
+        rm -f "$policy"
+        trap - EXIT
+    fi
 fi
 
 # FRR daemons refuse to start unless the user running them is in frr and frrvty.
