@@ -16,6 +16,7 @@ class like those there and add it to the registry.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,12 +24,12 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from experiments.claims import ClaimResult
 from testbed.cluster import Cluster
-from testbed.errors import TestbedError
+from testbed.errors import TestbedError, one_line
 from testbed.model.paths import classify
 from testbed.model.spec import ClusterSpec
 from testbed.pods.wiring import DEFAULT_WIRING
 from testbed.results.progress import Reporter
-from testbed.results.rundir import Measurement, RunDir
+from testbed.results.rundir import ERROR, Measurement, RunDir
 
 MEASUREMENT = "measurement"
 CLAIM = "claim"
@@ -129,13 +130,20 @@ class Context:
         return Cluster(spec, progress=self.progress.note, wiring=self.wiring)
 
     def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
-                    metric: str, value: float, cluster: Cluster | None = None) -> Measurement:
+                    metric: str, value: float, cluster: Cluster | None = None,
+                    note: str = "") -> Measurement:
         """A row with the endpoints' nodes and the path class filled in from the cluster."""
         c = cluster or self.require_cluster()
         s, d = c.endpoint(src), c.endpoint(dst)
         return Measurement(experiment=experiment, repeat=repeat, src=src, dst=dst,
                            src_node=s.node, dst_node=d.node, path=path or classify(s, d),
-                           metric=metric, value=float(value))
+                           metric=metric, value=float(value), note=note)
+
+    def error(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
+              reason: str) -> Measurement:
+        """The row of a unit that could not be measured: no number, the reason."""
+        return self.measurement(experiment, repeat, src, dst, path, ERROR, math.nan,
+                                note=one_line(reason, 300))
 
 
 class Experiment(Protocol):

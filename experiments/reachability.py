@@ -2,6 +2,8 @@
 
 Rows per (repeat, source, destination): loss_pct, rtt_min/avg/max/mdev_ms and ttl (the
 reply TTL, which counts the routers on the way back: 64 inside a node, 61 across nodes).
+No reply is loss; a ping that could not measure (it did not run, timed out, printed
+nonsense) is an `error` row with the reason, never loss.
 One unrecorded warm-up ping per pair first fills the ARP caches, so RTTs describe the
 steady state rather than neighbour resolution.
 """
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 
 from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.errors import TestbedError
-from testbed.measure.ping import parse_ping, ping_argv
+from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.model.names import ROUTER
 
 
@@ -50,9 +52,10 @@ class Reachability:
                                                 interval_s=p.ping_interval_s, wait_s=1))
                 ctx.raw(f"{self.name}/r{rep}_{src}_to_{dst}.txt", res.stdout + res.stderr)
                 try:
-                    metrics = parse_ping(res.stdout).metrics()
-                except TestbedError:
-                    # ping could not even send (e.g. no route): every probe is lost
-                    metrics = {"loss_pct": 100.0}
+                    metrics = ping_metrics(res.returncode, res.stdout, res.stderr)
+                except TestbedError as exc:
+                    yield Rows(f"{label}: could not measure",
+                               (ctx.error(self.name, rep, src, dst, None, str(exc)),))
+                    continue
                 yield Rows(label, tuple(ctx.measurement(self.name, rep, src, dst, None, m, v)
                                         for m, v in metrics.items()))

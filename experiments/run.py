@@ -58,7 +58,7 @@ from testbed.results import report
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
 from testbed.results.provenance import environment_info, git_info
-from testbed.results.rundir import FORMAT_VERSION, RunDir, give_to_invoking_user
+from testbed.results.rundir import ERROR, FORMAT_VERSION, RunDir, give_to_invoking_user
 
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
@@ -255,6 +255,8 @@ def execute(plan: Plan, run: RunDir, meta: dict[str, Any], progress: bool,
             started: float) -> tuple[str, int]:
     """Run the suite, then write the report from whatever was measured, whatever
     happened (a failure or an interrupt keeps the finished measurements)."""
+    # units that could not be measured before are measured again
+    run.rows = [r for r in run.rows if r["metric"] != ERROR]
     done = {(r["experiment"], int(r["repeat"]), r["src"], r["dst"]) for r in run.rows}
     status, code = "complete", 0
     with Reporter(enabled=progress) as reporter:

@@ -83,10 +83,15 @@ class Throughput:
                     if ctx.is_done(self.name, rep, case.src, case.dst):
                         yield Rows(f"{label} (kept from before)")
                         continue
-                    result = _client(ctx, case)
-                    ctx.raw(f"{self.name}/r{rep}_{case.path}_{case.src}_to_{case.dst}.json",
-                            result.stdout or result.stderr)
-                    metrics = parse_iperf3_json(result.stdout).metrics()
+                    try:
+                        result = _client(ctx, case)
+                        ctx.raw(f"{self.name}/r{rep}_{case.path}_{case.src}_to_{case.dst}"
+                                ".json", result.stdout or result.stderr)
+                        metrics = parse_iperf3_json(result.stdout).metrics()
+                    except TestbedError as exc:  # not a measurement: the reason, no number
+                        yield Rows(f"{label}: could not measure", (ctx.error(
+                            self.name, rep, case.src, case.dst, case.path, str(exc)),))
+                        continue
                     yield Rows(label, tuple(
                         ctx.measurement(self.name, rep, case.src, case.dst, case.path, m, v)
                         for m, v in metrics.items()))

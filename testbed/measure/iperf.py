@@ -7,6 +7,7 @@ and reports the failure only as an "error" key in the JSON, so the parser is wha
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +44,12 @@ def _section(parent: Any, key: str, where: str) -> dict[str, Any]:
 
 
 def _number(section: dict[str, Any], key: str, where: str) -> float:
+    """A rate: a finite number, not negative (JSON may carry NaN, Infinity, -1)."""
     value = section.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TestbedError(f"iperf3: output has no numeric {where}.{key}")
+    if not math.isfinite(value) or value < 0:
+        raise TestbedError(f"iperf3: {where}.{key} is {value}, not a rate")
     return float(value)
 
 
@@ -72,6 +76,11 @@ def parse_iperf3_json(text: str) -> IperfResult:
     seconds = received.get("seconds", sent.get("seconds"))
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise TestbedError("iperf3: output has no numeric end.sum_received.seconds")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise TestbedError(f"iperf3: the test lasted {seconds} s")
+    if retransmits is not None and (isinstance(retransmits, bool) or not isinstance(
+            retransmits, int | float) or not math.isfinite(retransmits) or retransmits < 0):
+        raise TestbedError(f"iperf3: {retransmits!r} retransmits make no sense")
     protocol = test_start.get("protocol")
     streams = test_start.get("num_streams")
     if not isinstance(protocol, str) or not isinstance(streams, int):

@@ -91,6 +91,7 @@ def parse_ping(text: str) -> PingResult:
     if summary.group(6) is None:
         raise TestbedError(f"ping: no packets were transmitted ({first_line(summary.group(0))})")
 
+    loss = float(summary.group(6))
     rtt = _RTT_RE.search(text)
     rtts: tuple[float | None, ...] = (
         tuple(float(rtt.group(i)) for i in range(1, 5)) if rtt else (None, None, None, None)
@@ -100,10 +101,11 @@ def parse_ping(text: str) -> PingResult:
         for match in (_REPLY_RE.match(line) for line in text.splitlines())
         if match is not None
     )
+    _check(transmitted, received, loss, rtts, ttls)
     return PingResult(
         transmitted=transmitted,
         received=received,
-        loss_pct=float(summary.group(6)),
+        loss_pct=loss,
         rtt_min_ms=rtts[0],
         rtt_avg_ms=rtts[1],
         rtt_max_ms=rtts[2],
@@ -112,6 +114,50 @@ def parse_ping(text: str) -> PingResult:
         duplicates=int(summary.group(3) or 0),
         errors=int(summary.group(5) or 0),
     )
+
+
+def _check(transmitted: int, received: int, loss: float, rtts: tuple[float | None, ...],
+           ttls: tuple[int, ...]) -> None:
+    """Refuse a summary that contradicts itself: a number made of it would be wrong."""
+    if not transmitted > 0 or not 0 <= received <= transmitted:
+        raise TestbedError(f"ping: {received} received of {transmitted} transmitted makes no "
+                           "sense")
+    expected = 100.0 * (transmitted - received) / transmitted
+    if not 0.0 <= loss <= 100.0 or abs(loss - expected) > 0.01 * max(1.0, expected):
+        raise TestbedError(f"ping: {loss:g} % loss contradicts {received} received of "
+                           f"{transmitted}")
+    if received and rtts[0] is None:
+        raise TestbedError(f"ping: {received} replies but no rtt line")
+    if rtts[0] is not None:
+        low, avg, high, mdev = rtts
+        assert avg is not None and high is not None and mdev is not None
+        if not 0.0 <= low <= avg <= high or mdev < 0.0 or not received:
+            raise TestbedError(f"ping: rtt min/avg/max/mdev {low}/{avg}/{high}/{mdev} make no "
+                               f"sense for {received} replies")
+    if any(not 0 < ttl <= 255 for ttl in ttls):
+        raise TestbedError(f"ping: reply TTLs {sorted(set(ttls))} outside 1..255")
+
+
+# What iputils prints when the kernel has no route to the destination: nothing was sent,
+# and that is a fact about the network (every probe lost), not a failure to measure.
+_NO_ROUTE_RE = re.compile(r"^ping: connect: Network is unreachable$", re.MULTILINE)
+
+
+def ping_metrics(returncode: int, stdout: str, stderr: str) -> dict[str, float]:
+    """The numbers of one ping run, from its exit status and output.
+
+    A sensible statistics summary gives them; "Network is unreachable" (no route, exit 2)
+    is 100 % loss. Anything else (the tool did not run, timed out, was misused, printed
+    something that contradicts itself) raises TestbedError: it is not a measurement, and
+    the caller records it as an error, never as loss.
+    """
+    try:
+        return parse_ping(stdout).metrics()
+    except TestbedError:
+        if returncode == 2 and _NO_ROUTE_RE.search(f"{stdout}\n{stderr}"):
+            return {"loss_pct": 100.0}
+        detail = first_line(stderr) or first_line(stdout) or "no output"
+        raise TestbedError(f"ping exited {returncode}: {detail}") from None
 
 
 def ping_argv(

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from testbed.model.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
+from testbed.results.rundir import ERROR
 
 SUMMARY_COLUMNS = ["experiment", "path", "metric", "unit", "count", "median", "mean", "std",
                    "ci95_low", "ci95_high"]
@@ -32,6 +33,7 @@ def ci95(values: pd.Series) -> tuple[float, float]:
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per experiment, path class and metric: count, median, mean, std and 95 % CI."""
+    df = df[df["metric"] != ERROR]  # no number: listed in the report's Errors section
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     rows = []
@@ -121,6 +123,10 @@ def findings(df: pd.DataFrame, summary: pd.DataFrame,
              expected_ttl: Mapping[str, int] | None = None) -> list[str]:
     """Plain sentences of what the numbers show (each one computed, never assumed)."""
     out: list[str] = []
+    errors = df[df["metric"] == ERROR]
+    if not errors.empty:
+        out.append(f"{len(errors)} measurement(s) could not be made (see Errors): they are "
+                   "left out of every number here, not counted as loss.")
     loss = df[df["metric"] == "loss_pct"]
     if not loss.empty:
         pairs = loss.groupby(["src", "dst"])["value"].max()
@@ -150,6 +156,15 @@ def _md(frame: pd.DataFrame, **kwargs: Any) -> str:
     if frame.empty:
         return "_(no data)_"
     return frame.to_markdown(**kwargs)
+
+
+def errors_section(df: pd.DataFrame) -> list[str]:
+    """What could not be measured, and why (nothing when everything was)."""
+    errors = df[df["metric"] == ERROR]
+    if errors.empty:
+        return []
+    table = errors[["experiment", "repeat", "src", "dst", "note"]]
+    return ["## Errors (could not measure)", "", _md(table, index=False), ""]
 
 
 def claims_section(claims: pd.DataFrame | None) -> list[str]:
@@ -200,6 +215,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         _md(reachability_matrix(df).round(1).astype(object).where(
             reachability_matrix(df).notna(), "-")),
         "",
+        *errors_section(df),
         "## Latency",
         "",
         _md(latency_table(summary), index=False),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -31,9 +32,12 @@ import pandas as pd
 
 from testbed.errors import UsageError, quote
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the `note` column and `error` rows
 COLUMNS = ["experiment", "repeat", "src", "dst", "src_node", "dst_node", "path", "metric",
-           "value", "unit"]
+           "value", "unit", "note"]
+# A unit that could not be measured (the tool did not run, or its output made no sense)
+# is one row of this metric, value NaN, the reason in `note`: never a number.
+ERROR = "error"
 UNITS = {
     "loss_pct": "%", "rtt_min_ms": "ms", "rtt_avg_ms": "ms", "rtt_max_ms": "ms",
     "rtt_mdev_ms": "ms", "ttl": "hops-left", "throughput_bps": "bit/s", "sent_bps": "bit/s",
@@ -57,6 +61,14 @@ class Measurement:
     metric: str
     value: float
     unit: str = ""
+    note: str = ""  # why an `error` row has no value
+
+    def __post_init__(self) -> None:
+        if self.metric == ERROR:
+            if not self.note:
+                raise ValueError("an error row needs its reason")
+        elif not math.isfinite(self.value):
+            raise ValueError(f"{self.metric} = {self.value} is not a measurement")
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
@@ -203,7 +215,7 @@ class RunDir:
             try:
                 for row in records:
                     row["repeat"] = int(row["repeat"])
-                    row["value"] = float(row["value"])
+                    row["value"] = float(row["value"]) if row["value"] else math.nan
             except ValueError as exc:
                 raise UsageError(f"{path / name}: {quote(str(exc))}") from None
             run.rows = records

@@ -17,6 +17,7 @@ from experiments import run as run_py
 from testbed.cli import main as cli
 from testbed.cluster import preflight
 from testbed.errors import MissingDependencyError
+from testbed.results.rundir import FORMAT_VERSION
 
 from .test_spec import INVALID
 
@@ -149,14 +150,15 @@ def test_run_py_out_that_is_a_file_is_one_line(tmp_path: Path, capsys, monkeypat
     assert "exists and is not a directory" in one_error_line(capsys.readouterr().err)
 
 
-RUN_META = {"format_version": 1, "status": "interrupted", "experiments": ["reachability"],
-            "parameters": {"repeat": 1}, "topology": {"name": "t", "cluster_cidr": "10.0.0.0/14",
-                                                      "nodes": [{"name": "n", "pods": 2}]}}
+RUN_META = {"format_version": FORMAT_VERSION, "status": "interrupted",
+            "experiments": ["reachability"], "parameters": {"repeat": 1},
+            "topology": {"name": "t", "cluster_cidr": "10.0.0.0/14",
+                         "nodes": [{"name": "n", "pods": 2}]}}
 
 
 @pytest.mark.parametrize(("meta", "fragment"), [
     ("[1, 2]", "not a run's metadata"),
-    ("{\"format_version\": 1}", "'experiments' is not a list of names"),
+    (json.dumps({"format_version": FORMAT_VERSION}), "'experiments' is not a list of names"),
     (json.dumps({**RUN_META, "experiments": "reachability"}), "'experiments' is not a list"),
     (json.dumps({**RUN_META, "experiments": ["nope"]}), "unknown experiment(s) ['nope']"),
     (json.dumps({**RUN_META, "parameters": {"repeat": -1}}), "'parameters' are not"),

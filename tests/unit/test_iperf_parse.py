@@ -130,3 +130,23 @@ def test_server_argv() -> None:
     expected = ["iperf3", "-s", "-p", "5399", "-B", "10.244.1.2"]
     assert server_argv(5399, bind="10.244.1.2") == expected
     assert "-1" not in server_argv()
+
+
+# --- numbers that cannot be rates: an error, never a number -------------------------------
+
+@pytest.mark.parametrize(("path", "value", "fragment"), [
+    (("end", "sum_received", "bits_per_second"), float("nan"), "not a rate"),
+    (("end", "sum_received", "bits_per_second"), -1.0, "not a rate"),
+    (("end", "sum_sent", "bits_per_second"), float("inf"), "not a rate"),
+    (("end", "sum_received", "seconds"), 0, "lasted 0 s"),
+    (("end", "sum_sent", "retransmits"), -3, "retransmits make no sense"),
+], ids=["nan", "negative", "infinite", "no-time", "negative-retransmits"])
+def test_impossible_numbers_are_an_error(path: tuple[str, ...], value: float,
+                                         fragment: str) -> None:
+    doc = json.loads(_load("iperf3_tcp_loopback.json"))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(TestbedError, match=fragment):
+        parse_iperf3_json(json.dumps(doc))  # NaN and Infinity travel as JSON extensions

@@ -39,3 +39,13 @@ def test_expected_ttls_count_the_routers_of_the_article() -> None:
     assert routed_hops(EXPECTED_TTL["pod-same-node"]) == 0
     assert routed_hops(EXPECTED_TTL["pod-router"]) == 1
     assert routed_hops(EXPECTED_TTL["pod-remote-node"]) == 2
+
+
+def test_the_expected_ttl_table_is_exactly_the_articles() -> None:
+    """Every entry pinned: a changed number would change every report's verdict column.
+    The reply crosses: a pod's own node (pod-cross-node, pod-remote-node, pod-router: the
+    router; a pod's node routes its replies onto cbr0), the router, the far node."""
+    assert EXPECTED_TTL == {"pod-same-node": 64, "pod-cross-node": 61, "pod-node": 64,
+                            "pod-remote-node": 62, "pod-router": 63, "node-node": 64}
+    assert routed_hops(EXPECTED_TTL["pod-node"]) == 0
+    assert routed_hops(EXPECTED_TTL["node-node"]) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from testbed.errors import TestbedError
-from testbed.measure.ping import PingResult, parse_ping, ping_argv
+from testbed.measure.ping import PingResult, parse_ping, ping_argv, ping_metrics
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -175,3 +175,57 @@ def test_ping_argv_rejects_fractional_deadline() -> None:
 def test_ping_argv_rejects_bad_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(TestbedError):
         ping_argv("10.0.0.1", **kwargs)  # type: ignore[arg-type]
+
+
+# --- output that contradicts itself: an error, never a number -----------------------------
+
+GOOD = _load("ping_loopback.txt")
+SUMMARY = "5 packets transmitted, 5 received, 0% packet loss, time 815ms"
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    (SUMMARY, "5 packets transmitted, 6 received, 0% packet loss, time 815ms", "6 received of 5"),
+    (SUMMARY, "5 packets transmitted, 5 received, 40% packet loss, time 815ms", "contradicts"),
+    (SUMMARY, "5 packets transmitted, 3 received, 0% packet loss, time 815ms", "contradicts"),
+    (SUMMARY, "5 packets transmitted, 5 received, 140% packet loss, time 815ms",
+     "contradicts"),
+    (SUMMARY, "0 packets transmitted, 0 received, 0% packet loss, time 0ms", "makes no sense"),
+    ("rtt min/avg/max/mdev", "rtt min/avg/MAX/mdev", "no rtt line"),
+    ("ttl=64", "ttl=300", "outside 1..255"),
+], ids=["more-received-than-sent", "loss-too-high", "loss-too-low", "loss-over-100",
+        "nothing-sent", "rtt-line-missing", "ttl-out-of-range"])
+def test_contradictory_output_is_an_error(old: str, new: str, fragment: str) -> None:
+    assert old in GOOD
+    with pytest.raises(TestbedError, match=fragment.replace("(", r"\(")):
+        parse_ping(GOOD.replace(old, new))
+
+
+def test_rtts_out_of_order_are_an_error() -> None:
+    line = next(x for x in GOOD.splitlines() if x.startswith("rtt "))
+    bad = GOOD.replace(line, "rtt min/avg/max/mdev = 0.5/0.1/0.2/0.01 ms")
+    with pytest.raises(TestbedError, match="make no sense"):
+        parse_ping(bad)
+
+
+# --- loss or could-not-measure ----------------------------------------------------------
+
+def test_a_sensible_summary_is_a_measurement_and_no_route_is_total_loss() -> None:
+    assert ping_metrics(0, GOOD, "")["loss_pct"] == 0.0
+    assert ping_metrics(1, _load("ping_total_loss_handmade.txt"), "") == {"loss_pct": 100.0}
+    no_route = _load("ping_network_unreachable_handmade.txt")
+    assert ping_metrics(2, "", no_route) == {"loss_pct": 100.0}
+
+
+@pytest.mark.parametrize(("code", "out", "err", "fragment"), [
+    (1, "", "nsenter: cannot open /var/run/netns/ktb-x: No such file", "exited 1: nsenter"),
+    (124, "PING 10.0.0.3 (10.0.0.3) 56(84) bytes of data.\n", "\n(timed out)",
+     "exited 124: (timed out)"),
+    (2, "", "ping: invalid argument: '-1'", "exited 2: ping: invalid argument"),
+    (0, "", "", "exited 0: no output"),
+    (2, "", "ping: connect: Network is unreachable (said a wrapper)", "exited 2"),
+], ids=["nsenter-failed", "timed-out", "usage-error", "no-output", "unreachable-lookalike"])
+def test_a_ping_that_did_not_measure_is_an_error_not_loss(code: int, out: str, err: str,
+                                                          fragment: str) -> None:
+    with pytest.raises(TestbedError) as info:
+        ping_metrics(code, out, err)
+    assert fragment in str(info.value) and "\n" not in str(info.value)

@@ -9,6 +9,7 @@ import pytest
 
 from testbed.results.report import (
     ci95,
+    claims_section,
     findings,
     hops_table,
     plot_png,
@@ -17,13 +18,13 @@ from testbed.results.report import (
     summarize,
     throughput_table,
 )
-from testbed.results.rundir import COLUMNS
+from testbed.results.rundir import COLUMNS, ERROR, Measurement
 
 
 def rows(path: str, metric: str, values: list[float], src: str = "pod-1",
          dst: str = "pod-3", exp: str = "throughput", unit: str = "bit/s") -> list[dict]:
     return [dict(experiment=exp, repeat=i + 1, src=src, dst=dst, src_node="node-1",
-                 dst_node="node-2", path=path, metric=metric, value=v, unit=unit)
+                 dst_node="node-2", path=path, metric=metric, value=v, unit=unit, note="")
             for i, v in enumerate(values)]
 
 
@@ -102,3 +103,59 @@ def test_plot_png_is_a_png(frame: pd.DataFrame) -> None:
     png = plot_png(summarize(frame), "throughput_bps", 1e9, "Gbit/s", "t")
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_png(summarize(frame), "rtt_avg_ms", 1, "ms", "t") is None
+
+
+def test_the_summary_median_is_the_median_not_the_mean() -> None:
+    skewed = pd.DataFrame(rows("node-node", "throughput_bps", [1e9, 2e9, 9e9], "node-1",
+                               "node-2"), columns=COLUMNS)
+    row = summarize(skewed).iloc[0]
+    assert row["median"] == 2e9 and row["mean"] == 4e9
+    table = throughput_table(summarize(skewed))
+    assert table.loc[0, "median Gbit/s"] == 2.0 and table.loc[0, "mean Gbit/s"] == 4.0
+
+
+def test_mixed_ttls_are_not_as_expected(frame: pd.DataFrame) -> None:
+    mixed = frame.copy()
+    first = mixed[(mixed["metric"] == "ttl") & (mixed["path"] == "pod-cross-node")].index[0]
+    mixed.loc[first, "value"] = 62  # one of three replies took another path
+    row = hops_table(mixed).set_index("path").loc["pod-cross-node"]
+    assert row["reply TTL"] == "61, 62" and row["as expected"] == "NO"
+    # and the pod network's expectation, not kubenet's, is what is compared
+    other = hops_table(frame, {"pod-cross-node": 63}).set_index("path")
+    assert other.loc["pod-cross-node", "as expected"] == "NO"
+
+
+def test_the_claims_section_counts_each_verdict() -> None:
+    claims = pd.DataFrame({"claim": ["a", "b", "c", "d"],
+                           "verdict": ["confirmed", "refuted", "confirmed", "error"],
+                           "evidence": ["x"] * 4})
+    text = "\n".join(claims_section(claims))
+    assert "4 claims: 2 confirmed, 1 refuted, 1 error." in text
+    assert "| a       | **confirmed** |" in text
+
+
+def test_a_unit_that_could_not_be_measured_is_listed_not_counted(frame: pd.DataFrame) -> None:
+    error = pd.DataFrame([dict(experiment="reachability", repeat=1, src="pod-1", dst="pod-4",
+                               src_node="node-1", dst_node="node-2", path="pod-cross-node",
+                               metric=ERROR, value=math.nan, unit="",
+                               note="ping exited 1: nsenter: no such netns")], columns=COLUMNS)
+    df = pd.concat([frame, error], ignore_index=True)
+    s = summarize(df)
+    assert ERROR not in set(s["metric"])
+    assert reachability_matrix(df).loc["pod-1"].notna().sum() == 2  # pod-4: no number
+    text = " ".join(findings(df, s))
+    assert "1 measurement(s) could not be made" in text
+    assert "1 of 2 source/destination pairs" in text  # the error is not loss
+    md = render_markdown(df, s, {"topology": {"name": "t"}}, [])
+    assert "## Errors (could not measure)" in md and "nsenter: no such netns" in md
+    assert "## Errors" not in render_markdown(frame, summarize(frame), {}, [])
+
+
+def test_a_measurement_is_a_finite_number_or_an_error_with_its_reason() -> None:
+    args = ("reachability", 1, "pod-1", "pod-3", "node-1", "node-2", "pod-cross-node")
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="not a measurement"):
+            Measurement(*args, "loss_pct", bad)
+    with pytest.raises(ValueError, match="needs its reason"):
+        Measurement(*args, ERROR, math.nan)
+    assert Measurement(*args, ERROR, math.nan, note="timed out").row()["note"] == "timed out"
