@@ -16,9 +16,10 @@ class like those there and add it to the registry.
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -125,10 +126,6 @@ class Context:
         """Keep a tool's raw output (iperf3 JSON, ping text) for later inspection."""
         self.run.raw(name, text)
 
-    def bring_up(self, spec: ClusterSpec) -> Cluster:
-        """A cluster of the experiment's own (use it as a context manager)."""
-        return Cluster(spec, progress=self.progress.note, wiring=self.wiring)
-
     def measurement(self, experiment: str, repeat: int, src: str, dst: str, path: str | None,
                     metric: str, value: float, cluster: Cluster | None = None,
                     note: str = "") -> Measurement:
@@ -170,6 +167,12 @@ class Claim:
 
     def steps(self, ctx: Context) -> int:
         return 1
+
+
+def keep_evidence(ctx: Context, claim: str, evidence: Mapping[str, Any]) -> None:
+    """What a verdict rests on, kept in the run (raw/<claim>/evidence.json)."""
+    ctx.raw(f"{claim}/evidence.json", json.dumps(evidence, indent=2, sort_keys=True,
+                                                 default=str) + "\n")
 
 
 def retry(call: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 5.0,

@@ -18,17 +18,30 @@ shared cluster is down.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
 from experiments import probes
-from experiments.base import OWN_CLUSTERS, Claim, Context, Figure, Result, Rows, Verdict, retry
-from experiments.claims import judge
+from experiments.base import (
+    OWN_CLUSTERS,
+    Claim,
+    Context,
+    Figure,
+    Result,
+    Rows,
+    Verdict,
+    keep_evidence,
+    retry,
+)
+from experiments.claims import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.model.names import DOCKER_DEFAULT, KUBENET
+from testbed.pods.wiring import CNI
 from testbed.results.plots import heatmap_png
 
+NAME = "docker0-collision"
 PORT = 7004
 LAYOUTS = {"kubenet": KUBENET, "docker0": DOCKER_DEFAULT}  # panel title -> pod network
 HEATMAP = "reachability_heatmap.png"
@@ -51,18 +64,54 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
                 lambda r: r.ok or "refused" not in r.stdout, timeout_s=2)
             answered = res.stdout.removeprefix("reply:").strip() if res.ok else ""
             missed = 0.0 if answered == dst else 100.0
-            row = ctx.measurement(f"{Docker0Collision.name}/{layout}", 1, src, dst, None,
+            row = ctx.measurement(f"{NAME}/{layout}", 1, src, dst, None,
                                   METRIC, missed, cluster=c)
             rows.append(row)
             results.append({"src": src, "dst": dst, "path": row.path, "missed": missed,
                             "answered": answered or res.stdout.strip()})
-    return pd.DataFrame(results), Rows(f"{Docker0Collision.name} {layout}", tuple(rows))
+    return pd.DataFrame(results), Rows(f"{NAME} {layout}", tuple(rows))
+
+
+def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str]) -> ClaimResult:
+    """The verdict from every probe (layout, src, dst, path, who answered): pure.
+
+    The collision itself must be seen: a cross-node probe on docker0 counts only if
+    *another pod* answered it (one that timed out proves nothing), and nothing measured on
+    a layout, or no pair on one node or across two, gives `error`, never a pass."""
+    frame = pd.DataFrame(list(probes_), columns=["layout", "src", "dst", "path", "answered"])
+    dock, kube = frame[frame["layout"] == "docker0"], frame[frame["layout"] == "kubenet"]
+    cross = dock[dock["path"] == "pod-cross-node"]
+    same = dock[dock["path"] == "pod-same-node"]
+    if cross.empty or same.empty or kube.empty:
+        return error(NAME, f"nothing to judge: {len(cross)} cross-node and {len(same)} "
+                     f"same-node probes on docker0, {len(kube)} on kubenet (needs two nodes "
+                     "with pods, one with at least two)")
+    pods = set(frame["src"])
+    reached = lambda f: f["answered"] == f["dst"]  # noqa: E731 - a small predicate, used thrice
+    wrong_pod = cross["answered"].isin(pods) & ~reached(cross)
+    example = cross[wrong_pod].iloc[0] if wrong_pod.any() else None
+    return judge(
+        NAME,
+        {"docker0: same-node pods reach each other": bool(reached(same).all()),
+         "docker0: every cross-node probe is answered by another pod": bool(wrong_pod.all()),
+         "kubenet: every pod reaches every pod": bool(reached(kube).all())},
+        f"docker0 addresses {', '.join(f'{k} {v}' for k, v in sorted(ips.items()))}: "
+        f"{int(wrong_pod.sum())} of {len(cross)} cross-node probes were answered by another "
+        "pod"
+        + (f" (e.g. {example['src']} -> {example['dst']} was answered by "
+           f"{example['answered']})" if example is not None else "")
+        + f", {int(reached(same).sum())} of {len(same)} same-node probes reached the intended "
+        f"pod; kubenet: {int(reached(kube).sum())} of {len(kube)} probes reached it",
+        {"docker0_cross_node_answered_by_another_pct": 100.0 * float(wrong_pod.mean()),
+         "docker0_same_node_missed_pct": 100.0 * float((~reached(same)).mean()),
+         "kubenet_missed_pct": 100.0 * float((~reached(kube)).mean())},
+    )
 
 
 class Docker0Collision(Claim):
     """The article's worst case, against kubenet, on the same workload."""
 
-    name = "docker0-collision"
+    name = NAME
     needs = OWN_CLUSTERS
 
     def steps(self, ctx: Context) -> int:
@@ -73,39 +122,21 @@ class Docker0Collision(Claim):
         node_of: dict[str, str] = {}
         ips: dict[str, str] = {}
         for layout, pod_network in LAYOUTS.items():
-            ctx.progress.note(f"{self.name}: bringing up the {layout} layout")
-            with ctx.bring_up(dataclasses.replace(ctx.spec, pod_network=pod_network)) as c:
+            ctx.progress.note(f"{NAME}: bringing up the {layout} layout")
+            # the real plugins whatever the run's wiring: the fast path makes no ipMasq rules
+            spec = dataclasses.replace(ctx.spec, pod_network=pod_network)
+            with Cluster(spec, progress=ctx.progress.note, wiring=CNI) as c:
                 frames[layout], rows = probe_matrix(ctx, c, layout)
                 node_of.update({p.name: p.node for p in c.pods.values()})
                 if pod_network == DOCKER_DEFAULT:
                     ips = {p.name: str(p.ip) for p in c.pods.values()}
             yield rows
+        probes_ = [{"layout": layout, **row} for layout, f in frames.items()
+                   for row in f[["src", "dst", "path", "answered"]].to_dict("records")]
+        ctx.raw(f"{NAME}/probes.csv", pd.DataFrame(probes_).to_csv(index=False))
+        keep_evidence(ctx, NAME, {"probes": probes_, "docker0_addresses": ips})
         matrices = {k: f.pivot(index="src", columns="dst", values="missed")
                     for k, f in frames.items()}
         yield Figure(HEATMAP, heatmap_png(
             matrices, node_of, "Did the intended pod answer? (% of probes that missed it)"))
-        kube, dock = frames["kubenet"], frames["docker0"]
-        cross = dock[dock["path"] == "pod-cross-node"]
-        same = dock[dock["path"] == "pod-same-node"]
-        if cross.empty or same.empty:  # nothing to judge: not a pass
-            raise ValueError("needs two nodes with pods, one with at least two pods")
-        wrong = cross[cross["answered"].isin(list(node_of))]  # another pod answered
-        example = wrong.iloc[0] if not wrong.empty else None
-        yield Verdict(judge(
-            self.name,
-            {"docker0: same-node pods reach each other": bool((same["missed"] == 0).all()),
-             "docker0: cross-node traffic misses the intended pod": bool(
-                 (cross["missed"] == 100).all()),
-             "kubenet: every pod reaches every pod": bool((kube["missed"] == 0).all())},
-            f"docker0 addresses {', '.join(f'{k} {v}' for k, v in sorted(ips.items()))}: "
-            f"{int((cross['missed'] == 100).sum())} of {len(cross)} cross-node probes missed "
-            "the intended pod"
-            + (f" (e.g. {example['src']} -> {example['dst']} was answered by "
-               f"{example['answered']})" if example is not None else "")
-            + f", {int((same['missed'] == 0).sum())} of {len(same)} same-node probes reached "
-            f"it; kubenet: {int((kube['missed'] == 0).sum())} of {len(kube)} probes reached "
-            "the intended pod",
-            {"docker0_cross_node_missed_pct": float(cross["missed"].mean()),
-             "docker0_same_node_missed_pct": float(same["missed"].mean()),
-             "kubenet_missed_pct": float(kube["missed"].mean())},
-        ))
+        yield Verdict(judge_evidence(probes_, ips))

@@ -6,19 +6,25 @@
        (vtysh: `no ip route <B pod CIDR> <B IP>`): B's pods are unreachable from A's pods,
        still reachable from B's own pods
     3. restore the route: reachable again. The route is restored whatever happens.
+
+The evidence (raw/gateway-routes/evidence.json) has the hops, the router's routes at each
+step and the losses; `judge_evidence` is a pure function of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from experiments.base import Claim, Context, Result, Verdict, retry
-from experiments.claims import judge
+from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
+from experiments.claims import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
-from testbed.measure.ping import PingResult, parse_ping, ping_argv
+from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv
 from testbed.model.names import ROUTER
+
+NAME = "gateway-routes"
 
 
 def vtysh(cluster: Cluster, *commands: str) -> None:
@@ -31,14 +37,39 @@ def vtysh(cluster: Cluster, *commands: str) -> None:
         raise TestbedError(f"vtysh {commands}: {(res.stdout + res.stderr).strip()}")
 
 
-def _routes(cluster: Cluster) -> set[str]:
-    return {r["dst"] for r in cluster.router_routes()}
+def _routes(cluster: Cluster) -> list[str]:
+    return sorted(r["dst"] for r in cluster.router_routes())
+
+
+def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
+    cidr = e["cidr"]
+    if not e["hops"]:
+        return error(NAME, "traceroute printed no hops: nothing to judge")
+    return judge(
+        NAME,
+        {"path is pod -> node -> router -> node -> pod": e["hops"] == e["expected_hops"],
+         "reachable with the route": e["loss_before_pct"] == 0,
+         "route withdrawn from the kernel": cidr not in e["routes_withdrawn"],
+         "cut off from the other node": e["loss_withdrawn_pct"] == 100,
+         "reachable from its own node": e["loss_same_node_withdrawn_pct"] == 0,
+         "route restored": cidr in e["routes_restored"],
+         "reachable again": e["loss_restored_pct"] == 0},
+        f"traceroute {e['src']} -> {e['dst']}: {' -> '.join(h or '*' for h in e['hops'])}; "
+        f"{e['src']} -> {e['dst']} loss {e['loss_before_pct']:g} %, with `no ip route {cidr} "
+        f"{e['via']}` {e['loss_withdrawn_pct']:g} % (from {e['neighbour']} on "
+        f"{e['node_b']}: {e['loss_same_node_withdrawn_pct']:g} %), restored "
+        f"{e['loss_restored_pct']:g} %",
+        {"hops": len(e["hops"]), "loss_before_pct": e["loss_before_pct"],
+         "loss_withdrawn_pct": e["loss_withdrawn_pct"],
+         "loss_same_node_withdrawn_pct": e["loss_same_node_withdrawn_pct"],
+         "loss_restored_pct": e["loss_restored_pct"]},
+    )
 
 
 class GatewayRoutes(Claim):
     """Cross-node pod traffic goes through the router's per-node routes."""
 
-    name = "gateway-routes"
+    name = NAME
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
@@ -52,38 +83,26 @@ class GatewayRoutes(Claim):
         cidr, via = str(b_plan.pod_cidr), str(b_plan.underlay_ip.ip)
         dst_ip = c.endpoint_ip(dst)
 
-        def ping(frm: str) -> PingResult:
-            return parse_ping(c.pod(frm).exec(ping_argv(dst_ip, count=3,
-                                                         interval_s=0.05)).stdout)
+        def loss(frm: str) -> float:
+            res = c.pod(frm).exec(ping_argv(dst_ip, count=3, interval_s=0.05))
+            return ping_metrics(res.returncode, res.stdout, res.stderr)["loss_pct"]
 
         trace = c.pod(src).exec(traceroute_argv(dst_ip))
-        ctx.raw(f"{self.name}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
-        hops = parse_traceroute(trace.stdout)
-        expected_hops = [str(c.node_plan(node_a).gateway), str(c.plan.router_ip.ip), via, dst_ip]
-        before = ping(src)
+        ctx.raw(f"{NAME}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
+        e: dict[str, Any] = {
+            "src": src, "dst": dst, "neighbour": neighbour, "node_b": node_b, "cidr": cidr,
+            "via": via, "hops": parse_traceroute(trace.stdout),
+            "expected_hops": [str(c.node_plan(node_a).gateway), str(c.plan.router_ip.ip), via,
+                              dst_ip],
+            "loss_before_pct": loss(src)}
         try:
             vtysh(c, f"no ip route {cidr} {via}")
-            withdrawn = retry(lambda: _routes(c), lambda r: cidr not in r)
-            cut = ping(src)
-            local = ping(neighbour)
+            e["routes_withdrawn"] = retry(lambda: _routes(c), lambda r: cidr not in r)
+            e["loss_withdrawn_pct"] = loss(src)
+            e["loss_same_node_withdrawn_pct"] = loss(neighbour)
         finally:
             vtysh(c, f"ip route {cidr} {via}")
-            restored_routes = retry(lambda: _routes(c), lambda r: cidr in r)
-        after = ping(src)
-        yield Verdict(judge(
-            self.name,
-            {"path is pod -> node -> router -> node -> pod": hops == expected_hops,
-             "reachable with the route": before.loss_pct == 0,
-             "route withdrawn from the kernel": cidr not in withdrawn,
-             "cut off from the other node": cut.loss_pct == 100,
-             "reachable from its own node": local.loss_pct == 0,
-             "route restored": cidr in restored_routes,
-             "reachable again": after.loss_pct == 0},
-            f"traceroute {src} -> {dst}: {' -> '.join(h or '*' for h in hops)}; {src} -> "
-            f"{dst} loss {before.loss_pct:g} %, with `no ip route {cidr} {via}` "
-            f"{cut.loss_pct:g} % (from {neighbour} on {node_b}: {local.loss_pct:g} %), "
-            f"restored {after.loss_pct:g} %",
-            {"hops": len(hops), "loss_before_pct": before.loss_pct,
-             "loss_withdrawn_pct": cut.loss_pct, "loss_same_node_withdrawn_pct": local.loss_pct,
-             "loss_restored_pct": after.loss_pct},
-        ))
+            e["routes_restored"] = retry(lambda: _routes(c), lambda r: cidr in r)
+        e["loss_restored_pct"] = loss(src)
+        keep_evidence(ctx, NAME, e)
+        yield Verdict(judge_evidence(e))

@@ -7,39 +7,73 @@ with a return route to the pod network; a host outside 10.0.0.0/8 sees the node'
 
 Both hosts exist only inside the emulation, behind the router, and are removed at the
 end. Each runs a UDP echo server that logs every datagram's source address: the evidence
-is what the receiver saw.
+is what the receiver saw, phase by phase (before the return route, after it, outside),
+kept in raw/no-masquerade-10-8/ with the logs; `judge_evidence` is a pure function of it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, retry
-from experiments.claims import judge
+from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
+from experiments.claims import ClaimResult, judge
 from testbed.kernel import procs
 
+NAME = "no-masquerade-10-8"
 PORT = 7003
 PRIVATE = ("ext-10", "10.200.0.0/24")
 OUTSIDE = ("outside", "198.51.100.0/24")
 
 
+def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
+    pod_ip, node_ip = e["pod_ip"], e["node_ip"]
+    before, after, outside = e["private_seen_before_route"], e["private_seen"], e["outside_seen"]
+    return judge(
+        NAME,
+        {"10.x host got the request without a return route": pod_ip in before,
+         "no answer without a return route": not e["no_route"]["ok"],
+         "10.x host saw the pod's address": bool(after) and set(after) == {pod_ip},
+         "answer with a return route": e["with_route"]["ok"]
+         and pod_ip in e["with_route"]["stdout"],
+         "outside host saw the node's address": outside == [node_ip],
+         "outside host answered": e["outside"]["ok"]},
+        f"{e['src']} ({pod_ip}) -> {PRIVATE[0]} {e['private_ip']}: the server saw "
+        f"{', '.join(before) or 'nothing'} before a return route existed and "
+        f"{', '.join(after) or 'nothing'} in all; without a return route the pod got "
+        f"'{e['no_route']['stdout'].strip()}', with one '{e['with_route']['stdout'].strip()}'. "
+        f"-> {OUTSIDE[0]} {e['outside_ip']}: the server saw {', '.join(outside) or 'nothing'}"
+        f" (node {node_ip}); the pod got '{e['outside']['stdout'].strip()}'",
+        {"private_saw_pod_ip": int(pod_ip in after),
+         "private_got_request_without_route": int(pod_ip in before),
+         "outside_saw_node_ip": int(node_ip in outside),
+         "answered_without_route": int(e["no_route"]["ok"]),
+         "answered_with_route": int(e["with_route"]["ok"])},
+    )
+
+
 class NoMasquerade(Claim):
     """Pods reach 10.0.0.0/8 with their own address, the rest with the node's."""
 
-    name = "no-masquerade-10-8"
+    name = NAME
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
         src = next(iter(c.pods))
-        pod_ip = c.endpoint_ip(src)
-        node_ip = str(c.node_plan(c.pod(src).node).underlay_ip.ip)
-        logs = {name: f"raw/{self.name}/{name}_server.log" for name in (PRIVATE[0], OUTSIDE[0])}
+        e: dict[str, Any] = {"src": src, "pod_ip": c.endpoint_ip(src),
+                             "node_ip": str(c.node_plan(c.pod(src).node).underlay_ip.ip)}
+        logs = {name: f"raw/{NAME}/{name}_server.log" for name in (PRIVATE[0], OUTSIDE[0])}
+
+        def seen(host: str) -> list[str]:
+            return _sources(ctx.run.read(logs[host]))
+
         servers = []
         try:
             private = c.add_external_host(*PRIVATE, default_route=False)
             outside = c.add_external_host(*OUTSIDE, default_route=True)
+            e["private_ip"], e["outside_ip"] = str(private.ip.ip), str(outside.ip.ip)
             for name, log_name in logs.items():
                 with ctx.run.open_log(log_name) as log:
                     servers.append(c.popen_node(name, probes.udp_echo(PORT, name), stdout=log,
@@ -47,12 +81,14 @@ class NoMasquerade(Claim):
             for log_name in logs.values():  # servers listening
                 retry(lambda n=log_name: ctx.run.read(n) or b"", lambda t: b"listening" in t)
 
-            ask = probes.udp_ask(str(private.ip.ip), PORT)
+            ask = probes.udp_ask(e["private_ip"], PORT)
             no_route = c.pod(src).exec(ask)
+            # the request arrived, only the answer could not come back
+            e["private_seen_before_route"] = retry(lambda: seen(PRIVATE[0]), bool, timeout_s=1)
             c.exec_node(PRIVATE[0], ["ip", "route", "add", str(c.plan.cluster_cidr), "via",
                                      str(private.router_ip.ip)])
             with_route = retry(lambda: c.pod(src).exec(ask), lambda r: r.ok, timeout_s=3)
-            answer = c.pod(src).exec(probes.udp_ask(str(outside.ip.ip), PORT))
+            answer = c.pod(src).exec(probes.udp_ask(e["outside_ip"], PORT))
             time.sleep(0.2)  # the servers' last lines
         finally:
             for proc in servers:
@@ -60,26 +96,12 @@ class NoMasquerade(Claim):
             for name in (PRIVATE[0], OUTSIDE[0]):
                 if name in c.external:
                     c.remove_external_host(name)
-        private_seen = _sources(ctx.run.read(logs[PRIVATE[0]]))
-        outside_seen = _sources(ctx.run.read(logs[OUTSIDE[0]]))
-        yield Verdict(judge(
-            self.name,
-            {"10.x host saw the pod's address": private_seen and set(private_seen) == {pod_ip},
-             "no answer without a return route": not no_route.ok,
-             "answer with a return route": with_route.ok and pod_ip in with_route.stdout,
-             "outside host saw the node's address": outside_seen == [node_ip],
-             "outside host answered": answer.ok},
-            f"{src} ({pod_ip}) -> {PRIVATE[0]} {private.ip.ip}: the server saw "
-            f"{', '.join(private_seen) or 'nothing'}; without a return route the pod got "
-            f"'{no_route.stdout.strip()}', with one '{with_route.stdout.strip()}'. "
-            f"-> {OUTSIDE[0]} {outside.ip.ip}: the server saw "
-            f"{', '.join(outside_seen) or 'nothing'} (node {node_ip}); the pod got "
-            f"'{answer.stdout.strip()}'",
-            {"private_saw_pod_ip": int(pod_ip in private_seen),
-             "outside_saw_node_ip": int(node_ip in outside_seen),
-             "answered_without_route": int(no_route.ok),
-             "answered_with_route": int(with_route.ok)},
-        ))
+        e.update(no_route={"ok": no_route.ok, "stdout": no_route.stdout},
+                 with_route={"ok": with_route.ok, "stdout": with_route.stdout},
+                 outside={"ok": answer.ok, "stdout": answer.stdout},
+                 private_seen=seen(PRIVATE[0]), outside_seen=seen(OUTSIDE[0]))
+        keep_evidence(ctx, NAME, e)
+        yield Verdict(judge_evidence(e))
 
 
 def _sources(log: bytes | None) -> list[str]:

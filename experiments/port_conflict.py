@@ -3,23 +3,42 @@ holds (the kernel says EADDRINUSE); in different pods both binds succeed.
 
     pod A: container "first" holds 0.0.0.0:7002; container "second" tries 0.0.0.0:7002
     pod B: binds 0.0.0.0:7002 -> fine (its own network namespace)
+
+The evidence (raw/port-conflict/evidence.json) is what each bind printed;
+`judge_evidence` is a pure function of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, retry, two_pods
-from experiments.claims import judge
+from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry, two_pods
+from experiments.claims import ClaimResult, judge
 
+NAME = "port-conflict"
 PORT = 7002
+
+
+def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
+    a, b = e["pod_a"], e["pod_b"]
+    held, second, other = e["first_holds"], e["second_bind"], e["other_pod_bind"]
+    return judge(
+        NAME,
+        {"first container holds the port": held["ok"] and "reply: first" in held["stdout"],
+         "second container refused": not second["ok"] and "in use" in second["stdout"],
+         "other pod binds": other["ok"] and f"bound {PORT}" in other["stdout"]},
+        f"{a}/first holds :{PORT}: {held['stdout'].strip()}; {a}/second: "
+        f"{second['stdout'].strip()}; {b}: {other['stdout'].strip()}",
+        {"same_pod_second_bind_ok": int(second["ok"]), "other_pod_bind_ok": int(other["ok"])},
+    )
 
 
 class PortConflict(Claim):
     """A port held by one container of a pod is held for the whole pod."""
 
-    name = "port-conflict"
+    name = NAME
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
@@ -35,12 +54,9 @@ class PortConflict(Claim):
         finally:
             c.remove_container(a, "first")
             c.remove_container(a, "second")
-        yield Verdict(judge(
-            self.name,
-            {"first container holds the port": held.ok,
-             "second container refused": not second.ok and "in use" in second.stdout,
-             "other pod binds": other.ok},
-            f"{a}/first holds :{PORT}; {a}/second: {second.stdout.strip()}; "
-            f"{b}: {other.stdout.strip()}",
-            {"same_pod_second_bind_ok": int(second.ok), "other_pod_bind_ok": int(other.ok)},
-        ))
+        evidence = {"pod_a": a, "pod_b": b,
+                    "first_holds": {"ok": held.ok, "stdout": held.stdout},
+                    "second_bind": {"ok": second.ok, "stdout": second.stdout},
+                    "other_pod_bind": {"ok": other.ok, "stdout": other.stdout}}
+        keep_evidence(ctx, NAME, evidence)
+        yield Verdict(judge_evidence(evidence))

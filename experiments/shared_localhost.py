@@ -4,23 +4,48 @@ container in another pod cannot reach them that way.
     pod A: container "server" listens on 127.0.0.1:7001; container "client" connects to
            127.0.0.1:7001 -> the server's greeting
     pod B: connects to 127.0.0.1:7001 -> refused (B's localhost is B's own)
+
+The evidence (raw/shared-localhost/evidence.json) is what each probe printed and the
+address each container saw; `judge_evidence` is a pure function of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, retry, two_pods
-from experiments.claims import judge
+from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry, two_pods
+from experiments.claims import ClaimResult, judge
 
+NAME = "shared-localhost"
 PORT = 7001
+
+
+def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
+    a, b = e["pod_a"], e["pod_b"]
+    same, other = e["same_pod"], e["other_pod"]
+    return judge(
+        NAME,
+        {"same pod connects": same["ok"] and f"hello from {a}" in same["stdout"],
+         "other pod refused": not other["ok"] and "refused" in other["stdout"].lower(),
+         "containers share the pod IP": bool(e["ip_server"]) and e["ip_server"] == e["ip_client"]},
+        f"{a}/client -> 127.0.0.1:{PORT}: {same['stdout'].strip()}; "
+        f"{b} -> 127.0.0.1:{PORT}: {other['stdout'].strip()}; containers of {a} have "
+        f"{e['ip_server'] or 'no address'} and {e['ip_client'] or 'no address'}",
+        {"same_pod_connected": int(same["ok"]), "other_pod_connected": int(other["ok"])},
+    )
+
+
+def _eth0(stdout: str) -> str:
+    words = stdout.split()
+    return words[3] if len(words) > 3 else ""
 
 
 class SharedLocalhost(Claim):
     """Containers of one pod share localhost; another pod's localhost is its own."""
 
-    name = "shared-localhost"
+    name = NAME
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
@@ -31,20 +56,15 @@ class SharedLocalhost(Claim):
             same = retry(lambda: c.pod(a).exec(probes.tcp_client("127.0.0.1", PORT),
                                                container="client"), lambda r: r.ok)
             other = c.pod(b).exec(probes.tcp_client("127.0.0.1", PORT))
-            ip_server = c.pod(a).exec(["ip", "-4", "-o", "addr", "show", "eth0"],
-                                      container="server").stdout.split()[3]
-            ip_client = c.pod(a).exec(["ip", "-4", "-o", "addr", "show", "eth0"],
-                                      container="client").stdout.split()[3]
+            addr = ["ip", "-4", "-o", "addr", "show", "eth0"]
+            ip_server = _eth0(c.pod(a).exec(addr, container="server").stdout)
+            ip_client = _eth0(c.pod(a).exec(addr, container="client").stdout)
         finally:
             c.remove_container(a, "server")
             c.remove_container(a, "client")
-        yield Verdict(judge(
-            self.name,
-            {"same pod connects": same.ok and f"hello from {a}" in same.stdout,
-             "other pod refused": not other.ok and "refused" in other.stdout.lower(),
-             "containers share the pod IP": ip_server == ip_client},
-            f"{a}/client -> 127.0.0.1:{PORT}: {same.stdout.strip()}; "
-            f"{b} -> 127.0.0.1:{PORT}: {other.stdout.strip()}; both containers of {a} "
-            f"have {ip_server}",
-            {"same_pod_connected": int(same.ok), "other_pod_connected": int(other.ok)},
-        ))
+        evidence = {"pod_a": a, "pod_b": b,
+                    "same_pod": {"ok": same.ok, "stdout": same.stdout},
+                    "other_pod": {"ok": other.ok, "stdout": other.stdout},
+                    "ip_server": ip_server, "ip_client": ip_client}
+        keep_evidence(ctx, NAME, evidence)
+        yield Verdict(judge_evidence(evidence))

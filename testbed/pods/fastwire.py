@@ -150,6 +150,10 @@ class FastWiring:
         if config.get("type") != "bridge" or config.get("ipam", {}).get("type") != "host-local":
             raise TestbedError("the fast wiring path makes what the bridge plugin with "
                                f"host-local makes; this pod network uses {config.get('type')}")
+        if config.get("ipMasq"):
+            raise TestbedError("the fast wiring path does not make the bridge plugin's "
+                               "masquerade rules (ipMasq): wire this pod network with the "
+                               "real plugins (--wiring cni)")
         ipam = config["ipam"]
         store = self._store(config)
         subnet = store.subnet
