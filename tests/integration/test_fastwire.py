@@ -29,12 +29,17 @@ def test_fast_wiring_equals_the_real_plugins(two_node_spec: ClusterSpec) -> None
     assert eth0["mtu"] == 1500 and eth0["txqlen"] is None  # ip -j omits a zero txqueuelen
     default = next(r for r in pod1["routes"] if r["dst"] == "default")
     # proto boot, which `ip -j` leaves out as it leaves out a zero txqueuelen
-    assert (default["gateway"], default["dev"], default["protocol"]) == ("10.0.0.1", "eth0",
-                                                                          None)
+    assert (default["gateway"], default["dev"], default.get("protocol")) == ("10.0.0.1",
+                                                                              "eth0", None)
     assert pod1["sysctls"]["net.ipv4.conf.eth0.arp_notify"] == "1"
     ports = [link for link in cni["at bring-up"]["nodes"]["node-1"]["links"]
              if link["ifname"] == "veth<8 hex>"]
     assert len(ports) == 2 and all(p["port"]["hairpin"] for p in ports)
+    node = cni["at bring-up"]["nodes"]["node-1"]
+    assert any("kubenet: SNAT" in rule for rule in node["iptables"])
+    assert node["port_sysctls"] and cni["at bring-up"]["pairing"]["pod-1"] == {
+        "host_port": "veth<8 hex>", "master": "cbr0", "hairpin": True}
+    assert any(e["mac"] == "own MAC of veth<8 hex>" for e in node["fdb"])
     ipam = cni["after add/remove"]["ipam"]["node-2"]
     assert ipam["kubenet/last_reserved_ip.0"] == "10.0.1.4"
     assert "kubenet/10.0.1.4" not in ipam  # released by DEL

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from testbed.errors import TestbedError
-from testbed.pods.fastwire import HostLocal
+from testbed.model.load import load_spec
+from testbed.model.podnet import POD_NETWORKS, pod_network
+from testbed.pods.fastwire import FastWiring, HostLocal
 
 SUBNET = IPv4Network("10.0.3.0/29")  # hosts .1-.6; .1 is the gateway, pods get .2-.6
 
@@ -55,3 +57,23 @@ def test_exhaustion_is_an_error_and_keeps_what_was_allocated(tmp_path: Path) -> 
         store.allocate_many([f"c{i}" for i in range(6)])
     assert len([n for n in files(store) if n.startswith("10.")]) == 5
     assert (store.dir / "last_reserved_ip.0").read_text() == "10.0.3.6"
+
+
+def test_the_fast_path_refuses_what_it_does_not_make(tmp_path: Path) -> None:
+    """docker-default's plugin masquerades (ipMasq): the fast path makes no such rules, so
+    it says so before touching anything, rather than build different state unnoticed."""
+    root = Path(__file__).resolve().parents[2]
+    refused = []
+    for mode in POD_NETWORKS:
+        spec = load_spec(root / "topologies" / ("two-node-docker.yaml" if mode ==
+                                                "docker-default" else "two-node.yaml"))
+        network = pod_network(mode)
+        config = network.cni_config(network.plan(spec).nodes[0], 1500, tmp_path / mode)
+        try:
+            FastWiring().add_many(config, "/nonexistent/ns", [("c", "/nonexistent/pod")])
+        except TestbedError as exc:
+            refused.append((mode, str(exc)))
+        except OSError:
+            pass  # got as far as the kernel: the fast path makes this mode
+    assert [m for m, _ in refused] == ["docker-default"] and "ipMasq" in refused[0][1]
+    assert not (tmp_path / "docker-default").exists()  # nothing was written first
