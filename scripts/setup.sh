@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for the testbed: Debian packages, FRR permissions, the Python
-# environment. A second run checks and returns in about a second.
+# environment. A second run checks and returns in about a second. Whatever happens, it
+# leaves no policy-rc.d of its own behind.
 #
 # Why each step exists is said beside it; the README lists what each package is for.
 set -euo pipefail

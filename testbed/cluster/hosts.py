@@ -26,8 +26,9 @@ def add_external_host(cluster: ClusterContext, name: str, network: str,
     network, so it cannot answer a pod until it gets a return route."""
     records = cluster.records
     net = IPv4Network(network)
-    if name in cluster.external or name in cluster.node_names or name == ROUTER:
-        raise TestbedError(f"a host named {name} already exists")
+    if (name in cluster.external or name in cluster.node_names or name in cluster.pods
+            or name == ROUTER):  # look-ups by name must find one thing
+        raise TestbedError(f"a host, pod or node named {name} already exists")
     for other in (cluster.plan.underlay, cluster.plan.cluster_cidr):
         if net.overlaps(other):
             raise TestbedError(f"{network} overlaps {other}")
