@@ -246,7 +246,7 @@ def run_mininet(spec: ClusterSpec, rng: random.Random) -> tuple[float, float]:
         net.build()
         net.start()
         router.cmd("sysctl -qw net.ipv4.ip_forward=1")
-        for node_plan, k in zip(p.nodes, range(len(p.nodes)), strict=True):
+        for k, node_plan in enumerate(p.nodes):
             router.cmd(f"ip route add {node_plan.pod_cidr} via {node_plan.underlay_ip.ip}")
             host = net[f"ktbn{k}"]
             host.cmd(f"sysctl -qw net.ipv4.ip_forward=1; ip route add default via "

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, Union
 
 from experiments.claims import ClaimResult
 from testbed.cluster import Cluster
@@ -63,7 +63,7 @@ class Params:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number in {low}..{high}")
         interval = self.ping_interval_s
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not (
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
                 0.002 <= interval <= 60):
             raise ValueError("ping_interval_s must be a number of seconds in 0.002..60")
 
@@ -95,7 +95,7 @@ class Figure:
     png: bytes
 
 
-Result = Rows | Verdict | Figure
+Result = Union[Rows, Verdict, Figure]  # typing's Union: runs on 3.8
 
 
 @dataclass

@@ -62,7 +62,8 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
             res = retry(lambda s=src, d=dst: c.pod(s).exec(
                 probes.tcp_client(c.endpoint_ip(d), PORT, timeout_s=1)),
                 lambda r: r.ok or "refused" not in r.stdout, timeout_s=2)
-            answered = res.stdout.removeprefix("reply:").strip() if res.ok else ""
+            out = res.stdout.strip()
+            answered = out[len("reply:"):].strip() if res.ok and out.startswith("reply:") else ""
             missed = 0.0 if answered == dst else 100.0
             row = ctx.measurement(f"{NAME}/{layout}", 1, src, dst, None,
                                   METRIC, missed, cluster=c)

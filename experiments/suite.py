@@ -10,8 +10,9 @@ results the runner checks for an interrupt Python may have dropped (testbed.kern
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
+from typing import Callable  # typing's: `OnCluster` runs on 3.8
 
 from experiments.base import CLAIM, SHARED_CLUSTER, Context, Experiment, Figure, Rows, Verdict
 from experiments.claims import error

@@ -72,7 +72,7 @@ class KubeCLI(IPCLI):
             self._failed = True
             stop = False
         finally:
-            for h, stream in zip(handlers, saved, strict=True):
+            for h, stream in zip(handlers, saved):
                 h.stream = stream
         if self._failed:
             self.failures.append(stripped)
@@ -88,10 +88,9 @@ class KubeCLI(IPCLI):
         header = ["pod", "node", "ip", "netns", "pause_pid", "containers"]
         widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h)
                   for h in header]
-        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         for r in rows:
-            print("  ".join(str(r[h]).ljust(w) for h, w in zip(header, widths,
-                                                               strict=True)))
+            print("  ".join(str(r[h]).ljust(w) for h, w in zip(header, widths)))
 
     def do_pod(self, line: str) -> None:
         """Run a command in a pod: pod <name> <command> (names become addresses)."""

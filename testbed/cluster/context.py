@@ -8,11 +8,10 @@ none of them imports the class that calls it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable  # typing's: `Progress` runs on 3.8
 
 from testbed.errors import TestbedError
 from testbed.kernel import ns, procs
@@ -27,7 +26,7 @@ from testbed.pods.wiring import DEFAULT_WIRING, make_wiring
 from testbed.records.journal import STATE_ROOT, RunState
 from testbed.records.lock import ClusterLock
 
-Progress = Callable[[str], None]
+Progress = Callable[[str], None]  # typing's Callable: an alias that runs on 3.8
 
 
 def quiet(_message: str) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Tuple  # typing's: the alias PodRequest runs on 3.8
 
 from testbed.cluster.context import ClusterContext
 from testbed.errors import TestbedError
@@ -25,7 +25,7 @@ from testbed.pods.pause import Container, Pod, spawn_pause, wait_pause
 
 CONTAINER_START_S = 5.0
 # (node, pod name, containers) of a pod to create
-PodRequest = tuple[str, str, Iterable[ContainerSpec]]
+PodRequest = Tuple[str, str, Iterable[ContainerSpec]]
 
 
 def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
@@ -62,7 +62,10 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
         results = cluster.wiring.add_many(
             pod_network_config(cluster, node), cluster.node_netns(node),
             [(pod.container_id, pod.netns_path) for pod in pods])
-        for pod, result in zip(pods, results, strict=True):
+        if len(results) != len(pods):
+            raise TestbedError(f"{node}: the wiring gave {len(results)} results for "
+                               f"{len(pods)} pods")
+        for pod, result in zip(pods, results):
             pod.ip = result.address
 
     if cluster.wiring.concurrent and len(by_node) > 1:
@@ -76,7 +79,7 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     else:
         for node, pods in by_node.items():
             wire(node, pods)
-    for pod, (_, _, containers) in zip(spawned, wanted, strict=True):
+    for pod, (_, _, containers) in zip(spawned, wanted):
         for c in containers:
             add_container(cluster, pod.name, c.name, c.command)
     return spawned

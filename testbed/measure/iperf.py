@@ -46,7 +46,7 @@ def _section(parent: Any, key: str, where: str) -> dict[str, Any]:
 def _number(section: dict[str, Any], key: str, where: str) -> float:
     """A rate: a finite number, not negative (JSON may carry NaN, Infinity, -1)."""
     value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TestbedError(f"iperf3: output has no numeric {where}.{key}")
     if not math.isfinite(value) or value < 0:
         raise TestbedError(f"iperf3: {where}.{key} is {value}, not a rate")
@@ -74,12 +74,12 @@ def parse_iperf3_json(text: str) -> IperfResult:
 
     retransmits = sent.get("retransmits")
     seconds = received.get("seconds", sent.get("seconds"))
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TestbedError("iperf3: output has no numeric end.sum_received.seconds")
     if not math.isfinite(seconds) or seconds <= 0:
         raise TestbedError(f"iperf3: the test lasted {seconds} s")
     if retransmits is not None and (isinstance(retransmits, bool) or not isinstance(
-            retransmits, int | float) or not math.isfinite(retransmits) or retransmits < 0):
+            retransmits, (int, float)) or not math.isfinite(retransmits) or retransmits < 0):
         raise TestbedError(f"iperf3: {retransmits!r} retransmits make no sense")
     protocol = test_start.get("protocol")
     streams = test_start.get("num_streams")
@@ -88,7 +88,7 @@ def parse_iperf3_json(text: str) -> IperfResult:
     return IperfResult(
         sent_bps=_number(sent, "bits_per_second", "end.sum_sent"),
         received_bps=_number(received, "bits_per_second", "end.sum_received"),
-        retransmits=int(retransmits) if isinstance(retransmits, int | float) else None,
+        retransmits=int(retransmits) if isinstance(retransmits, (int, float)) else None,
         duration_s=float(seconds),
         protocol=protocol,
         streams=streams,

@@ -67,7 +67,7 @@ class AddressPlan:
 def default_pod_cidrs(spec: ClusterSpec) -> list[IPv4Network]:
     """kubenet's rule: a node's own `pod_cidr`, else its turn of the cluster CIDR."""
     auto = carve_pod_cidrs(spec.cluster_cidr, spec.node_cidr_prefix, len(spec.nodes))
-    return [node.pod_cidr or carved for node, carved in zip(spec.nodes, auto, strict=True)]
+    return [node.pod_cidr or carved for node, carved in zip(spec.nodes, auto)]
 
 
 def plan(spec: ClusterSpec, pod_cidrs: Sequence[IPv4Network] | None = None) -> AddressPlan:
@@ -86,7 +86,7 @@ def plan(spec: ClusterSpec, pod_cidrs: Sequence[IPv4Network] | None = None) -> A
             pod_cidr=cidr,
             bridge_ip=IPv4Interface(f"{next(cidr.hosts())}/{cidr.prefixlen}"),
         )
-        for i, (node, cidr) in enumerate(zip(spec.nodes, cidrs, strict=True))
+        for i, (node, cidr) in enumerate(zip(spec.nodes, cidrs))
     )
     return AddressPlan(underlay=spec.underlay, router_ip=router_ip,
                        cluster_cidr=spec.cluster_cidr, nodes=nodes)

@@ -121,7 +121,7 @@ class _Reader:
         if len(value) > 43:  # the longest IPv6 CIDR
             raise self.fail(where, f"{show(value)} is not a valid network")
         try:
-            net = ipaddress.ip_network(value, strict=True)
+            net = ipaddress.ip_network(value)
         except ValueError as exc:
             raise self.fail(where, f"{show(value)} is not a valid network: {exc}") from None
         if not isinstance(net, IPv4Network):
@@ -215,7 +215,7 @@ def _nodes(r: _Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
 def _pods(r: _Reader, raw: Any, where: str, before: int) -> tuple[PodSpec, ...]:
     """A node's pods, given as a count or a list; `before`: pods on the nodes before it.
     The count is checked before any pod is made."""
-    if isinstance(raw, bool) or not isinstance(raw, int | list):
+    if isinstance(raw, bool) or not isinstance(raw, (int, list)):
         raise r.fail(where, f"must be a count or a list of pods, got {_kind(raw)}")
     if isinstance(raw, int):
         if raw < 0:
@@ -264,7 +264,7 @@ def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
 def _check_names(r: _Reader, spec: ClusterSpec) -> None:
     """Pods, nodes and the router share one name space (the CLI and look-ups take any
     of them), and every pod's machine-wide netns name must be its own."""
-    taken = {n.name: f"node {n.name}" for n in spec.nodes} | {ROUTER: "the router"}
+    taken = {**{n.name: f"node {n.name}" for n in spec.nodes}, ROUTER: "the router"}
     seen: dict[str, str] = {}
     netns: dict[str, str] = {}
     for i, node in enumerate(spec.nodes):
@@ -378,7 +378,7 @@ def load_spec(path: str | Path) -> ClusterSpec:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark is not None else "(file)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if isinstance(exc, yaml.composer.ComposerError | yaml.constructor.ConstructorError):
+        if isinstance(exc, (yaml.composer.ComposerError, yaml.constructor.ConstructorError)):
             raise SpecError(source, line, f"YAML: {problem}") from None
         raise SpecError(source, line, f"YAML syntax error: {problem}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits

@@ -169,7 +169,7 @@ class FastWiring:
             # up and enslaved in the create message itself: one request a pod, not three
             self._node(node_netns).request(
                 [nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0, master=bridge)
-                 for name, fd in zip(host_ifs, fds, strict=True)],
+                 for name, fd in zip(host_ifs, fds)],
                 [f"veth pair for {cid}" for cid, _ in pods])
         finally:
             for fd in fds:
@@ -183,7 +183,7 @@ class FastWiring:
                     f.write("1")
         routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
                   for r in ipam.get("routes", [])]
-        for (container_id, pod_netns), ip in zip(pods, ips, strict=True):
+        for (container_id, pod_netns), ip in zip(pods, ips):
             with ns.entered(pod_netns):
                 # IPv6 settings have no netlink request; arp_notify goes with eth0 up
                 ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Callable
 from pathlib import Path
+from typing import Callable, Optional  # typing's: the alias Reader runs on 3.8
 from urllib.parse import unquote
 
 import markdown
@@ -36,7 +36,7 @@ _SRC_RE = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
 # Reads a file of the run by its name, or None if there is none.
-Reader = Callable[[str], "bytes | None"]
+Reader = Callable[[str], Optional[bytes]]
 
 
 def path_reader(run_dir: Path) -> Reader:
@@ -45,7 +45,7 @@ def path_reader(run_dir: Path) -> Reader:
 
     def read(name: str) -> bytes | None:
         path = (root / name).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        if root not in path.parents or not path.is_file():
             return None
         return path.read_bytes()
 

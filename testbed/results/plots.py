@@ -53,7 +53,7 @@ def heatmap_figure(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], t
     fig, axes = plt.subplots(1, len(matrices), figsize=(panel_w * len(matrices) + 1.3, height),
                              dpi=100, squeeze=False, layout="constrained")
     image = None
-    for ax, (layout, matrix) in zip(axes[0], matrices.items(), strict=True):
+    for ax, (layout, matrix) in zip(axes[0], matrices.items()):
         ax.set_title(layout)
         if matrix.empty:
             ax.text(0.5, 0.5, "(no data)", ha="center", va="center", transform=ax.transAxes)

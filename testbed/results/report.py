@@ -103,7 +103,7 @@ def throughput_table(summary: pd.DataFrame) -> pd.DataFrame:
         "mean Gbit/s": (t["mean"] / 1e9).round(2),
         "95% CI Gbit/s": [
             "" if math.isnan(lo) else f"{lo / 1e9:.2f} .. {hi / 1e9:.2f}"
-            for lo, hi in zip(t["ci95_low"], t["ci95_high"], strict=True)
+            for lo, hi in zip(t["ci95_low"], t["ci95_high"])
         ],
         "vs node-node": (t["median"] / baseline).round(3),
     }).reset_index(drop=True)

@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, List  # typing's: `Run` runs on 3.8
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -48,7 +47,7 @@ POD_SYSCTLS = ("net.ipv4.conf.eth0.arp_notify", "net.ipv6.conf.eth0.accept_dad",
                "net.ipv4.conf.eth0.rp_filter", "net.ipv4.conf.eth0.proxy_arp")
 MISSING = "<missing>"
 
-Run = Callable[[list[str]], Any]  # argv -> a result with .stdout
+Run = Callable[[List[str]], Any]  # argv -> a result with .stdout
 
 
 def name(ifname: str) -> str:
@@ -276,6 +275,6 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} entries != {len(b)}: {a!r} != {b!r}"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in enumerate(zip(a, b))
                 for d in diff(x, y, f"{path}[{i}]")]
     return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]

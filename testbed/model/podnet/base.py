@@ -19,11 +19,11 @@ runs, so a new mode is a new module in this package and a line in its registry.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar  # typing's Callable: `Fail` runs on 3.8
 
 from testbed.errors import SpecError
 from testbed.model.addressing import AddressPlan, NodePlan, plan

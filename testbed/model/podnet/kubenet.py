@@ -83,7 +83,7 @@ class Kubenet(PodNetwork):
         """Every node's pod CIDR inside the cluster CIDR, large enough for its pods, and
         overlapping no other node's."""
         cidrs: list[tuple[str, IPv4Network]] = []
-        for i, (node, cidr) in enumerate(zip(spec.nodes, default_pod_cidrs(spec), strict=True)):
+        for i, (node, cidr) in enumerate(zip(spec.nodes, default_pod_cidrs(spec))):
             where = f"nodes[{i}].pod_cidr"
             if node.pod_cidr is not None and not node.pod_cidr.subnet_of(spec.cluster_cidr):
                 raise fail(where, f"{cidr} is outside cluster_cidr {spec.cluster_cidr}")
