@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from pathlib import Path
 
 from testbed.errors import SpecError, TestbedError
-from testbed.kernel import procs
+from testbed.kernel import features, procs
 from testbed.model.load import load_spec
 from testbed.model.podnet import pod_network
 from testbed.pods.wiring import DEFAULT_WIRING, WIRINGS
+from testbed.results.provenance import os_release
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -76,6 +78,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(_args: argparse.Namespace) -> int:
+    """What this machine can and cannot emulate, and why: always exits 0 (it reports)."""
+    from testbed.cluster import preflight  # the tool list lives beside the checks
+
+    release = os_release()
+    print(f"system: {release.get('PRETTY_NAME', 'unknown')} "
+          f"({release.get('ID', '?')}-{release.get('VERSION_ID', '?')}); kernel "
+          f"{platform.release()}; Python {platform.python_version()}")
+    missing = preflight.missing_tools()
+    print("tools: " + ("all present" if not missing else "missing " + ", ".join(
+        f"{tool} (package {pkg})" for tool, pkg in missing)))
+    found = features.probe()
+    width = max(len(name) for name in found)
+    for f in found.values():
+        state = {True: "present", False: "absent", None: "unknown"}[f.present]
+        why = f" ({f.detail})" if f.detail and f.present is not True else ""
+        print(f"  {f.name:<{width}}  {state:<8} {f.used_for}{why}")
+    if os.geteuid() != 0:
+        print("(run as root to probe the kernel: each probe runs in a throwaway namespace)")
+    return 0
+
+
 def cmd_clean(_args: argparse.Namespace) -> int:
     from testbed.cluster import preflight
     from testbed.records import undo
@@ -114,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pod wiring: the real CNI plugins (default, the reference) or the "
                         "same kernel state over netlink, in-process (faster)")
     u.set_defaults(func=cmd_up)
+    d = sub.add_parser("doctor", help="say what this machine can and cannot emulate, and why")
+    d.set_defaults(func=cmd_doctor)
     c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
     c.set_defaults(func=cmd_clean)
     return ap

@@ -8,8 +8,9 @@ import shutil
 
 from testbed.emulation.ipmn import ensure_frr_on_path, guard_global_cleanup
 from testbed.errors import LeftoverError, MissingDependencyError, PrivilegeError
+from testbed.kernel import features
 from testbed.kernel.ns import NETNS_DIR
-from testbed.model.names import ROUTER, UNDERLAY_SWITCH, pod_netns_name, underlay_intf
+from testbed.model.names import OVS, ROUTER, UNDERLAY_SWITCH, pod_netns_name, underlay_intf
 from testbed.model.spec import ClusterSpec
 from testbed.pods.cni import CNI_PATH
 
@@ -57,6 +58,16 @@ def check_all() -> None:
             "(or run `sudo make setup`)"
         )
     guard_global_cleanup()
+
+
+def check_features(spec: ClusterSpec) -> None:
+    """The kernel features the spec asks for (one line naming what is missing)."""
+    if spec.underlay_switch == OVS:
+        present, detail = features.openvswitch()
+        if not present:
+            raise MissingDependencyError(
+                f"underlay_switch: ovs needs Open vSwitch, which this machine lacks: "
+                f"{detail}; use linux-bridge here (`testbed doctor` says what it can emulate)")
 
 
 def refuse_foreign_names(spec: ClusterSpec) -> None:

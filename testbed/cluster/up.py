@@ -29,7 +29,14 @@ from testbed.emulation.ipmn import GlobalCleanupRefused, IPNet, setLogLevel
 from testbed.emulation.nodesetup import apply_links, run_rules, up_interface_mtus
 from testbed.emulation.topo import ClusterTopo
 from testbed.errors import TestbedError
-from testbed.model.names import FRR_TMP, LINK_GROUP, ROUTER, UNDERLAY_SWITCH, underlay_port
+from testbed.model.names import (
+    FRR_TMP,
+    LINK_GROUP,
+    OVS,
+    ROUTER,
+    UNDERLAY_SWITCH,
+    underlay_port,
+)
 from testbed.records import undo
 from testbed.records.journal import new_run
 
@@ -45,8 +52,10 @@ class Step:
 
 
 def check(cluster: ClusterContext) -> None:
-    """Root and every tool, before anything is created."""
+    """Root, every tool, and the kernel features this spec needs, before anything is
+    created."""
     preflight.check_all()
+    preflight.check_features(cluster.spec)
 
 
 def take_lock(cluster: ClusterContext) -> None:
@@ -84,13 +93,16 @@ def build_network(cluster: ClusterContext) -> None:
     records.subdir("hosts")
     if not os.path.isdir(FRR_TMP):  # the router's mount point for its private tmpfs
         records.record("dir", path=FRR_TMP, if_empty=True)
-    records.record("link", name=UNDERLAY_SWITCH)
-    records.record("linkgroup", group=LINK_GROUP)
+    if cluster.spec.underlay_switch == OVS:  # deleted with ovs-vsctl, not netlink
+        records.record("ovsbridge", name=UNDERLAY_SWITCH)
+    else:
+        records.record("link", name=UNDERLAY_SWITCH)
+        records.record("linkgroup", group=LINK_GROUP)
     for i in range(1, len(cluster.spec.nodes) + 2):
         records.record("link", name=underlay_port(i))
     cluster.progress(f"building network: router, underlay, {len(cluster.spec.nodes)} nodes")
     topo = ClusterTopo(cluster.plan, cluster.network.router_routes(cluster.plan),
-                       records.directory)
+                       records.directory, cluster.spec.underlay_switch)
     cluster.net = IPNet(topo=topo, allocate_IPs=False, use_v6=False, build=False)
     cluster.net.build()
     for name in [ROUTER, *cluster.node_names]:

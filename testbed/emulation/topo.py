@@ -19,9 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from testbed.emulation.ipmn import STATIC, IPTopo, RouterConfig, StaticRoute
-from testbed.emulation.nodes import GatewayRouter, NodeHost, NodeLink, UnderlaySwitch
+from testbed.emulation.nodes import (
+    GatewayRouter,
+    NodeHost,
+    NodeLink,
+    OvsUnderlay,
+    UnderlaySwitch,
+)
 from testbed.model.addressing import AddressPlan
-from testbed.model.names import FRR_TMP, ROUTER, UNDERLAY_SWITCH
+from testbed.model.names import FRR_TMP, LINUX_BRIDGE, OVS, ROUTER, UNDERLAY_SWITCH
 from testbed.model.podnet import Route
 
 
@@ -29,7 +35,7 @@ class ClusterTopo(IPTopo):
     """Router, underlay switch and one Mininet host per Kubernetes node."""
 
     def build(self, plan: AddressPlan, router_routes: Sequence[Route],  # type: ignore[override]
-              workdir: Path) -> None:
+              workdir: Path, underlay_switch: str = LINUX_BRIDGE) -> None:
         # FRR leaves a crash-log directory per process start in /var/tmp/frr: a private
         # tmpfs there, in the router's own mount namespace, vanishes with the router.
         router = self.addRouter(ROUTER, cls=GatewayRouter, config=RouterConfig,
@@ -37,7 +43,8 @@ class ClusterTopo(IPTopo):
         router.addDaemon(STATIC, static_routes=[
             StaticRoute(str(r.dst), str(r.via)) for r in router_routes
         ])
-        switch = self.addSwitch(UNDERLAY_SWITCH, cls=UnderlaySwitch, stp=False)
+        switch = self.addSwitch(UNDERLAY_SWITCH, stp=False,
+                                cls=OvsUnderlay if underlay_switch == OVS else UnderlaySwitch)
         self.addLink(router, switch, params1={"ip": str(plan.router_ip)})
         for node in plan.nodes:
             host = self.addHost(node.name, cls=NodeHost,

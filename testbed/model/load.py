@@ -26,7 +26,13 @@ import yaml
 
 from testbed.errors import SpecError
 from testbed.errors import quote as show
-from testbed.model.names import MAX_NODE_NAME, PREFIX, ROUTER, pod_netns_name
+from testbed.model.names import (
+    MAX_NODE_NAME,
+    PREFIX,
+    ROUTER,
+    UNDERLAY_SWITCHES,
+    pod_netns_name,
+)
 from testbed.model.podnet import POD_NETWORKS, pod_network
 from testbed.model.spec import (
     DEFAULT_COMMAND,
@@ -34,6 +40,7 @@ from testbed.model.spec import (
     DEFAULT_NON_MASQUERADE_CIDR,
     DEFAULT_POD_NETWORK,
     DEFAULT_UNDERLAY,
+    DEFAULT_UNDERLAY_SWITCH,
     ClusterSpec,
     ContainerSpec,
     NodeSpec,
@@ -64,7 +71,7 @@ SPECIAL_RANGES = {
 
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
-    "non_masquerade_cidr", "nodes", "pod_network",
+    "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
 }
 NODE_KEYS = {"name", "pods", "pod_cidr"}
 POD_KEYS = {"name", "containers"}
@@ -175,13 +182,17 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     mode = top.get("pod_network", DEFAULT_POD_NETWORK)
     if not isinstance(mode, str) or mode not in POD_NETWORKS:
         raise r.fail("pod_network", f"{show(mode)} is not one of {', '.join(POD_NETWORKS)}")
+    switch = top.get("underlay_switch", DEFAULT_UNDERLAY_SWITCH)
+    if not isinstance(switch, str) or switch not in UNDERLAY_SWITCHES:
+        raise r.fail("underlay_switch", f"{show(switch)} is not one of "
+                     f"{', '.join(UNDERLAY_SWITCHES)}")
     raw_nodes = r.sequence(top["nodes"], "nodes", " of nodes", MAX_NODES)
     if not raw_nodes:
         raise r.fail("nodes", "must list at least one node")
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr,
         nodes=_nodes(r, raw_nodes), node_cidr_prefix=prefix, underlay=underlay,
-        non_masquerade_cidr=nmc, pod_network=mode, source=source,
+        non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch, source=source,
     )
     _check_names(r, spec)
     _check_addressing(r, spec)

@@ -21,6 +21,11 @@ MAX_IFNAME = 15  # IFNAMSIZ - 1
 UNDERLAY_SUFFIX = "-eth0"
 MAX_NODE_NAME = MAX_IFNAME - len(UNDERLAY_SUFFIX)  # `<node>-eth0` must fit
 
+# The underlay switch (`underlay_switch:` in a topology file).
+LINUX_BRIDGE = "linux-bridge"
+OVS = "ovs"
+UNDERLAY_SWITCHES = (LINUX_BRIDGE, OVS)
+
 # Pod network modes (`pod_network:` in a topology file); testbed.model.podnet has them.
 KUBENET = "kubenet"
 DOCKER_DEFAULT = "docker-default"

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Any
 
-from testbed.model.names import KUBENET
+from testbed.model.names import KUBENET, LINUX_BRIDGE
 
 DEFAULT_UNDERLAY = "10.100.0.0/24"
 DEFAULT_NODE_CIDR_PREFIX = 24
 DEFAULT_NON_MASQUERADE_CIDR = "10.0.0.0/8"
 DEFAULT_POD_NETWORK = KUBENET
+DEFAULT_UNDERLAY_SWITCH = LINUX_BRIDGE
 DEFAULT_COMMAND = ("sleep", "infinity")  # a container without a command
 
 
@@ -59,6 +60,7 @@ class ClusterSpec:
     )
     description: str = ""
     pod_network: str = DEFAULT_POD_NETWORK
+    underlay_switch: str = DEFAULT_UNDERLAY_SWITCH  # linux-bridge or ovs (where OVS runs)
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -76,6 +78,7 @@ class ClusterSpec:
             "underlay": str(self.underlay),
             "non_masquerade_cidr": str(self.non_masquerade_cidr),
             "pod_network": self.pod_network,
+            "underlay_switch": self.underlay_switch,
             "nodes": [
                 {
                     "name": n.name,

@@ -138,6 +138,11 @@ def check_record(rec: Any) -> str | None:
         if not isinstance(name, str) or not IFNAME_RE.fullmatch(name) or not is_own_name(name):
             return f"link record {quote(name)}: not an interface name the testbed gives"
         return None
+    if kind == "ovsbridge":
+        name = rec.get("name")
+        if not isinstance(name, str) or not IFNAME_RE.fullmatch(name) or not is_own_name(name):
+            return f"OVS bridge record {quote(name)}: not a name the testbed gives"
+        return None
     if kind == "linkgroup":
         if rec.get("group") != LINK_GROUP:
             return f"link group record {quote(rec.get('group'))}: not the testbed's group"

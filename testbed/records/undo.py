@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,11 @@ def undo_run(state: RunState) -> Undone:
             remove_dir_if_empty(rec["path"])
         except OSError as exc:
             failed(rec, f"directory {rec['path']}", exc)
+    for rec in [r for r in valid if r["kind"] == "ovsbridge"]:
+        try:
+            delete_ovs_bridge(rec["name"])
+        except (OSError, subprocess.SubprocessError) as exc:
+            failed(rec, f"OVS bridge {rec['name']}", exc)
     links = [r for r in reversed(valid) if r["kind"] == "link"]
     groups = {r["group"] for r in valid if r["kind"] == "linkgroup"}
     errors = delete_links([r["name"] for r in links], groups.pop() if len(groups) == 1 else None)
@@ -110,6 +117,17 @@ def undo_run(state: RunState) -> Undone:
     if result.kept:
         state.rewrite([r for r in valid if r["kind"] == "run"] + result.kept)
     return result
+
+
+def delete_ovs_bridge(name: str) -> None:
+    """An OVS underlay bridge goes through ovs-vsctl (a missing one is fine; without OVS
+    on the machine there is nothing to delete)."""
+    if shutil.which("ovs-vsctl") is None:
+        return
+    res = subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", name],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    if res.returncode != 0:
+        raise OSError(f"ovs-vsctl del-br {name}: {res.stderr.strip()[:200]}")
 
 
 def remove_dir_if_empty(path: str) -> None:

@@ -3,12 +3,15 @@ the versions of the kernel, Python, the Debian packages and the Python packages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
+
+from testbed.kernel import features
 
 DEBIAN_PACKAGES = ["mininet", "frr", "iperf3", "iputils-ping", "containernetworking-plugins",
                    "catatonit", "iptables", "iproute2", "bridge-utils", "linux-base"]
@@ -31,8 +34,20 @@ def git_info(repo: Path) -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(status) if commit else None}
 
 
+def os_release(path: str = "/etc/os-release") -> dict[str, str]:
+    """The system's identity (ID, VERSION_ID, PRETTY_NAME, ...)."""
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                out[key.strip()] = value.strip().strip('"')
+    return out
+
+
 def environment_info() -> dict[str, Any]:
-    """Kernel, Python, Debian and Python package versions: what a reproduction needs."""
+    """Kernel, system, Python, Debian and Python package versions, and what the kernel can
+    emulate: what a reproduction needs."""
     debs = {}
     for pkg in DEBIAN_PACKAGES:
         debs[pkg] = _cmd(["dpkg-query", "-W", "-f=${Version}", pkg]) or None
@@ -48,6 +63,8 @@ def environment_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        "system": os_release().get("PRETTY_NAME"),
+        "features": features.as_dict(features.probe()),
         "debian_packages": debs,
         "python_packages": pys,
         "tools": {

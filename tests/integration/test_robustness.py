@@ -17,6 +17,7 @@ import pytest
 from testbed.cluster import Cluster, down
 from testbed.emulation import ipmn
 from testbed.errors import TestbedError
+from testbed.kernel import features
 from testbed.model.names import UNDERLAY_SWITCH
 from testbed.model.spec import ClusterSpec
 from testbed.pods.cni import CniRuntime
@@ -237,3 +238,24 @@ def test_cni_plugin_failing_is_a_clear_error(two_node_spec: ClusterSpec,
     with pytest.raises(TestbedError, match="CNI plugin bridge ADD failed .*bridge exploded"):
         cluster.start()
     assert settle(before) == before
+
+
+def test_an_ovs_underlay_without_ovs_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    """This machine has no OVS datapath (where it has one, the OVS path runs instead)."""
+    if features.openvswitch()[0]:
+        pytest.skip("Open vSwitch runs here: the refusal cannot be shown")
+    topology = tmp_path / "ovs.yaml"
+    topology.write_text(Path(TWO_NODE).read_text() + "underlay_switch: ovs\n")
+    before = machine_snapshot()
+    res = subprocess.run([TESTBED, "up", str(topology), "-c", "pods"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 1
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: underlay_switch: ovs needs Open vSwitch")
+    assert machine_snapshot() == before
+
+
+def test_the_kernel_probes_find_what_every_cluster_uses() -> None:
+    found = features.probe()
+    assert found["veth"].present is True and found["bridge"].present is True
+    assert found["vxlan"].present in (True, False)  # probed, not unknown, as root

@@ -17,6 +17,7 @@ from experiments import run as run_py
 from testbed.cli import main as cli
 from testbed.cluster import preflight
 from testbed.errors import MissingDependencyError
+from testbed.kernel import features
 from testbed.results.rundir import FORMAT_VERSION
 
 from .test_spec import INVALID
@@ -179,3 +180,22 @@ def test_resume_of_malformed_metadata_is_one_line(tmp_path: Path, capsys, meta: 
         (tmp_path / "measurements.csv").write_text("not,the,columns\n1,2,3\n")
     assert run_py.main(["--resume", str(tmp_path)]) == 2
     assert fragment in one_error_line(capsys.readouterr().err)
+
+
+def test_doctor_reports_and_exits_0(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(features, "probe", lambda: {
+        "veth": features.Feature("veth", True, "pods"),
+        "openvswitch": features.Feature("openvswitch", False, "the OVS underlay",
+                                        "no openvswitch kernel module loaded")})
+    monkeypatch.setattr("testbed.cluster.preflight.missing_tools", lambda: [])
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "tools: all present" in out
+    assert "veth         present  pods" in out
+    assert "openvswitch  absent   the OVS underlay (no openvswitch kernel module loaded)" in out
+
+
+def test_feature_probes_without_root_say_unknown(monkeypatch) -> None:
+    monkeypatch.setattr(features.os, "geteuid", lambda: 1000)
+    found = features.probe()
+    assert found["vxlan"].present is None and found["vxlan"].detail == "probing needs root"

@@ -252,6 +252,7 @@ def test_to_dict_of_two_node_figure() -> None:
         "underlay": "10.100.0.0/24",
         "non_masquerade_cidr": "10.0.0.0/8",
         "pod_network": "kubenet",
+        "underlay_switch": "linux-bridge",
         "nodes": [
             {"name": "node-1", "pods": [{"name": "pod-1", "containers": []},
                                         {"name": "pod-2", "containers": []}]},
@@ -474,6 +475,8 @@ INVALID: list[tuple[str, Any, str, str]] = [
      "a number of more than 30 digits is out of range"),
     ("pod-network-not-a-string", doc(pod_network=["kubenet"]), "pod_network",
      "is not one of kubenet, docker-default"),
+    ("underlay-switch-unknown", doc(underlay_switch="cisco"), "underlay_switch",
+     "'cisco' is not one of linux-bridge, ovs"),
     ("docker-over-capacity",
      doc(pod_network="docker-default", nodes=[{"name": "node-1", "pods": 70_000}]),
      "nodes[0].pods", "do not fit in 172.17.0.0/16"),
