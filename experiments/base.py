@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, Union
 from experiments.claims import ClaimResult
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError, one_line
+from testbed.kernel.procs import ExecResult
 from testbed.model.paths import classify
 from testbed.model.spec import ClusterSpec
 from testbed.pods.wiring import DEFAULT_WIRING
@@ -167,6 +168,11 @@ class Claim:
 
     def steps(self, ctx: Context) -> int:
         return 1
+
+
+def outcome(result: ExecResult) -> dict[str, Any]:
+    """A probe's result as evidence: whether it succeeded and what it printed."""
+    return {"ok": result.ok, "stdout": result.stdout}
 
 
 def keep_evidence(ctx: Context, claim: str, evidence: Mapping[str, Any]) -> None:

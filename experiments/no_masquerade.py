@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
+from experiments.base import Claim, Context, Result, Verdict, keep_evidence, outcome, retry
 from experiments.claims import ClaimResult, judge
 from testbed.kernel import procs
 
@@ -96,9 +96,8 @@ class NoMasquerade(Claim):
             for name in (PRIVATE[0], OUTSIDE[0]):
                 if name in c.external:
                     c.remove_external_host(name)
-        e.update(no_route={"ok": no_route.ok, "stdout": no_route.stdout},
-                 with_route={"ok": with_route.ok, "stdout": with_route.stdout},
-                 outside={"ok": answer.ok, "stdout": answer.stdout},
+        e.update(no_route=outcome(no_route), with_route=outcome(with_route),
+                 outside=outcome(answer),
                  private_seen=seen(PRIVATE[0]), outside_seen=seen(OUTSIDE[0]))
         keep_evidence(ctx, NAME, e)
         yield Verdict(judge_evidence(e))

@@ -14,7 +14,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry, two_pods
+from experiments.base import (
+    Claim,
+    Context,
+    Result,
+    Verdict,
+    keep_evidence,
+    outcome,
+    retry,
+    two_pods,
+)
 from experiments.claims import ClaimResult, judge
 
 NAME = "port-conflict"
@@ -54,9 +63,7 @@ class PortConflict(Claim):
         finally:
             c.remove_container(a, "first")
             c.remove_container(a, "second")
-        evidence = {"pod_a": a, "pod_b": b,
-                    "first_holds": {"ok": held.ok, "stdout": held.stdout},
-                    "second_bind": {"ok": second.ok, "stdout": second.stdout},
-                    "other_pod_bind": {"ok": other.ok, "stdout": other.stdout}}
+        evidence = {"pod_a": a, "pod_b": b, "first_holds": outcome(held),
+                    "second_bind": outcome(second), "other_pod_bind": outcome(other)}
         keep_evidence(ctx, NAME, evidence)
         yield Verdict(judge_evidence(evidence))

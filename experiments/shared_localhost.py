@@ -15,7 +15,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry, two_pods
+from experiments.base import (
+    Claim,
+    Context,
+    Result,
+    Verdict,
+    keep_evidence,
+    outcome,
+    retry,
+    two_pods,
+)
 from experiments.claims import ClaimResult, judge
 
 NAME = "shared-localhost"
@@ -62,9 +71,7 @@ class SharedLocalhost(Claim):
         finally:
             c.remove_container(a, "server")
             c.remove_container(a, "client")
-        evidence = {"pod_a": a, "pod_b": b,
-                    "same_pod": {"ok": same.ok, "stdout": same.stdout},
-                    "other_pod": {"ok": other.ok, "stdout": other.stdout},
-                    "ip_server": ip_server, "ip_client": ip_client}
+        evidence = {"pod_a": a, "pod_b": b, "same_pod": outcome(same),
+                    "other_pod": outcome(other), "ip_server": ip_server, "ip_client": ip_client}
         keep_evidence(ctx, NAME, evidence)
         yield Verdict(judge_evidence(evidence))

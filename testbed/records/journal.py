@@ -39,6 +39,8 @@ STATE_ROOT = Path(os.environ.get("KTESTBED_STATE_ROOT", "/run/ktestbed"))
 RECORDED_DIRS = (FRR_TMP,)
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # what the kernel takes (no '/', no space)
 NETNS_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,250}")
+# record kinds that name something machine-wide, and the names each may have
+NAMED_KINDS = {"netns": NETNS_RE, "link": IFNAME_RE, "ovsbridge": IFNAME_RE}
 
 
 @dataclass
@@ -128,20 +130,11 @@ def check_record(rec: Any) -> str | None:
                                     or started < 0):
             return f"process {pid} without a start time ({quote(started)}): never signalled"
         return None
-    if kind == "netns":
+    if kind in NAMED_KINDS:
         name = rec.get("name")
-        if not isinstance(name, str) or not NETNS_RE.fullmatch(name) or not is_own_name(name):
-            return f"netns record {quote(name)}: not a name the testbed gives"
-        return None
-    if kind == "link":
-        name = rec.get("name")
-        if not isinstance(name, str) or not IFNAME_RE.fullmatch(name) or not is_own_name(name):
-            return f"link record {quote(name)}: not an interface name the testbed gives"
-        return None
-    if kind == "ovsbridge":
-        name = rec.get("name")
-        if not isinstance(name, str) or not IFNAME_RE.fullmatch(name) or not is_own_name(name):
-            return f"OVS bridge record {quote(name)}: not a name the testbed gives"
+        if (not isinstance(name, str) or not NAMED_KINDS[kind].fullmatch(name)
+                or not is_own_name(name)):
+            return f"{kind} record {quote(name)}: not a name the testbed gives"
         return None
     if kind == "linkgroup":
         if rec.get("group") != LINK_GROUP:
