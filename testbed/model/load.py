@@ -12,13 +12,10 @@ expanded, and no message quotes more than a few dozen characters of the input.
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
+import dataclasses
 import os
-import re
 import shlex
 import stat
-from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import yaml
 
 from testbed.errors import SpecError
 from testbed.errors import quote as show
+from testbed.model import load_services
 from testbed.model.names import (
     MAX_NODE_NAME,
     PREFIX,
@@ -34,11 +32,14 @@ from testbed.model.names import (
     pod_netns_name,
 )
 from testbed.model.podnet import POD_NETWORKS, pod_network
+from testbed.model.reader import Reader, kind_of
 from testbed.model.spec import (
     DEFAULT_COMMAND,
+    DEFAULT_KUBE_PROXY_MODE,
     DEFAULT_NODE_CIDR_PREFIX,
     DEFAULT_NON_MASQUERADE_CIDR,
     DEFAULT_POD_NETWORK,
+    DEFAULT_SERVICE_CIDR,
     DEFAULT_UNDERLAY,
     DEFAULT_UNDERLAY_SWITCH,
     ClusterSpec,
@@ -47,8 +48,6 @@ from testbed.model.spec import (
     PodSpec,
 )
 
-# Kubernetes object names are DNS labels; ours also become namespace and file names.
-NAME_RE = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")  # used with fullmatch
 MAX_CLUSTER_NAME = 40
 MAX_POD_NAME = 40
 # Far beyond what one machine runs (5000 pods take ~2.7 GB), small enough to check fast.
@@ -60,108 +59,18 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 20  # the deepest topology file nests 6 levels
 # Names the cluster uses for itself: no node or pod may take them.
 RESERVED_NAMES = {ROUTER}
-# Ranges no emulated network may use: they mean something on every host.
-SPECIAL_RANGES = {
-    IPv4Network("0.0.0.0/8"): "'this network' (0.0.0.0/8)",
-    IPv4Network("127.0.0.0/8"): "loopback (127.0.0.0/8)",
-    IPv4Network("169.254.0.0/16"): "link-local (169.254.0.0/16)",
-    IPv4Network("224.0.0.0/4"): "multicast (224.0.0.0/4)",
-    IPv4Network("240.0.0.0/4"): "reserved (240.0.0.0/4, with the broadcast address)",
-}
-
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
     "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
+    "service_cidr", "kube_proxy_mode", "services",
 }
 NODE_KEYS = {"name", "pods", "pod_cidr"}
-POD_KEYS = {"name", "containers"}
+POD_KEYS = {"name", "containers", "labels", "readinessProbe"}
 CONTAINER_KEYS = {"name", "command"}
-
-class _Reader:
-    """Reads one mapping of a topology file, raising SpecError with the field's path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, problem: str) -> SpecError:
-        return SpecError(self.source, where, problem)
-
-    def mapping(self, value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where or "(top level)", f"must be a mapping, got {_kind(value)}")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.fail(where or "(top level)", f"key {show(key)} is not a string")
-            if key not in allowed:
-                hint = _close_match(key, allowed)
-                prefix = f"{where}." if where else ""
-                raise self.fail(
-                    f"{prefix}{show(key)[1:-1]}",
-                    "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
-                    + f"; allowed: {', '.join(sorted(allowed))}",
-                )
-        return value
-
-    def sequence(self, value: Any, where: str, what: str, most: int) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list{what}, got {_kind(value)}")
-        if len(value) > most:
-            raise self.fail(where, f"{len(value)} entries; at most {most} are supported")
-        return value
-
-    def name(self, value: Any, where: str, max_len: int) -> str:
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be a string, got {_kind(value)}")
-        if len(value) > max_len:
-            raise self.fail(where, f"{show(value)} is longer than {max_len} characters")
-        if not NAME_RE.fullmatch(value):
-            raise self.fail(
-                where,
-                f"{show(value)} must be lower-case letters, digits and '-', "
-                "starting with a letter and not ending with '-'",
-            )
-        return value
-
-    def network(self, value: Any, where: str, special_ok: bool = False) -> IPv4Network:
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be a CIDR string such as 10.0.0.0/16, got {_kind(value)}")
-        if len(value) > 43:  # the longest IPv6 CIDR
-            raise self.fail(where, f"{show(value)} is not a valid network")
-        try:
-            net = ipaddress.ip_network(value)
-        except ValueError as exc:
-            raise self.fail(where, f"{show(value)} is not a valid network: {exc}") from None
-        if not isinstance(net, IPv4Network):
-            raise self.fail(where, f"'{value}' is not IPv4 (only IPv4 is supported)")
-        if not special_ok:
-            for special, what in SPECIAL_RANGES.items():
-                if net.overlaps(special):
-                    raise self.fail(where, f"{net} overlaps {what}: use a unicast range "
-                                    "such as 10.0.0.0/8")
-        return net
-
-    def integer(self, value: Any, where: str, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(where, f"must be an integer, got {_kind(value)}")
-        if not low <= value <= high:
-            raise self.fail(where, f"{show(value)} is out of range {low}..{high}")
-        return value
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else f"{type(value).__name__} {show(value)}"
-
-
-def _close_match(key: str, allowed: set[str]) -> str | None:
-    if len(key) > 40:
-        return None
-    matches = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
 
 def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     """Validate a decoded topology document and build its spec (SpecError if invalid)."""
-    r = _Reader(source)
+    r = Reader(source)
     if data is None:
         raise r.fail("(top level)", "the file is empty")
     top = r.mapping(data, "", TOP_KEYS)
@@ -171,7 +80,7 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     name = r.name(top["name"], "name", MAX_CLUSTER_NAME)
     description = top.get("description", "")
     if not isinstance(description, str):
-        raise r.fail("description", f"must be a string, got {_kind(description)}")
+        raise r.fail("description", f"must be a string, got {kind_of(description)}")
     cluster_cidr = r.network(top["cluster_cidr"], "cluster_cidr")
     underlay = r.network(top.get("underlay", DEFAULT_UNDERLAY), "underlay")
     # a destination range: 0.0.0.0/0 (never masquerade) is a real setting
@@ -189,17 +98,27 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     raw_nodes = r.sequence(top["nodes"], "nodes", " of nodes", MAX_NODES)
     if not raw_nodes:
         raise r.fail("nodes", "must list at least one node")
+    service_cidr = r.network(top.get("service_cidr", DEFAULT_SERVICE_CIDR), "service_cidr")
+    proxy_mode = load_services.kube_proxy_mode(
+        r, top.get("kube_proxy_mode", DEFAULT_KUBE_PROXY_MODE))
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr,
         nodes=_nodes(r, raw_nodes), node_cidr_prefix=prefix, underlay=underlay,
-        non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch, source=source,
+        non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch,
+        service_cidr=service_cidr, kube_proxy_mode=proxy_mode, source=source,
     )
     _check_names(r, spec)
     _check_addressing(r, spec)
-    return spec
+    raw_services = r.sequence(top.get("services", []), "services", " of services",
+                              load_services.MAX_SERVICES)
+    if not raw_services:  # no service network: the range is recorded, unused, unchecked
+        return spec
+    load_services.check_service_cidr(r, spec)  # before the services' addresses in it
+    return dataclasses.replace(spec, services=load_services.services(r, raw_services,
+                                                                     service_cidr))
 
 
-def _nodes(r: _Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
+def _nodes(r: Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
     """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted)."""
     nodes: list[NodeSpec] = []
     pods_so_far = 0
@@ -223,11 +142,11 @@ def _nodes(r: _Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
     return tuple(nodes)
 
 
-def _pods(r: _Reader, raw: Any, where: str, before: int) -> tuple[PodSpec, ...]:
+def _pods(r: Reader, raw: Any, where: str, before: int) -> tuple[PodSpec, ...]:
     """A node's pods, given as a count or a list; `before`: pods on the nodes before it.
     The count is checked before any pod is made."""
     if isinstance(raw, bool) or not isinstance(raw, (int, list)):
-        raise r.fail(where, f"must be a count or a list of pods, got {_kind(raw)}")
+        raise r.fail(where, f"must be a count or a list of pods, got {kind_of(raw)}")
     if isinstance(raw, int):
         if raw < 0:
             raise r.fail(where, f"{show(raw)} is negative")
@@ -242,11 +161,17 @@ def _pods(r: _Reader, raw: Any, where: str, before: int) -> tuple[PodSpec, ...]:
                         POD_KEYS)
         pod_name = r.name(pod.get("name", f"pod-{before + j + 1}"), f"{pwhere}.name",
                           MAX_POD_NAME)
-        pods.append(PodSpec(pod_name, _containers(r, pod.get("containers", []), pwhere)))
+        pods.append(PodSpec(
+            pod_name, _containers(r, pod.get("containers", []), pwhere),
+            labels=load_services.labels(r, pod.get("labels", {}), f"{pwhere}.labels"),
+            readiness=(load_services.readiness(r, pod["readinessProbe"],
+                                               f"{pwhere}.readinessProbe")
+                       if "readinessProbe" in pod else None),
+        ))
     return tuple(pods)
 
 
-def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
+def _containers(r: Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
     r.sequence(raw, f"{pwhere}.containers", "", MAX_CONTAINERS)
     out: list[ContainerSpec] = []
     for k, raw_c in enumerate(raw):
@@ -272,7 +197,7 @@ def _containers(r: _Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
     return tuple(out)
 
 
-def _check_names(r: _Reader, spec: ClusterSpec) -> None:
+def _check_names(r: Reader, spec: ClusterSpec) -> None:
     """Pods, nodes and the router share one name space (the CLI and look-ups take any
     of them), and every pod's machine-wide netns name must be its own."""
     taken = {**{n.name: f"node {n.name}" for n in spec.nodes}, ROUTER: "the router"}
@@ -294,7 +219,7 @@ def _check_names(r: _Reader, spec: ClusterSpec) -> None:
             netns[ns_name] = f"pod '{pod.name}' on node '{node.name}'"
 
 
-def _check_addressing(r: _Reader, spec: ClusterSpec) -> None:
+def _check_addressing(r: Reader, spec: ClusterSpec) -> None:
     """Cross-field rules every pod network shares, then the pod network's own."""
     available = 2 ** (spec.node_cidr_prefix - spec.cluster_cidr.prefixlen)
     if len(spec.nodes) > available:

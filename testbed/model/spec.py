@@ -8,7 +8,7 @@ These types depend on nothing else of the testbed; reading and validating a file
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from testbed.model.names import KUBENET, LINUX_BRIDGE
@@ -19,6 +19,16 @@ DEFAULT_NON_MASQUERADE_CIDR = "10.0.0.0/8"
 DEFAULT_POD_NETWORK = KUBENET
 DEFAULT_UNDERLAY_SWITCH = LINUX_BRIDGE
 DEFAULT_COMMAND = ("sleep", "infinity")  # a container without a command
+DEFAULT_SERVICE_CIDR = "10.3.240.0/20"  # the seed series' example service range
+DEFAULT_NAMESPACE = "default"
+# kube-proxy's modes the testbed emulates (ipvs needs IPVS, absent from these kernels)
+IPTABLES, NFTABLES, USERSPACE = "iptables", "nftables", "userspace"
+DEFAULT_KUBE_PROXY_MODE = IPTABLES
+# Service types and policies, spelled as Kubernetes spells them
+CLUSTER_IP, NODE_PORT, LOAD_BALANCER = "ClusterIP", "NodePort", "LoadBalancer"
+TCP, UDP = "TCP", "UDP"
+CLUSTER, LOCAL = "Cluster", "Local"
+NONE, CLIENT_IP = "None", "ClientIP"
 
 
 @dataclass(frozen=True)
@@ -30,11 +40,64 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class ReadinessProbe:
+    """A pod's readiness check, as Kubernetes' readinessProbe: a TCP connect to `port`, or
+    an HTTP GET of `path` on `port` (ready on 200-399), every `period_s`; `failures` in a
+    row make the pod unready, `successes` in a row ready again."""
+
+    port: int
+    path: str | None = None  # None: tcpSocket; a path: httpGet
+    period_s: float = 10.0
+    timeout_s: float = 1.0
+    failures: int = 3
+    successes: int = 1
+    initial_delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class PodSpec:
-    """A pod: a pause process holding the namespaces, and its app containers."""
+    """A pod: a pause process holding the namespaces, its app containers, its labels
+    (what services select) and an optional readiness check."""
 
     name: str
     containers: tuple[ContainerSpec, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    readiness: ReadinessProbe | None = None
+
+    def matches(self, selector: tuple[tuple[str, str], ...]) -> bool:
+        """Whether a (non-empty) label selector selects this pod."""
+        return bool(selector) and set(selector) <= set(self.labels)
+
+
+@dataclass(frozen=True)
+class ServicePortSpec:
+    """One port of a service: clients use `port` on the cluster IP (and `node_port` on
+    every node), the selected pods serve `target_port`."""
+
+    port: int
+    target_port: int
+    protocol: str = TCP
+    name: str = ""
+    node_port: int | None = None  # None for ClusterIP; allocated if a NodePort gives none
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A Kubernetes Service: a virtual IP (and ports) in front of the pods it selects."""
+
+    name: str
+    selector: tuple[tuple[str, str], ...]
+    ports: tuple[ServicePortSpec, ...]
+    namespace: str = DEFAULT_NAMESPACE
+    type: str = CLUSTER_IP
+    cluster_ip: IPv4Address | None = None  # None: allocated from the service CIDR
+    session_affinity: str = NONE
+    external_traffic_policy: str = CLUSTER
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`, as kube-proxy names a service."""
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +124,9 @@ class ClusterSpec:
     description: str = ""
     pod_network: str = DEFAULT_POD_NETWORK
     underlay_switch: str = DEFAULT_UNDERLAY_SWITCH  # linux-bridge or ovs (where OVS runs)
+    service_cidr: IPv4Network = field(default_factory=lambda: IPv4Network(DEFAULT_SERVICE_CIDR))
+    kube_proxy_mode: str = DEFAULT_KUBE_PROXY_MODE
+    services: tuple[ServiceSpec, ...] = ()
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -79,21 +145,44 @@ class ClusterSpec:
             "non_masquerade_cidr": str(self.non_masquerade_cidr),
             "pod_network": self.pod_network,
             "underlay_switch": self.underlay_switch,
+            "service_cidr": str(self.service_cidr),
+            "kube_proxy_mode": self.kube_proxy_mode,
             "nodes": [
                 {
                     "name": n.name,
                     **({"pod_cidr": str(n.pod_cidr)} if n.pod_cidr else {}),
-                    "pods": [
-                        {
-                            "name": p.name,
-                            "containers": [
-                                {"name": c.name, "command": list(c.command)}
-                                for c in p.containers
-                            ],
-                        }
-                        for p in n.pods
-                    ],
+                    "pods": [_pod_dict(p) for p in n.pods],
                 }
                 for n in self.nodes
             ],
+            **({"services": [_service_dict(s) for s in self.services]} if self.services else {}),
         }
+
+
+def _pod_dict(p: PodSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "containers": [
+        {"name": c.name, "command": list(c.command)} for c in p.containers]}
+    if p.labels:
+        out["labels"] = dict(p.labels)
+    if p.readiness is not None:
+        r = p.readiness
+        check = ({"httpGet": {"path": r.path, "port": r.port}} if r.path is not None
+                 else {"tcpSocket": {"port": r.port}})
+        out["readinessProbe"] = {**check, "periodSeconds": r.period_s,
+                                 "timeoutSeconds": r.timeout_s, "failureThreshold": r.failures,
+                                 "successThreshold": r.successes,
+                                 "initialDelaySeconds": r.initial_delay_s}
+    return out
+
+
+def _service_dict(s: ServiceSpec) -> dict[str, Any]:
+    return {
+        "name": s.name, "namespace": s.namespace, "selector": dict(s.selector), "type": s.type,
+        **({"clusterIP": str(s.cluster_ip)} if s.cluster_ip else {}),
+        "sessionAffinity": s.session_affinity,
+        **({"externalTrafficPolicy": s.external_traffic_policy} if s.type != CLUSTER_IP
+           else {}),
+        "ports": [{"port": p.port, "targetPort": p.target_port, "protocol": p.protocol,
+                   **({"name": p.name} if p.name else {}),
+                   **({"nodePort": p.node_port} if p.node_port else {})} for p in s.ports],
+    }

@@ -253,6 +253,8 @@ def test_to_dict_of_two_node_figure() -> None:
         "non_masquerade_cidr": "10.0.0.0/8",
         "pod_network": "kubenet",
         "underlay_switch": "linux-bridge",
+        "service_cidr": "10.3.240.0/20",
+        "kube_proxy_mode": "iptables",
         "nodes": [
             {"name": "node-1", "pods": [{"name": "pod-1", "containers": []},
                                         {"name": "pod-2", "containers": []}]},
@@ -285,7 +287,7 @@ ROUND_TRIP_DOCS = {
             {"name": "idle"}]}, "client"]},
         {"name": "node-2", "pod_cidr": "10.3.0.0/16", "pods": 3},
         {"name": "node-3", "pods": 0},
-        description="mixed", non_masquerade_cidr="10.0.0.0/12",
+        description="mixed", non_masquerade_cidr="10.0.0.0/12", service_cidr="10.200.0.0/16",
     ),
     "other-ranges": {
         "name": "wide", "cluster_cidr": "172.16.0.0/16", "node_cidr_prefix": 26,
