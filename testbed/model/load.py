@@ -114,6 +114,7 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     if not raw_services:  # no service network: the range is recorded, unused, unchecked
         return spec
     load_services.check_service_cidr(r, spec)  # before the services' addresses in it
+    load_services.check_dns_pod_name(r, spec)
     return dataclasses.replace(spec, services=load_services.services(r, raw_services,
                                                                      service_cidr))
 

@@ -39,6 +39,7 @@ from testbed.model.spec import (
     ServicePortSpec,
     ServiceSpec,
 )
+from testbed.model.svc.plan import DNS_NAMESPACE, DNS_POD, DNS_SERVICE, reserved_ips
 
 KUBE_PROXY_MODES = (IPTABLES, NFTABLES, USERSPACE)
 SERVICE_TYPES = (CLUSTER_IP, NODE_PORT, LOAD_BALANCER)
@@ -153,6 +154,9 @@ def _service(r: Reader, raw: Any, where: str, service_cidr: IPv4Network) -> Serv
                          "are not emulated)" if required == "selector" else "is required")
     name = _dns_label(r, svc["name"], f"{where}.name")
     namespace = _dns_label(r, svc.get("namespace", DEFAULT_NAMESPACE), f"{where}.namespace")
+    if (namespace, name) == (DNS_NAMESPACE, DNS_SERVICE):
+        raise r.fail(f"{where}.name", f"{DNS_NAMESPACE}/{DNS_SERVICE} is the cluster DNS "
+                     "service, which the testbed creates")
     selector = labels(r, svc["selector"], f"{where}.selector")
     if not selector:
         raise r.fail(f"{where}.selector", "must select by at least one label")
@@ -167,10 +171,13 @@ def _service(r: Reader, raw: Any, where: str, service_cidr: IPv4Network) -> Serv
     cluster_ip = None
     if "clusterIP" in svc:
         cluster_ip = _address(r, svc["clusterIP"], f"{where}.clusterIP")
-        if cluster_ip not in service_cidr or cluster_ip in (service_cidr.network_address,
-                                                            service_cidr.broadcast_address):
+        if cluster_ip not in service_cidr:
             raise r.fail(f"{where}.clusterIP", f"{cluster_ip} is not a usable address of "
                          f"service_cidr {service_cidr}")
+        reserved = reserved_ips(service_cidr)
+        if cluster_ip in reserved:
+            raise r.fail(f"{where}.clusterIP", f"{cluster_ip} is {reserved[cluster_ip]} "
+                         f"in service_cidr {service_cidr}")
     raw_ports = r.sequence(svc["ports"], f"{where}.ports", " of ports", MAX_PORTS)
     if not raw_ports:
         raise r.fail(f"{where}.ports", "must list at least one port")
@@ -247,6 +254,15 @@ def check_service_cidr(r: Reader, spec: ClusterSpec) -> None:
         if spec.service_cidr.overlaps(cidr):
             raise r.fail("service_cidr", f"{spec.service_cidr} overlaps the pod CIDR {cidr} "
                          f"of node {node.name}")
+
+
+def check_dns_pod_name(r: Reader, spec: ClusterSpec) -> None:
+    """With services the cluster runs its DNS server in a pod of its own name."""
+    for i, node in enumerate(spec.nodes):
+        for j, pod in enumerate(node.pods):
+            if pod.name == DNS_POD:
+                raise r.fail(f"nodes[{i}].pods[{j}].name", f"'{DNS_POD}' is the cluster DNS "
+                             "server's pod in a cluster with services")
 
 
 def spec_warnings(spec: ClusterSpec) -> list[str]:

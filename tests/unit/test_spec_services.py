@@ -181,7 +181,7 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("cluster-ip-outside", edit(f"{SVC}.clusterIP", "10.0.0.5"), "services[0].clusterIP",
      "not a usable address of service_cidr"),
     ("cluster-ip-network-address", edit(f"{SVC}.clusterIP", "10.3.240.0"),
-     "services[0].clusterIP", "not a usable address"),
+     "services[0].clusterIP", "the network address"),
     ("cluster-ip-garbage", edit(f"{SVC}.clusterIP", "ten"), "services[0].clusterIP",
      "is not an IPv4 address"),
     ("no-ports", edit(f"{SVC}.ports", []), "services[0].ports", "at least one port"),
@@ -252,3 +252,20 @@ def test_without_services_the_range_is_unchecked_and_round_trips() -> None:
     data["services"] = article()["services"]
     with pytest.raises(SpecError, match="overlaps the pod CIDR 10.3.0.0/16 of node n"):
         parse_spec(data, SRC)
+
+
+@pytest.mark.parametrize(("ip", "why"), [("10.3.240.1", "API server"),
+                                         ("10.3.240.10", "cluster DNS"),
+                                         ("10.3.255.255", "broadcast")])
+def test_reserved_cluster_ips_are_refused(ip: str, why: str) -> None:
+    with pytest.raises(SpecError, match=why):
+        parse_spec(edit(f"{SVC}.clusterIP", ip), SRC)
+
+
+def test_the_dns_service_and_pod_names_are_the_testbeds() -> None:
+    data = edit(f"{SVC}.name", "kube-dns")
+    data["services"][0]["namespace"] = "kube-system"
+    with pytest.raises(SpecError, match="the cluster DNS service"):
+        parse_spec(data, SRC)
+    with pytest.raises(SpecError, match="DNS server's pod"):
+        parse_spec(edit(f"{POD}.name", "kube-dns"), SRC)
