@@ -17,11 +17,12 @@ Teardown removes only what the run recorded creating (testbed.records).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from testbed.cluster import down, hosts, pods, up
 from testbed.cluster.context import ClusterContext, ExternalHost
-from testbed.model.spec import ContainerSpec
+from testbed.errors import TestbedError
+from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.pods.pause import Container, Pod
 
 
@@ -46,8 +47,17 @@ class Cluster(ClusterContext):
 
     # -- pods and containers -----------------------------------------------------------
 
-    def add_pod(self, node: str, name: str, containers: Iterable[ContainerSpec] = ()) -> Pod:
-        """Create a pod on a running node: pause, named netns, CNI ADD, then containers."""
+    def add_pod(self, node: str, name: str, containers: Iterable[ContainerSpec] = (),
+                labels: Mapping[str, str] | None = None,
+                readiness: ReadinessProbe | None = None) -> Pod:
+        """Create a pod on a running node: pause, named netns, CNI ADD, then containers.
+        With services, its labels (what selectors match) and readiness check count."""
+        if self.services is not None:
+            self.services.register(name, PodSpec(name, tuple(containers),
+                                                 tuple(sorted((labels or {}).items())),
+                                                 readiness))
+        elif labels or readiness:
+            raise TestbedError("labels and readiness checks need a topology with services")
         return pods.add_pods(self, [(node, name, tuple(containers))])[0]
 
     def remove_pod(self, name: str) -> None:

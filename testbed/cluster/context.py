@@ -68,6 +68,8 @@ class ClusterContext:
         self.external_links = 0  # hosts behind the router so far (names their links)
         self.node_processes: list[Any] = []  # processes started in nodes and the router
         self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
+        # the Services control plane (testbed.cluster.services), for a topology with them
+        self.services: Any = None
 
     @property
     def records(self) -> RunState:

@@ -42,6 +42,9 @@ def _tear_down(cluster: ClusterContext) -> None:
     cluster.progress("tearing down")
     t0 = time.monotonic()
     errors: list[str] = []
+    if cluster.services is not None:  # no probe or publish while things go away
+        cluster.services.stop()
+        cluster.services = None
     signal_pods(cluster)
     for proc in cluster.node_processes:
         procs.stop_popen(proc)

@@ -45,10 +45,11 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     for node, name, _ in wanted:
         netns = pod_netns_name(node, name)
         records.record("netns", name=netns)
-        pause = spawn_pause()
+        own_mounts = cluster.services is not None  # for kubelet's resolv.conf and hosts
+        pause = spawn_pause(own_mounts)
         started = records.record_process(pause.pid, f"pause {name}")
         pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
-                  container_id=f"{records.run_id}-{name}")
+                  container_id=f"{records.run_id}-{name}", own_mounts=own_mounts)
         cluster.pods[name] = pod
         spawned.append(pod)
     for pod in spawned:
@@ -79,9 +80,14 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     else:
         for node, pods in by_node.items():
             wire(node, pods)
+    if cluster.services is not None:  # kubelet's files, before any container starts
+        for pod in spawned:
+            cluster.services.pod_created(pod)
     for pod, (_, _, containers) in zip(spawned, wanted):
         for c in containers:
             add_container(cluster, pod.name, c.name, c.command)
+    if cluster.services is not None:
+        cluster.services.publish()
     return spawned
 
 
@@ -95,6 +101,8 @@ def remove_pod(cluster: ClusterContext, name: str) -> None:
     """Delete a pod as kubelet does: containers, CNI DEL, then the pause process."""
     destroy_pod(cluster, cluster.pod(name), cni_del=True)
     del cluster.pods[name]
+    if cluster.services is not None:
+        cluster.services.forget_pod(name)
 
 
 def destroy_pod(cluster: ClusterContext, pod: Pod, cni_del: bool) -> None:
@@ -123,6 +131,8 @@ def reconcile(cluster: ClusterContext) -> list[str]:
             destroy_pod(cluster, pod, cni_del=True)
             del cluster.pods[pod.name]
             gone.append(pod.name)
+            if cluster.services is not None:
+                cluster.services.forget_pod(pod.name)
     return gone
 
 

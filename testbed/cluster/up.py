@@ -9,7 +9,10 @@ teardown path (testbed.cluster.down) whatever step fails, or on Ctrl-C and SIGTE
     network    Mininet/ipmininet: router (FRR), underlay bridge, nodes
     nodes      each node as the pod network prepares it
     routes     the router's routes for the pods, confirmed in its kernel
-    pods       the spec's pods and their containers
+    services   with services: the control plane, DNS records and the DNS pod
+    pods       the spec's pods and their containers (with services: kubelet's
+               resolv.conf and hosts in each pod's own mount namespace)
+    proxies    with services: readiness probes, endpoints, kube-proxy on every node
 
 A step records what it is about to create before creating it, so that teardown (and,
 after a crash, the next run or `testbed clean`) removes it.
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from testbed.cluster import down, preflight
 from testbed.cluster.context import ClusterContext, route_dst
 from testbed.cluster.pods import add_pods
+from testbed.cluster.services import ServiceController
 from testbed.emulation.ipmn import GlobalCleanupRefused, IPNet, setLogLevel
 from testbed.emulation.nodesetup import apply_links, run_rules, up_interface_mtus
 from testbed.emulation.topo import ClusterTopo
@@ -146,9 +150,26 @@ def wait_router_routes(cluster: ClusterContext) -> None:
                        f"within {ROUTE_WAIT_S:.0f} s (see its logs in the run directory)")
 
 
+def plan_services(cluster: ClusterContext) -> None:
+    """With services: the control plane, the DNS records and the DNS pod (before the
+    other pods, whose resolv.conf names it)."""
+    if not cluster.spec.services:
+        return
+    cluster.services = ServiceController(cluster)
+    cluster.progress(f"services: {len(cluster.services.services)} (with kube-dns), "
+                     f"kube-proxy in {cluster.spec.kube_proxy_mode} mode")
+    cluster.services.prepare()
+
+
 def create_pods(cluster: ClusterContext) -> None:
     """The spec's pods, with their containers."""
     add_pods(cluster, [(n.name, p.name, p.containers) for n, p in cluster.spec.pods])
+
+
+def start_proxies(cluster: ClusterContext) -> None:
+    """With services: readiness probes, endpoints, and kube-proxy on every node, synced."""
+    if cluster.services is not None:
+        cluster.services.start()
 
 
 STEPS: tuple[Step, ...] = (
@@ -160,7 +181,9 @@ STEPS: tuple[Step, ...] = (
     Step("network", build_network),
     Step("nodes", prepare_nodes),
     Step("routes", wait_router_routes),
+    Step("services", plan_services),
     Step("pods", create_pods),
+    Step("proxies", start_proxies),
 )
 
 

@@ -61,6 +61,7 @@ class Pod:
     ip: IPv4Interface | None = None
     container_id: str = ""
     containers: dict[str, Container] = field(default_factory=dict)
+    own_mounts: bool = False  # a mount namespace of its own (for resolv.conf and hosts)
 
     @property
     def netns_path(self) -> str:
@@ -73,8 +74,9 @@ class Pod:
     def nsenter_prefix(self) -> list[str]:
         """The nsenter arguments that put a command into this pod's namespaces."""
         pid = self.pause_pid
+        mounts = [f"--mount=/proc/{pid}/ns/mnt"] if self.own_mounts else []
         return ["nsenter", f"--net={self.netns_path}", f"--uts=/proc/{pid}/ns/uts",
-                f"--ipc=/proc/{pid}/ns/ipc", "--"]
+                f"--ipc=/proc/{pid}/ns/ipc", *mounts, "--"]
 
     def exec(self, command: list[str] | str, timeout: float | None = 60,
              container: str | None = None) -> ExecResult:
@@ -105,13 +107,18 @@ class Pod:
 # UTS and IPC namespaces; then the pause process itself. Each execs the next, so the pid
 # is the pause's.
 PAUSE_ARGV = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc", *PAUSE_COMMAND)
+# With services, a mount namespace too: kubelet's resolv.conf and hosts are bind-mounted
+# over /etc's in it; everything else stays the machine's (mounts private to the pod).
+PAUSE_ARGV_MOUNTS = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc", "--mount",
+                     "--propagation", "private", *PAUSE_COMMAND)
 
 
-def spawn_pause() -> subprocess.Popen:
-    """Start a pause process (without waiting for it): new net/UTS/IPC namespaces, then
-    catatonit. Spawning many before waiting for any lets them run on every core."""
+def spawn_pause(own_mounts: bool = False) -> subprocess.Popen:
+    """Start a pause process (without waiting for it): new net/UTS/IPC namespaces (and
+    mount, with `own_mounts`), then catatonit. Spawning many before waiting for any lets
+    them run on every core."""
     return subprocess.Popen(
-        list(PAUSE_ARGV),
+        list(PAUSE_ARGV_MOUNTS if own_mounts else PAUSE_ARGV),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
     )
@@ -130,9 +137,25 @@ def wait_pause(proc: subprocess.Popen, hostname: str, timeout_s: float = 5.0) ->
         if proc.poll() is not None or time.monotonic() > deadline:
             procs.stop_popen(proc)
             raise TestbedError(f"pause process for {hostname} did not start "
-                               f"({' '.join(PAUSE_ARGV)})")
+                               f"({' '.join(proc.args)})")
         time.sleep(0.0002)
     _set_hostname(proc.pid, hostname)
+
+
+def bind_files(pod: Pod, files: dict[str, str]) -> None:
+    """Bind-mount files over paths in the pod's own mount namespace (kubelet's
+    /etc/resolv.conf and /etc/hosts), before its containers start."""
+    if not pod.own_mounts:
+        raise TestbedError(f"pod {pod.name} has no mount namespace of its own")
+    script = " && ".join(f'mount --bind "${i * 2 + 1}" "${i * 2 + 2}"' for i in range(len(files)))
+    argv = ["nsenter", f"--mount=/proc/{pod.pause_pid}/ns/mnt", "--", "sh", "-c", script, "sh"]
+    for source, target in files.items():
+        argv += [source, target]
+    res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         timeout=30)
+    if res.returncode != 0:
+        raise TestbedError(f"pod {pod.name}: mounting {', '.join(files.values())} failed: "
+                           f"{res.stderr.strip()[:300]}")
 
 
 def _set_hostname(pid: int, hostname: str) -> None:

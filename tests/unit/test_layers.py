@@ -7,7 +7,8 @@ circle. Read from the source (every import, also those inside functions; not tho
     7     testbed (the package root: the public API)
     6     testbed.cli, experiments             (siblings: neither imports the other)
     5     testbed.cluster                      the lifecycle
-    4     testbed.pods, testbed.emulation      pods and wirings; Mininet adapters
+    4     testbed.pods, testbed.emulation,     pods and wirings; Mininet adapters;
+          testbed.proxy                        the node's kube-proxy process
     3     testbed.records, testbed.results     run records and cleanup; reports
     2     testbed.model, testbed.kernel, testbed.measure
                                                pure model; kernel calls; tool parsers
@@ -28,7 +29,7 @@ RANKS: dict[str, int] = {
     "testbed.errors": 1,
     "testbed.model": 2, "testbed.kernel": 2, "testbed.measure": 2,
     "testbed.records": 3, "testbed.results": 3,
-    "testbed.pods": 4, "testbed.emulation": 4,
+    "testbed.pods": 4, "testbed.emulation": 4, "testbed.proxy": 4,
     "testbed.cluster": 5,
     "testbed.cli": 6, "experiments": 6,
     "testbed": 7,

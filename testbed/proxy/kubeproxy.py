@@ -1,0 +1,257 @@
+"""A node's kube-proxy: `python -m testbed.proxy.kubeproxy --dir DIR --node NAME ...`,
+run inside the node's network namespace, one per node, as a DaemonSet would.
+
+It watches DIR/state.json (testbed.proxy.state) as kube-proxy watches the API server,
+and on every change, at most once per `min_sync_period_s` (and at least every
+`sync_period_s`), syncs:
+
+    iptables   renders the node's whole rule set (testbed.model.svc.iptables) and applies
+               it in one `iptables-restore --noflush`; the jumps from the built-in chains
+               and the KUBE-PROXY-CANARY chains are ensured first (`-C`, then `-I`)
+    nftables   renders the node's `ip kube-proxy` table (testbed.model.svc.nftables) and
+               applies it in one `nft -f` transaction
+    userspace  opens a proxy socket per service port and carries the connections itself
+               (testbed.proxy.userspace), with REDIRECT/DNAT portal rules pointing there
+
+Like kube-proxy, it leaves its rules in place when it stops: in the iptables and
+nftables modes the kernel goes on forwarding service traffic without it. `--cleanup`
+removes a mode's rules and exits (kube-proxy --cleanup), for a change of mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testbed.model.svc import iptables as ipt
+from testbed.model.svc import userspace as us
+from testbed.model.svc.plan import ServicePort
+from testbed.proxy.state import (
+    STATE,
+    ProxyState,
+    ProxyStatus,
+    append_line,
+    status_file,
+    syncs_file,
+    write_whole,
+)
+
+POLL_S = 0.05
+IPTABLES_WAIT = ["-w", "5"]
+
+
+def run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def must(argv: list[str], stdin: str | None = None) -> str:
+    res = run(argv, stdin)
+    if res.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv[:3])}: {res.stderr.strip()[:400]}")
+    return res.stdout
+
+
+def ensure_chain(table: str, chain: str) -> None:
+    """EnsureChain: create it unless it exists."""
+    if run(["iptables", *IPTABLES_WAIT, "-t", table, "-S", chain]).returncode != 0:
+        must(["iptables", *IPTABLES_WAIT, "-t", table, "-N", chain])
+
+
+def ensure_rule(table: str, chain: str, rule: str, position: str = "I") -> None:
+    """EnsureRule: add the rule unless `-C` finds it (at the top, or appended)."""
+    args = shlex.split(rule)
+    if run(["iptables", *IPTABLES_WAIT, "-t", table, "-C", chain, *args]).returncode == 0:
+        return
+    where = ["-I", chain, "1"] if position == "I" else ["-A", chain]
+    must(["iptables", *IPTABLES_WAIT, "-t", table, *where, *args])
+
+
+def delete_rule(table: str, chain: str, rule: str) -> None:
+    args = shlex.split(rule)
+    while run(["iptables", *IPTABLES_WAIT, "-t", table, "-D", chain, *args]).returncode == 0:
+        pass
+
+
+def save_chains(table: str) -> list[str]:
+    """The chains of a table now (from iptables-save)."""
+    out = run(["iptables-save", "-t", table]).stdout
+    return [line[1:].split()[0] for line in out.splitlines() if line.startswith(":")]
+
+
+def write_sysctl(key: str, value: str) -> None:
+    with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
+        f.write(value)
+
+
+class KubeProxy:
+    """One node's kube-proxy in one mode."""
+
+    def __init__(self, directory: Path, node: str, node_ip: str, mode: str) -> None:
+        self.dir, self.node, self.node_ip, self.mode = directory, node, node_ip, mode
+        self.nat_chains: list[str] | None = None  # the nat chains we last left
+        self.previous: dict[str, set[str]] = {}  # UDP service port -> endpoint IPs
+        self.userspace = us.UserspaceProxier() if mode == "userspace" else None
+        self.status = ProxyStatus(node=node, pid=os.getpid(), mode=mode, generation=-1)
+        self.started = False
+
+    def config(self, state: ProxyState) -> ipt.ProxyConfig:
+        return ipt.ProxyConfig(node=self.node, node_ip=self.node_ip,
+                               cluster_cidr=state.cluster_cidr,
+                               random_fully=state.random_fully)
+
+    def start(self) -> None:
+        """What kube-proxy does once at start: the canaries, the jumps, route_localnet."""
+        if self.mode == "iptables":
+            write_sysctl("net.ipv4.conf.all.route_localnet", "1")
+            for table in ("mangle", "nat", "filter"):
+                run(["iptables", *IPTABLES_WAIT, "-t", table, "-N", ipt.CANARY])
+            for table, chain, rule in ipt.jump_rules(ipt.ProxyConfig(node=self.node)):
+                ensure_chain(table, rule.split()[-1])
+                ensure_rule(table, chain, rule)
+        elif self.mode == "userspace":
+            write_sysctl("net.ipv4.conf.all.route_localnet", "1")
+            for table, chain, position, rule in us.jump_rules():
+                ensure_chain(table, rule.split()[-1])
+                ensure_rule(table, chain, rule, position)
+        self.started = True
+
+    def sync(self, state: ProxyState) -> str:
+        """Apply `state`; returns the payload applied."""
+        if not self.started:
+            self.start()
+        if self.mode == "iptables":
+            if self.nat_chains is None:
+                self.nat_chains = save_chains("nat")
+            payload = ipt.render(state.services, self.config(state), self.nat_chains)
+            must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
+            self.nat_chains = [c for c in ipt.chains_in(payload, "nat")
+                               if f"-X {c}" not in payload]
+            self.clear_stale_udp(state.services)
+        elif self.mode == "nftables":
+            from testbed.model.svc import nftables as nft
+
+            payload = nft.render(state.services, self.config(state))
+            must(["nft", "-f", "-"], payload)
+            self.clear_stale_udp(state.services)
+        else:
+            assert self.userspace is not None
+            ports = self.userspace.sync(state.services)
+            self.status = ProxyStatus(**{**self.status.__dict__, "proxy_ports": ports})
+            payload = us.render(state.services, ports, self.node_ip)
+            must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
+        return payload
+
+    def clear_stale_udp(self, services: tuple[ServicePort, ...]) -> None:
+        """kube-proxy deletes the conntrack entries of UDP endpoints that went away, or
+        replies would keep flowing to them (`conntrack -D --orig-dst VIP --dst-nat IP`)."""
+        now: dict[str, set[str]] = {}
+        for sp in services:
+            if sp.protocol == "UDP":
+                now[f"{sp.cluster_ip}:{sp.port}"] = {e.ip for e in sp.ready_endpoints()}
+        for key, ips in self.previous.items():
+            for ip in ips - now.get(key, set()):
+                run(["conntrack", "-D", "--orig-dst", key.split(":")[0], "--dst-nat", ip,
+                     "-p", "udp"])
+        self.previous = now
+
+
+def cleanup(mode: str) -> None:
+    """Remove a mode's rules and chains from this node (kube-proxy --cleanup)."""
+    if mode == "nftables":
+        from testbed.model.svc import nftables as nft
+
+        run(["nft", "delete", "table", "ip", nft.TABLE])
+        return
+    if mode == "iptables":
+        for table, chain, rule in ipt.jump_rules(ipt.ProxyConfig(node="")):
+            delete_rule(table, chain, rule)
+        owned = {"filter": {ipt.KUBE_SERVICES, ipt.KUBE_EXTERNAL_SERVICES, ipt.KUBE_FORWARD,
+                            ipt.KUBE_NODEPORTS, ipt.KUBE_PROXY_FIREWALL, ipt.KUBE_FIREWALL,
+                            ipt.CANARY},
+                 "nat": {ipt.KUBE_SERVICES, ipt.KUBE_NODEPORTS, ipt.KUBE_POSTROUTING,
+                         ipt.KUBE_MARK_MASQ, ipt.CANARY},
+                 "mangle": {ipt.CANARY}}
+    else:
+        for table, chain, _, rule in us.jump_rules():
+            delete_rule(table, chain, rule)
+        owned = {"filter": set(us.FILTER_CHAINS), "nat": set(us.NAT_CHAINS)}
+    for table, chains in owned.items():
+        present = [c for c in save_chains(table)
+                   if c in chains or (mode == "iptables" and ipt.is_service_chain(c))]
+        if present:
+            payload = "\n".join([f"*{table}", *(f":{c} - [0:0]" for c in present),
+                                 *(f"-X {c}" for c in present), "COMMIT"]) + "\n"
+            must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
+
+
+def serve(proxy: KubeProxy) -> None:
+    """Watch the state file; sync on change (rate-limited) and periodically."""
+    state_path = proxy.dir / STATE
+    seen: tuple[int, int] | None = None
+    last_sync = -1e9
+    pending: ProxyState | None = None
+    while True:
+        try:
+            st = os.stat(state_path)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        now = time.monotonic()
+        if stamp is not None and stamp != seen:
+            seen = stamp
+            try:
+                pending = ProxyState.from_json(state_path.read_text())
+            except (OSError, ValueError, KeyError) as exc:
+                print(f"kube-proxy {proxy.node}: unreadable state: {exc}", file=sys.stderr)
+        current = pending
+        if current is not None and (
+                current.generation != proxy.status.generation
+                or now - last_sync >= current.sync_period_s) and \
+                now - last_sync >= current.min_sync_period_s:
+            last_sync = now
+            t0 = time.monotonic()
+            error = ""
+            rules = 0
+            try:
+                payload = proxy.sync(current)
+                rules = payload.count("\n")
+            except Exception as exc:  # noqa: BLE001 - a failed sync is reported and retried
+                error = f"{type(exc).__name__}: {exc}"
+                print(f"kube-proxy {proxy.node}: sync failed: {error}", file=sys.stderr,
+                      flush=True)
+            took = time.monotonic() - t0
+            proxy.status = ProxyStatus(**{
+                **proxy.status.__dict__, "generation": current.generation if not error
+                else proxy.status.generation, "syncs": proxy.status.syncs + 1,
+                "last_sync_s": took, "rules": rules, "error": error})
+            write_whole(status_file(proxy.dir, proxy.node), proxy.status.to_json())
+            append_line(syncs_file(proxy.dir, proxy.node), {
+                "generation": current.generation, "t": time.time(), "sync_s": took,
+                "services": len(current.services), "rules": rules, "error": error})
+        time.sleep(POLL_S)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="kube-proxy (testbed)")
+    ap.add_argument("--dir", type=Path, required=True, help="the services directory")
+    ap.add_argument("--node", required=True)
+    ap.add_argument("--node-ip", default="")
+    ap.add_argument("--mode", choices=["iptables", "nftables", "userspace"], required=True)
+    ap.add_argument("--cleanup", action="store_true", help="remove the mode's rules, exit")
+    args = ap.parse_args(argv)
+    if args.cleanup:
+        cleanup(args.mode)
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # rules stay, as kube-proxy's
+    serve(KubeProxy(args.dir, args.node, args.node_ip, args.mode))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
