@@ -39,7 +39,7 @@ from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.model.svc import dns, plan
 from testbed.model.svc.plan import PodState, ServicePort
 from testbed.pods.pause import Pod, bind_files
-from testbed.proxy.state import STATE, ProxyState, read_status, write_whole
+from testbed.proxy.state import STATE, ProxyState, read_status, status_file, write_whole
 
 TICK_S = 0.05
 SYNC_WAIT_S = 60.0
@@ -229,7 +229,7 @@ class ServiceController:
             for node in self.proxies:
                 status = read_status(self.dir, node)
                 if status is None or status.generation != self.generation \
-                        or status.mode != self.mode:
+                        or status.mode != self.mode or status.pid != self.proxies[node].pid:
                     late[node] = status.error if status else "no status yet"
                     if status is not None and status.error and status.syncs >= 2:
                         raise TestbedError(f"kube-proxy on {node} cannot sync: "
@@ -260,6 +260,7 @@ class ServiceController:
         """Start the node's kube-proxy (it syncs from the state file on its own)."""
         if node in self.proxies and self.proxies[node].poll() is None:
             raise TestbedError(f"kube-proxy already runs on {node}")
+        status_file(self.dir, node).unlink(missing_ok=True)  # a dead one's is not news
         with open(self.proxy_log(node), "ab") as log:
             self.proxies[node] = self.cluster.popen_node(node, self.proxy_command(node),
                                                          stdout=log, stderr=log)

@@ -41,6 +41,7 @@ from testbed.proxy.state import (
     syncs_file,
     write_whole,
 )
+from testbed.proxy.userspace import UserspaceProxier
 
 POLL_S = 0.05
 IPTABLES_WAIT = ["-w", "5"]
@@ -96,7 +97,7 @@ class KubeProxy:
         self.dir, self.node, self.node_ip, self.mode = directory, node, node_ip, mode
         self.nat_chains: list[str] | None = None  # the nat chains we last left
         self.previous: dict[str, set[str]] = {}  # UDP service port -> endpoint IPs
-        self.userspace = us.UserspaceProxier() if mode == "userspace" else None
+        self.userspace = UserspaceProxier() if mode == "userspace" else None
         self.status = ProxyStatus(node=node, pid=os.getpid(), mode=mode, generation=-1)
         self.started = False
 

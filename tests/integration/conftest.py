@@ -41,6 +41,7 @@ def machine_snapshot() -> dict[str, set[str]]:
     keeps crash-log directories in /var/tmp/frr; ipmininet writes a key pair to /tmp)."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     procs = subprocess.run(["pgrep", "-a", "-f", "mininet:|catatonit|iperf3|/usr/lib/frr/|zebra|"
+                            "dnsmasq|testbed.proxy|"
                             "staticd"], capture_output=True, text=True).stdout
     return {
         "netns": {line.split()[0] for line in netns.splitlines() if line.strip()},
