@@ -1,6 +1,7 @@
-"""The seed article's claims, and the verdicts experiments give them. Pure.
+"""The seed article's claims and those of the series' second part (Services), and the
+verdicts experiments give them. Pure.
 
-`CLAIMS` is the article's list, in its order (claims.csv follows it); each claim is an
+`CLAIMS` is the articles' list, in their order (claims.csv follows it); each claim is an
 experiment of its own (see registry.py), whose verdict is a `ClaimResult`.
 
 A verdict is `confirmed` or `refuted` from real measurements, or `error` (with the reason)
@@ -25,6 +26,22 @@ CLAIMS: dict[str, str] = {
                       "withdraw one and that node's pods are cut off from other nodes only",
     "no-masquerade-10-8": "pods reach 10.0.0.0/8 with their own source address (answers need "
                           "a return route); other destinations see the node's address",
+    # the series' second part, Services (on topologies/services.yaml)
+    "svc-range-separate": "the service range overlaps neither the pod nor the node ranges",
+    "svc-network-absent": "the service network does not exist: no interface anywhere has an "
+                          "address in it and no router has a route for it",
+    "svc-dns-even-split": "a client reaches the service by name (cluster DNS) and port 80; "
+                          "with two server pods each gets about half the connections",
+    "svc-rewrite-on-node": "the packet is rewritten on the client's own node: the virtual IP "
+                           "never appears on the underlay or at the router, and conntrack "
+                           "rewrites the replies",
+    "svc-userspace-proxy": "in userspace mode kube-proxy carries every connection (the server "
+                           "sees the node as the source, a second connection); in iptables "
+                           "mode it only writes rules and the kernel does the rest",
+    "svc-kube-proxy-down": "in iptables mode traffic keeps flowing when kube-proxy dies; in "
+                           "userspace mode it stops",
+    "svc-readiness": "pods that fail their readiness check get no new connections until they "
+                     "recover",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

@@ -58,6 +58,41 @@ except OSError as e:
     print("error:", e); sys.exit(1)
 """
 
+_HTTP_LOOP = r"""
+import json, socket, sys, time
+host, port, count, interval, tag, timeout = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                             float(sys.argv[4]), sys.argv[5], float(sys.argv[6]))
+try:
+    ip = socket.gethostbyname(host)
+except OSError as e:
+    print(json.dumps({"resolved": None, "error": str(e)}), flush=True); sys.exit(1)
+print(json.dumps({"resolved": ip, "name": host}), flush=True)
+failed = 0
+for i in range(count):
+    t, start = time.time(), time.monotonic()
+    rec = {"seq": i, "t": t}
+    try:
+        s = socket.create_connection((ip, port), timeout=timeout)
+        s.sendall(("GET /?probe=%s-%d HTTP/1.0\r\nHost: %s\r\n\r\n" % (tag, i, host)).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        rec["ok"] = data.startswith(b"HTTP/")
+        if not rec["ok"]:
+            rec["error"] = "no HTTP answer"
+    except OSError as e:
+        rec["ok"], rec["error"] = False, "%s: %s" % (type(e).__name__, e)
+    rec["ms"] = (time.monotonic() - start) * 1000
+    failed += not rec["ok"]
+    print(json.dumps(rec), flush=True)
+    time.sleep(max(0.0, interval - (time.monotonic() - start)))
+sys.exit(1 if failed else 0)
+"""
+
 
 def tcp_server(host: str, port: int, message: str) -> list[str]:
     """Serve `message` to every TCP connection on host:port (runs until stopped)."""
@@ -82,3 +117,12 @@ def udp_echo(port: int, name: str) -> list[str]:
 def udp_ask(host: str, port: int, timeout_s: float = 1.0) -> list[str]:
     """Send one datagram; print the answer (exit 0) or `error: timed out` (exit 1)."""
     return [PY, "-c", _UDP_ASK, host, str(port), str(timeout_s)]
+
+
+def http_loop(host: str, port: int, count: int, interval_s: float, tag: str,
+              timeout_s: float = 1.0) -> list[str]:
+    """Resolve `host` once (through the pod's resolv.conf), then make `count` HTTP/1.0
+    requests, each on a new connection, `GET /?probe=<tag>-<seq>` (the servers' access
+    logs name the seq), one every `interval_s`: a JSON line each (seq, t, ok, ms, error)."""
+    return [PY, "-c", _HTTP_LOOP, host, str(port), str(count), str(interval_s), tag,
+            str(timeout_s)]

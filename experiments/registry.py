@@ -1,5 +1,6 @@
 """Every experiment of the default suite, in the order it runs: measurements first, then
-the article's claims. `experiments/run.py --experiment NAME` picks one by its name."""
+the article's claims, then those of the series' second part (Services, each on a cluster
+of its own). `experiments/run.py --experiment NAME` picks one by its name."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from experiments.pause_holds_netns import PauseHoldsNetns
 from experiments.port_conflict import PortConflict
 from experiments.reachability import Reachability
 from experiments.shared_localhost import SharedLocalhost
+from experiments.svc_claims import SERVICES_CLAIMS
 from experiments.throughput import Throughput
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     Reachability(), Throughput(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
-    Docker0Collision(),
+    Docker0Collision(), *SERVICES_CLAIMS,
 )}

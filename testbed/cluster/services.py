@@ -74,6 +74,8 @@ class ServiceController:
         self.view: tuple[ServicePort, ...] | None = None
         self.pod_specs: dict[str, PodSpec] = {p.name: p for _, p in self.spec.pods}
         self.probes: dict[str, _Probe] = {}
+        # (generation, wall-clock time, each pod's readiness) of every state published
+        self.history: list[tuple[int, float, dict[str, bool]]] = []
         self.proxies: dict[str, Any] = {}  # node -> its kube-proxy process
         self.lock = threading.RLock()
         self._stop = threading.Event()
@@ -147,12 +149,15 @@ class ServiceController:
     def publish(self) -> bool:
         """Write the node's view if it changed; whether it did."""
         with self.lock:
-            view = plan.proxy_view(self.services, self.pod_states())
+            states = self.pod_states()
+            view = plan.proxy_view(self.services, states)
             if view == self.view:
                 return False
             self.view = view
             self.generation += 1
             self._write()
+            self.history.append((self.generation, time.time(),
+                                 {p.name: p.ready for p in states}))
             return True
 
     def _write(self) -> None:

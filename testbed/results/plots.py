@@ -92,3 +92,38 @@ def heatmap_png(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], titl
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def timeline_png(panels: list[tuple[str, pd.DataFrame]], events: list[list[tuple[float, str]]],
+                 title: str, lanes: list[str]) -> bytes:
+    """Connections over time, one panel per phase: each connection a dot at its start
+    (seconds from the phase's start) in the lane of the server that answered it, or in
+    `failed`; events (kube-proxy killed, pod unready, ...) as labelled vertical lines.
+    Each frame has columns t (s), lane."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 1.6 * len(panels)),
+                             squeeze=False, sharex=True)
+    for ax, (name, frame), marks in zip(axes[:, 0], panels, events):
+        ys = [lanes.index(lane) for lane in frame["lane"]]
+        colors = ["#c0392b" if lane == "failed" else "#2e86c1" for lane in frame["lane"]]
+        ax.scatter(frame["t"], ys, s=9, c=colors)
+        ax.set_yticks(range(len(lanes)), lanes)
+        ax.set_ylim(-0.6, len(lanes) - 0.4)
+        ax.set_title(name, fontsize=9, loc="left")
+        for i, (t, label) in enumerate(marks):  # labels on alternate rows: events crowd
+            ax.axvline(t, color="#555555", linestyle="--", linewidth=0.8)
+            ax.annotate(label, (t, len(lanes) - 0.5 - 0.5 * (i % 2)), fontsize=7,
+                        xytext=(3, 0), textcoords="offset points", va="top")
+    axes[-1, 0].set_xlabel("seconds since the first connection")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

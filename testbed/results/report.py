@@ -168,14 +168,15 @@ def errors_section(df: pd.DataFrame) -> list[str]:
 
 
 def claims_section(claims: pd.DataFrame | None) -> list[str]:
-    """The article's claims and their verdicts: the report opens with them."""
+    """The series' claims (the seed article's, then the Services part's) and their
+    verdicts: the report opens with them."""
     if claims is None or claims.empty:
         return []
     table = claims[["claim", "verdict", "evidence"]].copy()
     table["verdict"] = table["verdict"].map(lambda v: f"**{v}**")
     counts = claims["verdict"].value_counts()
     summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("confirmed", "refuted", "error"))
-    return ["## The article's claims", "", f"{len(claims)} claims: {summary}.", "",
+    return ["## The series' claims", "", f"{len(claims)} claims: {summary}.", "",
             _md(table, index=False), "", "Key numbers: see `claims.csv`.", ""]
 
 

@@ -30,8 +30,8 @@ def test_every_claim_has_a_verdict_and_the_report_opens_with_them(run_dir: Path,
     assert list(claims.index) == list(CLAIMS)
     assert set(claims["verdict"]) == {"confirmed"}, claims[["verdict", "evidence"]]
     report = (run_dir / "report.md").read_text()
-    assert report.index("## The article's claims") < report.index("## What it shows")
-    assert "6 claims: 6 confirmed, 0 refuted, 0 error." in report
+    assert report.index("## The series' claims") < report.index("## What it shows")
+    assert f"{len(CLAIMS)} claims: {len(CLAIMS)} confirmed, 0 refuted, 0 error." in report
 
 
 def test_shared_localhost(claims: pd.DataFrame) -> None:
@@ -81,3 +81,24 @@ def test_masquerade_seen_from_the_receiving_side(run_dir: Path) -> None:
     outside = (logs / "outside_server.log").read_text()
     assert "from 10.0.0.2" in private and "10.100.0.2" not in private  # the pod's own
     assert "from 10.100.0.2" in outside and "10.0.0.2" not in outside  # the node's
+
+
+def test_services_claims_rest_on_their_measurements(run_dir: Path,
+                                                    claims: pd.DataFrame) -> None:
+    split = numbers(claims, "svc-dns-even-split")
+    assert split["server-1"] > 0 and split["server-2"] > 0 and split["p_value"] >= 0.001
+    assert split["server-1"] + split["server-2"] == split["connections"]
+    rewrite = numbers(claims, "svc-rewrite-on-node")
+    assert rewrite["vip_packets"] == 0 and rewrite["remote_server_packets"] > 0
+    assert rewrite["conntrack_rewritten"] == rewrite["conntrack_vip_entries"] > 0
+    proxy = numbers(claims, "svc-userspace-proxy")
+    assert proxy["iptables_listening"] == 0 and proxy["userspace_listening"] > 0
+    down = numbers(claims, "svc-kube-proxy-down")
+    assert down["iptables_after_ok"] == down["iptables_after"] > 0
+    assert down["userspace_after_ok"] == 0 and down["userspace_after"] > 0
+    ready = numbers(claims, "svc-readiness")
+    assert ready["to_unready_pod"] == 0 and ready["while_unready"] > 0 and ready["failed"] == 0
+    for claim in [c for c in CLAIMS if c.startswith("svc-")]:
+        assert (run_dir / "raw" / claim / "evidence.json").exists(), claim
+    for point in ("node-1", "node-2", "router"):  # the captures themselves are kept
+        assert (run_dir / "raw" / "svc-rewrite-on-node" / f"capture-{point}.pcap").stat().st_size

@@ -44,7 +44,8 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
     assert any((run_dir / "raw" / "throughput").iterdir())
     assert (run_dir / "throughput.png").stat().st_size > 1000
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # throughput, RTT, heatmap: embedded
+    # throughput, RTT, heatmap, kube-proxy killed, readiness: embedded
+    assert html.count("data:image/png;base64,") == 5
     assert "<table>" in html and 'src="throughput.png"' not in html
 
 

@@ -1,0 +1,621 @@
+"""The claims of the series' second part (Services), each on a cluster of its own built
+from topologies/services.yaml (see svc_common.py). Every verdict is a pure function
+(`judge_*`) of the evidence kept in raw/<claim>/evidence.json, beside the logs, rules,
+conntrack tables and captures it was read from.
+
+    svc-range-separate   the ranges, read from the nodes' kernels and kube-proxy's rules
+    svc-network-absent   every address and route of every node, pod and the router,
+                         with a connection to the virtual IP as the positive control
+    svc-dns-even-split   N connections by name; which server answered each (access logs);
+                         a chi-square test of the split
+    svc-rewrite-on-node  captures on both nodes' underlay interfaces and at the router
+                         while the client connects; the client node's conntrack table
+    svc-userspace-proxy  iptables mode, then userspace: the source each server saw, the
+                         sockets kube-proxy listens on, the conntrack entries
+    svc-kube-proxy-down  connections while kube-proxy is killed, in both modes
+    svc-readiness        connections while a server's readiness check fails and recovers
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from experiments.base import OWN_CLUSTERS, Claim, Context, Figure, Result, Verdict, keep_evidence
+from experiments.claims import ClaimResult, error, judge
+from experiments.svc_common import (
+    CLIENT,
+    HEALTH,
+    SERVERS,
+    SERVICE,
+    Capture,
+    conntrack,
+    keep_logs,
+    nat_table,
+    run_client,
+    served,
+    services_cluster,
+    start_client,
+    summary,
+    vip,
+)
+from testbed.cluster import Cluster
+from testbed.measure.services import (
+    addresses_seen,
+    chi_square_uniform,
+    parse_client,
+    parse_conntrack,
+)
+from testbed.model.names import ROUTER, underlay_intf
+from testbed.results.plots import timeline_png
+
+ALPHA = 0.001  # the even-split test's significance level: a fair split fails 1 run in 1000
+
+
+class ServicesClaim(Claim):
+    """A claim of the second part: one verdict, on a services cluster of its own."""
+
+    needs = OWN_CLUSTERS
+
+
+def _in(ip: str, net: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(net)
+
+
+def _overlap(a: str, b: str) -> bool:
+    return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))
+
+
+def _addresses(c: Cluster, where: str) -> list[dict[str, Any]]:
+    """Every IPv4 address of a node, the router or a pod: [{ifname, address, prefix}]."""
+    argv = ["ip", "-j", "-4", "addr"]
+    res = c.pod(where).exec(argv) if where in c.pods else c.exec_node(where, argv)
+    out = []
+    for link in json.loads(res.stdout or "[]"):
+        for a in link.get("addr_info", []):
+            out.append({"where": where, "ifname": link.get("ifname"),
+                        "address": a["local"], "prefix": a["prefixlen"]})
+    return out
+
+
+def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
+    res = c.exec_node(where, ["ip", "-j", "-4", "route", "show", "table", "all"])
+    return [{"where": where, "dst": r.get("dst"), "gateway": r.get("gateway", ""),
+             "dev": r.get("dev", "")} for r in json.loads(res.stdout or "[]")]
+
+
+# -- 1. the service range is its own ---------------------------------------------------------
+
+NAME_RANGE = "svc-range-separate"
+
+
+def judge_range(e: Mapping[str, Any]) -> ClaimResult:
+    if len(e["pod_cidrs"]) < 2 or not e["cluster_ips"]:
+        return error(NAME_RANGE, "needs two nodes with pod CIDRs and a service with a "
+                     "cluster IP in kube-proxy's rules")
+    svc = e["service_cidr"]
+    ranges = {f"pod CIDR of {n}": cidr for n, cidr in e["pod_cidrs"].items()}
+    ranges.update({f"underlay of {n}": net for n, net in e["underlays"].items()})
+    overlaps = sorted(name for name, net in ranges.items() if _overlap(svc, net))
+    outside = sorted(ip for ip in e["cluster_ips"] if not _in(ip, svc))
+    return judge(
+        NAME_RANGE,
+        {"no pod CIDR overlaps the service range":
+            not [o for o in overlaps if o.startswith("pod")],
+         "no node network overlaps the service range":
+            not [o for o in overlaps if o.startswith("underlay")],
+         "every cluster IP lies in the service range": not outside},
+        f"service range {svc}; pod CIDRs (from each node's bridge) "
+        f"{', '.join(e['pod_cidrs'].values())}; node networks "
+        f"{', '.join(sorted(set(e['underlays'].values())))}; cluster IPs in kube-proxy's "
+        f"rules {', '.join(e['cluster_ips'])}"
+        + (f"; overlapping: {', '.join(overlaps)}" if overlaps else "")
+        + (f"; outside: {', '.join(outside)}" if outside else ""),
+        {"overlaps": len(overlaps), "cluster_ips": len(e["cluster_ips"])},
+    )
+
+
+class RangeSeparate(ServicesClaim):
+    name = NAME_RANGE
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            e: dict[str, Any] = {"service_cidr": str(c.spec.service_cidr), "pod_cidrs": {},
+                                 "underlays": {}}
+            for node in c.node_names:
+                for a in _addresses(c, node):
+                    net = str(ipaddress.ip_interface(f"{a['address']}/{a['prefix']}").network)
+                    if a["ifname"] == c.network.bridge:
+                        e["pod_cidrs"][node] = net
+                    elif a["ifname"] == underlay_intf(node):
+                        e["underlays"][node] = net
+            rules = nat_table(c, c.node_names[0])
+            e["cluster_ips"] = sorted({line.split(" -d ")[1].split("/")[0]
+                                       for line in rules.splitlines()
+                                       if line.startswith("-A KUBE-SERVICES ")
+                                       and "cluster IP" in line and " -d " in line})
+            ctx.raw(f"{NAME_RANGE}/nat-{c.node_names[0]}.txt", rules)
+        keep_evidence(ctx, NAME_RANGE, e)
+        yield Verdict(judge_range(e))
+
+
+# -- 2. the service network does not exist ---------------------------------------------------
+
+NAME_ABSENT = "svc-network-absent"
+
+
+def judge_absent(e: Mapping[str, Any]) -> ClaimResult:
+    if not e["addresses"] or not e["routes"] or not e["client"]["connections"]:
+        return error(NAME_ABSENT, "no addresses, routes or connections to the virtual IP "
+                     "were recorded")
+    svc = e["service_cidr"]
+    holders = [f"{a['where']}:{a['ifname']} {a['address']}" for a in e["addresses"]
+               if _in(a["address"], svc)]
+    routes = [f"{r['where']}: {r['dst']}" for r in e["routes"]
+              if r["dst"] not in ("default", None) and "/" in str(r["dst"]) + "/"
+              and _route_overlaps(str(r["dst"]), svc)]
+    places = sorted({a["where"] for a in e["addresses"]})
+    return judge(
+        NAME_ABSENT,
+        {"no interface holds an address in the service range": not holders,
+         "no route for the service range (bar default routes)": not routes,
+         "the virtual IP answered all the same": e["client"]["succeeded"] > 0
+         and e["client"]["failed"] == 0},
+        f"{len(e['addresses'])} addresses on {len(places)} hosts ({', '.join(places)}) and "
+        f"{len(e['routes'])} routes of the nodes and the router read; in {svc}: "
+        f"{', '.join(holders) or 'no address'}, {', '.join(routes) or 'no route'}; "
+        f"meanwhile {e['client']['succeeded']}/{e['client']['connections']} connections to "
+        f"{e['vip']}:80 succeeded",
+        {"addresses": len(e["addresses"]), "routes": len(e["routes"]),
+         "holders": len(holders), "covering_routes": len(routes)},
+    )
+
+
+def _route_overlaps(dst: str, svc: str) -> bool:
+    try:
+        return ipaddress.ip_network(dst if "/" in dst else f"{dst}/32").overlaps(
+            ipaddress.ip_network(svc))
+    except ValueError:
+        return False
+
+
+class NetworkAbsent(ServicesClaim):
+    name = NAME_ABSENT
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            hosts = [ROUTER, *c.node_names, *c.pods]
+            e: dict[str, Any] = {"service_cidr": str(c.spec.service_cidr), "vip": vip(c),
+                                 "addresses": [a for h in hosts for a in _addresses(c, h)],
+                                 "routes": [r for h in [ROUTER, *c.node_names]
+                                            for r in _routes(c, h)]}
+            _, conns, _ = run_client(c, "absent", 5, host=vip(c))
+            e["client"] = summary(conns)
+        keep_evidence(ctx, NAME_ABSENT, e)
+        yield Verdict(judge_absent(e))
+
+
+# -- 3. by name, split evenly ----------------------------------------------------------------
+
+NAME_SPLIT = "svc-dns-even-split"
+
+
+def judge_split(e: Mapping[str, Any]) -> ClaimResult:
+    counts = e["served"]
+    n = e["client"]["connections"]
+    if n < 50 or len(counts) < 2:
+        return error(NAME_SPLIT, f"needs at least 50 connections and two servers, had {n} "
+                     f"and {len(counts)}")
+    stat, p = chi_square_uniform(counts.values())
+    return judge(
+        NAME_SPLIT,
+        {"the name resolved to the service's cluster IP": e["resolved"] == e["vip"],
+         "the cluster DNS server answered the client": e["dns_answers"] > 0,
+         "every connection succeeded": e["client"]["failed"] == 0,
+         "every connection was served by a server pod": sum(counts.values()) == n,
+         f"the split is even (chi-square p >= {ALPHA})": p >= ALPHA},
+        f"'{e['name']}' resolved to {e['resolved']} (the service {e['vip']}; the DNS pod "
+        f"logged {e['dns_answers']} answer(s) to the client); "
+        f"{e['client']['succeeded']}/{n} connections succeeded; served: "
+        + ", ".join(f"{s} {k}" for s, k in counts.items())
+        + f"; chi-square {stat:.2f} (1 degree of freedom), p = {p:.3g}",
+        {**counts, "chi_square": stat, "p_value": p, "connections": n},
+    )
+
+
+class DnsEvenSplit(ServicesClaim):
+    name = NAME_SPLIT
+    connections = 200
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        n = self.connections if ctx.params.repeat > 1 else 100
+        with services_cluster(ctx) as c:
+            resolved, conns, raw = run_client(c, "split", n)
+            logs = served(c, "split")
+            dns_log = (c.records.subdir("containers") / "kube-dns_dnsmasq.log").read_text(
+                errors="replace")
+            client_ip = c.endpoint_ip(CLIENT)
+            e = {"name": SERVICE, "vip": vip(c), "resolved": resolved,
+                 "client": summary(conns),
+                 "served": {s: len(seqs) for s, seqs in logs.items()},
+                 "dns_answers": sum(1 for line in dns_log.splitlines()
+                                    if f"{SERVICE}.default.svc.cluster.local" in line
+                                    and " is " in line),
+                 "dns_queries_from_client": sum(1 for line in dns_log.splitlines()
+                                                if f"from {client_ip}" in line)}
+            ctx.raw(f"{NAME_SPLIT}/client.jsonl", raw)
+            keep_logs(ctx, NAME_SPLIT, c)
+        keep_evidence(ctx, NAME_SPLIT, e)
+        yield Verdict(judge_split(e))
+
+
+# -- 4. rewritten on the client's node -------------------------------------------------------
+
+NAME_REWRITE = "svc-rewrite-on-node"
+
+
+def judge_rewrite(e: Mapping[str, Any]) -> ClaimResult:
+    remote = e["remote_server_ip"]
+    crossed = {name: seen.get(remote, 0) for name, seen in e["captures"].items()}
+    if not e["served"].get(e["remote_server"]):
+        return error(NAME_REWRITE, f"no connection went to {e['remote_server']} on the other "
+                     "node: nothing crossed the underlay to look at")
+    vip_seen = {name: seen.get(e["vip"], 0) for name, seen in e["captures"].items()}
+    flows = e["flows"]
+    to_vip = [f for f in flows if f["orig_dst"] == e["vip"]]
+    rewritten = [f for f in to_vip if f["reply_src"] in e["server_ips"]]
+    return judge(
+        NAME_REWRITE,
+        {"the virtual IP is in no capture": not any(vip_seen.values()),
+         "the connections to the other node crossed every capture point":
+             all(crossed.values()),
+         "conntrack has the client's connections to the virtual IP": bool(to_vip),
+         "each reply comes from a server pod, not the virtual IP":
+             bool(to_vip) and len(rewritten) == len(to_vip)},
+        f"{e['client']['succeeded']}/{e['client']['connections']} connections to {e['vip']} "
+        f"({', '.join(f'{s} {k}' for s, k in e['served'].items())}); packets with the "
+        f"virtual IP: " + ", ".join(f"{k} {v}" for k, v in vip_seen.items())
+        + f"; with {e['remote_server']} ({remote}): "
+        + ", ".join(f"{k} {v}" for k, v in crossed.items())
+        + f"; conntrack on {e['client_node']}: {len(to_vip)} entries for {e['vip']}:80, "
+        f"{len(rewritten)} with replies from {', '.join(e['server_ips'])}",
+        {"vip_packets": sum(vip_seen.values()), "remote_server_packets": sum(crossed.values()),
+         "conntrack_vip_entries": len(to_vip), "conntrack_rewritten": len(rewritten)},
+    )
+
+
+class RewriteOnNode(ServicesClaim):
+    name = NAME_REWRITE
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            client_node = c.pod(CLIENT).node
+            remote = next(s for s in SERVERS if c.pod(s).node != client_node)
+            c.exec_node(client_node, ["conntrack", "-F"])
+            points = {f"{n} {underlay_intf(n)}": (n, underlay_intf(n)) for n in c.node_names}
+            points[f"{ROUTER} (all interfaces)"] = (ROUTER, "any")
+            captures = {name: Capture(c, node, intf, name.split()[0])
+                        for name, (node, intf) in points.items()}
+            try:
+                _, conns, raw = run_client(c, "rewrite", 40, host=vip(c))
+            finally:
+                texts = {name: cap.stop() for name, cap in captures.items()}
+            table = conntrack(c, client_node)
+            logs = served(c, "rewrite")
+            e = {"vip": vip(c), "client_node": client_node, "remote_server": remote,
+                 "remote_server_ip": c.endpoint_ip(remote),
+                 "server_ips": [c.endpoint_ip(s) for s in SERVERS],
+                 "client": summary(conns), "served": {s: len(v) for s, v in logs.items()},
+                 "captures": {name: addresses_seen(text) for name, text in texts.items()},
+                 "flows": [f.__dict__ for f in parse_conntrack(table)]}
+            for name, text in texts.items():
+                point = name.split()[0]
+                ctx.raw(f"{NAME_REWRITE}/capture-{point}.txt", text)
+                ctx.run.write(f"raw/{NAME_REWRITE}/capture-{point}.pcap",
+                              captures[name].pcap.read_bytes())
+            ctx.raw(f"{NAME_REWRITE}/conntrack-{client_node}.txt", table)
+            ctx.raw(f"{NAME_REWRITE}/client.jsonl", raw)
+        keep_evidence(ctx, NAME_REWRITE, e)
+        yield Verdict(judge_rewrite(e))
+
+
+# -- 5. userspace: kube-proxy carries the connection -----------------------------------------
+
+NAME_USERSPACE = "svc-userspace-proxy"
+
+
+def judge_userspace(e: Mapping[str, Any]) -> ClaimResult:
+    ipt, us = e["iptables"], e["userspace"]
+    if not ipt["sources"] or not us["sources"]:
+        return error(NAME_USERSPACE, "the servers logged no connection in one of the modes")
+    client, node_addrs = e["client_ip"], set(e["node_addresses"])
+    return judge(
+        NAME_USERSPACE,
+        {"iptables: every connection succeeded": ipt["client"]["failed"] == 0,
+         "iptables: the servers saw the client pod": set(ipt["sources"]) == {client},
+         "iptables: kube-proxy listens on no service port": ipt["listening"] == 0,
+         "iptables: no second connection from the node": ipt["from_node"] == 0,
+         "userspace: every connection succeeded": us["client"]["failed"] == 0,
+         "userspace: the servers saw the node": set(us["sources"]) <= node_addrs,
+         "userspace: kube-proxy listens on the service ports": us["listening"] > 0,
+         "userspace: a second connection from the node per request":
+             us["from_node"] >= us["client"]["connections"]},
+        f"iptables mode: the servers saw {', '.join(sorted(set(ipt['sources'])))} (client "
+        f"{client}), kube-proxy listened on {ipt['listening']} port(s), "
+        f"{ipt['from_node']} node-to-server entries in conntrack; userspace mode: the servers "
+        f"saw {', '.join(sorted(set(us['sources'])))} (the node: "
+        f"{', '.join(sorted(node_addrs))}), kube-proxy listened on {us['listening']} "
+        f"port(s), {us['from_node']} node-to-server entries for "
+        f"{us['client']['connections']} requests",
+        {"iptables_listening": ipt["listening"], "userspace_listening": us["listening"],
+         "iptables_from_node": ipt["from_node"], "userspace_from_node": us["from_node"]},
+    )
+
+
+def _listening(c: Cluster, node: str) -> int:
+    """TCP sockets the node's kube-proxy listens on."""
+    pid = c.services.proxies[node].pid
+    out = c.exec_node(node, ["ss", "-Hltnp"]).stdout
+    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
+
+
+def _phase(c: Cluster, ctx: Context, tag: str, node_addrs: Sequence[str]) -> dict[str, Any]:
+    node = c.pod(CLIENT).node
+    c.exec_node(node, ["conntrack", "-F"])
+    _, conns, raw = run_client(c, tag, 20, host=vip(c))
+    logs = served(c, tag)
+    table = conntrack(c, node)
+    ctx.raw(f"{NAME_USERSPACE}/conntrack-{tag}.txt", table)
+    ctx.raw(f"{NAME_USERSPACE}/client-{tag}.jsonl", raw)
+    servers = {c.endpoint_ip(s) for s in SERVERS}
+    flows = parse_conntrack(table)
+    return {"client": summary(conns),
+            "sources": [ip for seqs in logs.values() for ip in seqs.values()],
+            "listening": _listening(c, node),
+            "from_node": sum(1 for f in flows if f.orig_src in node_addrs
+                             and f.orig_dst in servers and f.orig_dport == 8080)}
+
+
+class UserspaceProxy(ServicesClaim):
+    name = NAME_USERSPACE
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            node = c.pod(CLIENT).node
+            plan = c.node_plan(node)
+            node_addrs = [str(plan.underlay_ip.ip), str(plan.gateway)]
+            e: dict[str, Any] = {"client_ip": c.endpoint_ip(CLIENT), "node_addresses": node_addrs,
+                                 "iptables": _phase(c, ctx, "iptables", node_addrs)}
+            c.services.set_mode("userspace")
+            e["userspace"] = _phase(c, ctx, "userspace", node_addrs)
+            ctx.raw(f"{NAME_USERSPACE}/nat-{node}-userspace.txt", nat_table(c, node))
+            keep_logs(ctx, NAME_USERSPACE, c)
+        keep_evidence(ctx, NAME_USERSPACE, e)
+        yield Verdict(judge_userspace(e))
+
+
+# -- 6. kube-proxy dies ----------------------------------------------------------------------
+
+NAME_DOWN = "svc-kube-proxy-down"
+GRACE_S = 0.3  # a connection under way when kube-proxy dies may go either way
+
+
+def _split_at(conns: Sequence[Mapping[str, Any]], t: float) -> tuple[list, list]:
+    """Connections over before `t`, and those begun GRACE_S after it (one under way at
+    the kill belongs to neither)."""
+    return ([x for x in conns if x["t"] + x["ms"] / 1000 < t],
+            [x for x in conns if x["t"] >= t + GRACE_S])
+
+
+def judge_down(e: Mapping[str, Any]) -> ClaimResult:
+    out = {}
+    for mode in ("iptables", "userspace"):
+        before, after = _split_at(e[mode]["connections"], e[mode]["killed_at"])
+        if len(before) < 5 or len(after) < 10:
+            return error(NAME_DOWN, f"{mode}: too few connections around the kill "
+                         f"({len(before)} before, {len(after)} after)")
+        out[mode] = (sum(x["ok"] for x in before), len(before),
+                     sum(x["ok"] for x in after), len(after))
+    ipt, us = out["iptables"], out["userspace"]
+    return judge(
+        NAME_DOWN,
+        {"iptables: flowing before the kill": ipt[0] == ipt[1],
+         "iptables: still flowing after the kill": ipt[2] == ipt[3],
+         "userspace: flowing before the kill": us[0] == us[1],
+         "userspace: stopped after the kill": us[2] == 0},
+        f"iptables mode: {ipt[0]}/{ipt[1]} connections succeeded before kube-proxy on "
+        f"{e['node']} was killed, {ipt[2]}/{ipt[3]} after; userspace mode: {us[0]}/{us[1]} "
+        f"before, {us[2]}/{us[3]} after (first error after: "
+        f"{e['userspace']['first_error'] or 'none'})",
+        {"iptables_after_ok": ipt[2], "iptables_after": ipt[3], "userspace_after_ok": us[2],
+         "userspace_after": us[3]},
+    )
+
+
+def _kill_during(c: Cluster, ctx: Context, mode: str) -> dict[str, Any]:
+    node = c.pod(CLIENT).node
+    out = c.records.subdir("services") / f"client-{mode}.jsonl"
+    client = start_client(c, f"down-{mode}", 60, 0.05, out)
+    try:
+        time.sleep(1.0)
+        killed_at = time.time()
+        c.services.kill_proxy(node)
+        client.wait(timeout=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    c.services.start_proxy(node)
+    c.services.wait_synced()
+    raw = out.read_text(errors="replace")
+    ctx.raw(f"{NAME_DOWN}/client-{mode}.jsonl", raw)
+    _, conns = parse_client(raw)
+    after = [x for x in conns if x.t >= killed_at + GRACE_S and not x.ok]
+    return {"killed_at": killed_at, "connections": [x.__dict__ for x in conns],
+            "first_error": after[0].error if after else ""}
+
+
+def _timeline(e: Mapping[str, Any], lanes_of: Mapping[str, Mapping[int, str]],
+              modes: Sequence[str], event: str, title: str, name: str) -> Figure:
+    panels, events = [], []
+    for mode in modes:
+        conns = e[mode]["connections"]
+        t0 = conns[0]["t"] if conns else 0.0
+        lanes = lanes_of.get(mode, {})
+        panels.append((mode, pd.DataFrame({
+            "t": [x["t"] - t0 for x in conns],
+            "lane": [lanes.get(x["seq"], "answered") if x["ok"] else "failed"
+                     for x in conns]})))
+        events.append([(t - t0, label) for t, label in e[mode]["events"]] if "events" in
+                      e[mode] else [(e[mode]["killed_at"] - t0, event)])
+    lanes = ["failed", "answered", *SERVERS]
+    return Figure(name, timeline_png(panels, events, title, lanes))
+
+
+class KubeProxyDown(ServicesClaim):
+    name = NAME_DOWN
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            e: dict[str, Any] = {"node": c.pod(CLIENT).node,
+                                 "iptables": _kill_during(c, ctx, "iptables")}
+            c.services.set_mode("userspace")
+            e["userspace"] = _kill_during(c, ctx, "userspace")
+            lanes = {m: {seq: s for s, seqs in served(c, f"down-{m}").items() for seq in seqs}
+                     for m in ("iptables", "userspace")}
+            keep_logs(ctx, NAME_DOWN, c)
+        keep_evidence(ctx, NAME_DOWN, e)
+        yield _timeline(e, lanes, ("iptables", "userspace"), "kube-proxy killed",
+                        "Connections through the service while kube-proxy is killed",
+                        "svc_kube_proxy_down.png")
+        yield Verdict(judge_down(e))
+
+
+# -- 7. readiness ----------------------------------------------------------------------------
+
+NAME_READY = "svc-readiness"
+
+
+def judge_readiness(e: Mapping[str, Any]) -> ClaimResult:
+    conns = e["connections"]
+    out_from, back_at = e["removed_at"], e["restored_at"]
+    if out_from is None or back_at is None:
+        return error(NAME_READY, "the server's endpoint was never removed from, or never "
+                     "restored to, the client node's rules")
+    served_by = {int(k): v for k, v in e["served_by"].items()}
+    before = [x for x in conns if x["t"] < e["stopped_at"]]
+    window = [x for x in conns if out_from <= x["t"] < back_at]
+    after = [x for x in conns if x["t"] >= back_at]
+    target = e["server"]
+
+    def by(group: list, server: str) -> int:
+        return sum(1 for x in group if served_by.get(x["seq"]) == server)
+
+    if len(window) < 10 or len(after) < 10 or len(before) < 10:
+        return error(NAME_READY, f"too few connections: {len(before)} before, {len(window)} "
+                     f"while out, {len(after)} after")
+    failed = sum(not x["ok"] for x in conns)
+    return judge(
+        NAME_READY,
+        {f"{target} served before its check failed": by(before, target) > 0,
+         f"{target} got no new connection while unready": by(window, target) == 0,
+         "the other server took them all": by(window, e["other"]) == len(window),
+         f"{target} served again once ready": by(after, target) > 0,
+         "no connection failed throughout": failed == 0},
+        f"{target}'s readiness check ({e['probe']}) failed from {e['stopped_at_rel']:.2f} s; "
+        f"its endpoint left {e['node']}'s rules at {e['removed_at_rel']:.2f} s and came back "
+        f"at {e['restored_at_rel']:.2f} s; connections before: {len(before)} "
+        f"({by(before, target)} to {target}), while unready: {len(window)} "
+        f"({by(window, target)} to {target}), after: {len(after)} ({by(after, target)} to "
+        f"{target}); {failed} failed",
+        {"before": len(before), "while_unready": len(window), "after": len(after),
+         "to_unready_pod": by(window, target), "failed": failed},
+    )
+
+
+def sync_time(syncs: str, generation: int) -> float | None:
+    """When a node's kube-proxy finished applying `generation` (or a later one)."""
+    for line in syncs.splitlines():
+        d = json.loads(line)
+        if d["generation"] >= generation and not d["error"]:
+            return float(d["t"])
+    return None
+
+
+class Readiness(ServicesClaim):
+    name = NAME_READY
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with services_cluster(ctx) as c:
+            node = c.pod(CLIENT).node
+            target, other = SERVERS[1], SERVERS[0]
+            controller = c.services
+            out = c.records.subdir("services") / "client-readiness.jsonl"
+            client = start_client(c, "ready", 200, 0.05, out)
+            try:
+                time.sleep(2.0)
+                stopped_at = time.time()
+                c.stop_container(target, HEALTH)
+                _wait(lambda: not controller.readiness()[target])
+                controller.wait_synced()
+                time.sleep(3.0)
+                restarted_at = time.time()
+                c.restart_container(target, HEALTH)
+                _wait(lambda: controller.readiness()[target])
+                controller.wait_synced()
+                client.wait(timeout=120)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+            raw = out.read_text(errors="replace")
+            _, conns = parse_client(raw)
+            syncs = (controller.dir / f"syncs-{node}.jsonl").read_text()
+            gen_out = next((g for g, t, ready in controller.history
+                            if t >= stopped_at and not ready.get(target, True)), None)
+            gen_back = next((g for g, t, ready in controller.history
+                             if t >= restarted_at and ready.get(target)), None)
+            removed = sync_time(syncs, gen_out) if gen_out is not None else None
+            restored = sync_time(syncs, gen_back) if gen_back is not None else None
+            logs = served(c, "ready")
+            t0 = conns[0].t if conns else stopped_at
+            spec = controller.pod_specs[target].readiness
+            e = {"server": target, "other": other, "node": node,
+                 "probe": f"tcpSocket {spec.port} every {spec.period_s:g} s, "
+                          f"{spec.failures} failure(s)",
+                 "stopped_at": stopped_at, "restarted_at": restarted_at,
+                 "removed_at": removed, "restored_at": restored,
+                 "stopped_at_rel": stopped_at - t0,
+                 "removed_at_rel": (removed or t0) - t0, "restored_at_rel": (restored or t0) - t0,
+                 "connections": [x.__dict__ for x in conns],
+                 "served_by": {seq: s for s, seqs in logs.items() for seq in seqs},
+                 "history": controller.history}
+            ctx.raw(f"{NAME_READY}/client.jsonl", raw)
+            keep_logs(ctx, NAME_READY, c)
+        keep_evidence(ctx, NAME_READY, e)
+        events = [(stopped_at, "check fails"), (removed or stopped_at, "endpoint removed"),
+                  (restarted_at, "check passes"), (restored or restarted_at, "endpoint back")]
+        yield _timeline({"readiness": {"connections": e["connections"], "events": events}},
+                        {"readiness": {int(k): v for k, v in e["served_by"].items()}},
+                        ("readiness",), "", "Connections through the service while "
+                        f"{target} turns unready and back", "svc_readiness.png")
+        yield Verdict(judge_readiness(e))
+
+
+def _wait(check: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pod's readiness did not change in time")
+        time.sleep(0.05)
+
+
+SERVICES_CLAIMS: tuple[ServicesClaim, ...] = (
+    RangeSeparate(), NetworkAbsent(), DnsEvenSplit(), RewriteOnNode(), UserspaceProxy(),
+    KubeProxyDown(), Readiness())
+

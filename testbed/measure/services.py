@@ -1,0 +1,132 @@
+"""What the Services claims read, parsed: the client's per-connection lines, the servers'
+access logs, conntrack's table, tcpdump's text, and a chi-square test of an even split.
+Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# python3 -m http.server's access log: `10.0.0.3 - - [date] "GET /?probe=tag-17 HTTP/1.0" 200 -`
+ACCESS = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - - \[[^\]]*\] "GET /\?probe=([\w.-]+)-(\d+) HTTP')
+IP = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection the client made: when, whether an HTTP answer came, how long."""
+
+    seq: int
+    t: float  # wall-clock start, seconds since the epoch
+    ok: bool
+    ms: float
+    error: str = ""
+
+
+def parse_client(text: str) -> tuple[str | None, list[Connection]]:
+    """The client probe's output: the address the name resolved to, and each connection."""
+    resolved: str | None = None
+    out = []
+    for line in text.splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if "resolved" in d:
+            resolved = d["resolved"]
+        elif "seq" in d:
+            out.append(Connection(int(d["seq"]), float(d["t"]), bool(d["ok"]), float(d["ms"]),
+                                  str(d.get("error", ""))))
+    return resolved, out
+
+
+def parse_access_log(text: str, tag: str) -> dict[int, str]:
+    """seq -> the client address a server logged, for the requests of probe `tag`."""
+    out = {}
+    for line in text.splitlines():
+        m = ACCESS.match(line)
+        if m and m.group(2) == tag:
+            out[int(m.group(3))] = m.group(1)
+    return out
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A conntrack entry: the original direction and the reply direction."""
+
+    protocol: str
+    orig_src: str
+    orig_dst: str
+    orig_dport: int
+    reply_src: str
+    reply_dst: str
+    reply_sport: int
+
+
+def parse_conntrack(text: str) -> list[Flow]:
+    """`conntrack -L` lines: the first src/dst/sport/dport are the original direction,
+    the second ones the reply direction."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        orig: dict[str, str] = {}
+        reply: dict[str, str] = {}
+        for word in words:
+            key, eq, value = word.partition("=")
+            if eq and key in ("src", "dst", "sport", "dport"):
+                (reply if key in orig else orig).setdefault(key, value)
+        if {"src", "dst"} <= set(orig) and {"src", "dst"} <= set(reply):
+            out.append(Flow(words[0], orig["src"], orig["dst"], int(orig.get("dport", 0)),
+                            reply["src"], reply["dst"], int(reply.get("sport", 0))))
+    return out
+
+
+def addresses_seen(tcpdump_text: str) -> dict[str, int]:
+    """How many packets each IPv4 address appears in (`tcpdump -n -r` text, one packet a
+    line; an address with a port, 10.0.0.3.80, counts as 10.0.0.3)."""
+    counts: dict[str, int] = {}
+    for line in tcpdump_text.splitlines():
+        found = set()
+        for word in line.replace(">", " ").replace(":", " ").replace(",", " ").split():
+            parts = word.split(".")
+            if len(parts) >= 4 and all(p.isdigit() for p in parts[:4]):
+                found.add(".".join(parts[:4]))
+        for ip in found:
+            counts[ip] = counts.get(ip, 0) + 1
+    return counts
+
+
+def chi_square_uniform(counts: Iterable[int]) -> tuple[float, float]:
+    """Pearson's chi-square of counts against an even split, and its p-value (for two
+    categories exactly erfc(sqrt(x/2)), for three exp(-x/2); beyond, the Wilson-Hilferty
+    approximation)."""
+    values = list(counts)
+    n, k = sum(values), len(values)
+    if k < 2 or n == 0:
+        raise ValueError("an even split needs at least two categories and one count")
+    expected = n / k
+    stat = sum((v - expected) ** 2 / expected for v in values)
+    df = k - 1
+    if df == 1:
+        return stat, math.erfc(math.sqrt(stat / 2))
+    if df == 2:
+        return stat, math.exp(-stat / 2)
+    z = ((stat / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
+    return stat, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def attribute(connections: Iterable[Connection],
+              logs: Mapping[str, Mapping[int, str]]) -> dict[int, str]:
+    """seq -> the server that served it, from each server's access log."""
+    out = {}
+    for server, seen in logs.items():
+        for seq in seen:
+            out[seq] = server
+    wanted = {c.seq for c in connections}
+    return {seq: server for seq, server in out.items() if seq in wanted}
