@@ -163,7 +163,8 @@ class ServiceController:
     def _write(self) -> None:
         assert self.view is not None
         state = ProxyState(generation=self.generation, mode=self.mode, services=self.view,
-                           cluster_cidr=str(self.spec.cluster_cidr))
+                           cluster_cidr=str(self.spec.cluster_cidr),
+                           service_cidr=str(self.spec.service_cidr))
         write_whole(self.dir / STATE, state.to_json())
 
     def forget_pod(self, name: str) -> None:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from testbed.model.svc import iptables as ipt
+from testbed.model.svc import nftables as nft
 from testbed.model.svc import userspace as us
 from testbed.model.svc.plan import ServicePort
 from testbed.proxy.state import (
@@ -96,6 +97,7 @@ class KubeProxy:
     def __init__(self, directory: Path, node: str, node_ip: str, mode: str) -> None:
         self.dir, self.node, self.node_ip, self.mode = directory, node, node_ip, mode
         self.nat_chains: list[str] | None = None  # the nat chains we last left
+        self.nft_objects: tuple[list[str], list[str]] | None = None  # chains, sets
         self.previous: dict[str, set[str]] = {}  # UDP service port -> endpoint IPs
         self.userspace = UserspaceProxier() if mode == "userspace" else None
         self.status = ProxyStatus(node=node, pid=os.getpid(), mode=mode, generation=-1)
@@ -135,10 +137,17 @@ class KubeProxy:
                                if f"-X {c}" not in payload]
             self.clear_stale_udp(state.services)
         elif self.mode == "nftables":
-            from testbed.model.svc import nftables as nft
-
-            payload = nft.render(state.services, self.config(state))
+            first = self.nft_objects is None
+            if first:
+                listing = run(["nft", "list", "table", nft.FAMILY, nft.TABLE]).stdout
+                self.nft_objects = nft.listed_objects(listing)
+            assert self.nft_objects is not None
+            payload = nft.render(state.services, self.config(state),
+                                 service_cidrs=state.service_cidr,
+                                 existing_chains=self.nft_objects[0],
+                                 existing_sets=self.nft_objects[1], first=first)
             must(["nft", "-f", "-"], payload)
+            self.nft_objects = nft.objects_after(payload)
             self.clear_stale_udp(state.services)
         else:
             assert self.userspace is not None
@@ -165,9 +174,7 @@ class KubeProxy:
 def cleanup(mode: str) -> None:
     """Remove a mode's rules and chains from this node (kube-proxy --cleanup)."""
     if mode == "nftables":
-        from testbed.model.svc import nftables as nft
-
-        run(["nft", "delete", "table", "ip", nft.TABLE])
+        run(["nft", "delete", "table", nft.FAMILY, nft.TABLE])
         return
     if mode == "iptables":
         for table, chain, rule in ipt.jump_rules(ipt.ProxyConfig(node="")):

@@ -31,6 +31,7 @@ class ProxyState:
     mode: str
     services: tuple[ServicePort, ...]
     cluster_cidr: str
+    service_cidr: str = ""
     min_sync_period_s: float = 1.0  # kube-proxy's --iptables-min-sync-period default
     sync_period_s: float = 30.0  # --iptables-sync-period: a full resync at least this often
     random_fully: bool = True
@@ -38,6 +39,7 @@ class ProxyState:
     def to_json(self) -> str:
         return json.dumps({"version": VERSION, "generation": self.generation,
                            "mode": self.mode, "cluster_cidr": self.cluster_cidr,
+                           "service_cidr": self.service_cidr,
                            "min_sync_period_s": self.min_sync_period_s,
                            "sync_period_s": self.sync_period_s,
                            "random_fully": self.random_fully,
@@ -49,7 +51,7 @@ class ProxyState:
         if d.get("version") != VERSION:
             raise ValueError(f"state version {d.get('version')!r}, expected {VERSION}")
         return cls(generation=int(d["generation"]), mode=d["mode"],
-                   cluster_cidr=d["cluster_cidr"],
+                   cluster_cidr=d["cluster_cidr"], service_cidr=d.get("service_cidr", ""),
                    min_sync_period_s=float(d["min_sync_period_s"]),
                    sync_period_s=float(d["sync_period_s"]),
                    random_fully=bool(d["random_fully"]),

@@ -172,3 +172,32 @@ def test_userspace_mode_proxies_through_kube_proxy(cluster: Cluster) -> None:
         controller.set_mode("iptables")
     rules = nat_rules(cluster, "node-1")
     assert "KUBE-PORTALS" not in rules and "KUBE-SVC-" in rules
+
+
+def test_nftables_mode_serves_the_same_services(cluster: Cluster) -> None:
+    controller = cluster.services
+    controller.set_mode("nftables")
+    try:
+        table = cluster.exec_node("node-1", ["nft", "list", "table", "ip", "kube-proxy"])
+        assert table.ok, table.stderr
+        assert "numgen random mod 2 vmap" in table.stdout
+        assert f"{VIP} . tcp . 80 : goto service-" in table.stdout
+        assert "KUBE-SVC-" not in nat_rules(cluster, "node-1")  # iptables mode cleaned up
+        before = {p: len(served(cluster, p)) for p in ("server-1", "server-2")}
+        for _ in range(20):
+            assert cluster.pod("client").exec([*CURL, "http://service-test/"]).stdout == "200"
+        assert all(len(served(cluster, p)) > n for p, n in before.items())
+        ip2 = cluster.endpoint_ip("server-2")
+        cluster.stop_container("server-2", "health")
+        try:
+            assert wait_for(lambda: ip2 not in cluster.exec_node(
+                "node-1", ["nft", "list", "table", "ip", "kube-proxy"]).stdout)
+        finally:
+            cluster.restart_container("server-2", "health")
+        controller.kill_proxy("node-1")  # the table stays, and so does the service
+        assert cluster.pod("client").exec([*CURL, f"http://{VIP}/"]).stdout == "200"
+        controller.start_proxy("node-1")
+        controller.wait_synced()
+    finally:
+        controller.set_mode("iptables")
+    assert not cluster.exec_node("node-1", ["nft", "list", "table", "ip", "kube-proxy"]).ok
