@@ -101,6 +101,53 @@ class KubeCLI(IPCLI):
             return
         self._run_in_pod(name, rest)
 
+    # -- services -------------------------------------------------------------------
+    def _services(self) -> Any:
+        if self.cluster.services is None:
+            raise TestbedError("this topology has no services")
+        return self.cluster.services
+
+    def do_services(self, _line: str) -> None:
+        """List services: type, cluster IP, ports, endpoints (pod, ready), kube-proxy mode."""
+        controller = self._services()
+        view = {(sp.namespace, sp.name, sp.port, sp.protocol): sp for sp in controller.view}
+        print(f"kube-proxy mode: {controller.mode}; DNS {controller.dns_ip()}")
+        for svc in controller.services:
+            ports = []
+            endpoints: dict[str, bool] = {}
+            for p in svc.ports:
+                node_port = f" node port {p.node_port}" if p.node_port else ""
+                ports.append(f"{p.port}->{p.target_port}/{p.protocol}{node_port}")
+                sp = view.get((svc.namespace, svc.name, p.port, p.protocol))
+                for e in sp.endpoints if sp else ():
+                    endpoints[f"{e.pod} {e.ip}"] = e.ready
+            eps = ", ".join(f"{k}{'' if ready else ' (not ready)'}"
+                            for k, ready in endpoints.items()) or "none"
+            print(f"{svc.key:<28} {svc.type:<12} {str(svc.cluster_ip):<15} "
+                  f"{', '.join(ports)}  endpoints: {eps}")
+
+    def do_proxymode(self, line: str) -> None:
+        """Switch every node's kube-proxy: proxymode iptables|nftables|userspace."""
+        mode = line.strip()
+        if mode not in ("iptables", "nftables", "userspace"):
+            err("usage: proxymode iptables|nftables|userspace")
+            self.fail()
+            return
+        self._services().set_mode(mode)
+        print(f"kube-proxy: {mode} mode on every node")
+
+    def do_killproxy(self, line: str) -> None:
+        """Kill a node's kube-proxy as a crash would (its rules stay): killproxy <node>."""
+        pid = self._services().kill_proxy(line.strip())
+        print(f"kube-proxy on {line.strip()} (pid {pid}) killed")
+
+    def do_startproxy(self, line: str) -> None:
+        """Start a node's kube-proxy again and wait for its sync: startproxy <node>."""
+        controller = self._services()
+        controller.start_proxy(line.strip())
+        controller.wait_synced()
+        print(f"kube-proxy on {line.strip()} running and synced")
+
     def do_addpod(self, line: str) -> None:
         """Add a pod to a running node: addpod <node> <pod>."""
         args = line.split()

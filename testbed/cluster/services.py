@@ -72,6 +72,7 @@ class ServiceController:
         self.dns_records = self.dir / "dns-records.hosts"
         self.generation = 0
         self.view: tuple[ServicePort, ...] | None = None
+        self.states: list[PodState] | None = None  # the pods the view was made from
         self.pod_specs: dict[str, PodSpec] = {p.name: p for _, p in self.spec.pods}
         self.probes: dict[str, _Probe] = {}
         # (generation, wall-clock time, each pod's readiness) of every state published
@@ -150,6 +151,9 @@ class ServiceController:
         """Write the node's view if it changed; whether it did."""
         with self.lock:
             states = self.pod_states()
+            if states == self.states:  # the view depends on nothing else
+                return False
+            self.states = states
             view = plan.proxy_view(self.services, states)
             if view == self.view:
                 return False
@@ -166,6 +170,14 @@ class ServiceController:
                            cluster_cidr=str(self.spec.cluster_cidr),
                            service_cidr=str(self.spec.service_cidr))
         write_whole(self.dir / STATE, state.to_json())
+
+    def force_sync(self) -> int:
+        """Publish the same services again under a new generation, so every kube-proxy
+        syncs in full once more (what its periodic resync does); the generation."""
+        with self.lock:
+            self.generation += 1
+            self._write()
+            return self.generation
 
     def forget_pod(self, name: str) -> None:
         with self.lock:

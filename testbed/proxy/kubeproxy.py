@@ -45,6 +45,7 @@ from testbed.proxy.state import (
 from testbed.proxy.userspace import UserspaceProxier
 
 POLL_S = 0.05
+FULL_SYNC_S = 3600.0  # proxyutil.FullSyncPeriod: a full sync at least this often
 IPTABLES_WAIT = ["-w", "5"]
 
 
@@ -96,8 +97,13 @@ class KubeProxy:
 
     def __init__(self, directory: Path, node: str, node_ip: str, mode: str) -> None:
         self.dir, self.node, self.node_ip, self.mode = directory, node, node_ip, mode
-        self.nat_chains: list[str] | None = None  # the nat chains we last left
-        self.nft_objects: tuple[list[str], list[str]] | None = None  # chains, sets
+        # what the last sync left, for the next (partial) one
+        self.nat_chains: frozenset[str] | None = None  # iptables: our service chains
+        self.synced: dict[tuple[str, str], ServicePort] = {}  # iptables: as written
+        self.table: nft.Table | None = None  # nftables: the per-service part
+        self.config_used: ipt.ProxyConfig | None = None
+        self.last_full = -1e9
+        self.full = True  # whether the last sync was a full one
         self.previous: dict[str, set[str]] = {}  # UDP service port -> endpoint IPs
         self.userspace = UserspaceProxier() if mode == "userspace" else None
         self.status = ProxyStatus(node=node, pid=os.getpid(), mode=mode, generation=-1)
@@ -125,36 +131,45 @@ class KubeProxy:
         self.started = True
 
     def sync(self, state: ProxyState) -> str:
-        """Apply `state`; returns the payload applied."""
+        """Apply `state`: a full sync at start and every FULL_SYNC_S, partial ones (only
+        what changed) in between, as kube-proxy; returns the payload applied."""
         if not self.started:
             self.start()
+        config = self.config(state)
+        now = time.monotonic()
+        self.full = (now - self.last_full >= FULL_SYNC_S or config != self.config_used)
         if self.mode == "iptables":
             if self.nat_chains is None:
-                self.nat_chains = save_chains("nat")
-            payload = ipt.render(state.services, self.config(state), self.nat_chains)
+                self.nat_chains = frozenset(save_chains("nat"))
+            unchanged = () if self.full else [
+                key for key, sp in _by_port(state.services).items() if self.synced.get(key) == sp]
+            done = ipt.render_sync(state.services, config, self.nat_chains, unchanged)
+            payload = done.payload
             must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
-            self.nat_chains = [c for c in ipt.chains_in(payload, "nat")
-                               if f"-X {c}" not in payload]
+            self.nat_chains, self.synced = done.active_chains, _by_port(state.services)
             self.clear_stale_udp(state.services)
         elif self.mode == "nftables":
-            first = self.nft_objects is None
-            if first:
+            if self.full or self.table is None:
+                first = self.table is None
                 listing = run(["nft", "list", "table", nft.FAMILY, nft.TABLE]).stdout
-                self.nft_objects = nft.listed_objects(listing)
-            assert self.nft_objects is not None
-            payload = nft.render(state.services, self.config(state),
-                                 service_cidrs=state.service_cidr,
-                                 existing_chains=self.nft_objects[0],
-                                 existing_sets=self.nft_objects[1], first=first)
-            must(["nft", "-f", "-"], payload)
-            self.nft_objects = nft.objects_after(payload)
+                chains, sets = nft.listed_objects(listing)
+                payload, self.table = nft.render_full(
+                    state.services, config, state.service_cidr, chains, sets, first)
+            else:
+                payload, self.table = nft.render_partial(state.services, config, self.table)
+            if payload:
+                must(["nft", "-f", "-"], payload)
             self.clear_stale_udp(state.services)
         else:
+            self.full = True
             assert self.userspace is not None
             ports = self.userspace.sync(state.services)
             self.status = ProxyStatus(**{**self.status.__dict__, "proxy_ports": ports})
             payload = us.render(state.services, ports, self.node_ip)
             must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
+        if self.full:
+            self.last_full = now
+        self.config_used = config
         return payload
 
     def clear_stale_udp(self, services: tuple[ServicePort, ...]) -> None:
@@ -169,6 +184,10 @@ class KubeProxy:
                 run(["conntrack", "-D", "--orig-dst", key.split(":")[0], "--dst-nat", ip,
                      "-p", "udp"])
         self.previous = now
+
+
+def _by_port(services: tuple[ServicePort, ...]) -> dict[tuple[str, str], ServicePort]:
+    return {(sp.key, sp.protocol): sp for sp in services}
 
 
 def cleanup(mode: str) -> None:
@@ -241,7 +260,8 @@ def serve(proxy: KubeProxy) -> None:
             write_whole(status_file(proxy.dir, proxy.node), proxy.status.to_json())
             append_line(syncs_file(proxy.dir, proxy.node), {
                 "generation": current.generation, "t": time.time(), "sync_s": took,
-                "services": len(current.services), "rules": rules, "error": error})
+                "services": len(current.services), "rules": rules, "full": proxy.full,
+                "error": error})
         time.sleep(POLL_S)
 
 

@@ -210,3 +210,43 @@ def test_jump_rules_in_kube_proxys_order() -> None:
             "-j KUBE-SERVICES") in rules
     assert rules[-2:] == [("filter", "INPUT", "-j KUBE-FIREWALL"),
                           ("filter", "OUTPUT", "-j KUBE-FIREWALL")]
+
+
+def restore(state: dict[str, dict[str, list[str]]], payload: str) -> None:
+    """What `iptables-restore --noflush` does to the tables: a declared chain is created
+    or flushed, `-A` appends, `-X` deletes; chains not mentioned are kept."""
+    table = ""
+    for line in payload.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+            state.setdefault(table, {})
+        elif line.startswith(":"):
+            state[table][line[1:].split()[0]] = []
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            assert chain in state[table], f"rule in a missing chain: {line}"
+            state[table][chain].append(line)
+        elif line.startswith("-X "):
+            del state[table][line.split()[1]]
+
+
+def test_a_partial_sync_leaves_the_node_as_a_full_one_would() -> None:
+    before = OVERALL
+    after = [dataclasses.replace(s, endpoints=(*s.endpoints, ep("10.180.9.9")))
+             if s.name == "svc1" else s for s in OVERALL if s.name != "svc3"]
+    after.append(sp("ns7", "svc7", "172.30.0.47", [ep("10.180.0.7")]))
+    first = ipt.render_sync(before, FAKE)
+    node: dict[str, dict[str, list[str]]] = {}
+    restore(node, first.payload)
+    unchanged = {(s.key, s.protocol) for s in after if s in before}
+    partial = ipt.render_sync(after, FAKE, first.active_chains, unchanged)
+    restore(node, partial.payload)
+    fresh: dict[str, dict[str, list[str]]] = {}
+    restore(fresh, ipt.render_sync(after, FAKE).payload)
+    assert node == fresh
+    # and the partial payload left the unchanged services' own chains out
+    svc4 = next(s for s in after if s.name == "svc4")
+    assert f":{ipt.service_chain('SVC', svc4)} " not in partial.payload
+    assert f":{ipt.service_chain('SVC', after[0])} " in partial.payload
+    assert f"-X {ipt.service_chain('SVC', OVERALL[2])}" in partial.payload  # svc3, gone
+    assert partial.active_chains == ipt.render_sync(after, FAKE).active_chains

@@ -27,7 +27,7 @@ OBJECT = re.compile(r"^(add|flush|delete) (table|chain|set|map|rule|element) ip 
 def replay(transaction: str) -> tuple[set[str], dict[str, list[str]]]:
     """The table after the transaction: (object and element lines, rules per chain)."""
     objects: dict[tuple[str, str], str] = {}
-    elements: dict[str, set[str]] = {}
+    elements: dict[str, dict[str, str]] = {}  # container -> element key -> its line
     rules: dict[str, list[str]] = {}
     for line in transaction.splitlines():
         if not line or line.startswith("#"):
@@ -42,7 +42,12 @@ def replay(transaction: str) -> tuple[set[str], dict[str, list[str]]]:
             rules.setdefault(name, []).append(line)
         elif kind == "element":
             assert (("set", name)) in objects or (("map", name)) in objects, line
-            elements.setdefault(name, set()).add(line)
+            key = rest.strip()[2:-2].split(" comment ")[0].split(" : ")[0]
+            if verb == "add":
+                elements.setdefault(name, {})[key] = line
+            else:
+                assert key in elements.get(name, {}), f"no such element: {line}"
+                del elements[name][key]
         elif verb == "add":
             key = (kind, name)
             if key not in objects or "{" in rest:  # the fullest definition wins
@@ -52,7 +57,7 @@ def replay(transaction: str) -> tuple[set[str], dict[str, list[str]]]:
         elif verb == "delete":
             objects.pop((kind, name), None)
             (rules if kind == "chain" else elements).pop(name, None)
-    lines = set(objects.values()) | {e for es in elements.values() for e in es}
+    lines = set(objects.values()) | {e for es in elements.values() for e in es.values()}
     return lines, {chain: r for chain, r in rules.items() if r}
 
 
@@ -123,3 +128,29 @@ def test_listed_objects() -> None:
                "\t}\n\tchain service-ULMVA6XW-ns1/svc1/tcp/p80 {\n\t}\n}\n")
     assert nft.listed_objects(listing) == (
         ["services", "service-ULMVA6XW-ns1/svc1/tcp/p80"], ["cluster-ips"])
+
+
+def test_a_partial_sync_leaves_the_table_as_a_full_one_would() -> None:
+    after = [dataclasses.replace(s, endpoints=(*s.endpoints, Endpoint("10.180.9.9", 80)))
+             if s.name == "svc1" else s for s in OVERALL if s.name != "svc3"]
+    after = [dataclasses.replace(s, endpoints=()) if s.name == "svc4" else s for s in after]
+    after.append(ServicePort("ns7", "svc7", "p80", "TCP", "172.30.0.47", 80,
+                             (Endpoint("10.180.0.7", 80),), node_port=3007))
+    full, table = nft.render_full(OVERALL, FAKE, "172.30.0.0/16")
+    partial, _ = nft.render_partial(after, FAKE, table)
+    assert_same_table(full + partial, nft.render(after, FAKE, "172.30.0.0/16"))
+    # an unchanged service costs nothing, and no map is flushed
+    assert "svc5" not in partial and "flush map" not in partial
+    nothing, again = nft.render_partial(OVERALL, FAKE, table)
+    assert nothing == "" and again == table
+
+
+def test_stale_chains_are_all_flushed_before_any_is_deleted() -> None:
+    # the service chain's numgen map refers to the endpoint chain: deleting the endpoint
+    # chain first fails in the kernel (EBUSY), whatever order the chains were made in
+    _, table = nft.render_full(OVERALL[:1], FAKE)
+    for text in (nft.render_partial([], FAKE, table)[0],
+                 nft.render([], FAKE, existing_chains=table.chains, first=False)):
+        ops = [line.split()[0] for line in text.splitlines()
+               if line.startswith(("flush chain", "delete chain")) and "/" in line]
+        assert ops == ["flush", "flush", "delete", "delete"], text

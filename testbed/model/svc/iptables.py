@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from typing import Callable
@@ -136,11 +136,29 @@ class _Lines:
 
 def render(services: Sequence[ServicePort], config: ProxyConfig,
            existing_nat_chains: Iterable[str] = ()) -> str:
-    """The whole iptables-restore payload (filter then nat) for one node.
+    """The whole iptables-restore payload (filter then nat) for one node, a full sync.
 
     `existing_nat_chains`: the nat chains on the node now; service chains among them
     that this sync no longer uses are flushed and deleted (`-X`), as kube-proxy does.
     """
+    return render_sync(services, config, existing_nat_chains).payload
+
+
+@dataclass(frozen=True)
+class Sync:
+    """A sync's payload and the service chains the node holds once it is applied."""
+
+    payload: str
+    active_chains: frozenset[str]
+
+
+def render_sync(services: Sequence[ServicePort], config: ProxyConfig,
+                existing_nat_chains: Iterable[str] = (),
+                unchanged: Collection[tuple[str, str]] = ()) -> Sync:
+    """A sync: full, or partial when `unchanged` names service ports ((key, protocol))
+    whose own chains (SVC, SVL, EXT, FW, SEP) are on the node already as they would be
+    written now. As kube-proxy's partial syncs, those chains are left out of the payload
+    (`--noflush` keeps them); the shared chains are always written whole."""
     mark = config.masquerade_mark
     filter_chains = [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS,
                      KUBE_PROXY_FIREWALL]
@@ -167,8 +185,15 @@ def render(services: Sequence[ServicePort], config: ProxyConfig,
     def comment(text: str) -> str:
         return "" if large else f"-m comment --comment {text}"
 
+    skip = set(unchanged)
+    fragments: list[str] = []
+    own_chains: list[str]
     for sp in services:
-        _service(sp, config, filter_rules, nat_chains, nat_rules, active, comment)
+        own, own_chains = _Lines(), []
+        _service(sp, config, filter_rules, nat_rules, own, own_chains, active, comment)
+        if (sp.key, sp.protocol) not in skip:
+            nat_chains.extend(own_chains)
+            fragments.extend(own.lines)
 
     nat_rules.add(f'-A {KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; '
                   'NOTE: this must be the last rule in this chain" -m addrtype --dst-type '
@@ -181,21 +206,21 @@ def render(services: Sequence[ServicePort], config: ProxyConfig,
     filter_rules.add(f'-A {KUBE_FORWARD} -m comment --comment "kubernetes forwarding '
                      'conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
 
-    for chain in sorted(set(existing_nat_chains)):
-        if is_service_chain(chain) and chain not in active:
-            nat_chains.append(chain)
-            nat_rules.add(f"-X {chain}")
-
+    stale = [c for c in sorted(set(existing_nat_chains))
+             if is_service_chain(c) and c not in active]
+    nat_chains.extend(stale)
     lines = ["*filter", *(f":{c} - [0:0]" for c in filter_chains), *filter_rules.lines,
              "COMMIT", "*nat", *(f":{c} - [0:0]" for c in nat_chains), *nat_rules.lines,
-             "COMMIT"]
-    return "\n".join(lines) + "\n"
+             *fragments, *(f"-X {c}" for c in stale), "COMMIT"]
+    return Sync("\n".join(lines) + "\n",
+                frozenset(c for c in active if is_service_chain(c)))
 
 
-def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
-             nat_chains: list[str], nat_rules: _Lines, active: set[str],
-             comment: Comment) -> None:
-    """One service port's rules, in syncProxyRules' order."""
+def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines, top: _Lines,
+             own: _Lines, own_chains: list[str], active: set[str], comment: Comment) -> None:
+    """One service port's rules, in syncProxyRules' order: those in the shared chains
+    (`top`: KUBE-SERVICES, KUBE-NODEPORTS; and the filter table's) and those in its own
+    chains (`own`, declared in `own_chains`)."""
     c = comment  # -m comment --comment <text>, or nothing in large-cluster mode
     key, proto, port = sp.key, sp.proto, str(sp.port)
     match = f"-m {proto} -p {proto}"
@@ -230,7 +255,7 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
 
     # the cluster IP
     if has_internal:
-        nat_rules.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} cluster IP\" {match} "
+        top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} cluster IP\" {match} "
                       f"-d {sp.cluster_ip} --dport {port} -j {internal_chain}")
     else:
         filter_rules.add(f"-A {KUBE_SERVICES} -m comment --comment {int_comment} {match} "
@@ -238,7 +263,7 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
     # external IPs
     for ip in sp.external_ips:
         if has_endpoints:
-            nat_rules.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} external IP\" "
+            top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} external IP\" "
                           f"{match} -d {ip} --dport {port} -j {ext_chain}")
         if not has_external:
             filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {ext_comment} "
@@ -246,7 +271,7 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
     # load-balancer ingress IPs
     for ip in sp.load_balancer_ips:
         if has_endpoints:
-            nat_rules.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} loadbalancer IP\" "
+            top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} loadbalancer IP\" "
                           f"{match} -d {ip} --dport {port} -j {lb_chain}")
         if uses_fw:
             filter_rules.add(f"-A {KUBE_PROXY_FIREWALL} -m comment --comment \"{key} traffic "
@@ -260,10 +285,10 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
     if sp.node_port:
         if has_endpoints:
             if config.localhost_nodeports and config.nfacct:
-                nat_rules.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
+                top.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
                               f"-d 127.0.0.0/8 --dport {sp.node_port} -m nfacct --nfacct-name "
                               f"{LOCALHOST_NPS_COUNTER} -j {ext_chain}")
-            nat_rules.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
+            top.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
                           f"--dport {sp.node_port} -j {ext_chain}")
         if not has_external:
             filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {ext_comment} "
@@ -279,62 +304,62 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines,
         args = (f"-m comment --comment \"{key} cluster IP\" {match} -d {sp.cluster_ip} "
                 f"--dport {port}")
         if config.masquerade_all:
-            nat_rules.add(f"-A {internal_chain} {args} -j {KUBE_MARK_MASQ}")
+            own.add(f"-A {internal_chain} {args} -j {KUBE_MARK_MASQ}")
         elif config.cluster_cidr:
-            nat_rules.add(f"-A {internal_chain} {args} ! -s {config.cluster_cidr} "
+            own.add(f"-A {internal_chain} {args} ! -s {config.cluster_cidr} "
                           f"-j {KUBE_MARK_MASQ}")
     # external traffic
     if uses_ext_chain:
-        nat_chains.append(ext_chain)
+        own_chains.append(ext_chain)
         active.add(ext_chain)
         if not external_local:
-            nat_rules.add(f"-A {ext_chain} -m comment --comment \"masquerade traffic for "
+            own.add(f"-A {ext_chain} -m comment --comment \"masquerade traffic for "
                           f"{key} external destinations\" -j {KUBE_MARK_MASQ}")
         else:
             if config.cluster_cidr:
-                nat_rules.add(f"-A {ext_chain} -m comment --comment \"pod traffic for {key} "
+                own.add(f"-A {ext_chain} -m comment --comment \"pod traffic for {key} "
                               f"external destinations\" -s {config.cluster_cidr} "
                               f"-j {svc_chain}")
-            nat_rules.add(f"-A {ext_chain} -m comment --comment \"masquerade LOCAL traffic "
+            own.add(f"-A {ext_chain} -m comment --comment \"masquerade LOCAL traffic "
                           f"for {key} external destinations\" -m addrtype --src-type LOCAL "
                           f"-j {KUBE_MARK_MASQ}")
-            nat_rules.add(f"-A {ext_chain} -m comment --comment \"route LOCAL traffic for "
+            own.add(f"-A {ext_chain} -m comment --comment \"route LOCAL traffic for "
                           f"{key} external destinations\" -m addrtype --src-type LOCAL "
                           f"-j {svc_chain}")
         if has_external:
-            nat_rules.add(f"-A {ext_chain} -j {external_policy_chain}")
+            own.add(f"-A {ext_chain} -j {external_policy_chain}")
     # the LoadBalancer source-range firewall
     if uses_fw:
-        nat_chains.append(fw_chain)
+        own_chains.append(fw_chain)
         active.add(fw_chain)
         head = f"-A {fw_chain} -m comment --comment \"{key} loadbalancer IP\""
         allow_node = False
         for cidr in sp.source_ranges:
-            nat_rules.add(f"{head} -s {cidr.strip()} -j {ext_chain}")
+            own.add(f"{head} -s {cidr.strip()} -j {ext_chain}")
             allow_node = allow_node or _contains(cidr.strip(), config.node_ip)
         if allow_node:
             for ip in sp.load_balancer_ips:
-                nat_rules.add(f"{head} -s {ip} -j {ext_chain}")
-        nat_rules.add(f"-A {fw_chain} -m comment --comment \"other traffic to {key} will be "
+                own.add(f"{head} -s {ip} -j {ext_chain}")
+        own.add(f"-A {fw_chain} -m comment --comment \"other traffic to {key} will be "
                       "dropped by KUBE-PROXY-FIREWALL\"")
     # service -> endpoints
     if cluster_eps and uses_cluster:
-        nat_chains.append(svc_chain)
+        own_chains.append(svc_chain)
         active.add(svc_chain)
-        _to_endpoints(nat_rules, sp, svc_chain, cluster_eps, c)
+        _to_endpoints(own, sp, svc_chain, cluster_eps, c)
     if local_eps and uses_local:
-        nat_chains.append(svl_chain)
+        own_chains.append(svl_chain)
         active.add(svl_chain)
-        _to_endpoints(nat_rules, sp, svl_chain, local_eps, c)
+        _to_endpoints(own, sp, svl_chain, local_eps, c)
     # endpoint chains
     for ep in reachable:
         chain = endpoint_chain(sp, ep)
-        nat_chains.append(chain)
+        own_chains.append(chain)
         active.add(chain)
         head = f"-A {chain} {c(key)}".rstrip()
-        nat_rules.add(f"{head} -s {ep.ip} -j {KUBE_MARK_MASQ}")
+        own.add(f"{head} -s {ep.ip} -j {KUBE_MARK_MASQ}")
         recent = f"-m recent --name {chain} --set " if sp.affinity_timeout_s else ""
-        nat_rules.add(f"{head} {recent}{match} -j DNAT --to-destination {ep.address}")
+        own.add(f"{head} {recent}{match} -j DNAT --to-destination {ep.address}")
 
 
 def _to_endpoints(nat_rules: _Lines, sp: ServicePort, chain: str, eps: list[Endpoint],
@@ -358,14 +383,3 @@ def _contains(cidr: str, ip: str) -> bool:
         return bool(ip) and ip_address(ip) in ip_network(cidr, strict=False)
     except ValueError:
         return False
-
-
-def chains_in(payload: str, table: str) -> list[str]:
-    """The chains a payload declares in `table` (for the next sync's stale-chain check)."""
-    out, current = [], None
-    for line in payload.splitlines():
-        if line.startswith("*"):
-            current = line[1:]
-        elif line.startswith(":") and current == table:
-            out.append(line[1:].split()[0])
-    return out

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_address, ip_network
 
 from testbed.model.svc.iptables import ProxyConfig
@@ -100,10 +100,22 @@ def is_service_chain(name: str) -> bool:
 
 
 @dataclass
+class Table:
+    """The per-service part of the table, as a sync leaves it: service and endpoint
+    chains with their rules, affinity sets, and every map or set element by key."""
+
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    sets: dict[str, str] = field(default_factory=dict)  # affinity set -> its `add set` line
+    elements: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> key
+
+
+@dataclass
 class _Tx:
-    """The transaction, in the order knftables would write it."""
+    """The transaction, in the order knftables would write it; what the services part
+    adds is also kept as a `Table` (for the next, partial, sync)."""
 
     lines: list[str]
+    table: Table = field(default_factory=Table)
 
     def add(self, text: str) -> None:
         self.lines.append(f"add {text}")
@@ -112,25 +124,46 @@ class _Tx:
         self.add(f"chain {PREFIX} {name}")
         if flush:
             self.lines.append(f"flush chain {PREFIX} {name}")
+        if is_service_chain(name):
+            self.table.chains.setdefault(name, [])
 
     def rule(self, chain: str, rule: str, comment: str | None = None) -> None:
-        self.add(f"rule {PREFIX} {chain} {rule}"
-                 + (f' comment "{comment}"' if comment is not None else ""))
+        text = rule + (f' comment "{comment}"' if comment is not None else "")
+        self.add(f"rule {PREFIX} {chain} {text}")
+        if chain in self.table.chains:
+            self.table.chains[chain].append(text)
 
     def element(self, container: str, key: str, value: str | None = None,
                 comment: str | None = None) -> None:
         text = key + (f' comment "{comment}"' if comment is not None else "")
         if value is not None:
             text += f" : {value}"
-        self.add(f"element {PREFIX} {container} {{ {text} }}")
+        line = f"add element {PREFIX} {container} {{ {text} }}"
+        self.lines.append(line)
+        self.table.elements.setdefault(container, {})[key] = line
+
+    def affinity_set(self, name: str, timeout_s: int) -> None:
+        line = (f"add set {PREFIX} {name} {{ type ipv4_addr ; flags dynamic,timeout ; "
+                f"timeout {timeout_s}s ; }}")
+        self.lines.append(line)
+        self.table.sets[name] = line
 
 
 def render(services: Sequence[ServicePort], config: ProxyConfig, service_cidrs: str = "",
            existing_chains: Iterable[str] = (), existing_sets: Iterable[str] = (),
            first: bool = True) -> str:
-    """The whole transaction for one node. `existing_chains` / `existing_sets`: what the
-    table holds now (service chains and affinity sets no longer used are deleted);
-    `first`: the first sync of this kube-proxy (base chains are recreated once)."""
+    """The whole transaction for one node, a full sync. `existing_chains` /
+    `existing_sets`: what the table holds now (service chains and affinity sets no
+    longer used are deleted); `first`: the first sync of this kube-proxy (base chains
+    are recreated once)."""
+    return render_full(services, config, service_cidrs, existing_chains, existing_sets,
+                       first)[0]
+
+
+def render_full(services: Sequence[ServicePort], config: ProxyConfig,
+                service_cidrs: str = "", existing_chains: Iterable[str] = (),
+                existing_sets: Iterable[str] = (), first: bool = True) -> tuple[str, Table]:
+    """A full sync's transaction, and the per-service part of the table it leaves."""
     mark = config.masquerade_mark
     tx = _Tx([])
     tx.add(f'table {PREFIX} {{ comment "rules for kube-proxy" ; }}')
@@ -159,8 +192,8 @@ def render(services: Sequence[ServicePort], config: ProxyConfig, service_cidrs: 
     tx.add(f'set {PREFIX} nodeport-ips {{ type ipv4_addr ; comment "IPs that accept NodePort '
            'traffic" ; }')
     tx.lines.append(f"flush set {PREFIX} nodeport-ips")
-    if config.node_ip:
-        tx.element("nodeport-ips", config.node_ip)
+    if config.node_ip:  # the stock part: not in the per-service `Table`
+        tx.lines.append(f"add element {PREFIX} nodeport-ips {{ {config.node_ip} }}")
     for name, kind, comment in MAPS:
         tx.add(f'map {PREFIX} {name} {{ type {kind} ; comment "{comment}" ; }}')
         tx.lines.append(f"flush map {PREFIX} {name}")
@@ -180,14 +213,44 @@ def render(services: Sequence[ServicePort], config: ProxyConfig, service_cidrs: 
     active_sets: set[str] = set()
     for sp in services:
         _service(tx, sp, config, active_chains, active_sets)
-    for chain in sorted(set(existing_chains)):
-        if is_service_chain(chain) and chain not in active_chains:
-            tx.lines.append(f"flush chain {PREFIX} {chain}")
-            tx.lines.append(f"delete chain {PREFIX} {chain}")
+    stale = [c for c in sorted(set(existing_chains))
+             if is_service_chain(c) and c not in active_chains]
+    tx.lines += _remove_chains(stale)
     for name in sorted(set(existing_sets)):
         if name.startswith(AFFINITY_PREFIX) and name not in active_sets:
             tx.lines.append(f"delete set {PREFIX} {name}")
-    return "\n".join(tx.lines) + "\n"
+    return "\n".join(tx.lines) + "\n", tx.table
+
+
+def render_partial(services: Sequence[ServicePort], config: ProxyConfig,
+                   previous: Table) -> tuple[str, Table]:
+    """A partial sync, as kube-proxy makes between full ones: only what changed since
+    `previous` (the table the last sync left). New chains are added, changed ones
+    flushed and rewritten, elements added and deleted one by one (no map is flushed),
+    chains and affinity sets no longer used deleted last; the stock chains and rules
+    are left alone. An empty change is an empty transaction."""
+    scratch = _Tx([])
+    active_chains: set[str] = set()
+    active_sets: set[str] = set()
+    for sp in services:
+        _service(scratch, sp, config, active_chains, active_sets)
+    new = scratch.table
+    out: list[str] = []
+    out += [f"add chain {PREFIX} {c}" for c in new.chains if c not in previous.chains]
+    out += [line for name, line in new.sets.items() if name not in previous.sets]
+    for chain, rules in new.chains.items():
+        if rules != previous.chains.get(chain):
+            if chain in previous.chains:
+                out.append(f"flush chain {PREFIX} {chain}")
+            out += [f"add rule {PREFIX} {chain} {rule}" for rule in rules]
+    for container in sorted(set(previous.elements) | set(new.elements)):
+        old, now = previous.elements.get(container, {}), new.elements.get(container, {})
+        out += [f"delete element {PREFIX} {container} {{ {key} }}" for key, line in
+                old.items() if now.get(key) != line]
+        out += [line for key, line in now.items() if old.get(key) != line]
+    out += _remove_chains([c for c in previous.chains if c not in new.chains])
+    out += [f"delete set {PREFIX} {name}" for name in previous.sets if name not in new.sets]
+    return "".join(f"{line}\n" for line in out), new
 
 
 def _service(tx: _Tx, sp: ServicePort, config: ProxyConfig, active_chains: set[str],
@@ -292,8 +355,7 @@ def _service(tx: _Tx, sp: ServicePort, config: ProxyConfig, active_chains: set[s
         tx.rule(fw_chain, f"ip saddr != {{ {' , '.join(sources)} }} drop")
     if sp.affinity_timeout_s:
         for e in reachable:
-            tx.add(f"set {PREFIX} {affinity[e.address]} {{ type ipv4_addr ; flags "
-                   f"dynamic,timeout ; timeout {sp.affinity_timeout_s}s ; }}")
+            tx.affinity_set(affinity[e.address], sp.affinity_timeout_s)
     if uses_cluster_chain:
         _to_endpoints(tx, sp, cluster_chain, cluster_eps, ep_chain, affinity)
     if uses_local_chain:
@@ -304,6 +366,13 @@ def _service(tx: _Tx, sp: ServicePort, config: ProxyConfig, active_chains: set[s
         if sp.affinity_timeout_s:
             tx.rule(chain, f"update @{affinity[e.address]} {{ ip saddr }}")
         tx.rule(chain, f"meta l4proto {proto} dnat to {e.address}")
+
+
+def _remove_chains(chains: Sequence[str]) -> list[str]:
+    """Stale chains: all flushed before any is deleted (a service chain's verdict map
+    jumps to endpoint chains: deleting one still referred to fails with EBUSY)."""
+    return ([f"flush chain {PREFIX} {c}" for c in chains]
+            + [f"delete chain {PREFIX} {c}" for c in chains])
 
 
 def _to_endpoints(tx: _Tx, sp: ServicePort, chain: str, eps: list[Endpoint],
@@ -331,20 +400,3 @@ def listed_objects(listing: str) -> tuple[list[str], list[str]]:
         if len(words) >= 2 and words[-1] == "{" and words[0] in ("chain", "set"):
             (chains if words[0] == "chain" else sets).append(words[1])
     return chains, sets
-
-
-def objects_after(transaction: str) -> tuple[list[str], list[str]]:
-    """(chains, sets) the table holds after this transaction (what the next sync
-    compares against to find stale ones)."""
-    chains: dict[str, None] = {}
-    sets: dict[str, None] = {}
-    for line in transaction.splitlines():
-        words = line.split()
-        if len(words) < 5 or words[1] not in ("chain", "set") or words[2:4] != [FAMILY, TABLE]:
-            continue
-        target = chains if words[1] == "chain" else sets
-        if words[0] == "add":
-            target[words[4]] = None
-        elif words[0] == "delete":
-            target.pop(words[4], None)
-    return list(chains), list(sets)
