@@ -169,13 +169,16 @@ def plot(frame: pd.DataFrame) -> bytes:
 
     wide = frame.groupby(["mode", "services", "metric"])["value"].median().unstack("metric")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    colors = {"iptables": "#2e86c1", "nftables": "#28a745"}  # one colour a mode
     for mode, part in wide.groupby(level="mode"):
         n = part.index.get_level_values("services")
-        a.plot(n, part["first_sync_s"], marker="o", label=f"{mode} full sync")
-        a.plot(n, part["change_sync_s"], marker="x", linestyle=":",
+        color = colors.get(str(mode))
+        a.plot(n, part["first_sync_s"], marker="o", color=color, label=f"{mode} full sync")
+        a.plot(n, part["change_sync_s"], marker="x", linestyle=":", color=color,
                label=f"{mode} one service changed")
-        b.plot(n, part["service_hop_ms_last"], marker="o", label=f"{mode}, last service")
-        b.plot(n, part["service_hop_ms_first"], marker="x", linestyle=":",
+        b.plot(n, part["service_hop_ms_last"], marker="o", color=color,
+               label=f"{mode}, last service")
+        b.plot(n, part["service_hop_ms_first"], marker="x", linestyle=":", color=color,
                label=f"{mode}, first service")
     for ax in (a, b):
         ax.set_xscale("log")

@@ -60,8 +60,23 @@ def check_all() -> None:
     guard_global_cleanup()
 
 
+# tools a topology with services needs besides, -> Debian package
+SERVICE_TOOLS = {"dnsmasq": "dnsmasq-base", "conntrack": "conntrack",
+                 "iptables-restore": "iptables"}
+
+
 def check_features(spec: ClusterSpec) -> None:
-    """The kernel features the spec asks for (one line naming what is missing)."""
+    """The kernel features and tools the spec asks for (one line naming what is
+    missing)."""
+    if spec.services:
+        wanted = dict(SERVICE_TOOLS)
+        if spec.kube_proxy_mode == "nftables":
+            wanted["nft"] = "nftables"
+        missing = {t: p for t, p in wanted.items() if shutil.which(t) is None}
+        if missing:
+            raise MissingDependencyError(
+                f"services need {', '.join(missing)}: install the Debian package(s) "
+                f"{' '.join(sorted(set(missing.values())))} (or run `sudo make setup`)")
     if spec.underlay_switch == OVS:
         present, detail = features.openvswitch()
         if not present:

@@ -94,7 +94,16 @@ def probe() -> dict[str, Feature]:
                                  "(underlay_switch: ovs)", detail)
     present, detail = _tool("nft", "nftables")
     out["nftables"] = Feature("nftables", present, "kube-proxy's nftables mode", detail)
+    present, detail = ipvs()
+    out["ipvs"] = Feature("ipvs", present, "kube-proxy's ipvs mode (not emulated)", detail)
     return out
+
+
+def ipvs() -> tuple[bool | None, str]:
+    """The kernel's IP Virtual Server (what kube-proxy's ipvs mode programs)."""
+    if os.path.exists("/proc/net/ip_vs") or os.path.isdir("/sys/module/ip_vs"):
+        return True, ""
+    return False, "no IPVS in this kernel (/proc/net/ip_vs, module ip_vs)"
 
 
 def as_dict(features: dict[str, Feature]) -> dict[str, Any]:

@@ -60,3 +60,22 @@ def test_pods_and_containers_come_and_go_from_the_cli() -> None:
     assert "extra" in listings[0] and "app" in listings[0]
     assert "extra" not in listings[1]
     assert "10.0.0.2/24" in res.stdout  # the py command sees the cluster
+
+
+def test_services_as_the_readme_shows_them() -> None:
+    """The README's Services command: a pod reaches a service by name, `iptables-save`
+    in a node shows kube-proxy's chains, the CLI lists services and switches modes."""
+    before = machine_snapshot()
+    res = run("up", str(ROOT / "topologies" / "services.yaml"), "-c", "services",
+              "-c", 'client curl -s http://service-test/ -o /dev/null -w "%{http_code}\\n"',
+              "-c", "node-1 iptables-save -t nat", "-c", "proxymode nftables",
+              "-c", "client curl -s -o /dev/null -w %{http_code} http://service-test/",
+              "-c", "killproxy node-2", "-c", "startproxy node-2")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "default/service-test" in out and "10.3.241.152" in out
+    assert "server-1 10.0.0.4" in out and "kube-system/kube-dns" in out
+    assert out.count("200") >= 2
+    assert ":KUBE-SERVICES - [0:0]" in out and "-j KUBE-SVC-" in out
+    assert "nftables mode on every node" in out and "running and synced" in out
+    assert machine_snapshot() == before

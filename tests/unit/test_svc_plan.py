@@ -97,3 +97,19 @@ def test_endpoints_from_labels_with_readiness() -> None:
 def test_service_port_round_trips_through_a_dict() -> None:
     for s in plan.proxy_view(plan.resolve(spec()), PODS):
         assert ServicePort.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+def test_preflight_names_the_missing_service_tools(monkeypatch) -> None:  # noqa: ANN001
+    import pytest
+
+    from testbed.cluster import preflight
+    from testbed.errors import MissingDependencyError
+
+    monkeypatch.setattr(preflight.shutil, "which",
+                        lambda tool: None if tool in ("dnsmasq", "nft") else f"/bin/{tool}")
+    with pytest.raises(MissingDependencyError, match="services need dnsmasq, nft: install "
+                       "the Debian package.s. dnsmasq-base nftables"):
+        preflight.check_features(
+            parse_spec({**yaml.safe_load(ARTICLE_YAML), "kube_proxy_mode": "nftables"}))
+    preflight.check_features(parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14",
+                                         "nodes": [{"name": "n"}]}))  # no services: fine
