@@ -121,9 +121,11 @@ class ServiceController:
         self.publish()
         self._thread = threading.Thread(target=self._loop, name="services", daemon=True)
         self._thread.start()
+        # readiness first: kube-proxy's first sync then has the ready endpoints, rather
+        # than a second sync a min-sync-period (1 s) later
+        self.wait_ready(READY_WAIT_S)
         for node in self.cluster.node_names:
             self.start_proxy(node)
-        self.wait_ready(READY_WAIT_S)
         self.wait_synced()
 
     def stop(self) -> None:
