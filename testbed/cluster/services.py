@@ -33,7 +33,7 @@ from typing import Any
 from testbed.cluster.context import ClusterContext
 from testbed.cluster.pods import add_pods
 from testbed.errors import TestbedError
-from testbed.kernel import ns, procs
+from testbed.kernel import ns
 from testbed.model.load_services import spec_warnings
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.model.svc import dns, plan
@@ -348,8 +348,3 @@ def probe_once(netns: str, ip: str, probe: ReadinessProbe) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
     finally:
         sock.close()
-
-
-def kube_proxy_pids(controller: ServiceController) -> dict[str, int]:
-    return {node: proc.pid for node, proc in controller.proxies.items()
-            if proc.poll() is None and procs.is_alive(proc.pid)}

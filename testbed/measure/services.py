@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # python3 -m http.server's access log: `10.0.0.3 - - [date] "GET /?probe=tag-17 HTTP/1.0" 200 -`
@@ -119,14 +119,3 @@ def chi_square_uniform(counts: Iterable[int]) -> tuple[float, float]:
         return stat, math.exp(-stat / 2)
     z = ((stat / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
     return stat, 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def attribute(connections: Iterable[Connection],
-              logs: Mapping[str, Mapping[int, str]]) -> dict[int, str]:
-    """seq -> the server that served it, from each server's access log."""
-    out = {}
-    for server, seen in logs.items():
-        for seq in seen:
-            out[seq] = server
-    wanted = {c.seq for c in connections}
-    return {seq: server for seq, server in out.items() if seq in wanted}
