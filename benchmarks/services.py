@@ -28,7 +28,6 @@ metadata.json (machine, versions, arguments).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import sys
@@ -48,6 +47,7 @@ from testbed.errors import TestbedError  # noqa: E402
 from testbed.measure.services import parse_client  # noqa: E402
 from testbed.model.load import parse_spec  # noqa: E402
 from testbed.model.spec import ClusterSpec  # noqa: E402
+from testbed.results.plots import figure_png  # noqa: E402
 from testbed.results.rundir import atomic_write  # noqa: E402
 
 MODES = ("iptables", "nftables")
@@ -190,10 +190,7 @@ def plot(frame: pd.DataFrame) -> bytes:
     b.axhline(0, color="#999999", linewidth=0.8)
     fig.suptitle("kube-proxy's cost as services grow")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,15 +83,7 @@ def heatmap_figure(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], t
 def heatmap_png(matrices: dict[str, pd.DataFrame], node_of: dict[str, str], title: str,
                 value_label: str = "failed %") -> bytes:
     """Side-by-side heatmaps of per-pair failure rates (rows: source, columns: destination)."""
-    fig = heatmap_figure(matrices, node_of, title, value_label)
-    import matplotlib.pyplot as plt  # after heatmap_figure has chosen the Agg backend
-
-    try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
+    return figure_png(heatmap_figure(matrices, node_of, title, value_label))
 
 
 def timeline_png(panels: list[tuple[str, pd.DataFrame]], events: list[list[tuple[float, str]]],
@@ -121,6 +113,13 @@ def timeline_png(panels: list[tuple[str, pd.DataFrame]], events: list[list[tuple
     axes[-1, 0].set_xlabel("seconds since the first connection")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return figure_png(fig)
+
+
+def figure_png(fig: Figure) -> bytes:
+    """A finished figure as PNG bytes; the figure is closed whatever happens."""
+    import matplotlib.pyplot as plt  # the callers have chosen the Agg backend
+
     try:
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from typing import Callable
 
-from testbed.model.svc.plan import Endpoint, ServicePort
+from testbed.model.svc.plan import Endpoint, ServicePort, categorize
 
 # Chain names, as in proxier.go
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -226,20 +226,14 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines, top: _L
     match = f"-m {proto} -p {proto}"
     svc_chain, svl_chain = service_chain("SVC", sp), service_chain("SVL", sp)
     ext_chain, fw_chain = service_chain("EXT", sp), service_chain("FW", sp)
-    cluster_eps = sp.ready_endpoints()
-    local_eps = [e for e in cluster_eps if e.node and e.node == config.node]
-    external_local = sp.external_local and sp.externally_accessible
-    # UsesClusterEndpoints / UsesLocalEndpoints (pkg/proxy/serviceport.go): even with an
-    # external policy of Local, pods' own traffic to external IPs short-circuits to all
-    uses_cluster = not sp.internal_local or sp.externally_accessible
-    uses_local = sp.internal_local or external_local
-    reachable = list(cluster_eps) if uses_cluster else list(local_eps)
-    has_endpoints = bool(reachable)
+    cat = categorize(sp, config.node)
+    cluster_eps, local_eps, reachable = cat.cluster, cat.local, cat.reachable
+    external_local, has_endpoints = cat.external_local, cat.has_endpoints
+    uses_cluster, uses_local = cat.uses_cluster, cat.uses_local
+    has_internal, has_external = cat.has_internal, cat.has_external
 
     internal_chain = svl_chain if sp.internal_local else svc_chain
-    has_internal = has_endpoints and not (sp.internal_local and not local_eps)
     external_policy_chain = svl_chain if external_local else svc_chain
-    has_external = has_endpoints and not (external_local and not local_eps)
     uses_ext_chain = has_endpoints and sp.externally_accessible
     lb_chain = ext_chain
     uses_fw = has_endpoints and bool(sp.load_balancer_ips) and bool(sp.source_ranges)

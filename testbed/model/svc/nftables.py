@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address, ip_network
 
 from testbed.model.svc.iptables import ProxyConfig
-from testbed.model.svc.plan import Endpoint, ServicePort
+from testbed.model.svc.plan import Endpoint, ServicePort, categorize
 
 TABLE = "kube-proxy"
 FAMILY = "ip"
@@ -259,13 +259,11 @@ def _service(tx: _Tx, sp: ServicePort, config: ProxyConfig, active_chains: set[s
     proto, key, base = sp.proto, sp.key, port_base(sp)
     cluster_chain, local_chain = f"service-{base}", f"local-{base}"
     external_chain, fw_chain = f"external-{base}", f"firewall-{base}"
-    cluster_eps = sp.ready_endpoints()
-    local_eps = [e for e in cluster_eps if e.node and e.node == config.node]
-    external_local = sp.external_local and sp.externally_accessible
-    uses_cluster = not sp.internal_local or sp.externally_accessible
-    uses_local = sp.internal_local or external_local
-    reachable = list(cluster_eps) if uses_cluster else list(local_eps)
-    has_endpoints = bool(reachable)
+    cat = categorize(sp, config.node)
+    cluster_eps, local_eps, reachable = cat.cluster, cat.local, cat.reachable
+    external_local, has_endpoints = cat.external_local, cat.has_endpoints
+    uses_cluster, uses_local = cat.uses_cluster, cat.uses_local
+    has_internal, has_external = cat.has_internal, cat.has_external
     ep_chain = {e.address: f"endpoint-{endpoint_base(sp, e)}" for e in reachable}
     affinity = {e.address: f"{AFFINITY_PREFIX}{endpoint_base(sp, e)}" for e in reachable}
 
@@ -283,9 +281,7 @@ def _service(tx: _Tx, sp: ServicePort, config: ProxyConfig, active_chains: set[s
         tx.chain(local_chain)
         active_chains.add(local_chain)
     internal_chain = local_chain if sp.internal_local else cluster_chain
-    has_internal = has_endpoints and not (sp.internal_local and not local_eps)
     external_policy_chain = local_chain if external_local else cluster_chain
-    has_external = has_endpoints and not (external_local and not local_eps)
     uses_external_chain = has_endpoints and sp.externally_accessible
     if uses_external_chain:
         tx.chain(external_chain)

@@ -199,6 +199,39 @@ class ServicePort:
         return cls(**fields)
 
 
+@dataclass(frozen=True)
+class Categories:
+    """A service port's endpoints as one node's kube-proxy sorts them
+    (proxy.CategorizeEndpoints and the traffic-policy flags of syncProxyRules)."""
+
+    cluster: list[Endpoint]  # the ready ones, for the Cluster policy
+    local: list[Endpoint]  # the ready ones on this node, for the Local policy
+    reachable: list[Endpoint]  # every endpoint some chain of this node jumps to
+    external_local: bool  # externalTrafficPolicy Local, and reachable from outside
+    uses_cluster: bool  # UsesClusterEndpoints: even with an external policy of Local,
+    uses_local: bool  # pods' own traffic to external IPs short-circuits to all endpoints
+    has_internal: bool  # cluster-IP traffic has somewhere to go
+    has_external: bool  # external traffic has somewhere to go
+
+    @property
+    def has_endpoints(self) -> bool:
+        return bool(self.reachable)
+
+
+def categorize(sp: ServicePort, node: str) -> Categories:
+    cluster = sp.ready_endpoints()
+    local = [e for e in cluster if e.node and e.node == node]
+    external_local = sp.external_local and sp.externally_accessible
+    uses_cluster = not sp.internal_local or sp.externally_accessible
+    uses_local = sp.internal_local or external_local
+    reachable = list(cluster) if uses_cluster else list(local)
+    return Categories(
+        cluster=cluster, local=local, reachable=reachable, external_local=external_local,
+        uses_cluster=uses_cluster, uses_local=uses_local,
+        has_internal=bool(reachable) and not (sp.internal_local and not local),
+        has_external=bool(reachable) and not (external_local and not local))
+
+
 def endpoints_of(svc: ServiceSpec, port: ServicePortSpec,
                  pods: Iterable[PodState]) -> tuple[Endpoint, ...]:
     """The endpoints controller: every selected pod with an address, ready or not."""
