@@ -21,6 +21,7 @@ removes a mode's rules and exits (kube-proxy --cleanup), for a change of mode.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import signal
@@ -164,7 +165,7 @@ class KubeProxy:
             self.full = True
             assert self.userspace is not None
             ports = self.userspace.sync(state.services)
-            self.status = ProxyStatus(**{**self.status.__dict__, "proxy_ports": ports})
+            self.status = dataclasses.replace(self.status, proxy_ports=ports)
             payload = us.render(state.services, ports, self.node_ip)
             must(["iptables-restore", *IPTABLES_WAIT, "--noflush"], payload)
         if self.full:
@@ -253,10 +254,10 @@ def serve(proxy: KubeProxy) -> None:
                 print(f"kube-proxy {proxy.node}: sync failed: {error}", file=sys.stderr,
                       flush=True)
             took = time.monotonic() - t0
-            proxy.status = ProxyStatus(**{
-                **proxy.status.__dict__, "generation": current.generation if not error
-                else proxy.status.generation, "syncs": proxy.status.syncs + 1,
-                "last_sync_s": took, "rules": rules, "error": error})
+            proxy.status = dataclasses.replace(
+                proxy.status, generation=proxy.status.generation if error
+                else current.generation, syncs=proxy.status.syncs + 1, last_sync_s=took,
+                rules=rules, error=error)
             write_whole(status_file(proxy.dir, proxy.node), proxy.status.to_json())
             append_line(syncs_file(proxy.dir, proxy.node), {
                 "generation": current.generation, "t": time.time(), "sync_s": took,

@@ -240,54 +240,54 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines, top: _L
     if uses_fw:
         lb_chain = fw_chain
 
+    # the filter rules for traffic with nowhere to go: rejected without any endpoint,
+    # dropped when only the Local policy leaves none
     if not has_endpoints:
-        int_target = ext_target = "REJECT"
-        int_comment = ext_comment = f'"{key} has no endpoints"'
+        target, none_comment = "REJECT", f'"{key} has no endpoints"'
     else:
-        int_target = ext_target = "DROP"
-        int_comment = ext_comment = f'"{key} has no local endpoints"'
+        target, none_comment = "DROP", f'"{key} has no local endpoints"'
 
     # the cluster IP
     if has_internal:
         top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} cluster IP\" {match} "
-                      f"-d {sp.cluster_ip} --dport {port} -j {internal_chain}")
+                f"-d {sp.cluster_ip} --dport {port} -j {internal_chain}")
     else:
-        filter_rules.add(f"-A {KUBE_SERVICES} -m comment --comment {int_comment} {match} "
-                         f"-d {sp.cluster_ip} --dport {port} -j {int_target}")
+        filter_rules.add(f"-A {KUBE_SERVICES} -m comment --comment {none_comment} {match} "
+                         f"-d {sp.cluster_ip} --dport {port} -j {target}")
     # external IPs
     for ip in sp.external_ips:
         if has_endpoints:
             top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} external IP\" "
-                          f"{match} -d {ip} --dport {port} -j {ext_chain}")
+                    f"{match} -d {ip} --dport {port} -j {ext_chain}")
         if not has_external:
-            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {ext_comment} "
-                             f"{match} -d {ip} --dport {port} -j {ext_target}")
+            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {none_comment} "
+                             f"{match} -d {ip} --dport {port} -j {target}")
     # load-balancer ingress IPs
     for ip in sp.load_balancer_ips:
         if has_endpoints:
             top.add(f"-A {KUBE_SERVICES} -m comment --comment \"{key} loadbalancer IP\" "
-                          f"{match} -d {ip} --dport {port} -j {lb_chain}")
+                    f"{match} -d {ip} --dport {port} -j {lb_chain}")
         if uses_fw:
             filter_rules.add(f"-A {KUBE_PROXY_FIREWALL} -m comment --comment \"{key} traffic "
                              f"not accepted by {fw_chain}\" {match} -d {ip} --dport {port} "
                              "-j DROP")
     if not has_external:
         for ip in sp.load_balancer_ips:
-            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {ext_comment} "
-                             f"{match} -d {ip} --dport {port} -j {ext_target}")
+            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {none_comment} "
+                             f"{match} -d {ip} --dport {port} -j {target}")
     # the node port
     if sp.node_port:
         if has_endpoints:
             if config.localhost_nodeports and config.nfacct:
                 top.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
-                              f"-d 127.0.0.0/8 --dport {sp.node_port} -m nfacct --nfacct-name "
-                              f"{LOCALHOST_NPS_COUNTER} -j {ext_chain}")
+                        f"-d 127.0.0.0/8 --dport {sp.node_port} -m nfacct --nfacct-name "
+                        f"{LOCALHOST_NPS_COUNTER} -j {ext_chain}")
             top.add(f"-A {KUBE_NODEPORTS} -m comment --comment {key} {match} "
-                          f"--dport {sp.node_port} -j {ext_chain}")
+                    f"--dport {sp.node_port} -j {ext_chain}")
         if not has_external:
-            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {ext_comment} "
+            filter_rules.add(f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {none_comment} "
                              f"-m addrtype --dst-type LOCAL {match} --dport {sp.node_port} "
-                             f"-j {ext_target}")
+                             f"-j {target}")
     if sp.health_check_node_port and external_local:  # NeedsHealthCheck: Local only
         filter_rules.add(f"-A {KUBE_NODEPORTS} -m comment --comment \"{key} health check "
                          f"node port\" -m tcp -p tcp --dport {sp.health_check_node_port} "
@@ -301,25 +301,25 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines, top: _L
             own.add(f"-A {internal_chain} {args} -j {KUBE_MARK_MASQ}")
         elif config.cluster_cidr:
             own.add(f"-A {internal_chain} {args} ! -s {config.cluster_cidr} "
-                          f"-j {KUBE_MARK_MASQ}")
+                    f"-j {KUBE_MARK_MASQ}")
     # external traffic
     if uses_ext_chain:
         own_chains.append(ext_chain)
         active.add(ext_chain)
         if not external_local:
             own.add(f"-A {ext_chain} -m comment --comment \"masquerade traffic for "
-                          f"{key} external destinations\" -j {KUBE_MARK_MASQ}")
+                    f"{key} external destinations\" -j {KUBE_MARK_MASQ}")
         else:
             if config.cluster_cidr:
                 own.add(f"-A {ext_chain} -m comment --comment \"pod traffic for {key} "
-                              f"external destinations\" -s {config.cluster_cidr} "
-                              f"-j {svc_chain}")
+                        f"external destinations\" -s {config.cluster_cidr} "
+                        f"-j {svc_chain}")
             own.add(f"-A {ext_chain} -m comment --comment \"masquerade LOCAL traffic "
-                          f"for {key} external destinations\" -m addrtype --src-type LOCAL "
-                          f"-j {KUBE_MARK_MASQ}")
+                    f"for {key} external destinations\" -m addrtype --src-type LOCAL "
+                    f"-j {KUBE_MARK_MASQ}")
             own.add(f"-A {ext_chain} -m comment --comment \"route LOCAL traffic for "
-                          f"{key} external destinations\" -m addrtype --src-type LOCAL "
-                          f"-j {svc_chain}")
+                    f"{key} external destinations\" -m addrtype --src-type LOCAL "
+                    f"-j {svc_chain}")
         if has_external:
             own.add(f"-A {ext_chain} -j {external_policy_chain}")
     # the LoadBalancer source-range firewall
@@ -335,7 +335,7 @@ def _service(sp: ServicePort, config: ProxyConfig, filter_rules: _Lines, top: _L
             for ip in sp.load_balancer_ips:
                 own.add(f"{head} -s {ip} -j {ext_chain}")
         own.add(f"-A {fw_chain} -m comment --comment \"other traffic to {key} will be "
-                      "dropped by KUBE-PROXY-FIREWALL\"")
+                "dropped by KUBE-PROXY-FIREWALL\"")
     # service -> endpoints
     if cluster_eps and uses_cluster:
         own_chains.append(svc_chain)

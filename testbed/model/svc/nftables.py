@@ -120,10 +120,10 @@ class _Tx:
     def add(self, text: str) -> None:
         self.lines.append(f"add {text}")
 
-    def chain(self, name: str, flush: bool = True) -> None:
+    def chain(self, name: str) -> None:
+        """Add and flush (knftables' ensureChain)."""
         self.add(f"chain {PREFIX} {name}")
-        if flush:
-            self.lines.append(f"flush chain {PREFIX} {name}")
+        self.lines.append(f"flush chain {PREFIX} {name}")
         if is_service_chain(name):
             self.table.chains.setdefault(name, [])
 
