@@ -23,7 +23,7 @@ import yaml
 
 from testbed.errors import SpecError
 from testbed.errors import quote as show
-from testbed.model import load_services
+from testbed.model import load_outside, load_services
 from testbed.model.names import (
     MAX_NODE_NAME,
     PREFIX,
@@ -62,11 +62,12 @@ RESERVED_NAMES = {ROUTER}
 TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
     "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
-    "service_cidr", "kube_proxy_mode", "services",
+    "service_cidr", "kube_proxy_mode", "services", "external_hosts", "load_balancer_network",
+    "ingresses",
 }
 NODE_KEYS = {"name", "pods", "pod_cidr"}
 POD_KEYS = {"name", "containers", "labels", "readinessProbe"}
-CONTAINER_KEYS = {"name", "command"}
+CONTAINER_KEYS = {"name", "command", "ports"}
 
 def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     """Validate a decoded topology document and build its spec (SpecError if invalid)."""
@@ -111,12 +112,27 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     _check_addressing(r, spec)
     raw_services = r.sequence(top.get("services", []), "services", " of services",
                               load_services.MAX_SERVICES)
-    if not raw_services:  # no service network: the range is recorded, unused, unchecked
-        return spec
-    load_services.check_service_cidr(r, spec)  # before the services' addresses in it
-    load_services.check_dns_pod_name(r, spec)
-    return dataclasses.replace(spec, services=load_services.services(r, raw_services,
-                                                                     service_cidr))
+    if raw_services:  # else no service network: the range is recorded, unused, unchecked
+        load_services.check_service_cidr(r, spec)  # before the services' addresses in it
+        load_services.check_dns_pod_name(r, spec)
+        spec = dataclasses.replace(spec, services=load_services.services(
+            r, raw_services, service_cidr))
+    return _outside(r, top, spec)
+
+
+def _outside(r: Reader, top: dict[str, Any], spec: ClusterSpec) -> ClusterSpec:
+    """Traffic from outside: ingresses, external hosts, the load balancer, host ports."""
+    spec = dataclasses.replace(spec, ingresses=load_outside.ingresses(
+        r, top.get("ingresses", []), spec))
+    if "load_balancer_network" in top:
+        spec = dataclasses.replace(spec, load_balancer_network=load_outside.
+                                   load_balancer_network(r, top["load_balancer_network"], spec))
+    spec = dataclasses.replace(spec, external_hosts=load_outside.external_hosts(
+        r, top.get("external_hosts", []), spec))
+    load_outside.check_load_balancer(r, spec)
+    load_outside.check_controller_name(r, spec)
+    load_outside.check_host_ports(r, spec)
+    return spec
 
 
 def _nodes(r: Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
@@ -194,7 +210,9 @@ def _containers(r: Reader, raw: Any, pwhere: str) -> tuple[ContainerSpec, ...]:
         if len(command) > MAX_COMMAND_WORDS or any("\0" in a for a in command):
             raise r.fail(f"{cwhere}.command", f"must have at most {MAX_COMMAND_WORDS} words, "
                          "none with a NUL character")
-        out.append(ContainerSpec(cname, tuple(command)))
+        ports = (load_outside.container_ports(r, c["ports"], f"{cwhere}.ports")
+                 if "ports" in c else ())
+        out.append(ContainerSpec(cname, tuple(command), ports))
     return tuple(out)
 
 

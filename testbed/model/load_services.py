@@ -39,16 +39,20 @@ from testbed.model.spec import (
     ServicePortSpec,
     ServiceSpec,
 )
+from testbed.model.svc.outside import (
+    CONTROLLER_NAMESPACE,
+    CONTROLLER_SERVICE,
+    NODE_PORT_RANGE,
+)
 from testbed.model.svc.plan import DNS_NAMESPACE, DNS_POD, DNS_SERVICE, reserved_ips
 
 KUBE_PROXY_MODES = (IPTABLES, NFTABLES, USERSPACE)
 SERVICE_TYPES = (CLUSTER_IP, NODE_PORT, LOAD_BALANCER)
-NODE_PORT_RANGE = (30000, 32767)  # the API server's default --service-node-port-range
 MAX_SERVICES = 5000
 MAX_PORTS = 100
 MAX_LABELS = 64
 SERVICE_KEYS = {"name", "namespace", "selector", "type", "clusterIP", "sessionAffinity",
-                "externalTrafficPolicy", "ports"}
+                "externalTrafficPolicy", "ports", "loadBalancerIP", "healthCheckNodePort"}
 PORT_KEYS = {"port", "targetPort", "protocol", "name", "nodePort"}
 PROBE_KEYS = {"tcpSocket", "httpGet", "periodSeconds", "timeoutSeconds", "failureThreshold",
               "successThreshold", "initialDelaySeconds"}
@@ -157,6 +161,9 @@ def _service(r: Reader, raw: Any, where: str, service_cidr: IPv4Network) -> Serv
     if (namespace, name) == (DNS_NAMESPACE, DNS_SERVICE):
         raise r.fail(f"{where}.name", f"{DNS_NAMESPACE}/{DNS_SERVICE} is the cluster DNS "
                      "service, which the testbed creates")
+    if (namespace, name) == (CONTROLLER_NAMESPACE, CONTROLLER_SERVICE):
+        raise r.fail(f"{where}.name", f"{CONTROLLER_NAMESPACE}/{CONTROLLER_SERVICE} is the "
+                     "ingress controller's service, which the testbed creates")
     selector = labels(r, svc["selector"], f"{where}.selector")
     if not selector:
         raise r.fail(f"{where}.selector", "must select by at least one label")
@@ -189,9 +196,14 @@ def _service(r: Reader, raw: Any, where: str, service_cidr: IPv4Network) -> Serv
     pairs = [(p.port, p.protocol) for p in ports]
     if len(set(pairs)) != len(pairs):
         raise r.fail(f"{where}.ports", "the same port and protocol twice")
+    lb_ip = (_address(r, svc["loadBalancerIP"], f"{where}.loadBalancerIP")
+             if "loadBalancerIP" in svc else None)
+    health = (r.integer(svc["healthCheckNodePort"], f"{where}.healthCheckNodePort",
+                        *NODE_PORT_RANGE) if "healthCheckNodePort" in svc else None)
     return ServiceSpec(name=name, namespace=namespace, selector=selector, type=kind,
                        ports=tuple(ports), cluster_ip=cluster_ip, session_affinity=affinity,
-                       external_traffic_policy=policy)
+                       external_traffic_policy=policy, load_balancer_ip=lb_ip,
+                       health_check_node_port=health)
 
 
 def _port(r: Reader, raw: Any, where: str, kind: str) -> ServicePortSpec:

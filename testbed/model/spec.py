@@ -29,6 +29,19 @@ CLUSTER_IP, NODE_PORT, LOAD_BALANCER = "ClusterIP", "NodePort", "LoadBalancer"
 TCP, UDP = "TCP", "UDP"
 CLUSTER, LOCAL = "Cluster", "Local"
 NONE, CLIENT_IP = "None", "ClientIP"
+PREFIX_PATH, EXACT_PATH = "Prefix", "Exact"  # an Ingress path's pathType
+# Where the cloud load balancer lives, behind the router (TEST-NET-3, documentation only)
+DEFAULT_LOAD_BALANCER_NETWORK = "203.0.113.0/24"
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    """A container's port; with `host_port`, also opened on its node's address (the
+    portmap CNI plugin's DNAT, as kubelet asks for `hostPort`)."""
+
+    container_port: int
+    host_port: int | None = None
+    protocol: str = TCP
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class ContainerSpec:
 
     name: str
     command: tuple[str, ...] = DEFAULT_COMMAND
+    ports: tuple[ContainerPort, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,11 @@ class PodSpec:
     containers: tuple[ContainerSpec, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
     readiness: ReadinessProbe | None = None
+
+    @property
+    def host_ports(self) -> list[ContainerPort]:
+        """The ports of its containers that open a port on the node."""
+        return [p for c in self.containers for p in c.ports if p.host_port]
 
     def matches(self, selector: tuple[tuple[str, str], ...]) -> bool:
         """Whether a (non-empty) label selector selects this pod."""
@@ -93,10 +112,52 @@ class ServiceSpec:
     cluster_ip: IPv4Address | None = None  # None: allocated from the service CIDR
     session_affinity: str = NONE
     external_traffic_policy: str = CLUSTER
+    load_balancer_ip: IPv4Address | None = None  # LoadBalancer: None, allocated
+    health_check_node_port: int | None = None  # LoadBalancer + Local: None, allocated
 
     @property
     def key(self) -> str:
         """`namespace/name`, as kube-proxy names a service."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ExternalHostSpec:
+    """A host outside the cluster, on a network of its own behind the router (it takes
+    the network's tenth address, the router the first): where external clients run."""
+
+    name: str
+    network: IPv4Network
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    """One path of an Ingress rule, to a service's port (by number)."""
+
+    path: str
+    service: str
+    port: int
+    path_type: str = PREFIX_PATH
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    """An Ingress rule: a host name ("" for any) and its paths."""
+
+    host: str
+    paths: tuple[IngressPath, ...]
+
+
+@dataclass(frozen=True)
+class IngressSpec:
+    """An Ingress: HTTP routing by host name and path to services of its namespace."""
+
+    name: str
+    rules: tuple[IngressRule, ...]
+    namespace: str = DEFAULT_NAMESPACE
+
+    @property
+    def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
 
@@ -127,6 +188,10 @@ class ClusterSpec:
     service_cidr: IPv4Network = field(default_factory=lambda: IPv4Network(DEFAULT_SERVICE_CIDR))
     kube_proxy_mode: str = DEFAULT_KUBE_PROXY_MODE
     services: tuple[ServiceSpec, ...] = ()
+    external_hosts: tuple[ExternalHostSpec, ...] = ()
+    load_balancer_network: IPv4Network = field(
+        default_factory=lambda: IPv4Network(DEFAULT_LOAD_BALANCER_NETWORK))
+    ingresses: tuple[IngressSpec, ...] = ()
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -156,12 +221,23 @@ class ClusterSpec:
                 for n in self.nodes
             ],
             **({"services": [_service_dict(s) for s in self.services]} if self.services else {}),
+            **({"external_hosts": [{"name": h.name, "network": str(h.network)}
+                                   for h in self.external_hosts]} if self.external_hosts
+               else {}),
+            **({"load_balancer_network": str(self.load_balancer_network)}
+               if any(s.type == LOAD_BALANCER for s in self.services) else {}),
+            **({"ingresses": [_ingress_dict(i) for i in self.ingresses]} if self.ingresses
+               else {}),
         }
 
 
 def _pod_dict(p: PodSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"name": p.name, "containers": [
-        {"name": c.name, "command": list(c.command)} for c in p.containers]}
+        {"name": c.name, "command": list(c.command),
+         **({"ports": [{"containerPort": cp.container_port, "protocol": cp.protocol,
+                        **({"hostPort": cp.host_port} if cp.host_port else {})}
+                       for cp in c.ports]} if c.ports else {})}
+        for c in p.containers]}
     if p.labels:
         out["labels"] = dict(p.labels)
     if p.readiness is not None:
@@ -180,9 +256,19 @@ def _service_dict(s: ServiceSpec) -> dict[str, Any]:
         "name": s.name, "namespace": s.namespace, "selector": dict(s.selector), "type": s.type,
         **({"clusterIP": str(s.cluster_ip)} if s.cluster_ip else {}),
         "sessionAffinity": s.session_affinity,
+        **({"loadBalancerIP": str(s.load_balancer_ip)} if s.load_balancer_ip else {}),
+        **({"healthCheckNodePort": s.health_check_node_port} if s.health_check_node_port
+           else {}),
         **({"externalTrafficPolicy": s.external_traffic_policy} if s.type != CLUSTER_IP
            else {}),
         "ports": [{"port": p.port, "targetPort": p.target_port, "protocol": p.protocol,
                    **({"name": p.name} if p.name else {}),
                    **({"nodePort": p.node_port} if p.node_port else {})} for p in s.ports],
     }
+
+
+def _ingress_dict(i: IngressSpec) -> dict[str, Any]:
+    return {"name": i.name, "namespace": i.namespace, "rules": [
+        {**({"host": r.host} if r.host else {}), "paths": [
+            {"path": p.path, "pathType": p.path_type, "service": p.service, "port": p.port}
+            for p in r.paths]} for r in i.rules]}

@@ -34,6 +34,12 @@ from testbed.model.spec import (
     ServicePortSpec,
     ServiceSpec,
 )
+from testbed.model.svc.outside import (
+    NODE_PORT_RANGE,
+    allocate_lb_ips,
+    controller_service,
+    needs_health_check,
+)
 
 DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
@@ -42,12 +48,12 @@ DNS_LABELS = (("k8s-app", "kube-dns"),)
 DNS_PORT = 53
 DNS_INDEX = 10  # the DNS service's address: the tenth of the service CIDR
 API_INDEX = 1  # the `kubernetes` service's address, reserved
-NODE_PORT_RANGE = (30000, 32767)
 AFFINITY_TIMEOUT_S = 10800  # sessionAffinityConfig.clientIP.timeoutSeconds default
 
 
 class AllocationError(ValueError):
     """The service CIDR or node-port range is full."""
+    # (the load balancer network's: testbed.model.svc.outside.AllocationError)
 
 
 def dns_ip(service_cidr: IPv4Network) -> IPv4Address:
@@ -77,14 +83,19 @@ def _hash(text: str) -> int:
 
 
 def resolve(spec: ClusterSpec) -> tuple[ServiceSpec, ...]:
-    """The DNS service and the spec's services, every cluster IP and node port filled in
-    (a topology without services has no service network: nothing, not even DNS)."""
+    """The DNS service, the spec's services and, with ingresses, the ingress controller's;
+    every cluster IP, node port, health-check node port and load-balancer address filled
+    in (a topology without services has no service network: nothing, not even DNS)."""
     if not spec.services:
         return ()
-    services = [dns_service(spec.service_cidr), *spec.services]
+    services = [dns_service(spec.service_cidr), *spec.services,
+                *([controller_service()] if spec.ingresses else [])]
     net = spec.service_cidr
     taken = set(reserved_ips(net)) | {s.cluster_ip for s in spec.services if s.cluster_ip}
     ports_taken = {(p.node_port, p.protocol) for s in services for p in s.ports if p.node_port}
+    ports_taken |= {(s.health_check_node_port, TCP) for s in services
+                    if s.health_check_node_port}
+    lb_ips = allocate_lb_ips(services, spec.load_balancer_network)
     size = net.num_addresses
     out = []
     for svc in services:
@@ -104,20 +115,29 @@ def resolve(spec: ClusterSpec) -> tuple[ServiceSpec, ...]:
             if p.node_port is None and svc.type != CLUSTER_IP:
                 p = dataclasses.replace(p, node_port=_node_port(svc, p, ports_taken))
             ports.append(p)
-        out.append(dataclasses.replace(svc, cluster_ip=ip, ports=tuple(ports)))
+        health = svc.health_check_node_port
+        if health is None and needs_health_check(svc):
+            health = _free_port(f"{svc.key}:health-check", TCP, ports_taken, svc.key)
+        out.append(dataclasses.replace(svc, cluster_ip=ip, ports=tuple(ports),
+                                       load_balancer_ip=lb_ips.get(svc.key),
+                                       health_check_node_port=health))
     return tuple(out)
 
 
 def _node_port(svc: ServiceSpec, port: ServicePortSpec, taken: set[tuple[int, str]]) -> int:
+    return _free_port(f"{svc.key}:{port.name}/{port.protocol}", port.protocol, taken, svc.key)
+
+
+def _free_port(seed: str, protocol: str, taken: set[tuple[int, str]], key: str) -> int:
     low, high = NODE_PORT_RANGE
     size = high - low + 1
-    start = _hash(f"{svc.key}:{port.name}/{port.protocol}") % size
+    start = _hash(seed) % size
     for step in range(size):
         candidate = low + (start + step) % size
-        if (candidate, port.protocol) not in taken:
-            taken.add((candidate, port.protocol))
+        if (candidate, protocol) not in taken:
+            taken.add((candidate, protocol))
             return candidate
-    raise AllocationError(f"no node port left for {svc.key}")
+    raise AllocationError(f"no node port left for {key}")
 
 
 @dataclass(frozen=True)
@@ -149,9 +169,9 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ServicePort:
-    """One port of one service, as kube-proxy sees it, with its endpoints (only what the
-    rules depend on; LoadBalancer ingress IPs, external IPs, source ranges and health
-    check node ports are here for the fidelity of the renderers to upstream's tests)."""
+    """One port of one service, as kube-proxy sees it, with its endpoints (what the rules
+    and the health-check servers depend on; external IPs and source ranges are not in
+    topology files, and are here for the fidelity of the renderers to upstream's tests)."""
 
     namespace: str
     name: str
@@ -253,5 +273,8 @@ def proxy_view(services: Sequence[ServiceSpec],
                 affinity_timeout_s=AFFINITY_TIMEOUT_S if svc.session_affinity == CLIENT_IP
                 else 0,
                 external_local=svc.type != CLUSTER_IP and svc.external_traffic_policy == LOCAL,
+                load_balancer_ips=(str(svc.load_balancer_ip),) if svc.load_balancer_ip
+                else (),
+                health_check_node_port=svc.health_check_node_port or 0,
             ))
     return tuple(sorted(out, key=lambda s: (s.key, s.protocol)))
