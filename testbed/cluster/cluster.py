@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from testbed.cluster import down, hosts, pods, up
+from testbed.cluster import down, hosts, outside, pods, up
 from testbed.cluster.context import ClusterContext, ExternalHost
 from testbed.errors import TestbedError
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
@@ -94,3 +94,8 @@ class Cluster(ClusterContext):
 
     def remove_external_host(self, name: str) -> None:
         hosts.remove_external_host(self, name)
+
+    def set_uplink(self, node: str, up: bool) -> None:
+        """Take a node off the underlay (as a failed node looks from the network) or put
+        it back (see testbed.cluster.outside)."""
+        outside.set_uplink(self, node, up)

@@ -70,6 +70,8 @@ class ClusterContext:
         self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
         # the Services control plane (testbed.cluster.services), for a topology with them
         self.services: Any = None
+        # external hosts and the cloud load balancer (testbed.cluster.outside)
+        self.outside: Any = None
 
     @property
     def records(self) -> RunState:

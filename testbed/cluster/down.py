@@ -45,6 +45,7 @@ def _tear_down(cluster: ClusterContext) -> None:
     if cluster.services is not None:  # no probe or publish while things go away
         cluster.services.stop()
         cluster.services = None
+    cluster.outside = None
     signal_pods(cluster)
     for proc in cluster.node_processes:
         procs.stop_popen(proc)

@@ -21,6 +21,7 @@ from testbed.kernel import ns, procs
 from testbed.kernel.ns import attach_netns, delete_netns
 from testbed.model.names import pod_netns_name
 from testbed.model.spec import ContainerSpec
+from testbed.pods import cni
 from testbed.pods.pause import Container, Pod, spawn_pause, wait_pause
 
 CONTAINER_START_S = 5.0
@@ -80,6 +81,14 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     else:
         for node, pods in by_node.items():
             wire(node, pods)
+    for pod, (_, _, containers) in zip(spawned, wanted):  # hostPorts: portmap, chained
+        mappings = cni.port_mappings([p for c in containers for p in c.ports])
+        if mappings and pod.ip is not None:
+            pod.port_mappings = mappings
+            config = pod_network_config(cluster, pod.node)
+            cni.CniRuntime().chained("ADD", cni.portmap_config(
+                config["name"], mappings, cni.prev_result(pod.ip, None)),
+                cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
     if cluster.services is not None:  # kubelet's files, before any container starts
         for pod in spawned:
             cluster.services.pod_created(pod)
@@ -112,6 +121,10 @@ def destroy_pod(cluster: ClusterContext, pod: Pod, cni_del: bool) -> None:
         if c.process is not None:
             procs.stop_popen(c.process)
     if cni_del and pod.ip is not None:
+        if pod.port_mappings:  # the chain's DEL runs in reverse: portmap first
+            cni.CniRuntime().chained("DEL", cni.portmap_config(
+                pod_network_config(cluster, pod.node)["name"], pod.port_mappings, None),
+                cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
         cluster.wiring.delete(pod_network_config(cluster, pod.node),
                               cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
     procs.stop_popen(pod.pause)

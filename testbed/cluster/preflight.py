@@ -11,7 +11,7 @@ from testbed.errors import LeftoverError, MissingDependencyError, PrivilegeError
 from testbed.kernel import features
 from testbed.kernel.ns import NETNS_DIR
 from testbed.model.names import OVS, ROUTER, UNDERLAY_SWITCH, pod_netns_name, underlay_intf
-from testbed.model.spec import ClusterSpec
+from testbed.model.spec import LOAD_BALANCER, ClusterSpec
 from testbed.pods.cni import CNI_PATH
 
 # tool -> Debian package that provides it
@@ -72,6 +72,10 @@ def check_features(spec: ClusterSpec) -> None:
         wanted = dict(SERVICE_TOOLS)
         if spec.kube_proxy_mode == "nftables":
             wanted["nft"] = "nftables"
+        if any(s.type == LOAD_BALANCER for s in spec.services) or spec.ingresses:
+            wanted["haproxy"] = "haproxy"  # the cloud load balancer
+        if spec.ingresses:
+            wanted["nginx"] = "nginx-light"  # the ingress controller
         missing = {t: p for t, p in wanted.items() if shutil.which(t) is None}
         if missing:
             raise MissingDependencyError(

@@ -15,6 +15,8 @@ process on every node.
                           topology's mode; stopped, started or switched on request
     cluster DNS           a `kube-dns` pod on the first node running dnsmasq, behind the
                           kube-system/kube-dns service
+    ingress controller    with ingresses: an `ingress-nginx` pod on the last node running
+                          nginx, behind its LoadBalancer service (testbed.model.svc.outside)
 
 Its thread only probes and publishes; applying rules is each node's kube-proxy's job,
 so stopping one (claim 6 of the series' second part) stops exactly what it would.
@@ -36,7 +38,7 @@ from testbed.errors import TestbedError
 from testbed.kernel import ns
 from testbed.model.load_services import spec_warnings
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
-from testbed.model.svc import dns, plan
+from testbed.model.svc import dns, ingress, outside, plan
 from testbed.model.svc.plan import PodState, ServicePort
 from testbed.pods.pause import Pod, bind_files
 from testbed.proxy.state import STATE, ProxyState, read_status, status_file, write_whole
@@ -92,8 +94,25 @@ class ServiceController:
         self.pod_specs[plan.DNS_POD] = PodSpec(
             plan.DNS_POD, (ContainerSpec("dnsmasq", tuple(dns.dnsmasq_command(
                 self.dns_records))),), labels=plan.DNS_LABELS, readiness=DNS_PROBE)
-        add_pods(self.cluster, [(self.spec.nodes[0].name, plan.DNS_POD,
-                                 self.pod_specs[plan.DNS_POD].containers)])
+        system = [(self.spec.nodes[0].name, plan.DNS_POD)]
+        if self.spec.ingresses:  # the ingress controller, on the last node
+            self.pod_specs[outside.CONTROLLER_POD] = self.ingress_controller()
+            system.append((self.spec.nodes[-1].name, outside.CONTROLLER_POD))
+        add_pods(self.cluster, [(node, pod, self.pod_specs[pod].containers)
+                                for node, pod in system])
+
+    def ingress_controller(self) -> PodSpec:
+        """The ingress controller's pod: nginx with the configuration the topology's
+        ingresses render to (testbed.model.svc.ingress), ready once its /healthz answers."""
+        workdir = self.cluster.records.subdir("ingress")
+        conf = workdir / "nginx.conf"
+        write_whole(conf, ingress.render(self.spec.ingresses, self.services, str(workdir)))
+        command = ("nginx", "-p", str(workdir), "-c", str(conf), "-e",
+                   str(workdir / "error.log"))
+        return PodSpec(outside.CONTROLLER_POD, (ContainerSpec("controller", command),),
+                       labels=outside.CONTROLLER_LABELS, readiness=ReadinessProbe(
+                           port=outside.CONTROLLER_HEALTH_PORT, path="/healthz", period_s=1,
+                           failures=1))
 
     def pod_created(self, pod: Pod) -> None:
         """kubelet's part before a pod's containers start: its resolv.conf and hosts."""

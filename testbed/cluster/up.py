@@ -13,6 +13,8 @@ teardown path (testbed.cluster.down) whatever step fails, or on Ctrl-C and SIGTE
     pods       the spec's pods and their containers (with services: kubelet's
                resolv.conf and hosts in each pod's own mount namespace)
     proxies    with services: readiness probes, endpoints, kube-proxy on every node
+    outside    the external hosts; with LoadBalancer services the cloud load balancer
+               (HAProxy on `cloud-lb`), its checks settled
 
 A step records what it is about to create before creating it, so that teardown (and,
 after a crash, the next run or `testbed clean`) removes it.
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 from testbed.cluster import down, preflight
 from testbed.cluster.context import ClusterContext, route_dst
+from testbed.cluster.outside import OutsideController
 from testbed.cluster.pods import add_pods
 from testbed.cluster.services import ServiceController
 from testbed.emulation.ipmn import GlobalCleanupRefused, IPNet, setLogLevel
@@ -172,6 +175,12 @@ def start_proxies(cluster: ClusterContext) -> None:
         cluster.services.start()
 
 
+def reach_outside(cluster: ClusterContext) -> None:
+    """External hosts and the cloud load balancer, once kube-proxy has synced."""
+    cluster.outside = OutsideController(cluster)
+    cluster.outside.start()
+
+
 STEPS: tuple[Step, ...] = (
     Step("checks", check),
     Step("lock", take_lock),
@@ -184,6 +193,7 @@ STEPS: tuple[Step, ...] = (
     Step("services", plan_services),
     Step("pods", create_pods),
     Step("proxies", start_proxies),
+    Step("outside", reach_outside),
 )
 
 

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 # python3 -m http.server's access log: `10.0.0.3 - - [date] "GET /?probe=tag-17 HTTP/1.0" 200 -`
-ACCESS = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - - \[[^\]]*\] "GET /\?probe=([\w.-]+)-(\d+) HTTP')
+ACCESS = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - - \[[^\]]*\] '
+                    r'"GET /[^ ?]*\?probe=([\w.-]+)-(\d+) HTTP')
 IP = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b")
 
 
@@ -25,6 +26,7 @@ class Connection:
     ok: bool
     ms: float
     error: str = ""
+    status: int = 0  # the HTTP status, when an answer came
 
 
 def parse_client(text: str) -> tuple[str | None, list[Connection]]:
@@ -40,7 +42,7 @@ def parse_client(text: str) -> tuple[str | None, list[Connection]]:
             resolved = d["resolved"]
         elif "seq" in d:
             out.append(Connection(int(d["seq"]), float(d["t"]), bool(d["ok"]), float(d["ms"]),
-                                  str(d.get("error", ""))))
+                                  str(d.get("error", "")), int(d.get("status", 0))))
     return resolved, out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from testbed.errors import TestbedError
 from testbed.model.podnet.base import CNI_VERSION
+from testbed.model.spec import ContainerPort
 
 CNI_PATH = "/usr/lib/cni"
 
@@ -28,6 +29,37 @@ CNI_PATH = "/usr/lib/cni"
 def loopback_config() -> dict[str, Any]:
     """A runtime also runs the loopback plugin, which brings the pod's lo up."""
     return {"cniVersion": CNI_VERSION, "name": "cni-loopback", "type": "loopback"}
+
+
+def port_mappings(ports: Sequence[ContainerPort]) -> tuple[dict[str, Any], ...]:
+    """A pod's hostPorts as kubelet hands them to the runtime and the runtime to CNI
+    (the `portMappings` capability's runtimeConfig)."""
+    return tuple({"hostPort": p.host_port, "containerPort": p.container_port,
+                  "protocol": p.protocol.lower(), "hostIP": ""} for p in ports if p.host_port)
+
+
+def portmap_config(network_name: str, mappings: Sequence[dict[str, Any]],
+                   prev_result: dict[str, Any] | None) -> dict[str, Any]:
+    """The portmap plugin's configuration as libcni builds it for the plugin after the
+    pod network's in a chain: its conflist entry (kubenet's has `capabilities:
+    {portMappings: true}`), the runtime's portMappings injected as `runtimeConfig`, the
+    previous plugin's result as `prevResult` (ADD only). kubenet's entry also names
+    `externalSetMarkChain: KUBE-MARK-MASQ`; here portmap keeps its own SNAT chains,
+    since pods start before kube-proxy has made that chain."""
+    config: dict[str, Any] = {"cniVersion": CNI_VERSION, "name": network_name,
+                              "type": "portmap", "capabilities": {"portMappings": True},
+                              "runtimeConfig": {"portMappings": list(mappings)}}
+    if prev_result is not None:
+        config["prevResult"] = prev_result
+    return config
+
+
+def prev_result(address: IPv4Interface, gateway: str | None) -> dict[str, Any]:
+    """The previous plugin's result as portmap reads it (the pod's addresses)."""
+    ip: dict[str, Any] = {"version": "4", "address": str(address)}
+    if gateway:
+        ip["gateway"] = gateway
+    return {"cniVersion": CNI_VERSION, "ips": [ip]}
 
 
 @dataclass(frozen=True)
@@ -95,6 +127,11 @@ class CniRuntime:
                  pods: Sequence[tuple[str, str]]) -> list[CniResult]:
         """ADD for several pods of one node, one after another, as kubelet would."""
         return [self.add(config, node_netns, cid, netns) for cid, netns in pods]
+
+    def chained(self, command: str, config: dict[str, Any], node_netns: str,
+                container_id: str, pod_netns: str) -> str:
+        """One plugin chained after the pod network's (portmap), for eth0."""
+        return self._exec(command, config, node_netns, container_id, pod_netns, "eth0")
 
     def delete(self, config: dict[str, Any], node_netns: str, container_id: str,
                pod_netns: str) -> None:

@@ -23,6 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
+from typing import Any
 
 from testbed.errors import TestbedError
 from testbed.kernel import ns, procs
@@ -62,6 +63,7 @@ class Pod:
     container_id: str = ""
     containers: dict[str, Container] = field(default_factory=dict)
     own_mounts: bool = False  # a mount namespace of its own (for resolv.conf and hosts)
+    port_mappings: tuple[dict[str, Any], ...] = ()  # hostPorts, as the runtime passes them
 
     @property
     def netns_path(self) -> str:

@@ -5,6 +5,7 @@ It watches DIR/state.json (testbed.proxy.state) as kube-proxy watches the API se
 and on every change, at most once per `min_sync_period_s` (and at least every
 `sync_period_s`), syncs:
 
+    (every mode) answers the health checks of load balancers (testbed.proxy.health)
     iptables   renders the node's whole rule set (testbed.model.svc.iptables) and applies
                it in one `iptables-restore --noflush`; the jumps from the built-in chains
                and the KUBE-PROXY-CANARY chains are ensured first (`-C`, then `-I`)
@@ -34,6 +35,7 @@ from testbed.model.svc import iptables as ipt
 from testbed.model.svc import nftables as nft
 from testbed.model.svc import userspace as us
 from testbed.model.svc.plan import ServicePort
+from testbed.proxy.health import HealthServers
 from testbed.proxy.state import (
     STATE,
     ProxyState,
@@ -108,6 +110,7 @@ class KubeProxy:
         self.previous: dict[str, set[str]] = {}  # UDP service port -> endpoint IPs
         self.userspace = UserspaceProxier() if mode == "userspace" else None
         self.status = ProxyStatus(node=node, pid=os.getpid(), mode=mode, generation=-1)
+        self.health = HealthServers(node)
         self.started = False
 
     def config(self, state: ProxyState) -> ipt.ProxyConfig:
@@ -116,7 +119,9 @@ class KubeProxy:
                                random_fully=state.random_fully)
 
     def start(self) -> None:
-        """What kube-proxy does once at start: the canaries, the jumps, route_localnet."""
+        """What kube-proxy does once at start: its health server, the canaries, the
+        jumps, route_localnet."""
+        self.health.start()
         if self.mode == "iptables":
             write_sysctl("net.ipv4.conf.all.route_localnet", "1")
             for table in ("mangle", "nat", "filter"):
@@ -249,6 +254,10 @@ def serve(proxy: KubeProxy) -> None:
             try:
                 payload = proxy.sync(current)
                 rules = payload.count("\n")
+                proxy.health.synced(current.services)
+                if proxy.health.errors:
+                    error = "; ".join(proxy.health.errors)
+                    proxy.health.errors.clear()
             except Exception as exc:  # noqa: BLE001 - a failed sync is reported and retried
                 error = f"{type(exc).__name__}: {exc}"
                 print(f"kube-proxy {proxy.node}: sync failed: {error}", file=sys.stderr,

@@ -116,6 +116,34 @@ def timeline_png(panels: list[tuple[str, pd.DataFrame]], events: list[list[tuple
     return figure_png(fig)
 
 
+def paths_png(paths: list[tuple[str, list[str]]], title: str) -> bytes:
+    """Paths packets took, one row each: a label, then its hops as boxes joined by
+    arrows (a hop's text may have two lines: name, then address or port)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    longest = max((len(hops) for _, hops in paths), default=1)
+    fig, ax = plt.subplots(figsize=(2.0 + 1.9 * longest, 0.6 + 0.95 * len(paths)))
+    ax.set_xlim(-0.2, longest * 1.9 + 0.1)
+    ax.set_ylim(-0.6, len(paths) - 0.2)
+    ax.axis("off")
+    for row, (label, hops) in enumerate(paths):
+        y = len(paths) - 1 - row
+        ax.text(0.0, y + 0.42, label, fontsize=8, fontweight="bold", va="bottom")
+        for i, hop in enumerate(hops):
+            x = i * 1.9 + 0.7
+            ax.text(x, y, hop, fontsize=7, ha="center", va="center",
+                    bbox={"boxstyle": "round,pad=0.3", "fc": "#eaf2f8", "ec": "#2e86c1"})
+            if i:
+                ax.annotate("", xy=(x - 0.72, y), xytext=(x - 1.18, y),
+                            arrowprops={"arrowstyle": "->", "color": "#555555"})
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
 def figure_png(fig: Figure) -> bytes:
     """A finished figure as PNG bytes; the figure is closed whatever happens."""
     import matplotlib.pyplot as plt  # the callers have chosen the Agg backend

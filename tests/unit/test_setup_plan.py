@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash") or "/bin/bash"
 COMMON = ("bridge-utils iproute2 iputils-ping iperf3 frr iptables conntrack traceroute "
-          "nftables dnsmasq-base tcpdump curl util-linux procps python3-venv python3-pip git make")
+          "nftables dnsmasq-base tcpdump curl haproxy nginx-light util-linux procps "
+          "python3-venv python3-pip git make")
 
 
 def plan(tmp_path: Path, release: str, *, mininet_from_source: bool = False,
