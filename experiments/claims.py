@@ -1,5 +1,5 @@
-"""The seed article's claims and those of the series' second part (Services), and the
-verdicts experiments give them. Pure.
+"""The seed article's claims and those of the series' second part (Services) and third
+part (traffic from outside), and the verdicts experiments give them. Pure.
 
 `CLAIMS` is the articles' list, in their order (claims.csv follows it); each claim is an
 experiment of its own (see registry.py), whose verdict is a `ClaimResult`.
@@ -42,6 +42,26 @@ CLAIMS: dict[str, str] = {
                            "userspace mode it stops",
     "svc-readiness": "pods that fail their readiness check get no new connections until they "
                      "recover",
+    # the series' third part, traffic from outside (on topologies/outside.yaml)
+    "out-service-route": "service rules match on destination only: a gateway route sending "
+                         "the service range to one node makes the service reachable from "
+                         "outside, through that one node, and gone when it fails",
+    "out-node-ip-refused": "a node's own address on the service port is refused: nothing "
+                           "listens there",
+    "out-nodeport": "a NodePort is open on every node; any node's address and that port "
+                    "reaches a server pod, possibly on another node (one more hop)",
+    "out-load-balancer": "a LoadBalancer service is a NodePort plus an external load balancer "
+                         "that spreads connections over the nodes and checks their health",
+    "out-lb-node-down": "when a node fails, the load balancer stops sending to it within its "
+                        "health checks' interval; connections sent in between are lost",
+    "out-traffic-policy": "externalTrafficPolicy Cluster: servers see a node's address and "
+                          "every node forwards; Local: servers see the client's, nodes "
+                          "without a server pod drop, and the health-check node port tells "
+                          "the load balancer which nodes to use",
+    "out-ingress": "an Ingress is an HTTP proxy in the cluster, reached through a load "
+                   "balancer or NodePort, that routes by host name and path to services",
+    "out-host-port": "a hostPort opens a port only on the node running the pod, with no proxy "
+                     "in the path",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

@@ -62,6 +62,7 @@ _HTTP_LOOP = r"""
 import json, socket, sys, time
 host, port, count, interval, tag, timeout = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                              float(sys.argv[4]), sys.argv[5], float(sys.argv[6]))
+path, vhost = sys.argv[7], sys.argv[8] or host
 try:
     ip = socket.gethostbyname(host)
 except OSError as e:
@@ -73,7 +74,8 @@ for i in range(count):
     rec = {"seq": i, "t": t}
     try:
         s = socket.create_connection((ip, port), timeout=timeout)
-        s.sendall(("GET /?probe=%s-%d HTTP/1.0\r\nHost: %s\r\n\r\n" % (tag, i, host)).encode())
+        s.sendall(("GET %s?probe=%s-%d HTTP/1.0\r\nHost: %s\r\n\r\n"
+                   % (path, tag, i, vhost)).encode())
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -82,7 +84,9 @@ for i in range(count):
             data += chunk
         s.close()
         rec["ok"] = data.startswith(b"HTTP/")
-        if not rec["ok"]:
+        if rec["ok"]:
+            rec["status"] = int(data.split(None, 2)[1])
+        else:
             rec["error"] = "no HTTP answer"
     except OSError as e:
         rec["ok"], rec["error"] = False, "%s: %s" % (type(e).__name__, e)
@@ -120,9 +124,10 @@ def udp_ask(host: str, port: int, timeout_s: float = 1.0) -> list[str]:
 
 
 def http_loop(host: str, port: int, count: int, interval_s: float, tag: str,
-              timeout_s: float = 1.0) -> list[str]:
+              timeout_s: float = 1.0, path: str = "/", vhost: str = "") -> list[str]:
     """Resolve `host` once (through the pod's resolv.conf), then make `count` HTTP/1.0
-    requests, each on a new connection, `GET /?probe=<tag>-<seq>` (the servers' access
-    logs name the seq), one every `interval_s`: a JSON line each (seq, t, ok, ms, error)."""
+    requests, each on a new connection, `GET <path>?probe=<tag>-<seq>` (the servers'
+    access logs name the seq) with `Host: <vhost or host>`, one every `interval_s`: a
+    JSON line each (seq, t, ok, status, ms, error)."""
     return [PY, "-c", _HTTP_LOOP, host, str(port), str(count), str(interval_s), tag,
-            str(timeout_s)]
+            str(timeout_s), path, vhost]

@@ -1,6 +1,7 @@
 """Every experiment of the default suite, in the order it runs: measurements first, then
-the article's claims, then those of the series' second part (Services, each on a cluster
-of its own). `experiments/run.py --experiment NAME` picks one by its name."""
+the article's claims, then those of the series' second part (Services) and third part
+(traffic from outside), each on a cluster of its own. `experiments/run.py --experiment
+NAME` picks one by its name."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from experiments.base import Experiment
 from experiments.docker0_collision import Docker0Collision
 from experiments.gateway_routes import GatewayRoutes
 from experiments.no_masquerade import NoMasquerade
+from experiments.out_claims import OUTSIDE_CLAIMS
 from experiments.pause_holds_netns import PauseHoldsNetns
 from experiments.port_conflict import PortConflict
 from experiments.reachability import Reachability
@@ -18,5 +20,5 @@ from experiments.throughput import Throughput
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     Reachability(), Throughput(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
-    Docker0Collision(), *SERVICES_CLAIMS,
+    Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS,
 )}

@@ -1,0 +1,160 @@
+"""The third part's verdicts as pure functions of their evidence: each confirms on
+evidence shaped like a real run's, is refuted when one fact is turned around, and gives
+`error` when there is nothing to judge."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from experiments import out_claims as oc
+
+CLIENT = "198.51.100.10"
+ADDRS = {"node-1": ["10.100.0.2", "10.0.0.1"], "node-2": ["10.100.0.3", "10.0.1.1"],
+         "node-3": ["10.100.0.4", "10.0.2.1"]}
+
+
+def s(ok: int, n: int) -> dict[str, int]:
+    return {"connections": n, "succeeded": ok, "failed": n - ok}
+
+
+def policy() -> dict[str, Any]:
+    return {
+        "client": CLIENT, "node_addresses": ADDRS, "health_port": 31617,
+        "cluster": {"node-1": {**s(6, 6), "sources": ["10.0.0.1", "10.100.0.2"]},
+                    "node-2": {**s(6, 6), "sources": ["10.0.1.1"]},
+                    "node-3": {**s(6, 6), "sources": ["10.100.0.4"]}},
+        "local": {"node-1": {**s(6, 6), "sources": [CLIENT]},
+                  "node-2": {**s(6, 6), "sources": [CLIENT]},
+                  "node-3": {**s(0, 6), "sources": []}},
+        "health": {"node-1": {"code": 200, "local": 1}, "node-2": {"code": 200, "local": 1},
+                   "node-3": {"code": 503, "local": 0}},
+        "pods_on": {"node-1": ["web-1"], "node-2": ["web-2"], "node-3": []},
+        "lb_up": ["node-1", "node-2"]}
+
+
+def test_policy_confirmed_refuted_error() -> None:
+    assert oc.judge_policy(policy()).verdict == "confirmed"
+    e = policy()
+    e["cluster"]["node-1"]["sources"] = [CLIENT]  # no source NAT with Cluster
+    r = oc.judge_policy(e)
+    assert r.verdict == "refuted" and "never the client's" in r.evidence
+    e = policy()
+    e["local"]["node-3"] = {**s(6, 6), "sources": [CLIENT]}  # Local did not drop
+    assert oc.judge_policy(e).verdict == "refuted"
+    e = policy()
+    e["lb_up"] = ["node-1", "node-2", "node-3"]
+    assert oc.judge_policy(e).verdict == "refuted"
+    e = policy()
+    e["pods_on"]["node-3"] = ["web-3"]  # no node without a pod: nothing to show
+    assert oc.judge_policy(e).verdict == "error"
+
+
+def node_down() -> dict[str, Any]:
+    t0 = 1000.0
+    conns = [{"seq": i, "t": t0 + 0.05 * i, "ok": True, "ms": 2.0} for i in range(40)]
+    conns += [{"seq": 40 + i, "t": t0 + 2.0 + 0.3 * i, "ok": i % 2 == 0, "ms": 1000.0}
+              for i in range(6)]
+    conns += [{"seq": 46 + i, "t": t0 + 6.0 + 0.05 * i, "ok": True, "ms": 2.0}
+              for i in range(40)]
+    return {"node": "node-2", "backend": "b", "t0": t0, "down_at": t0 + 2.0,
+            "marked_down_at": t0 + 5.0, "up_at": t0 + 9.0, "sent_after_mark": 0,
+            "back_up": True, "connections": conns, "lanes": {}}
+
+
+def test_node_down_confirmed_refuted_error() -> None:
+    r = oc.judge_node_down(node_down())
+    assert r.verdict == "confirmed" and r.numbers["lost"] == 3
+    e = node_down()
+    e["marked_down_at"] = e["down_at"] + oc.detection_bound_s() + 1  # too slow
+    assert oc.judge_node_down(e).verdict == "refuted"
+    e = node_down()
+    e["connections"][-1]["ok"] = False  # a loss long after the mark
+    assert oc.judge_node_down(e).verdict == "refuted"
+    e = node_down()
+    e["sent_after_mark"] = 3
+    assert oc.judge_node_down(e).verdict == "refuted"
+    e = node_down()
+    e["marked_down_at"] = None
+    assert oc.judge_node_down(e).verdict == "refuted"
+    e = node_down()
+    e["connections"] = e["connections"][:10]
+    assert oc.judge_node_down(e).verdict == "error"
+
+
+def route() -> dict[str, Any]:
+    return {"vip": "10.3.246.230", "client": CLIENT, "service_cidr": "10.3.240.0/20",
+            "node": "node-1", "node_addresses": ADDRS["node-1"], "before": s(0, 4),
+            "with_route": s(20, 20), "node_down": s(0, 4),
+            "sources": {"web-1": ["10.0.0.1"] * 11, "web-2": ["10.100.0.2"] * 9},
+            "syns_at_node": 20}
+
+
+def test_route_confirmed_refuted_error() -> None:
+    assert oc.judge_route(route()).verdict == "confirmed"
+    e = route()
+    e["node_down"] = s(4, 4)  # still reachable with the node gone: not through it
+    assert oc.judge_route(e).verdict == "refuted"
+    e = route()
+    e["sources"]["web-2"] = ["10.100.0.3"]  # reached from another node
+    assert oc.judge_route(e).verdict == "refuted"
+    e = route()
+    e["with_route"] = s(0, 0)
+    assert oc.judge_route(e).verdict == "error"
+
+
+def hostport() -> dict[str, Any]:
+    return {"pod": "hostport", "pod_node": "node-3", "pod_ip": "10.0.2.3", "host_port": 8088,
+            "client": CLIENT,
+            "nodes": {"node-1": {**s(0, 4), "refused": 4}, "node-2": {**s(0, 4), "refused": 4},
+                      "node-3": {**s(4, 4), "refused": 0}},
+            "sources": [CLIENT] * 4,
+            "portmap_dnat": ["-A CNI-DN-x -p tcp -m tcp --dport 8088 -j DNAT "
+                             "--to-destination 10.0.2.3:8080"],
+            "kube_rules": [],
+            "flows": [{"orig_dport": 8088, "reply_src": "10.0.2.3"}] * 4}
+
+
+def test_hostport_confirmed_refuted_error() -> None:
+    assert oc.judge_hostport(hostport()).verdict == "confirmed"
+    e = hostport()
+    e["sources"] = ["10.0.2.1"] * 4  # the pod saw the node: a proxy or SNAT was there
+    assert oc.judge_hostport(e).verdict == "refuted"
+    e = hostport()
+    e["nodes"]["node-1"] = {**s(4, 4), "refused": 0}  # open on another node
+    assert oc.judge_hostport(e).verdict == "refuted"
+    e = hostport()
+    e["nodes"] = {"node-3": e["nodes"]["node-3"]}
+    assert oc.judge_hostport(e).verdict == "error"
+
+
+def ingress() -> dict[str, Any]:
+    def case(host: str, path: str, expect: str, served: dict[str, int],
+             statuses: list[int]) -> dict[str, Any]:
+        return {"via": "load balancer", "host": host, "path": path, "expect": expect,
+                "connections": 4, "answered": 4, "statuses": statuses,
+                "served": {"web-1": 0, "web-2": 0, "cart-1": 0, **served}, "upstreams": []}
+    return {"cases": [case("shop.example", "/cart", "cart", {"cart-1": 4}, [404] * 4),
+                      case("shop.example", "/", "web", {"web-1": 2, "web-2": 2}, [200] * 4),
+                      case("other.example", "/cart", "", {}, [404] * 4)]}
+
+
+def test_ingress_confirmed_refuted_error() -> None:
+    assert oc.judge_ingress(ingress()).verdict == "confirmed"
+    e = ingress()
+    e["cases"][0]["served"] = {"web-1": 4, "web-2": 0, "cart-1": 0}  # path ignored
+    assert oc.judge_ingress(e).verdict == "refuted"
+    e = ingress()
+    e["cases"][2]["served"]["cart-1"] = 4  # host ignored
+    assert oc.judge_ingress(e).verdict == "refuted"
+    e = copy.deepcopy(ingress())
+    e["cases"] = []
+    assert oc.judge_ingress(e).verdict == "error"
+
+
+def test_upstreams_read_from_the_upstreaminfo_log() -> None:
+    line = ('203.0.113.10 - - [27/Nov/2026:06:29:54 +0000] "GET /cart?probe=ing00-1 '
+            'HTTP/1.0" 404 22 "-" "-" 50 0.000 [default-cart-80] [] 10.3.254.106:80 22 '
+            '0.001 404 abc')
+    assert oc._upstreams(line, "ing00") == ["default-cart-80"]
+    assert oc._upstreams(line, "ing01") == []
