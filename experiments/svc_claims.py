@@ -52,6 +52,7 @@ from testbed.measure.services import (
     parse_conntrack,
 )
 from testbed.model.names import ROUTER, underlay_intf
+from testbed.model.svc.outside import PROXY_HEALTH_PORT
 from testbed.results.plots import timeline_png
 
 ALPHA = 0.001  # the even-split test's significance level: a fair split fails 1 run in 1000
@@ -358,10 +359,14 @@ def judge_userspace(e: Mapping[str, Any]) -> ClaimResult:
 
 
 def _listening(c: Cluster, node: str) -> int:
-    """TCP sockets the node's kube-proxy listens on."""
+    """TCP sockets the node's kube-proxy listens on for services (its health servers,
+    on 10256 and on health-check node ports, in every mode, aside)."""
     pid = c.services.proxies[node].pid
+    health = {PROXY_HEALTH_PORT} | {s.health_check_node_port for s in c.services.services
+                                    if s.health_check_node_port}
     out = c.exec_node(node, ["ss", "-Hltnp"]).stdout
-    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
+    return sum(1 for line in out.splitlines() if f"pid={pid}," in line
+               and int(line.split()[3].rpartition(":")[2]) not in health)
 
 
 def _phase(c: Cluster, ctx: Context, tag: str, node_addrs: Sequence[str]) -> dict[str, Any]:

@@ -168,8 +168,8 @@ def errors_section(df: pd.DataFrame) -> list[str]:
 
 
 def claims_section(claims: pd.DataFrame | None) -> list[str]:
-    """The series' claims (the seed article's, then the Services part's) and their
-    verdicts: the report opens with them."""
+    """The series' claims (the seed article's, then the Services part's, then traffic from
+    outside) and their verdicts: the report opens with them."""
     if claims is None or claims.empty:
         return []
     table = claims[["claim", "verdict", "evidence"]].copy()

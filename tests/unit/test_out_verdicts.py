@@ -158,3 +158,40 @@ def test_upstreams_read_from_the_upstreaminfo_log() -> None:
             '0.001 404 abc')
     assert oc._upstreams(line, "ing00") == ["default-cart-80"]
     assert oc._upstreams(line, "ing01") == []
+
+
+def test_refused_lb_and_nodeport_verdicts() -> None:
+    refused = {"port": 80, "node_port": 30080, "nodes": {
+        n: {"address": "x", "service_port": ["ConnectionRefusedError: [Errno 111]"] * 3,
+            "node_port": s(3, 3)} for n in ADDRS}}
+    assert oc.judge_refused(refused).verdict == "confirmed"
+    refused["nodes"]["node-2"]["service_port"][0] = ""  # something answered on port 80
+    assert oc.judge_refused(refused).verdict == "refuted"
+    assert oc.judge_refused({"port": 80, "node_port": 1, "nodes": {}}).verdict == "error"
+
+    lb = {"address": "203.0.113.100", "node_port": 30080, "client": s(30, 30),
+          "nodes": list(ADDRS), "per_node": {n: 10 for n in ADDRS},
+          "states": {n: "UP" for n in ADDRS}, "syns_to_node_port": 30}
+    assert oc.judge_lb(lb).verdict == "confirmed"
+    assert oc.judge_lb({**lb, "per_node": {**lb["per_node"], "node-3": 0}}).verdict \
+        == "refuted"
+    assert oc.judge_lb({**lb, "syns_to_node_port": 0}).verdict == "refuted"
+    assert oc.judge_lb({**lb, "client": s(0, 0)}).verdict == "error"
+
+    pods = {"web-1": "node-1", "web-2": "node-2"}
+    entries = {"node-1": {**s(12, 12), "served": {"web-1": 7, "web-2": 5}},
+               "node-2": {**s(12, 12), "served": {"web-1": 2, "web-2": 10}},
+               "node-3": {**s(12, 12), "served": {"web-1": 5, "web-2": 7}}}
+    np_e = {"node_port": 30080, "client": CLIENT, "entries": entries, "pod_nodes": pods,
+            "forwarded_from_empty": 12}
+    assert oc.judge_nodeport(np_e).verdict == "confirmed"
+    assert oc.judge_nodeport({**np_e, "forwarded_from_empty": 0}).verdict == "refuted"
+    broken = copy.deepcopy(np_e)
+    broken["entries"]["node-3"] = {**s(0, 12), "served": {"web-1": 0, "web-2": 0}}
+    assert oc.judge_nodeport(broken).verdict == "refuted"
+    assert oc.judge_nodeport({**np_e, "pod_nodes": {"web-1": "node-1", "web-2": "node-3"},
+                              "entries": {k: v for k, v in entries.items()
+                                          if k != "node-2"}}).verdict == "error"
+    rows = oc._path_rows(np_e, via_lb="203.0.113.100:80")
+    assert any("one more hop" in label for label, _ in rows)
+    assert all(hops[2].startswith("cloud-lb") for _, hops in rows)
