@@ -225,7 +225,8 @@ class ClusterSpec:
                                    for h in self.external_hosts]} if self.external_hosts
                else {}),
             **({"load_balancer_network": str(self.load_balancer_network)}
-               if any(s.type == LOAD_BALANCER for s in self.services) else {}),
+               if self.ingresses or any(s.type == LOAD_BALANCER for s in self.services)
+               else {}),
             **({"ingresses": [_ingress_dict(i) for i in self.ingresses]} if self.ingresses
                else {}),
         }

@@ -102,3 +102,26 @@ def test_services_claims_rest_on_their_measurements(run_dir: Path,
         assert (run_dir / "raw" / claim / "evidence.json").exists(), claim
     for point in ("node-1", "node-2", "router"):  # the captures themselves are kept
         assert (run_dir / "raw" / "svc-rewrite-on-node" / f"capture-{point}.pcap").stat().st_size
+
+
+def test_outside_claims_rest_on_their_measurements(run_dir: Path,
+                                                   claims: pd.DataFrame) -> None:
+    from experiments.out_claims import detection_bound_s
+
+    route = numbers(claims, "out-service-route")
+    assert route["before_ok"] == 0 and route["node_down_ok"] == 0
+    assert route["with_route_ok"] == route["with_route"] <= route["syns_at_node"]
+    nodeport = numbers(claims, "out-nodeport")
+    assert nodeport["forwarded_syns"] > 0 and nodeport["served_elsewhere"] > 0
+    lb = numbers(claims, "out-load-balancer")
+    assert all(lb[f"to_node-{i}"] > 0 for i in (1, 2, 3))
+    down = numbers(claims, "out-lb-node-down")
+    assert 0 <= down["detection_s"] <= detection_bound_s() and down["lost_after_mark"] == 0
+    policy = numbers(claims, "out-traffic-policy")
+    assert policy["local_dropped"] > 0 and policy["cluster_ok"] > 0
+    hostport = numbers(claims, "out-host-port")
+    assert hostport["answered"] > 0 and hostport["refused_elsewhere"] > 0
+    for claim in [c for c in CLAIMS if c.startswith("out-")]:
+        assert (run_dir / "raw" / claim / "evidence.json").exists(), claim
+    for figure in ("out_nodeport_paths.png", "out_lb_paths.png", "out_lb_node_down.png"):
+        assert (run_dir / figure).stat().st_size > 1000, figure

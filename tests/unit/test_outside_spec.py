@@ -41,6 +41,14 @@ def test_the_outside_topology_parses() -> None:
 def test_round_trip() -> None:
     spec = load_spec(TOPOLOGY)
     assert parse_spec(spec.to_dict()) == dataclasses.replace(spec, source="")
+    # with an ingress but no LoadBalancer service of its own, the network is kept too
+    d = outside()
+    d["load_balancer_network"] = "192.0.2.0/24"
+    for svc in d["services"]:
+        if svc.get("type") == "LoadBalancer":
+            svc["type"] = "NodePort"
+    spec = parse_spec(d)
+    assert parse_spec(spec.to_dict()).load_balancer_network == IPv4Network("192.0.2.0/24")
 
 
 def test_allocation_lb_addresses_health_ports_and_the_controller() -> None:
