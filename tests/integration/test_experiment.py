@@ -44,8 +44,11 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
     assert any((run_dir / "raw" / "throughput").iterdir())
     assert (run_dir / "throughput.png").stat().st_size > 1000
     html = (run_dir / "report.html").read_text()
-    # throughput, RTT, heatmap, kube-proxy killed, readiness: embedded
-    assert html.count("data:image/png;base64,") == 5
+    # every figure embedded: throughput, RTT, heatmap, kube-proxy killed, readiness, the
+    # node-port and load-balancer paths, a node failing behind the load balancer
+    pngs = sorted(p.name for p in run_dir.glob("*.png"))
+    assert len(pngs) == 8, pngs
+    assert html.count("data:image/png;base64,") == len(pngs)
     assert "<table>" in html and 'src="throughput.png"' not in html
 
 
