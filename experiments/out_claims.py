@@ -104,6 +104,12 @@ def _owner(addresses: Mapping[str, Sequence[str]], ip: str) -> str:
     return next((n for n, ips in addresses.items() if ip in ips), "")
 
 
+def keep_capture(ctx: Context, claim: str, name: str, capture: Capture, text: str) -> None:
+    """A capture as tcpdump printed it and as it took it (the pcap), in raw/<claim>/."""
+    ctx.raw(f"{claim}/capture-{name}.txt", text)
+    ctx.run.write(f"raw/{claim}/capture-{name}.pcap", capture.pcap.read_bytes())
+
+
 def _syns(capture: str, dst: str, port: int) -> int:
     """SYNs to dst:port in `tcpdump -n -r` text."""
     pattern = re.compile(rf"> {re.escape(dst)}\.{port}: Flags \[S\]")
@@ -176,7 +182,7 @@ class ServiceRoute(OutsideClaim):
                  "node_down": summary(down),
                  "sources": {p: sorted(v.values()) for p, v in logs.items()},
                  "syns_at_node": _syns(text, vip, SERVICE_PORT)}
-            ctx.raw(f"{NAME_ROUTE}/capture-{node}.txt", text)
+            keep_capture(ctx, NAME_ROUTE, node, cap, text)
             ctx.raw(f"{NAME_ROUTE}/client.jsonl", raw)
         keep_evidence(ctx, NAME_ROUTE, e)
         yield Verdict(judge_route(e))
@@ -306,7 +312,7 @@ class NodePortEveryNode(OutsideClaim):
             e = {"node_port": node_port, "client": c.endpoint_ip(CLIENT), "entries": entries,
                  "pod_nodes": {p: nodes[p] for p in WEB}, "forwarded_from_empty": hop}
             for n, text in texts.items():
-                ctx.raw(f"{NAME_NODEPORT}/capture-{n}.txt", text)
+                keep_capture(ctx, NAME_NODEPORT, n, caps[n], text)
         keep_evidence(ctx, NAME_NODEPORT, e)
         yield Figure("out_nodeport_paths.png", paths_png(
             _path_rows(e), f"NodePort {node_port}: the paths connections took"))
@@ -385,7 +391,7 @@ class LoadBalancer(OutsideClaim):
                  "entries": entries, "pod_nodes": {p: nodes[p] for p in WEB},
                  "lb_ip": lb_ip, "client_ip": c.endpoint_ip(CLIENT)}
             for n, text in texts.items():
-                ctx.raw(f"{NAME_LB}/capture-{n}.txt", text)
+                keep_capture(ctx, NAME_LB, n, caps[n], text)
             ctx.raw(f"{NAME_LB}/client.jsonl", raw)
             ctx.raw(f"{NAME_LB}/haproxy-stat.json", json.dumps(rows, indent=1))
             ctx.raw(f"{NAME_LB}/haproxy.cfg", (c.outside.dir / "haproxy.cfg").read_text())

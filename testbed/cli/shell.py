@@ -123,8 +123,44 @@ class KubeCLI(IPCLI):
                     endpoints[f"{e.pod} {e.ip}"] = e.ready
             eps = ", ".join(f"{k}{'' if ready else ' (not ready)'}"
                             for k, ready in endpoints.items()) or "none"
+            outside = ""
+            if svc.load_balancer_ip:
+                outside += f"  load balancer {svc.load_balancer_ip}"
+            if svc.type != "ClusterIP":
+                outside += f"  externalTrafficPolicy {svc.external_traffic_policy}"
+            if svc.health_check_node_port:
+                outside += f" (health check node port {svc.health_check_node_port})"
             print(f"{svc.key:<28} {svc.type:<12} {str(svc.cluster_ip):<15} "
-                  f"{', '.join(ports)}  endpoints: {eps}")
+                  f"{', '.join(ports)}  endpoints: {eps}{outside}")
+
+    def do_lb(self, _line: str) -> None:
+        """The cloud load balancer's view: per service port, each node's check state and
+        the connections HAProxy sent it."""
+        outside = self.cluster.outside
+        if outside is None or outside.socket is None:
+            err("this cluster has no load balancer (no LoadBalancer service)")
+            self.fail()
+            return
+        addresses = {b.name: f"{b.address}:{b.port} -> node port {b.node_port}, checked on "
+                     f"{b.check_port}" for b in outside.backends}
+        rows = outside.stats()
+        for backend, title in addresses.items():
+            print(f"{backend}: {title}")
+            for r in rows:
+                if r.get("pxname") == backend:
+                    print(f"  {r['svname']:<12} {r.get('status', ''):<8} connections "
+                          f"{r.get('stot', '0'):<6} last check {r.get('check_status', '')}")
+
+    def do_uplink(self, line: str) -> None:
+        """Take a node off the underlay or put it back (as a failed node looks from the
+        network): uplink <node> down|up."""
+        parts = line.split()
+        if len(parts) != 2 or parts[1] not in ("down", "up"):
+            err("usage: uplink <node> down|up")
+            self.fail()
+            return
+        self.cluster.set_uplink(parts[0], parts[1] == "up")
+        print(f"{parts[0]}: underlay port {parts[1]}")
 
     def do_proxymode(self, line: str) -> None:
         """Switch every node's kube-proxy: proxymode iptables|nftables|userspace."""

@@ -79,3 +79,26 @@ def test_services_as_the_readme_shows_them() -> None:
     assert ":KUBE-SERVICES - [0:0]" in out and "-j KUBE-SVC-" in out
     assert "nftables mode on every node" in out and "running and synced" in out
     assert machine_snapshot() == before
+
+
+def test_traffic_from_outside_as_the_readme_shows_it() -> None:
+    """The README's outside command: services with their load-balancer addresses, the
+    load balancer's view, an external host's requests, a node off the underlay and back."""
+    before = machine_snapshot()
+    res = run("up", str(ROOT / "topologies" / "outside.yaml"), "-c", "services", "-c", "lb",
+              "-c", 'internet-client curl -s http://203.0.113.100/ -o /dev/null '
+                    '-w "%{http_code}\\n"',
+              "-c", 'internet-client curl -s -H "Host: other.example" '
+                    'http://203.0.113.102/cart',
+              "-c", "uplink node-2 down", "-c", "uplink node-2 up",
+              "-c", "internet-client curl -s -o /dev/null -w %{http_code} "
+                    "http://10.100.0.3:30080/")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "load balancer 203.0.113.100" in out and "externalTrafficPolicy Local" in out
+    assert "default.web-local.80: 203.0.113.101:80 -> node port 30081" in out
+    assert "node-3       DOWN" in out  # web-local: no web pod on node-3
+    assert "default backend - 404" in out
+    assert "node-2: underlay port down" in out and "node-2: underlay port up" in out
+    assert out.count("200") >= 2
+    assert machine_snapshot() == before

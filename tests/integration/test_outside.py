@@ -104,3 +104,4 @@ def test_a_node_off_the_network_is_taken_out_and_back(cluster: Cluster) -> None:
     assert cluster.outside.wait_checks()
     assert "node-2" in cluster.outside.up_now()["default.web-cluster.80"]
     assert get(cluster, f"http://{node_ip(cluster, 'node-2')}:30080/")[0] == "200"
+
