@@ -41,6 +41,8 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
             raise TestbedError(f"no node named {node!r}")
         if name in names:
             raise TestbedError(f"pod {name} already exists")
+        if name in cluster.external:  # look-ups by name must find one thing
+            raise TestbedError(f"{name} is a host behind the router")
         names.add(name)
     spawned: list[Pod] = []
     for node, name, _ in wanted:

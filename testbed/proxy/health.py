@@ -87,7 +87,7 @@ class HealthServers:
             self.local = wanted
             self.last_sync = time.time()
         for port in set(self.servers) - set(wanted):
-            self.servers.pop(port).shutdown()
+            _close(self.servers.pop(port))
         for port in set(wanted) - set(self.servers):
             try:
                 self.servers[port] = _serve(port, lambda _path, p=port: self._answer(p))
@@ -112,4 +112,10 @@ class HealthServers:
     def close(self) -> None:
         for server in [*self.servers.values(), *([self.proxy_server] if self.proxy_server
                                                   else [])]:
-            server.shutdown()
+            _close(server)
+
+
+def _close(server: _Server) -> None:
+    """Stop serving and release the port (a Local service that comes back reopens it)."""
+    server.shutdown()
+    server.server_close()
