@@ -301,6 +301,7 @@ def cluster_meta(cluster: Cluster) -> dict[str, Any]:
     return {
         "pod_network": cluster.network.name,
         "expected_ttl": cluster.network.expected_ttls(),
+        "route_description": cluster.network.route_descriptions(),
         "address_plan": {
             "underlay": str(plan.underlay),
             "router": str(plan.router_ip),

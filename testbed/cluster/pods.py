@@ -104,7 +104,7 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
 
 def pod_network_config(cluster: ClusterContext, node: str) -> dict[str, Any]:
     """The CNI network configuration of a pod on `node`, as the pod network writes it."""
-    return cluster.network.cni_config(cluster.node_plan(node), cluster.mtu[node],
+    return cluster.network.cni_config(cluster.plan, cluster.node_plan(node), cluster.mtu[node],
                                       cluster.records.subdir("ipam", node))
 
 

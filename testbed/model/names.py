@@ -29,6 +29,7 @@ UNDERLAY_SWITCHES = (LINUX_BRIDGE, OVS)
 # Pod network modes (`pod_network:` in a topology file); testbed.model.podnet has them.
 KUBENET = "kubenet"
 DOCKER_DEFAULT = "docker-default"
+FLANNEL_HOST_GW = "flannel-host-gw"
 
 
 def underlay_intf(node: str) -> str:

@@ -44,6 +44,21 @@ def _node_root(node_netns: str) -> str:
     return node_netns.rsplit("/ns/", 1)[0] + "/root"
 
 
+DEFAULT_BRIDGE = "cni0"  # the bridge plugin's bridge when its configuration names none
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
+def ipam_range(ipam: dict[str, Any]) -> tuple[IPv4Network, IPv4Address]:
+    """host-local's one range: `subnet` (and `gateway`), or the first of `ranges`; the
+    gateway defaults to the subnet's first address, as host-local's Canonicalize does."""
+    if "ranges" in ipam:
+        first = ipam["ranges"][0][0]
+        subnet, gateway = IPv4Network(first["subnet"]), first.get("gateway")
+    else:
+        subnet, gateway = IPv4Network(ipam["subnet"]), ipam.get("gateway")
+    return subnet, IPv4Address(gateway) if gateway else subnet.network_address + 1
+
+
 class HostLocal:
     """host-local IPAM's on-disk store, the same files the plugin keeps and reads."""
 
@@ -133,7 +148,7 @@ class FastWiring:
         data_dir = ipam["dataDir"]
         if data_dir not in self._ipam:
             self._ipam[data_dir] = HostLocal(Path(data_dir), config["name"],
-                                             IPv4Network(ipam["subnet"]))
+                                             ipam_range(ipam)[0])
         return self._ipam[data_dir]
 
     def add(self, config: dict[str, Any], node_netns: str, container_id: str,
@@ -157,11 +172,11 @@ class FastWiring:
         ipam = config["ipam"]
         store = self._store(config)
         subnet = store.subnet
-        gateway = IPv4Address(ipam["gateway"])
+        gateway = ipam_range(ipam)[1]
         mtu = int(config["mtu"])
         ips = store.allocate_many([container_id for container_id, _ in pods])
         host_ifs = [f"veth{secrets.token_hex(4)}" for _ in pods]
-        bridge = self._bridge_index(node_netns, config["bridge"])
+        bridge = self._bridge_index(node_netns, config.get("bridge", DEFAULT_BRIDGE))
         fds = []
         try:
             for _, pod_netns in pods:
@@ -183,6 +198,8 @@ class FastWiring:
                     f.write("1")
         routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
                   for r in ipam.get("routes", [])]
+        if config.get("isDefaultGateway") and DEFAULT_ROUTE not in [d for d, _ in routes]:
+            routes.append((DEFAULT_ROUTE, gateway))  # the bridge plugin appends it last
         for (container_id, pod_netns), ip in zip(pods, ips):
             with ns.entered(pod_netns):
                 # IPv6 settings have no netlink request; arp_notify goes with eth0 up

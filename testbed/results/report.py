@@ -59,11 +59,13 @@ def _ordered(paths: list[str]) -> list[str]:
     return sorted(paths, key=lambda p: order.get(p, len(order)))
 
 
-def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None
-               ) -> pd.DataFrame:
+def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None,
+               routes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Reply TTL per path class, the routed hops it implies, and whether it is as the pod
-    network expects (`expected_ttl`, by path class; default kubenet's)."""
+    network expects (`expected_ttl` and the `routes` it describes, by path class;
+    default kubenet's)."""
     expected_ttl = EXPECTED_TTL if expected_ttl is None else expected_ttl
+    routes = ROUTE_DESCRIPTION if routes is None else routes
     ttl = df[df["metric"] == "ttl"]
     rows = []
     for path in _ordered(list(ttl["path"].unique())):
@@ -72,7 +74,7 @@ def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None
         expected = expected_ttl.get(path)
         rows.append({
             "path": path,
-            "route": ROUTE_DESCRIPTION.get(path, ""),
+            "route": routes.get(path, ""),
             "reply TTL": ", ".join(map(str, seen)),
             "routed hops": ", ".join(str(routed_hops(t)) for t in seen),
             "expected TTL": expected if expected is not None else "",
@@ -120,7 +122,8 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(df: pd.DataFrame, summary: pd.DataFrame,
-             expected_ttl: Mapping[str, int] | None = None) -> list[str]:
+             expected_ttl: Mapping[str, int] | None = None,
+             routes: Mapping[str, str] | None = None) -> list[str]:
     """Plain sentences of what the numbers show (each one computed, never assumed)."""
     out: list[str] = []
     errors = df[df["metric"] == ERROR]
@@ -133,7 +136,7 @@ def findings(df: pd.DataFrame, summary: pd.DataFrame,
         ok = int((pairs == 0).sum())
         out.append(f"Reachability: {ok} of {len(pairs)} source/destination pairs answered every "
                    "ping in every repeat.")
-    hops = hops_table(df, expected_ttl)
+    hops = hops_table(df, expected_ttl, routes)
     for _, row in hops.iterrows():
         if row["path"] in ("pod-same-node", "pod-cross-node"):
             out.append(f"{row['path']}: replies arrive with TTL {row['reply TTL']}, i.e. "
@@ -194,7 +197,8 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         *claims_section(claims),
         "## What it shows",
         "",
-        *[f"- {s}" for s in findings(df, summary, meta.get("expected_ttl"))],
+        *[f"- {s}" for s in findings(df, summary, meta.get("expected_ttl"),
+                                     meta.get("route_description"))],
         "",
         "## Cluster",
         "",
@@ -209,7 +213,8 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         "Linux sends with TTL 64; every router on the way back takes one off.",
         "",
-        _md(hops_table(df, meta.get("expected_ttl")), index=False),
+        _md(hops_table(df, meta.get("expected_ttl"), meta.get("route_description")),
+            index=False),
         "",
         "## Reachability (mean loss %, rows ping columns)",
         "",

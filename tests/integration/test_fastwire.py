@@ -54,3 +54,31 @@ def test_fast_wiring_data_plane(two_node_spec: ClusterSpec) -> None:
                                          cluster.endpoint_ip(dst)])
             result = parse_ping(res.stdout)
             assert result.loss_pct == 0 and result.ttl == ttl, (src, dst, res.stdout)
+
+
+def test_flannel_host_gw_fast_wiring_equals_the_plugins_and_routes_node_to_node() -> None:
+    """flannel's delegate configuration (ranges, isDefaultGateway, the default bridge
+    cni0) wired both ways gives the same kernel state; pods cross nodes without the
+    router (TTL 62, the router holds no pod route)."""
+    from testbed.model.load import load_spec
+
+    from .conftest import TOPOLOGIES
+
+    spec = load_spec(TOPOLOGIES / "flannel-host-gw.yaml")
+    cni = bring_up_and_dump(spec, "cni")
+    fast = bring_up_and_dump(spec, "fast")
+    assert kstate.diff(cni, fast) == []
+    pod1 = cni["at bring-up"]["pods"]["pod-1"]
+    assert {(r["dst"], r.get("gateway")) for r in pod1["routes"]} >= {
+        ("default", "10.0.0.1"), ("10.0.0.0/14", "10.0.0.1")}
+    node = cni["at bring-up"]["nodes"]["node-1"]
+    assert any(r["dst"] == "10.0.1.0/24" and r.get("gateway") == "10.100.0.3"
+               for r in node["routes"])
+    assert any("FLANNEL-POSTRTG" in rule for rule in node["iptables"])
+    assert cni["at bring-up"]["pairing"]["pod-1"]["master"] == "cni0"
+    with Cluster(spec, wiring="fast") as cluster:
+        assert cluster.router_routes() == []
+        res = cluster.pod("pod-1").exec(["ping", "-c2", "-i0.05", "-W1",
+                                         cluster.endpoint_ip("pod-4")])
+        result = parse_ping(res.stdout)
+        assert result.loss_pct == 0 and result.ttl == 62, res.stdout

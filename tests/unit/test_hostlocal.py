@@ -68,7 +68,8 @@ def test_the_fast_path_refuses_what_it_does_not_make(tmp_path: Path) -> None:
         spec = load_spec(root / "topologies" / ("two-node-docker.yaml" if mode ==
                                                 "docker-default" else "two-node.yaml"))
         network = pod_network(mode)
-        config = network.cni_config(network.plan(spec).nodes[0], 1500, tmp_path / mode)
+        p = network.plan(spec)
+        config = network.cni_config(p, p.nodes[0], 1500, tmp_path / mode)
         try:
             FastWiring().add_many(config, "/nonexistent/ns", [("c", "/nonexistent/pod")])
         except TestbedError as exc:

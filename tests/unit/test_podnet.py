@@ -14,7 +14,7 @@ import pytest
 from testbed.errors import SpecError
 from testbed.model.addressing import plan
 from testbed.model.load import load_spec, parse_spec
-from testbed.model.names import DOCKER_DEFAULT, KUBENET
+from testbed.model.names import DOCKER_DEFAULT, FLANNEL_HOST_GW, KUBENET
 from testbed.model.paths import EXPECTED_TTL
 from testbed.model.podnet import POD_NETWORKS, REGISTRY, PodNetwork, Route, pod_network
 from testbed.model.podnet.kubenet import MASQ_COMMENT, kubenet_config
@@ -25,7 +25,7 @@ TWO_NODE_DOCKER = ROOT / "topologies" / "two-node-docker.yaml"
 
 
 def test_the_registry_names_each_mode_once() -> None:
-    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT)
+    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW)
     for name, cls in REGISTRY.items():
         network = pod_network(name)
         assert isinstance(network, PodNetwork) and network.name == name and cls.description
@@ -91,7 +91,7 @@ def test_kubenet_cni_config_and_mtu() -> None:
     network = pod_network(KUBENET)
     p = network.plan(load_spec(TWO_NODE))
     node = p.nodes[0]
-    assert network.cni_config(node, 1450, Path("/ipam")) == kubenet_config(
+    assert network.cni_config(p, node, 1450, Path("/ipam")) == kubenet_config(
         node.pod_cidr, node.bridge_ip, 1450, Path("/ipam"))
     assert network.mtu({"lo": 65536, "node-1-eth0": 1500, "x": 1450}) == 1450
     assert network.expected_ttls() == EXPECTED_TTL
@@ -124,7 +124,7 @@ def test_docker_nodes_have_docker0_and_no_kubenet_rule() -> None:
 def test_docker_bridge_is_masqueraded_by_the_plugin() -> None:
     network = pod_network(DOCKER_DEFAULT)
     p = network.plan(load_spec(TWO_NODE_DOCKER))
-    cfg = network.cni_config(p.nodes[0], 1500, Path("/x"))
+    cfg = network.cni_config(p, p.nodes[0], 1500, Path("/x"))
     assert cfg["bridge"] == "docker0" and cfg["ipMasq"] is True
     assert cfg["ipam"]["subnet"] == "172.17.0.0/16" and cfg["ipam"]["gateway"] == "172.17.0.1"
 
@@ -140,3 +140,57 @@ def test_docker_refuses_more_pods_than_docker0_holds() -> None:
         parse_spec({"name": "x", "cluster_cidr": "10.0.0.0/14", "pod_network": "docker-default",
                     "nodes": [{"name": "node-1", "pods": 65534}]}, "t.yaml")
     assert info.value.field == "nodes[0].pods" and "room for 65533" in info.value.problem
+
+
+# -- flannel host-gw -----------------------------------------------------------------------
+
+def test_flannel_host_gw_routes_on_the_nodes_not_the_router() -> None:
+    from ipaddress import IPv4Address, IPv4Network
+
+    network = pod_network(FLANNEL_HOST_GW)
+    spec = load_spec(TWO_NODE)
+    p = network.plan(spec)
+    assert network.router_routes(p) == []
+    n1, n2 = p.nodes
+    setup = network.node_setup(spec, p, n1, 1500)
+    assert setup.bridge == "cni0" and setup.bridge_ip == n1.bridge_ip
+    assert setup.routes == (Route(n2.pod_cidr, n2.underlay_ip.ip),)  # hostgw: per lease
+    assert network.node_setup(spec, p, n2, 1500).routes == (
+        Route(n1.pod_cidr, n1.underlay_ip.ip),)
+    assert setup.default_via == IPv4Address("10.100.0.1")
+    assert network.expected_ttls()["pod-cross-node"] == 62  # no router hop
+    assert n1.pod_cidr == IPv4Network("10.0.0.0/24")
+
+
+def test_flannel_rules_as_flanneld_writes_them() -> None:
+    network = pod_network(FLANNEL_HOST_GW)
+    spec = load_spec(TWO_NODE)
+    p = network.plan(spec)
+    rules = [" ".join(r[3:]) for r in network.node_setup(spec, p, p.nodes[0], 1500).iptables]
+    net, lease = "10.0.0.0/14", "10.0.0.0/24"
+    masq, fwd = '-m comment --comment flanneld masq', '-m comment --comment flanneld forward'
+    assert rules == [
+        "nat -N FLANNEL-POSTRTG",
+        f"nat -A POSTROUTING {masq} -j FLANNEL-POSTRTG",
+        f"nat -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 {masq} -j RETURN",
+        f"nat -A FLANNEL-POSTRTG -s {lease} -d {net} {masq} -j RETURN",
+        f"nat -A FLANNEL-POSTRTG -s {net} -d {lease} {masq} -j RETURN",
+        f"nat -A FLANNEL-POSTRTG ! -s {net} -d {lease} {masq} -j RETURN",
+        f"nat -A FLANNEL-POSTRTG -s {net} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully",
+        f"nat -A FLANNEL-POSTRTG ! -s {net} -d {net} {masq} -j MASQUERADE --random-fully",
+        "filter -N FLANNEL-FWD",
+        f"filter -A FORWARD {fwd} -j FLANNEL-FWD",
+        f"filter -A FLANNEL-FWD -s {net} {fwd} -j ACCEPT",
+        f"filter -A FLANNEL-FWD -d {net} {fwd} -j ACCEPT",
+    ]
+
+
+def test_flannel_delegate_config() -> None:
+    network = pod_network(FLANNEL_HOST_GW)
+    p = network.plan(load_spec(TWO_NODE))
+    cfg = network.cni_config(p, p.nodes[1], 1500, Path("/ipam"))
+    assert cfg["type"] == "bridge" and cfg["name"] == "cbr0" and "bridge" not in cfg
+    assert cfg["isDefaultGateway"] and cfg["isGateway"] and cfg["hairpinMode"]
+    assert cfg["ipMasq"] is False and cfg["mtu"] == 1500
+    assert cfg["ipam"] == {"type": "host-local", "ranges": [[{"subnet": "10.0.1.0/24"}]],
+                           "routes": [{"dst": "10.0.0.0/14"}], "dataDir": "/ipam"}

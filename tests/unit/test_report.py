@@ -159,3 +159,15 @@ def test_a_measurement_is_a_finite_number_or_an_error_with_its_reason() -> None:
     with pytest.raises(ValueError, match="needs its reason"):
         Measurement(*args, ERROR, math.nan)
     assert Measurement(*args, ERROR, math.nan, note="timed out").row()["note"] == "timed out"
+
+
+def test_hops_table_uses_the_pod_networks_own_route_words() -> None:
+    from testbed.model.podnet import pod_network
+    from testbed.results.report import hops_table
+
+    df = pd.DataFrame([{"metric": "ttl", "path": "pod-cross-node", "value": 62}])
+    flannel = pod_network("flannel-host-gw")
+    table = hops_table(df, flannel.expected_ttls(), flannel.route_descriptions())
+    row = table.iloc[0]
+    assert row["as expected"] == "yes" and "router" not in row["route"]
+    assert "router" in hops_table(df).iloc[0]["route"]  # kubenet's words by default

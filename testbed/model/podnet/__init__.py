@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from testbed.model.podnet.base import NodeSetup, PodNetwork, Route
 from testbed.model.podnet.docker import DockerDefault
+from testbed.model.podnet.flannel import FlannelHostGw
 from testbed.model.podnet.kubenet import Kubenet
 
-REGISTRY: dict[str, type[PodNetwork]] = {cls.name: cls for cls in (Kubenet, DockerDefault)}
+REGISTRY: dict[str, type[PodNetwork]] = {cls.name: cls for cls in (Kubenet, DockerDefault,
+                                                                    FlannelHostGw)}
 POD_NETWORKS = tuple(REGISTRY)
 
 

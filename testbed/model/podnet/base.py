@@ -27,7 +27,7 @@ from typing import Any, Callable, ClassVar  # typing's Callable: `Fail` runs on 
 
 from testbed.errors import SpecError
 from testbed.model.addressing import AddressPlan, NodePlan, plan
-from testbed.model.paths import EXPECTED_TTL
+from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.spec import ClusterSpec
 
 CNI_VERSION = "0.4.0"
@@ -98,10 +98,16 @@ class PodNetwork(ABC):
         """What node `node` needs before its first pod."""
 
     @abstractmethod
-    def cni_config(self, node: NodePlan, mtu: int, ipam_dir: Path) -> dict[str, Any]:
+    def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
         """The CNI network configuration a runtime hands the plugins for a pod on `node`
-        (`ipam_dir`: the node's own host-local data directory)."""
+        (`ipam_dir`: the node's own host-local data directory; `plan`: the cluster's
+        addresses, for a mode whose configuration names the whole pod network)."""
 
     def expected_ttls(self) -> dict[str, int]:
         """The reply TTL each path class should show (Linux sends with 64)."""
         return dict(EXPECTED_TTL)
+
+    def route_descriptions(self) -> dict[str, str]:
+        """The way each path class takes in this mode, in words (for the report)."""
+        return dict(ROUTE_DESCRIPTION)

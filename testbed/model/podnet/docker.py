@@ -52,6 +52,7 @@ class DockerDefault(Kubenet):
     def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:
         return ()  # Docker's masquerading is the plugin's (ipMasq)
 
-    def cni_config(self, node: NodePlan, mtu: int, ipam_dir: Path) -> dict[str, Any]:
+    def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
         return kubenet_config(node.pod_cidr, node.bridge_ip, mtu, ipam_dir, bridge=BRIDGE,
                               ip_masq=True)

@@ -123,5 +123,6 @@ class Kubenet(PodNetwork):
     def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:
         return (masquerade_rule(spec.non_masquerade_cidr),)
 
-    def cni_config(self, node: NodePlan, mtu: int, ipam_dir: Path) -> dict[str, Any]:
+    def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
         return kubenet_config(node.pod_cidr, node.bridge_ip, mtu, ipam_dir)

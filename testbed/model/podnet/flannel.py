@@ -1,0 +1,163 @@
+"""flannel, host-gw backend: every node routes every other node's pod subnet to that
+node's underlay address; the router knows no pod route.
+
+    router 10.100.0.1 (no pod routes)
+       |
+    node-1 10.100.0.2                        node-2 10.100.0.3
+    cni0 10.0.0.1/24                         cni0 10.0.1.1/24
+    10.0.1.0/24 via 10.100.0.3 dev eth0      10.0.0.0/24 via 10.100.0.2 dev eth0
+
+What the testbed reproduces, and from where (flannel-io/flannel, flannel-io/cni-plugin,
+containernetworking/plugins):
+
+- the lease: each node's pod subnet from the cluster network (flannel's `Network`), as
+  the kube subnet manager takes the node's podCIDR;
+- the CNI configuration the flannel plugin hands its delegate, the bridge plugin
+  (cni-plugin flannel_linux.go, delegateAdd and the conflist of
+  Documentation/kube-flannel.yml): name `cbr0`, bridge `cni0` (the plugin's default),
+  `isGateway`, `isDefaultGateway`, `hairpinMode`, `ipMasq` false (flanneld masquerades),
+  the MTU of subnet.env, host-local with the lease as its one range and a route to the
+  whole flannel network;
+- the routes flanneld's host-gw backend adds per remote lease
+  (pkg/backend/hostgw/hostgw.go and route_network.go: `<subnet> via <public IP> dev
+  <external interface>`, netlink's default protocol), in node order;
+- the MTU: the external interface's (host-gw adds no header);
+- flanneld's iptables rules with `--ip-masq` and the default `--iptables-forward-rules`
+  (pkg/trafficmngr/iptables/iptables.go, masqRules and forwardRules), `--random-fully`
+  as iptables here supports it.
+
+Where it differs: no flanneld process (its 5 s rule and route resync loops, lease
+watching); the routes and rules are written once at bring-up, so a node added later is
+not routed to. host-gw needs every node on one L2 segment; the testbed's single underlay
+is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+from testbed.model.addressing import AddressPlan, NodePlan
+from testbed.model.names import FLANNEL_HOST_GW
+from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
+from testbed.model.podnet.base import NodeSetup, Route
+from testbed.model.podnet.kubenet import Kubenet, kubenet_mtu
+from testbed.model.spec import ClusterSpec
+
+BRIDGE = "cni0"
+NETWORK_NAME = "cbr0"  # the conflist's name, which the delegate keeps
+CNI_VERSION = "0.3.1"  # kube-flannel.yml's conflist
+KUBE_PROXY_MARK = "0x4000/0x4000"  # trafficmngr.KubeProxyMark
+MASQ_CHAIN, FWD_CHAIN = "FLANNEL-POSTRTG", "FLANNEL-FWD"
+MASQ_COMMENT, FWD_COMMENT = "flanneld masq", "flanneld forward"
+MULTICAST = "224.0.0.0/4"
+
+
+def _ipt(table: str, *rule: str) -> tuple[str, ...]:
+    return ("iptables", "-w", "-t", table, *rule)
+
+
+def masq_rules(network: IPv4Network, lease: IPv4Network,
+               random_fully: bool = True) -> tuple[tuple[str, ...], ...]:
+    """flanneld's nat rules for one node (masqRules), its chain made first (ClearChain)."""
+    n, sn = str(network), str(lease)
+    comment = ("-m", "comment", "--comment", MASQ_COMMENT)
+    masq = ("-j", "MASQUERADE", *(("--random-fully",) if random_fully else ()))
+    return (
+        _ipt("nat", "-N", MASQ_CHAIN),
+        _ipt("nat", "-A", "POSTROUTING", *comment, "-j", MASQ_CHAIN),
+        _ipt("nat", "-A", MASQ_CHAIN, "-m", "mark", "--mark", KUBE_PROXY_MARK, *comment,
+             "-j", "RETURN"),
+        _ipt("nat", "-A", MASQ_CHAIN, "-s", sn, "-d", n, *comment, "-j", "RETURN"),
+        _ipt("nat", "-A", MASQ_CHAIN, "-s", n, "-d", sn, *comment, "-j", "RETURN"),
+        _ipt("nat", "-A", MASQ_CHAIN, "!", "-s", n, "-d", sn, *comment, "-j", "RETURN"),
+        _ipt("nat", "-A", MASQ_CHAIN, "-s", n, "!", "-d", MULTICAST, *comment, *masq),
+        _ipt("nat", "-A", MASQ_CHAIN, "!", "-s", n, "-d", n, *comment, *masq),
+    )
+
+
+def forward_rules(network: IPv4Network) -> tuple[tuple[str, ...], ...]:
+    """flanneld's filter rules (forwardRules): forward to and from the flannel network."""
+    comment = ("-m", "comment", "--comment", FWD_COMMENT)
+    return (
+        _ipt("filter", "-N", FWD_CHAIN),
+        _ipt("filter", "-A", "FORWARD", *comment, "-j", FWD_CHAIN),
+        _ipt("filter", "-A", FWD_CHAIN, "-s", str(network), *comment, "-j", "ACCEPT"),
+        _ipt("filter", "-A", FWD_CHAIN, "-d", str(network), *comment, "-j", "ACCEPT"),
+    )
+
+
+def delegate_config(network: IPv4Network, lease: IPv4Network, mtu: int,
+                    ipam_dir: Path) -> dict[str, Any]:
+    """The bridge plugin's configuration as the flannel CNI plugin builds it."""
+    return {
+        "cniVersion": CNI_VERSION,
+        "name": NETWORK_NAME,
+        "type": "bridge",
+        "hairpinMode": True,
+        "isDefaultGateway": True,
+        "isGateway": True,
+        "ipMasq": False,
+        "mtu": mtu,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": str(lease)}]],
+            "routes": [{"dst": str(network)}],
+            "dataDir": str(ipam_dir),
+        },
+    }
+
+
+class FlannelHostGw(Kubenet):
+    """flannel with the host-gw backend: see the module docstring. Its pod CIDRs and
+    checks are kubenet's (both take the node's podCIDR from the cluster CIDR)."""
+
+    name = FLANNEL_HOST_GW
+    description = ("flannel host-gw: bridge cni0 per node, each node routes the others' pod "
+                   "subnets to their addresses; no pod routes on the router")
+    bridge = BRIDGE
+
+    def router_routes(self, plan: AddressPlan) -> list[Route]:
+        """None: the nodes route pod traffic to each other directly."""
+        return []
+
+    def mtu(self, interface_mtus: Mapping[str, int]) -> int:
+        """The external interface's MTU (the node's up interfaces: its underlay link)."""
+        return kubenet_mtu(interface_mtus)
+
+    def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
+                   mtu: int) -> NodeSetup:
+        """Forwarding on, cni0 with the lease's first address (the bridge plugin makes it
+        at the first pod; made here so the node is ready as kubenet's is), one route per
+        remote lease, flanneld's rules."""
+        return NodeSetup(
+            sysctls=(("net.ipv4.ip_forward", "1"),),
+            bridge=self.bridge, bridge_ip=node.bridge_ip, mtu=mtu,
+            default_via=plan.router_ip.ip,
+            routes=tuple(Route(other.pod_cidr, other.underlay_ip.ip)
+                         for other in plan.nodes if other.name != node.name),
+            bridge_sysctls=(("net.bridge.bridge-nf-call-iptables", "1"),),
+            iptables=(*masq_rules(spec.cluster_cidr, node.pod_cidr),
+                      *forward_rules(spec.cluster_cidr)),
+        )
+
+    def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:
+        return ()  # flanneld's are per node (node_setup)
+
+    def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
+        return delegate_config(plan.cluster_cidr, node.pod_cidr, mtu, ipam_dir)
+
+    def expected_ttls(self) -> dict[str, int]:
+        """Cross-node traffic is forwarded by the two nodes only (no router hop); a pod
+        reaching another node's address crosses its own node only."""
+        return {**EXPECTED_TTL, "pod-cross-node": 62, "pod-remote-node": 63}
+
+    def route_descriptions(self) -> dict[str, str]:
+        return {**ROUTE_DESCRIPTION,
+                "pod-same-node": "pod -> veth -> cni0 -> veth -> pod",
+                "pod-cross-node": "pod -> cni0/node -> other node/cni0 -> pod",
+                "pod-node": "pod -> cni0 -> its own node",
+                "pod-remote-node": "pod -> node -> other node"}
