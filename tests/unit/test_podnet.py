@@ -14,7 +14,7 @@ import pytest
 from testbed.errors import SpecError
 from testbed.model.addressing import plan
 from testbed.model.load import load_spec, parse_spec
-from testbed.model.names import DOCKER_DEFAULT, FLANNEL_HOST_GW, KUBENET
+from testbed.model.names import DOCKER_DEFAULT, FLANNEL_HOST_GW, KINDNET, KUBENET
 from testbed.model.paths import EXPECTED_TTL
 from testbed.model.podnet import POD_NETWORKS, REGISTRY, PodNetwork, Route, pod_network
 from testbed.model.podnet.kubenet import MASQ_COMMENT, kubenet_config
@@ -25,7 +25,7 @@ TWO_NODE_DOCKER = ROOT / "topologies" / "two-node-docker.yaml"
 
 
 def test_the_registry_names_each_mode_once() -> None:
-    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW)
+    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW, KINDNET)
     for name, cls in REGISTRY.items():
         network = pod_network(name)
         assert isinstance(network, PodNetwork) and network.name == name and cls.description
@@ -194,3 +194,29 @@ def test_flannel_delegate_config() -> None:
     assert cfg["ipMasq"] is False and cfg["mtu"] == 1500
     assert cfg["ipam"] == {"type": "host-local", "ranges": [[{"subnet": "10.0.1.0/24"}]],
                            "routes": [{"dst": "10.0.0.0/14"}], "dataDir": "/ipam"}
+
+
+# -- kindnet ---------------------------------------------------------------------------------
+
+def test_kindnet_no_bridge_ptp_and_node_routes() -> None:
+    network = pod_network(KINDNET)
+    spec = load_spec(TWO_NODE)
+    p = network.plan(spec)
+    n1, n2 = p.nodes
+    setup = network.node_setup(spec, p, n1, 1500)
+    assert setup.bridge is None and setup.bridge_ip is None and network.bridge is None
+    assert setup.routes == (Route(n2.pod_cidr, n2.underlay_ip.ip),)
+    assert network.router_routes(p) == []
+    cfg = network.cni_config(p, n1, 1500, Path("/ipam"))
+    assert (cfg["type"], cfg["name"], cfg["ipMasq"], cfg["mtu"]) == ("ptp", "kindnet", False,
+                                                                     1500)
+    assert cfg["ipam"]["ranges"] == [[{"subnet": "10.0.0.0/24"}]]
+    assert cfg["ipam"]["routes"] == [{"dst": "0.0.0.0/0"}]
+    rules = [" ".join(r[3:]) for r in setup.iptables]
+    assert rules[0] == "nat -N KIND-MASQ-AGENT"
+    assert rules[1].startswith("nat -A POSTROUTING -m addrtype ! --dst-type LOCAL")
+    assert rules[1].endswith("-j KIND-MASQ-AGENT")
+    assert "-d 10.0.0.0/14" in rules[2] and rules[2].endswith("-j RETURN")
+    assert rules[3].endswith("-j MASQUERADE")
+    ttl = network.expected_ttls()
+    assert (ttl["pod-same-node"], ttl["pod-cross-node"]) == (63, 62)  # routed, no bridge

@@ -1,0 +1,58 @@
+"""Pod networks besides kubenet on a running cluster: the kernel state each mode's agent
+would leave (as `ip` shows it) and the paths it gives (reply TTLs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from testbed.cluster import Cluster
+from testbed.errors import TestbedError
+from testbed.measure.ping import parse_ping
+from testbed.model.load import load_spec
+
+from .conftest import TOPOLOGIES, machine_snapshot
+
+
+def ttl(cluster: Cluster, src: str, dst: str) -> int:
+    res = cluster.pod(src).exec(["ping", "-c2", "-i0.05", "-W1", cluster.endpoint_ip(dst)])
+    result = parse_ping(res.stdout)
+    assert result.loss_pct == 0, res.stdout
+    return int(result.ttl)
+
+
+def routes(cluster: Cluster, where: str) -> list[dict]:
+    argv = ["ip", "-j", "-4", "route"]
+    res = cluster.pod(where).exec(argv) if where in cluster.pods else \
+        cluster.exec_node(where, argv)
+    return json.loads(res.stdout)
+
+
+def test_kindnet_no_bridge_a_route_per_pod_and_node_to_node() -> None:
+    spec = load_spec(TOPOLOGIES / "kindnet.yaml")
+    with Cluster(spec) as c:
+        assert c.router_routes() == []
+        links = json.loads(c.exec_node("node-1", ["ip", "-j", "link"]).stdout)
+        assert not [link for link in links if link.get("linkinfo", {}).get("info_kind")
+                    == "bridge"]
+        assert not any(link.get("master") for link in links)  # no bridge ports either
+        node_routes = routes(c, "node-1")
+        for pod in ("pod-1", "pod-2"):  # ptp: one scope-host route per pod
+            assert any(r["dst"] == c.endpoint_ip(pod) and r.get("scope") == "host"
+                       for r in node_routes), node_routes
+        assert any(r["dst"] == "10.0.1.0/24" and r.get("gateway") == "10.100.0.3"
+                   for r in node_routes)
+        pod_routes = {(r["dst"], r.get("gateway")) for r in routes(c, "pod-1")}
+        assert {("default", "10.0.0.1"), ("10.0.0.0/24", "10.0.0.1")} <= pod_routes
+        assert (ttl(c, "pod-1", "pod-2"), ttl(c, "pod-1", "pod-3")) == (63, 62)
+        nat = c.exec_node("node-1", ["iptables-save", "-t", "nat"]).stdout
+        assert "-A KIND-MASQ-AGENT -d 10.0.0.0/14" in nat
+
+
+def test_kindnet_refuses_the_fast_path_and_leaves_nothing() -> None:
+    before = machine_snapshot()
+    with pytest.raises(TestbedError, match="ptp"):
+        with Cluster(load_spec(TOPOLOGIES / "kindnet.yaml"), wiring="fast"):
+            pass
+    assert machine_snapshot() == before
