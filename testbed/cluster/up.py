@@ -128,14 +128,15 @@ def build_network(cluster: ClusterContext) -> None:
 
 def prepare_nodes(cluster: ClusterContext) -> None:
     """Each node as the pod network says (`PodNetwork.node_setup`): links, addresses and
-    sysctls over netlink from here, the iptables rules of all nodes side by side."""
+    sysctls over netlink from here, then each node's commands and iptables rules, the
+    nodes side by side."""
     rules = []
     for node in cluster.plan.nodes:
         host = cluster.net[node.name]
         mtu = cluster.mtu[node.name] = cluster.network.mtu(up_interface_mtus(host.pid))
         setup = cluster.network.node_setup(cluster.spec, cluster.plan, node, mtu)
         apply_links(node.name, host.pid, setup)
-        rules.append((node.name, host, setup.iptables))
+        rules.append((node.name, host, (*setup.commands, *setup.iptables)))
     run_rules(rules)
 
 

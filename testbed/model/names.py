@@ -30,6 +30,7 @@ UNDERLAY_SWITCHES = (LINUX_BRIDGE, OVS)
 KUBENET = "kubenet"
 DOCKER_DEFAULT = "docker-default"
 FLANNEL_HOST_GW = "flannel-host-gw"
+FLANNEL_VXLAN = "flannel-vxlan"
 KINDNET = "kindnet"
 
 

@@ -56,6 +56,19 @@ def test_fast_wiring_data_plane(two_node_spec: ClusterSpec) -> None:
             assert result.loss_pct == 0 and result.ttl == ttl, (src, dst, res.stdout)
 
 
+def test_flannel_vxlan_fast_wiring_equals_the_plugins() -> None:
+    from testbed.model.load import load_spec
+
+    from .conftest import TOPOLOGIES
+
+    spec = load_spec(TOPOLOGIES / "flannel-vxlan.yaml")
+    cni = bring_up_and_dump(spec, "cni")
+    assert kstate.diff(cni, bring_up_and_dump(spec, "fast")) == []
+    eth0 = next(link for link in cni["at bring-up"]["pods"]["pod-1"]["links"]
+                if link["ifname"] == "eth0")
+    assert eth0["mtu"] == 1450
+
+
 def test_flannel_host_gw_fast_wiring_equals_the_plugins_and_routes_node_to_node() -> None:
     """flannel's delegate configuration (ranges, isDefaultGateway, the default bridge
     cni0) wired both ways gives the same kernel state; pods cross nodes without the

@@ -52,7 +52,33 @@ def test_kindnet_no_bridge_a_route_per_pod_and_node_to_node() -> None:
 
 def test_kindnet_refuses_the_fast_path_and_leaves_nothing() -> None:
     before = machine_snapshot()
-    with pytest.raises(TestbedError, match="ptp"):
-        with Cluster(load_spec(TOPOLOGIES / "kindnet.yaml"), wiring="fast"):
-            pass
+    with pytest.raises(TestbedError, match="ptp"), \
+            Cluster(load_spec(TOPOLOGIES / "kindnet.yaml"), wiring="fast"):
+        pass
     assert machine_snapshot() == before
+
+
+def test_flannel_vxlan_device_neighbours_fdb_and_the_mtu() -> None:
+    """flannel.1 as flanneld's VXLAN backend programs it, and its cost: pods get an MTU 50
+    below the underlay's (a DF ping filling it passes, one byte more fails)."""
+    from testbed.model.podnet.flannel import vtep_mac
+
+    with Cluster(load_spec(TOPOLOGIES / "flannel-vxlan.yaml")) as c:
+        assert c.router_routes() == []
+        (dev,) = json.loads(c.exec_node("node-1", ["ip", "-j", "-d", "link", "show",
+                                                   "flannel.1"]).stdout)
+        data = dev["linkinfo"]["info_data"]
+        assert (data["id"], data["local"], data["port"], data.get("learning")) == (
+            1, "10.100.0.2", 8472, False)
+        assert dev["mtu"] == 1450 and dev["address"] == vtep_mac("node-1")
+        neigh = c.exec_node("node-1", ["ip", "neigh", "show", "dev", "flannel.1"]).stdout
+        assert f"10.0.1.0 lladdr {vtep_mac('node-2')} PERMANENT" in neigh
+        fdb = c.exec_node("node-1", ["bridge", "fdb", "show", "dev", "flannel.1"]).stdout
+        assert f"{vtep_mac('node-2')} dst 10.100.0.3 self permanent" in fdb
+        assert any(r["dst"] == "10.0.1.0/24" and r.get("gateway") == "10.0.1.0"
+                   and "onlink" in r.get("flags", []) for r in routes(c, "node-1"))
+        dst = c.endpoint_ip("pod-3")
+        fits = c.pod("pod-1").exec(["ping", "-c1", "-W1", "-M", "do", "-s", "1422", dst])
+        over = c.pod("pod-1").exec(["ping", "-c1", "-W1", "-M", "do", "-s", "1423", dst])
+        assert fits.ok and not over.ok, (fits.stdout, over.stdout + over.stderr)
+        assert ttl(c, "pod-1", "pod-3") == 62

@@ -14,7 +14,13 @@ import pytest
 from testbed.errors import SpecError
 from testbed.model.addressing import plan
 from testbed.model.load import load_spec, parse_spec
-from testbed.model.names import DOCKER_DEFAULT, FLANNEL_HOST_GW, KINDNET, KUBENET
+from testbed.model.names import (
+    DOCKER_DEFAULT,
+    FLANNEL_HOST_GW,
+    FLANNEL_VXLAN,
+    KINDNET,
+    KUBENET,
+)
 from testbed.model.paths import EXPECTED_TTL
 from testbed.model.podnet import POD_NETWORKS, REGISTRY, PodNetwork, Route, pod_network
 from testbed.model.podnet.kubenet import MASQ_COMMENT, kubenet_config
@@ -25,7 +31,7 @@ TWO_NODE_DOCKER = ROOT / "topologies" / "two-node-docker.yaml"
 
 
 def test_the_registry_names_each_mode_once() -> None:
-    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW, KINDNET)
+    assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW, FLANNEL_VXLAN, KINDNET)
     for name, cls in REGISTRY.items():
         network = pod_network(name)
         assert isinstance(network, PodNetwork) and network.name == name and cls.description
@@ -220,3 +226,33 @@ def test_kindnet_no_bridge_ptp_and_node_routes() -> None:
     assert rules[3].endswith("-j MASQUERADE")
     ttl = network.expected_ttls()
     assert (ttl["pod-same-node"], ttl["pod-cross-node"]) == (63, 62)  # routed, no bridge
+
+
+# -- flannel VXLAN ------------------------------------------------------------------------------
+
+def test_flannel_vxlan_programs_device_then_neighbour_fdb_route_per_lease() -> None:
+    from testbed.model.podnet.flannel import vtep_mac
+
+    network = pod_network(FLANNEL_VXLAN)
+    spec = load_spec(TWO_NODE)
+    p = network.plan(spec)
+    assert network.mtu({"lo": 65536, "node-1-eth0": 1500}) == 1450
+    n1, n2 = p.nodes
+    setup = network.node_setup(spec, p, n1, 1450)
+    assert setup.routes == () and setup.bridge == "cni0" and setup.mtu == 1450
+    cmds = [" ".join(c) for c in setup.commands]
+    mac1, mac2 = vtep_mac("node-1"), vtep_mac("node-2")
+    assert cmds == [
+        f"ip link add flannel.1 address {mac1} mtu 1450 type vxlan id 1 local 10.100.0.2 "
+        "dev node-1-eth0 dstport 8472 nolearning",
+        "ip addr add 10.0.0.0/32 dev flannel.1",
+        "ip link set flannel.1 up",
+        f"ip neigh replace 10.0.1.0 lladdr {mac2} dev flannel.1 nud permanent",
+        f"bridge fdb replace {mac2} dev flannel.1 dst 10.100.0.3 self permanent",
+        "ip route replace 10.0.1.0/24 via 10.0.1.0 dev flannel.1 onlink",
+    ]
+    assert int(mac1.split(":")[0], 16) & 0b11 == 0b10  # locally administered, unicast
+    assert mac1 != mac2 and vtep_mac("node-1") == mac1  # stable across runs
+    assert network.cni_config(p, n1, 1450, Path("/i"))["mtu"] == 1450
+    assert network.router_routes(p) == []
+    assert "flannel.1" in network.route_descriptions()["pod-cross-node"]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from testbed.model.podnet.base import NodeSetup, PodNetwork, Route
 from testbed.model.podnet.docker import DockerDefault
-from testbed.model.podnet.flannel import FlannelHostGw
+from testbed.model.podnet.flannel import FlannelHostGw, FlannelVxlan
 from testbed.model.podnet.kindnet import Kindnet
 from testbed.model.podnet.kubenet import Kubenet
 
 REGISTRY: dict[str, type[PodNetwork]] = {cls.name: cls for cls in (Kubenet, DockerDefault,
-                                                                    FlannelHostGw, Kindnet)}
+                                                                    FlannelHostGw, FlannelVxlan,
+                                                                    Kindnet)}
 POD_NETWORKS = tuple(REGISTRY)
 
 

@@ -53,7 +53,10 @@ class NodeSetup:
        default route via `default_via` and then `routes`, all on the node's underlay
        interface
     3. `bridge_sysctls` (once the bridge exists)
-    4. `iptables`: argument lists, run in the node, in order
+    4. `commands`: what a mode's agent programs beyond that (a VXLAN device, its
+       neighbours, FDB entries and routes), as the equivalent `ip`/`bridge` argument
+       lists, run in the node in order
+    5. `iptables`: argument lists, run in the node, in order
     """
 
     sysctls: tuple[tuple[str, str], ...]
@@ -64,6 +67,7 @@ class NodeSetup:
     routes: tuple[Route, ...] = ()
     bridge_sysctls: tuple[tuple[str, str], ...] = ()
     iptables: tuple[tuple[str, ...], ...] = ()
+    commands: tuple[tuple[str, ...], ...] = ()
 
 
 class PodNetwork(ABC):

@@ -1,5 +1,7 @@
-"""flannel, host-gw backend: every node routes every other node's pod subnet to that
-node's underlay address; the router knows no pod route.
+"""flannel, with the host-gw backend (every node routes every other node's pod subnet to
+that node's underlay address) or the VXLAN backend (the same subnets through a VXLAN
+device, `flannel.1`, whose packets ride the underlay in UDP); the router knows no pod
+route either way.
 
     router 10.100.0.1 (no pod routes)
        |
@@ -26,21 +28,36 @@ containernetworking/plugins):
   (pkg/trafficmngr/iptables/iptables.go, masqRules and forwardRules), `--random-fully`
   as iptables here supports it.
 
+The VXLAN backend (pkg/backend/vxlan: vxlan.go, device.go, vxlan_network.go):
+
+- `flannel.1`: VNI 1, the kernel's default port 8472 (flannel's port 0), `local` the
+  node's address on its external interface, learning off, MTU that interface's minus
+  50, the lease's network address as a /32 (newVXLANDevice, Configure);
+- per remote lease, in the order handleSubnetEvents programs them: a permanent
+  neighbour (the remote lease's network address -> its VTEP MAC on flannel.1), a
+  permanent FDB entry (that MAC -> the remote node's address, `self`), and the route
+  `<subnet> via <network address> dev flannel.1 onlink`;
+- the pod MTU (subnet.env's FLANNEL_MTU) is flannel.1's.
+
 Where it differs: no flanneld process (its 5 s rule and route resync loops, lease
 watching); the routes and rules are written once at bring-up, so a node added later is
-not routed to. host-gw needs every node on one L2 segment; the testbed's single underlay
-is one.
+not routed to. VTEP MACs are derived from the node's name (flanneld picks them at random
+and keeps them in a node annotation): the same cluster gets the same MACs every run.
+flannel.1's IPv6 `accept_ra` (flanneld turns it off) is left as the node has it. host-gw
+needs every node on one L2 segment; the testbed's single underlay is one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from testbed.model.addressing import AddressPlan, NodePlan
-from testbed.model.names import FLANNEL_HOST_GW
+from testbed.model.names import FLANNEL_HOST_GW, FLANNEL_VXLAN, underlay_intf
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.podnet.base import NodeSetup, Route
 from testbed.model.podnet.kubenet import Kubenet, kubenet_mtu
@@ -53,6 +70,40 @@ KUBE_PROXY_MARK = "0x4000/0x4000"  # trafficmngr.KubeProxyMark
 MASQ_CHAIN, FWD_CHAIN = "FLANNEL-POSTRTG", "FLANNEL-FWD"
 MASQ_COMMENT, FWD_COMMENT = "flanneld masq", "flanneld forward"
 MULTICAST = "224.0.0.0/4"
+VXLAN_DEVICE = "flannel.1"  # flannel.<VNI>
+VNI = 1
+VXLAN_PORT = 8472  # the Linux kernel's VXLAN port, which flannel's port 0 leaves in place
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
+
+
+def vtep_mac(node: str) -> str:
+    """A node's VTEP MAC: locally administered, unicast, derived from its name."""
+    digest = hashlib.sha256(f"flannel.1/{node}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x0e, *digest[:5]))
+
+
+def vxlan_commands(plan: AddressPlan, node: NodePlan, mtu: int) -> tuple[tuple[str, ...], ...]:
+    """What flanneld's VXLAN backend programs on `node`, as `ip`/`bridge` argument lists:
+    the device, then per remote lease its neighbour, FDB entry and route, in that order."""
+    dev = VXLAN_DEVICE
+    out: list[tuple[str, ...]] = [
+        ("ip", "link", "add", dev, "address", vtep_mac(node.name), "mtu", str(mtu), "type",
+         "vxlan", "id", str(VNI), "local", str(node.underlay_ip.ip), "dev",
+         underlay_intf(node.name), "dstport", str(VXLAN_PORT), "nolearning"),
+        ("ip", "addr", "add", f"{node.pod_cidr.network_address}/32", "dev", dev),
+        ("ip", "link", "set", dev, "up"),
+    ]
+    for other in plan.nodes:
+        if other.name == node.name:
+            continue
+        gw, mac = str(other.pod_cidr.network_address), vtep_mac(other.name)
+        out += [
+            ("ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent"),
+            ("bridge", "fdb", "replace", mac, "dev", dev, "dst", str(other.underlay_ip.ip),
+             "self", "permanent"),
+            ("ip", "route", "replace", str(other.pod_cidr), "via", gw, "dev", dev, "onlink"),
+        ]
+    return tuple(out)
 
 
 def _ipt(table: str, *rule: str) -> tuple[str, ...]:
@@ -161,3 +212,27 @@ class FlannelHostGw(Kubenet):
                 "pod-cross-node": "pod -> cni0/node -> other node/cni0 -> pod",
                 "pod-node": "pod -> cni0 -> its own node",
                 "pod-remote-node": "pod -> node -> other node"}
+
+
+class FlannelVxlan(FlannelHostGw):
+    """flannel with the VXLAN backend: see the module docstring."""
+
+    name = FLANNEL_VXLAN
+    description = ("flannel VXLAN: bridge cni0 per node, the other nodes' pod subnets through "
+                   "flannel.1 (VNI 1, UDP 8472), pod MTU 50 below the underlay's")
+
+    def mtu(self, interface_mtus: Mapping[str, int]) -> int:
+        """The external interface's MTU minus VXLAN's 50 bytes (FLANNEL_MTU)."""
+        return kubenet_mtu(interface_mtus) - VXLAN_OVERHEAD
+
+    def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
+                   mtu: int) -> NodeSetup:
+        """host-gw's set-up without its routes; flannel.1 and what goes with it instead."""
+        setup = super().node_setup(spec, plan, node, mtu)
+        return dataclasses.replace(setup, routes=(),
+                                   commands=vxlan_commands(plan, node, mtu))
+
+    def route_descriptions(self) -> dict[str, str]:
+        return {**super().route_descriptions(),
+                "pod-cross-node": "pod -> cni0/node -> flannel.1 (VXLAN in UDP over the "
+                                  "underlay) -> other node/cni0 -> pod"}
