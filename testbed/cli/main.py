@@ -30,13 +30,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     spec = load_spec(args.topology)
     network = pod_network(spec.pod_network)
     p = network.plan(spec)
+    routers = ", ".join(f"{r.router_ip.ip} on {r.network} ({r.name})" for r in p.racks) \
+        or f"{p.router_ip.ip} on {spec.underlay}"
     print(f"{args.topology}: valid. cluster {spec.name}: {len(spec.nodes)} nodes, "
-          f"{len(spec.pods)} pods; cluster CIDR {spec.cluster_cidr}; "
-          f"router {p.router_ip.ip} on {spec.underlay}")
+          f"{len(spec.pods)} pods; cluster CIDR {spec.cluster_cidr}; pod network "
+          f"{spec.pod_network}; router {routers}")
     for n in p.nodes:
         pods = [pod.name for pod in spec.nodes[n.index].pods]
-        print(f"  {n.name:<10} {str(n.underlay_ip.ip):<15} pod CIDR {str(n.pod_cidr):<18} "
-              f"{network.bridge} {n.bridge_ip.ip}  pods: {', '.join(pods) or '-'}")
+        bridge = f"{network.bridge} {n.bridge_ip.ip}" if network.bridge else "no bridge"
+        rack = f" ({n.rack})" if n.rack else ""
+        print(f"  {n.name:<10} {str(n.underlay_ip.ip) + rack:<24} pod CIDR "
+              f"{str(n.pod_cidr):<18} {bridge}  pods: {', '.join(pods) or '-'}")
     return 0
 
 

@@ -10,7 +10,13 @@ from testbed.emulation.ipmn import ensure_frr_on_path, guard_global_cleanup
 from testbed.errors import LeftoverError, MissingDependencyError, PrivilegeError
 from testbed.kernel import features
 from testbed.kernel.ns import NETNS_DIR
-from testbed.model.names import OVS, ROUTER, UNDERLAY_SWITCH, pod_netns_name, underlay_intf
+from testbed.model.names import (
+    OVS,
+    pod_netns_name,
+    router_intf,
+    underlay_intf,
+    underlay_switch,
+)
 from testbed.model.spec import LOAD_BALANCER, ClusterSpec
 from testbed.pods.cni import CNI_PATH
 
@@ -96,10 +102,12 @@ def refuse_foreign_names(spec: ClusterSpec) -> None:
     ipmininet's switch deletes a bridge of its name: checked here, so they never do.
     (Run after a crashed run's leftovers are undone: what is left is not ours.)
     """
-    ours = {UNDERLAY_SWITCH, underlay_intf(ROUTER)} | {underlay_intf(n.name)
-                                                        for n in spec.nodes}
+    segments = range(max(1, len(spec.racks)))
+    switches = {underlay_switch(i) for i in segments}
+    ours = switches | {router_intf(i) for i in segments} | {underlay_intf(n.name)
+                                                             for n in spec.nodes}
     clash = sorted(name for name in os.listdir("/sys/class/net")
-                   if name in ours or name.startswith(f"{UNDERLAY_SWITCH}-eth"))
+                   if name in ours or any(name.startswith(f"{s}-eth") for s in switches))
     netns = {pod_netns_name(n.name, p.name) for n, p in spec.pods}
     clash += sorted(n for n in netns if os.path.exists(f"{NETNS_DIR}/{n}"))
     if clash:

@@ -41,8 +41,8 @@ from testbed.model.names import (
     LINK_GROUP,
     OVS,
     ROUTER,
-    UNDERLAY_SWITCH,
     underlay_port,
+    underlay_switch,
 )
 from testbed.records import undo
 from testbed.records.journal import new_run
@@ -100,14 +100,19 @@ def build_network(cluster: ClusterContext) -> None:
     records.subdir("hosts")
     if not os.path.isdir(FRR_TMP):  # the router's mount point for its private tmpfs
         records.record("dir", path=FRR_TMP, if_empty=True)
-    if cluster.spec.underlay_switch == OVS:  # deleted with ovs-vsctl, not netlink
-        records.record("ovsbridge", name=UNDERLAY_SWITCH)
-    else:
-        records.record("link", name=UNDERLAY_SWITCH)
+    racks = [r.name for r in cluster.plan.racks] or [""]
+    for rack_index, rack in enumerate(racks):
+        if cluster.spec.underlay_switch == OVS:  # deleted with ovs-vsctl, not netlink
+            records.record("ovsbridge", name=underlay_switch(rack_index))
+        else:
+            records.record("link", name=underlay_switch(rack_index))
+        on_rack = sum(1 for n in cluster.plan.nodes if n.rack == rack)
+        for i in range(1, on_rack + 2):  # the router's port, then its nodes'
+            records.record("link", name=underlay_port(i, rack_index))
+    if cluster.spec.underlay_switch != OVS:
         records.record("linkgroup", group=LINK_GROUP)
-    for i in range(1, len(cluster.spec.nodes) + 2):
-        records.record("link", name=underlay_port(i))
-    cluster.progress(f"building network: router, underlay, {len(cluster.spec.nodes)} nodes")
+    cluster.progress(f"building network: router, underlay ({len(racks)} segment"
+                     f"{'s' if len(racks) > 1 else ''}), {len(cluster.spec.nodes)} nodes")
     topo = ClusterTopo(cluster.plan, cluster.network.router_routes(cluster.plan),
                        records.directory, cluster.spec.underlay_switch)
     cluster.net = IPNet(topo=topo, allocate_IPs=False, use_v6=False, build=False)
@@ -135,6 +140,9 @@ def prepare_nodes(cluster: ClusterContext) -> None:
         host = cluster.net[node.name]
         mtu = cluster.mtu[node.name] = cluster.network.mtu(up_interface_mtus(host.pid))
         setup = cluster.network.node_setup(cluster.spec, cluster.plan, node, mtu)
+        for note in setup.notes:  # what the mode's agent would log, as it would
+            cluster.progress(f"warning: {node.name}: {note}")
+        cluster.node_notes[node.name] = list(setup.notes)
         apply_links(node.name, host.pid, setup)
         rules.append((node.name, host, (*setup.commands, *setup.iptables)))
     run_rules(rules)

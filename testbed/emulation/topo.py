@@ -27,12 +27,14 @@ from testbed.emulation.nodes import (
     UnderlaySwitch,
 )
 from testbed.model.addressing import AddressPlan
-from testbed.model.names import FRR_TMP, LINUX_BRIDGE, OVS, ROUTER, UNDERLAY_SWITCH
+from testbed.model.names import FRR_TMP, LINUX_BRIDGE, OVS, ROUTER
+from testbed.model.names import underlay_switch as switch_name
 from testbed.model.podnet import Route
 
 
 class ClusterTopo(IPTopo):
-    """Router, underlay switch and one Mininet host per Kubernetes node."""
+    """Router, an underlay switch per rack (one without racks) and one Mininet host per
+    Kubernetes node, on its rack's switch; the router has an address on every rack."""
 
     def build(self, plan: AddressPlan, router_routes: Sequence[Route],  # type: ignore[override]
               workdir: Path, underlay_switch: str = LINUX_BRIDGE) -> None:
@@ -43,11 +45,15 @@ class ClusterTopo(IPTopo):
         router.addDaemon(STATIC, static_routes=[
             StaticRoute(str(r.dst), str(r.via)) for r in router_routes
         ])
-        switch = self.addSwitch(UNDERLAY_SWITCH, stp=False,
-                                cls=OvsUnderlay if underlay_switch == OVS else UnderlaySwitch)
-        self.addLink(router, switch, params1={"ip": str(plan.router_ip)})
+        switch_cls = OvsUnderlay if underlay_switch == OVS else UnderlaySwitch
+        switches = {}
+        segments = [(r.name, r.router_ip) for r in plan.racks] or [("", plan.router_ip)]
+        for i, (rack, router_ip) in enumerate(segments):  # the router's link: port 1
+            switches[rack] = self.addSwitch(switch_name(i), stp=False, cls=switch_cls)
+            self.addLink(router, switches[rack], params1={"ip": str(router_ip)})
         for node in plan.nodes:
             host = self.addHost(node.name, cls=NodeHost,
-                                defaultRoute=f"via {plan.router_ip.ip}")
-            self.addLink(host, switch, cls=NodeLink, params1={"ip": str(node.underlay_ip)})
+                                defaultRoute=f"via {plan.router_for(node).ip}")
+            self.addLink(host, switches[node.rack], cls=NodeLink,
+                         params1={"ip": str(node.underlay_ip)})
         super().build()

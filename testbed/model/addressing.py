@@ -30,6 +30,7 @@ class NodePlan:
     underlay_ip: IPv4Interface  # e.g. 10.100.0.2/24
     pod_cidr: IPv4Network  # e.g. 10.0.0.0/24
     bridge_ip: IPv4Interface  # first address of the pod CIDR, e.g. 10.0.0.1/24 (cbr0)
+    rack: str = ""  # with racks: its rack's name
 
     @property
     def gateway(self) -> IPv4Address:
@@ -43,13 +44,36 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class RackPlan:
+    """One rack: its underlay subnet and the router's address on it (the first)."""
+
+    name: str
+    index: int
+    network: IPv4Network
+    router_ip: IPv4Interface
+
+
+@dataclass(frozen=True)
 class AddressPlan:
-    """The whole cluster's addressing, derived from a spec."""
+    """The whole cluster's addressing, derived from a spec. With racks, `underlay` and
+    `router_ip` are the first rack's; `router_for` gives each node its own."""
 
     underlay: IPv4Network
     router_ip: IPv4Interface
     cluster_cidr: IPv4Network
     nodes: tuple[NodePlan, ...]
+    racks: tuple[RackPlan, ...] = ()
+
+    def router_for(self, node: NodePlan) -> IPv4Interface:
+        """The router's address on a node's own segment (its default gateway)."""
+        for rack in self.racks:
+            if rack.name == node.rack:
+                return rack.router_ip
+        return self.router_ip
+
+    def same_segment(self, a: NodePlan, b: NodePlan) -> bool:
+        """Whether two nodes share an L2 segment (one underlay, or one rack)."""
+        return a.rack == b.rack
 
     def node(self, name: str) -> NodePlan:
         """The plan of node `name` (KeyError if there is none)."""
@@ -76,17 +100,25 @@ def plan(spec: ClusterSpec, pod_cidrs: Sequence[IPv4Network] | None = None) -> A
     cidrs = list(pod_cidrs) if pod_cidrs is not None else default_pod_cidrs(spec)
     if len(cidrs) != len(spec.nodes):
         raise ValueError(f"{len(cidrs)} pod CIDRs for {len(spec.nodes)} nodes")
-    underlay_hosts = spec.underlay.hosts()
-    router_ip = IPv4Interface(f"{next(underlay_hosts)}/{spec.underlay.prefixlen}")
+    # each segment: the router takes its first address, its nodes the next, in file order
+    segments = {r.name: r.underlay for r in spec.racks} or {"": spec.underlay}
+    hosts = {name: net.hosts() for name, net in segments.items()}
+    routers = {name: IPv4Interface(f"{next(hosts[name])}/{net.prefixlen}")
+               for name, net in segments.items()}
     nodes = tuple(
         NodePlan(
             name=node.name,
             index=i,
-            underlay_ip=IPv4Interface(f"{next(underlay_hosts)}/{spec.underlay.prefixlen}"),
+            underlay_ip=IPv4Interface(f"{next(hosts[node.rack])}/"
+                                      f"{segments[node.rack].prefixlen}"),
             pod_cidr=cidr,
             bridge_ip=IPv4Interface(f"{next(cidr.hosts())}/{cidr.prefixlen}"),
+            rack=node.rack,
         )
         for i, (node, cidr) in enumerate(zip(spec.nodes, cidrs))
     )
-    return AddressPlan(underlay=spec.underlay, router_ip=router_ip,
-                       cluster_cidr=spec.cluster_cidr, nodes=nodes)
+    racks = tuple(RackPlan(r.name, i, r.underlay, routers[r.name])
+                  for i, r in enumerate(spec.racks))
+    first = next(iter(segments))
+    return AddressPlan(underlay=segments[first], router_ip=routers[first],
+                       cluster_cidr=spec.cluster_cidr, nodes=nodes, racks=racks)

@@ -26,6 +26,7 @@ from testbed.errors import quote as show
 from testbed.model import load_outside, load_services
 from testbed.model.names import (
     MAX_NODE_NAME,
+    MAX_RACKS,
     PREFIX,
     ROUTER,
     UNDERLAY_SWITCHES,
@@ -46,6 +47,7 @@ from testbed.model.spec import (
     ContainerSpec,
     NodeSpec,
     PodSpec,
+    RackSpec,
 )
 
 MAX_CLUSTER_NAME = 40
@@ -63,9 +65,10 @@ TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
     "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
     "service_cidr", "kube_proxy_mode", "services", "external_hosts", "load_balancer_network",
-    "ingresses",
+    "ingresses", "racks",
 }
-NODE_KEYS = {"name", "pods", "pod_cidr"}
+NODE_KEYS = {"name", "pods", "pod_cidr", "rack"}
+RACK_KEYS = {"name", "underlay"}
 POD_KEYS = {"name", "containers", "labels", "readinessProbe"}
 CONTAINER_KEYS = {"name", "command", "ports"}
 
@@ -102,9 +105,13 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     service_cidr = r.network(top.get("service_cidr", DEFAULT_SERVICE_CIDR), "service_cidr")
     proxy_mode = load_services.kube_proxy_mode(
         r, top.get("kube_proxy_mode", DEFAULT_KUBE_PROXY_MODE))
+    racks = _racks(r, top)
+    if racks:
+        underlay = racks[0].underlay
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr,
-        nodes=_nodes(r, raw_nodes), node_cidr_prefix=prefix, underlay=underlay,
+        nodes=_nodes(r, raw_nodes, {k.name for k in racks}), node_cidr_prefix=prefix,
+        underlay=underlay, racks=racks,
         non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch,
         service_cidr=service_cidr, kube_proxy_mode=proxy_mode, source=source,
     )
@@ -135,8 +142,38 @@ def _outside(r: Reader, top: dict[str, Any], spec: ClusterSpec) -> ClusterSpec:
     return spec
 
 
-def _nodes(r: Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
-    """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted)."""
+def _racks(r: Reader, top: dict[str, Any]) -> tuple[RackSpec, ...]:
+    """`racks:`: underlay subnets of their own, joined by the router (instead of the one
+    `underlay`)."""
+    if "racks" not in top:
+        return ()
+    if "underlay" in top:
+        raise r.fail("racks", "give either underlay (one segment) or racks, not both")
+    raw = r.sequence(top["racks"], "racks", " of racks", MAX_RACKS)
+    if not raw:
+        raise r.fail("racks", "must list at least one rack")
+    out: list[RackSpec] = []
+    for i, raw_rack in enumerate(raw):
+        where = f"racks[{i}]"
+        rack = r.mapping(raw_rack, where, RACK_KEYS)
+        for required in ("name", "underlay"):
+            if required not in rack:
+                raise r.fail(f"{where}.{required}", "is required")
+        name = r.name(rack["name"], f"{where}.name", MAX_NODE_NAME)
+        if any(k.name == name for k in out):
+            raise r.fail(f"{where}.name", f"duplicate rack name '{name}'")
+        net = r.network(rack["underlay"], f"{where}.underlay")
+        for other in out:
+            if net.overlaps(other.underlay):
+                raise r.fail(f"{where}.underlay", f"{net} overlaps rack {other.name}'s "
+                             f"{other.underlay}")
+        out.append(RackSpec(name, net))
+    return tuple(out)
+
+
+def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str]) -> tuple[NodeSpec, ...]:
+    """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted),
+    each in its rack when there are racks."""
     nodes: list[NodeSpec] = []
     pods_so_far = 0
     for i, raw in enumerate(raw_nodes):
@@ -155,7 +192,14 @@ def _nodes(r: Reader, raw_nodes: list[Any]) -> tuple[NodeSpec, ...]:
         pod_cidr = r.network(node["pod_cidr"], f"{where}.pod_cidr") if "pod_cidr" in node else None
         pods = _pods(r, node.get("pods", 0), f"{where}.pods", pods_so_far)
         pods_so_far += len(pods)
-        nodes.append(NodeSpec(node_name, pods, pod_cidr))
+        rack = node.get("rack", "")
+        if racks and "rack" not in node:
+            raise r.fail(f"{where}.rack", f"is required with racks ({', '.join(sorted(racks))})")
+        if rack and not racks:
+            raise r.fail(f"{where}.rack", "needs a `racks:` list at the top level")
+        if racks and rack not in racks:
+            raise r.fail(f"{where}.rack", f"{show(rack)} is not one of {', '.join(sorted(racks))}")
+        nodes.append(NodeSpec(node_name, pods, pod_cidr, rack))
     return tuple(nodes)
 
 
@@ -244,12 +288,15 @@ def _check_addressing(r: Reader, spec: ClusterSpec) -> None:
     if len(spec.nodes) > available:
         raise r.fail("nodes", f"{len(spec.nodes)} nodes do not fit: cluster_cidr "
                      f"{spec.cluster_cidr} holds {available} /{spec.node_cidr_prefix} pod CIDRs")
-    underlay_hosts = spec.underlay.num_addresses - 2
-    if len(spec.nodes) + 1 > underlay_hosts:
-        raise r.fail("underlay", f"{spec.underlay} holds {underlay_hosts} addresses; the router "
-                     f"and {len(spec.nodes)} nodes need {len(spec.nodes) + 1}")
-    if spec.underlay.overlaps(spec.cluster_cidr):
-        raise r.fail("underlay", f"{spec.underlay} overlaps cluster_cidr {spec.cluster_cidr}")
+    segments = [(f"racks[{i}].underlay", k.name, k.underlay) for i, k in enumerate(spec.racks)]
+    for where, rack, net in segments or [("underlay", "", spec.underlay)]:
+        on = sum(1 for n in spec.nodes if n.rack == rack)
+        hosts = net.num_addresses - 2
+        if on + 1 > hosts:
+            raise r.fail(where, f"{net} holds {hosts} addresses; the router and {on} nodes "
+                         f"need {on + 1}")
+        if net.overlaps(spec.cluster_cidr):
+            raise r.fail(where, f"{net} overlaps cluster_cidr {spec.cluster_cidr}")
     pod_network(spec.pod_network).check(spec, r.fail)
 
 

@@ -269,7 +269,7 @@ def _taken_names(spec: ClusterSpec) -> dict[str, str]:
 
 
 def _ranges(spec: ClusterSpec, with_lb: bool = True) -> list[tuple[IPv4Network, str]]:
-    out = [(spec.underlay, "underlay"), (spec.cluster_cidr, "cluster_cidr")]
+    out = [(u, "underlay") for u in spec.underlays] + [(spec.cluster_cidr, "cluster_cidr")]
     if spec.services:
         out.append((spec.service_cidr, "service_cidr"))
     if with_lb and (spec.ingresses or any(s.type == LOAD_BALANCER for s in spec.services)):

@@ -260,8 +260,9 @@ def check_service_cidr(r: Reader, spec: ClusterSpec) -> None:
     took 10.3.240.0/20 from the end of 10.0.0.0/14), as long as no node's range reaches it."""
     if spec.service_cidr.prefixlen > 28:
         raise r.fail("service_cidr", f"{spec.service_cidr} is too small (at most /28)")
-    if spec.service_cidr.overlaps(spec.underlay):
-        raise r.fail("service_cidr", f"{spec.service_cidr} overlaps underlay {spec.underlay}")
+    for underlay in spec.underlays:
+        if spec.service_cidr.overlaps(underlay):
+            raise r.fail("service_cidr", f"{spec.service_cidr} overlaps underlay {underlay}")
     for node, cidr in zip(spec.nodes, pod_network(spec.pod_network).pod_cidrs(spec)):
         if spec.service_cidr.overlaps(cidr):
             raise r.fail("service_cidr", f"{spec.service_cidr} overlaps the pod CIDR {cidr} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 PREFIX = "ktb"
 ROUTER = "router"  # the cloud gateway's host name; no node may take it
 UNDERLAY_SWITCH = f"{PREFIX}-ul1"  # Mininet derives a dpid from the digits in the name
+MAX_RACKS = 8
 
 # The link group of the underlay bridge and its ports ("ktb" in ASCII), so that teardown
 # deletes them in one request; before a group is deleted, every member is checked to be ours.
@@ -39,9 +40,19 @@ def underlay_intf(node: str) -> str:
     return f"{node}{UNDERLAY_SUFFIX}"
 
 
-def underlay_port(index: int) -> str:
-    """The underlay bridge's port `index` (1: the router's link, then the nodes')."""
-    return f"{UNDERLAY_SWITCH}-eth{index}"
+def underlay_switch(rack: int = 0) -> str:
+    """The underlay bridge of rack number `rack` (0: the only one without racks)."""
+    return f"{PREFIX}-ul{rack + 1}"
+
+
+def underlay_port(index: int, rack: int = 0) -> str:
+    """An underlay bridge's port `index` (1: the router's link, then the nodes')."""
+    return f"{underlay_switch(rack)}-eth{index}"
+
+
+def router_intf(rack: int) -> str:
+    """The router's interface on rack number `rack` (Mininet names them in link order)."""
+    return f"{ROUTER}-eth{rack}"
 
 
 def external_links(index: int) -> tuple[str, str]:

@@ -162,12 +162,21 @@ class IngressSpec:
 
 
 @dataclass(frozen=True)
+class RackSpec:
+    """An underlay subnet of its own (a rack), joined to the others by the router."""
+
+    name: str
+    underlay: IPv4Network
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     """A Kubernetes node: a Mininet host and its pods."""
 
     name: str
     pods: tuple[PodSpec, ...] = ()
     pod_cidr: IPv4Network | None = None  # None: carved from the cluster CIDR in order
+    rack: str = ""  # with racks: the one it sits in
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,7 @@ class ClusterSpec:
     service_cidr: IPv4Network = field(default_factory=lambda: IPv4Network(DEFAULT_SERVICE_CIDR))
     kube_proxy_mode: str = DEFAULT_KUBE_PROXY_MODE
     services: tuple[ServiceSpec, ...] = ()
+    racks: tuple[RackSpec, ...] = ()  # () : one underlay, `underlay`
     external_hosts: tuple[ExternalHostSpec, ...] = ()
     load_balancer_network: IPv4Network = field(
         default_factory=lambda: IPv4Network(DEFAULT_LOAD_BALANCER_NETWORK))
@@ -199,6 +209,11 @@ class ClusterSpec:
         """Every (node, pod) pair, in file order."""
         return [(n, p) for n in self.nodes for p in n.pods]
 
+    @property
+    def underlays(self) -> list[IPv4Network]:
+        """Every underlay subnet: each rack's, or the one `underlay`."""
+        return [r.underlay for r in self.racks] or [self.underlay]
+
     def to_dict(self) -> dict[str, Any]:
         """A plain, fully expanded form (for metadata.json): reloading it gives this spec."""
         return {
@@ -206,7 +221,8 @@ class ClusterSpec:
             "description": self.description,
             "cluster_cidr": str(self.cluster_cidr),
             "node_cidr_prefix": self.node_cidr_prefix,
-            "underlay": str(self.underlay),
+            **({"racks": [{"name": r.name, "underlay": str(r.underlay)} for r in self.racks]}
+               if self.racks else {"underlay": str(self.underlay)}),
             "non_masquerade_cidr": str(self.non_masquerade_cidr),
             "pod_network": self.pod_network,
             "underlay_switch": self.underlay_switch,
@@ -216,6 +232,7 @@ class ClusterSpec:
                 {
                     "name": n.name,
                     **({"pod_cidr": str(n.pod_cidr)} if n.pod_cidr else {}),
+                    **({"rack": n.rack} if n.rack else {}),
                     "pods": [_pod_dict(p) for p in n.pods],
                 }
                 for n in self.nodes

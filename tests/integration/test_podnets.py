@@ -82,3 +82,27 @@ def test_flannel_vxlan_device_neighbours_fdb_and_the_mtu() -> None:
         over = c.pod("pod-1").exec(["ping", "-c1", "-W1", "-M", "do", "-s", "1423", dst])
         assert fits.ok and not over.ok, (fits.stdout, over.stdout + over.stderr)
         assert ttl(c, "pod-1", "pod-3") == 62
+
+
+def _racks_spec(mode: str):  # noqa: ANN202 - a ClusterSpec
+    import dataclasses
+
+    return dataclasses.replace(load_spec(TOPOLOGIES / "racks.yaml"), pod_network=mode)
+
+
+def test_racks_vxlan_crosses_the_router_host_gw_cannot() -> None:
+    """Two racks joined by the router: flannel-vxlan's pods reach each other (the router
+    sees only node-to-node UDP); host-gw's cannot, and the bring-up says why, as flanneld
+    would; pods of one node still talk. Nothing is left behind."""
+    before = machine_snapshot()
+    with Cluster(_racks_spec("flannel-vxlan")) as c:
+        assert c.node_plan("node-2").underlay_ip.ip.exploded == "10.100.1.2"
+        assert {r["dst"] for r in routes(c, "router")} >= {"10.100.0.0/24", "10.100.1.0/24"}
+        assert ttl(c, "pod-1", "pod-3") == 62  # the router is inside the tunnel: no hop
+        assert c.node_notes == {"node-1": [], "node-2": []}
+    with Cluster(_racks_spec("flannel-host-gw")) as c:
+        assert ttl(c, "pod-1", "pod-2") == 64
+        res = c.pod("pod-1").exec(["ping", "-c1", "-W1", c.endpoint_ip("pod-3")])
+        assert not res.ok
+        assert "network is unreachable" in c.node_notes["node-1"][0]
+    assert machine_snapshot() == before

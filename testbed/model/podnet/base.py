@@ -68,6 +68,8 @@ class NodeSetup:
     bridge_sysctls: tuple[tuple[str, str], ...] = ()
     iptables: tuple[tuple[str, ...], ...] = ()
     commands: tuple[tuple[str, ...], ...] = ()
+    # what the mode's agent would log about this node (a route it cannot add, ...)
+    notes: tuple[str, ...] = ()
 
 
 class PodNetwork(ABC):

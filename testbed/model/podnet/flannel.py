@@ -76,6 +76,15 @@ VXLAN_PORT = 8472  # the Linux kernel's VXLAN port, which flannel's port 0 leave
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
 
+def unreachable_route_note(agent: str, node: NodePlan, other: NodePlan) -> str:
+    """What an agent logs when the route to another node's pods via that node's address
+    cannot be added: the address is not on any of this node's links (another rack)."""
+    return (f"{agent} would fail: Error adding route to {other.pod_cidr} via "
+            f"{other.underlay_ip.ip}: network is unreachable ({other.name} is on rack "
+            f"{other.rack}, {node.name} on rack {node.rack}: its pods are unreachable "
+            "from here)")
+
+
 def vtep_mac(node: str) -> str:
     """A node's VTEP MAC: locally administered, unicast, derived from its name."""
     digest = hashlib.sha256(f"flannel.1/{node}".encode()).digest()
@@ -182,16 +191,21 @@ class FlannelHostGw(Kubenet):
                    mtu: int) -> NodeSetup:
         """Forwarding on, cni0 with the lease's first address (the bridge plugin makes it
         at the first pod; made here so the node is ready as kubenet's is), one route per
-        remote lease, flanneld's rules."""
+        remote lease on the node's segment, flanneld's rules. A lease behind the router
+        (another rack) gets no route: the kernel refuses a gateway that is not on a
+        link, and flanneld logs the error (routeAdd) and carries on."""
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=self.bridge, bridge_ip=node.bridge_ip, mtu=mtu,
-            default_via=plan.router_ip.ip,
+            default_via=plan.router_for(node).ip,
             routes=tuple(Route(other.pod_cidr, other.underlay_ip.ip)
-                         for other in plan.nodes if other.name != node.name),
+                         for other in plan.nodes if other.name != node.name
+                         and plan.same_segment(node, other)),
             bridge_sysctls=(("net.bridge.bridge-nf-call-iptables", "1"),),
             iptables=(*masq_rules(spec.cluster_cidr, node.pod_cidr),
                       *forward_rules(spec.cluster_cidr)),
+            notes=tuple(unreachable_route_note("flanneld", node, other) for other in plan.nodes
+                        if not plan.same_segment(node, other)),
         )
 
     def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:
@@ -229,7 +243,7 @@ class FlannelVxlan(FlannelHostGw):
                    mtu: int) -> NodeSetup:
         """host-gw's set-up without its routes; flannel.1 and what goes with it instead."""
         setup = super().node_setup(spec, plan, node, mtu)
-        return dataclasses.replace(setup, routes=(),
+        return dataclasses.replace(setup, routes=(), notes=(),  # VXLAN crosses the router
                                    commands=vxlan_commands(plan, node, mtu))
 
     def route_descriptions(self) -> dict[str, str]:

@@ -115,7 +115,7 @@ class Kubenet(PodNetwork):
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=self.bridge, bridge_ip=node.bridge_ip, mtu=mtu,
-            default_via=plan.router_ip.ip,
+            default_via=plan.router_for(node).ip,
             bridge_sysctls=(("net.bridge.bridge-nf-call-iptables", "1"),),
             iptables=self.masquerade_rules(spec),
         )
