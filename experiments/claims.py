@@ -1,5 +1,6 @@
-"""The seed article's claims and those of the series' second part (Services) and third
-part (traffic from outside), and the verdicts experiments give them. Pure.
+"""The seed article's claims, those of the series' second part (Services) and third part
+(traffic from outside), and those about other pod networks, and the verdicts experiments
+give them. Pure.
 
 `CLAIMS` is the articles' list, in their order (claims.csv follows it); each claim is an
 experiment of its own (see registry.py), whose verdict is a `ClaimResult`.
@@ -62,6 +63,15 @@ CLAIMS: dict[str, str] = {
                    "balancer or NodePort, that routes by host name and path to services",
     "out-host-port": "a hostPort opens a port only on the node running the pod, with no proxy "
                      "in the path",
+    # other pod networks (issue 11; topologies/flannel-*.yaml, kindnet.yaml, racks.yaml)
+    "mode-host-gw-routes": "flannel host-gw reaches pods across nodes with no pod route on the "
+                           "router; across racks it cannot (flanneld's error says why), while "
+                           "flannel VXLAN can",
+    "mode-vxlan-mtu": "VXLAN costs 50 bytes of MTU (a don't-fragment ping of the pod MTU "
+                      "crosses, one byte more does not) and wraps pod packets in UDP between "
+                      "the nodes (outer node addresses, port 8472, VNI 1, inner pod addresses)",
+    "mode-kindnet-no-bridge": "kindnet's pods have no bridge: each has a point-to-point veth "
+                              "and a route of its own on its node",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from experiments.base import Experiment
 from experiments.docker0_collision import Docker0Collision
 from experiments.gateway_routes import GatewayRoutes
+from experiments.mode_claims import MODE_CLAIMS
 from experiments.no_masquerade import NoMasquerade
 from experiments.out_claims import OUTSIDE_CLAIMS
 from experiments.pause_holds_netns import PauseHoldsNetns
@@ -20,5 +21,5 @@ from experiments.throughput import Throughput
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     Reachability(), Throughput(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
-    Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS,
+    Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS, *MODE_CLAIMS,
 )}

@@ -125,3 +125,14 @@ def test_outside_claims_rest_on_their_measurements(run_dir: Path,
         assert (run_dir / "raw" / claim / "evidence.json").exists(), claim
     for figure in ("out_nodeport_paths.png", "out_lb_paths.png", "out_lb_node_down.png"):
         assert (run_dir / figure).stat().st_size > 1000, figure
+
+
+def test_pod_network_claims_rest_on_their_measurements(run_dir: Path,
+                                                       claims: pd.DataFrame) -> None:
+    host_gw = numbers(claims, "mode-host-gw-routes")
+    assert host_gw["router_pod_routes"] == 0 and host_gw["cross_ok"] > 0
+    assert host_gw["racks_host_gw_cross_ok"] == 0 and host_gw["racks_vxlan_ok"] > 0
+    vxlan = numbers(claims, "mode-vxlan-mtu")
+    assert vxlan["pod_mtu"] == 1450 and vxlan["encapsulated"] > 0
+    assert numbers(claims, "mode-kindnet-no-bridge")["bridges"] == 0
+    assert (run_dir / "raw" / "mode-vxlan-mtu" / "capture-node-1.pcap").stat().st_size

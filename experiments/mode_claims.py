@@ -1,0 +1,269 @@
+"""Claims about the other pod networks (issue 11), each on clusters of its own built from
+topologies/flannel-host-gw.yaml, flannel-vxlan.yaml, kindnet.yaml and racks.yaml. Every
+verdict is a pure function (`judge_*`) of the evidence kept in raw/<claim>/evidence.json.
+
+    mode-host-gw-routes   flannel host-gw on one underlay: the router's kernel routes (no
+                          pod route) and cross-node pings; on two racks, host-gw's pings
+                          across the router and its agent's error, against flannel-vxlan's
+    mode-vxlan-mtu        flannel-vxlan: the pods' MTU against the underlay's, don't-fragment
+                          pings at the MTU and one byte over, and a capture on the underlay
+                          (outer node addresses, UDP 8472, VNI 1, inner pod addresses)
+    mode-kindnet-no-bridge  kindnet: the nodes' links (no bridge, no bridge port) and routes
+                          (one scope-host route per pod), cross-node pings
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep_evidence
+from experiments.claims import ClaimResult, error, judge
+from experiments.svc_common import Capture
+from testbed.cluster import Cluster
+from testbed.measure.ping import parse_ping
+from testbed.model.load import load_spec
+from testbed.model.names import FLANNEL_HOST_GW, FLANNEL_VXLAN, underlay_intf
+from testbed.model.spec import ClusterSpec
+
+TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
+PAIRS = (("pod-1", "pod-2"), ("pod-1", "pod-3"), ("pod-2", "pod-4"), ("pod-3", "pod-1"))
+
+
+class ModeClaim(Claim):
+    """A claim about a pod network: one verdict, on clusters of its own."""
+
+    needs = OWN_CLUSTERS
+
+
+def _cluster(ctx: Context, spec: ClusterSpec) -> Cluster:
+    return Cluster(spec, progress=ctx.progress.note, wiring="cni")
+
+
+def _racks(mode: str) -> ClusterSpec:
+    return dataclasses.replace(load_spec(TOPOLOGIES / "racks.yaml"), pod_network=mode)
+
+
+def _ping(c: Cluster, src: str, dst: str, size: int | None = None) -> dict[str, Any]:
+    """One source's pings to a destination: loss, TTL, the nodes they sit on."""
+    argv = ["ping", "-c2", "-i0.05", "-W1"]
+    if size is not None:
+        argv += ["-M", "do", "-s", str(size)]
+    res = c.pod(src).exec([*argv, c.endpoint_ip(dst)])
+    parsed = parse_ping(res.stdout)
+    return {"src": src, "dst": dst, "ok": res.ok and parsed.loss_pct == 0,
+            "ttl": parsed.ttl, "same_node": c.pod(src).node == c.pod(dst).node,
+            "size": size, "output": (res.stdout + res.stderr)[-300:]}
+
+
+def _pings(c: Cluster) -> list[dict[str, Any]]:
+    return [_ping(c, s, d) for s, d in PAIRS]
+
+
+def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
+    return json.loads(c.exec_node(where, ["ip", "-j", "-4", "route"]).stdout or "[]")
+
+
+# -- host-gw: no router routes; racks ---------------------------------------------------------
+
+NAME_HOST_GW = "mode-host-gw-routes"
+
+
+def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
+    one, hgw, vx = e["one_underlay"], e["racks_host_gw"], e["racks_vxlan"]
+    cross = [p for p in one["pings"] if not p["same_node"]]
+    if not cross or not [p for p in hgw["pings"] if not p["same_node"]]:
+        return error(NAME_HOST_GW, "no ping between pods of different nodes was made")
+    pod_routes = [r for r in one["router_routes"] if r["in_cluster"]]
+    return judge(
+        NAME_HOST_GW,
+        {"one underlay: the router holds no pod route": not pod_routes,
+         "one underlay: pods reach across nodes": all(p["ok"] for p in cross),
+         "one underlay: two nodes route, no router (TTL 62)": all(p["ttl"] == 62
+                                                                for p in cross),
+         "racks: host-gw's pods cannot reach the other rack": not any(
+             p["ok"] for p in hgw["pings"] if not p["same_node"]),
+         "racks: host-gw's pods still reach their own node's": all(
+             p["ok"] for p in hgw["pings"] if p["same_node"]),
+         "racks: the agent's error says why": any("network is unreachable" in n
+                                                  for n in hgw["notes"]),
+         "racks: vxlan's pods reach across the router": all(p["ok"] for p in vx["pings"])},
+        f"one underlay: router routes {[r['dst'] for r in one['router_routes']]}, "
+        f"cross-node pings {sum(p['ok'] for p in cross)}/{len(cross)} with TTL "
+        f"{sorted({p['ttl'] for p in cross})}; two racks, host-gw: cross-rack "
+        f"{sum(p['ok'] for p in hgw['pings'] if not p['same_node'])}/"
+        f"{sum(1 for p in hgw['pings'] if not p['same_node'])}, same node "
+        f"{sum(p['ok'] for p in hgw['pings'] if p['same_node'])}/"
+        f"{sum(1 for p in hgw['pings'] if p['same_node'])}, "
+        f"'{hgw['notes'][0] if hgw['notes'] else 'no error'}'; two racks, vxlan: "
+        f"{sum(p['ok'] for p in vx['pings'])}/{len(vx['pings'])}",
+        {"router_pod_routes": len(pod_routes), "cross_ok": sum(p["ok"] for p in cross),
+         "racks_host_gw_cross_ok": sum(p["ok"] for p in hgw["pings"] if not p["same_node"]),
+         "racks_vxlan_ok": sum(p["ok"] for p in vx["pings"])},
+    )
+
+
+class HostGwRoutes(ModeClaim):
+    name = NAME_HOST_GW
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-host-gw.yaml")) as c:
+            cidr = c.spec.cluster_cidr
+            one = {"router_routes": [
+                {"dst": r.get("dst", ""), "gateway": r.get("gateway", ""),
+                 "in_cluster": r.get("dst", "") not in ("", "default") and _in(r["dst"], cidr)}
+                for r in _routes(c, "router")], "pings": _pings(c)}
+        with _cluster(ctx, _racks(FLANNEL_HOST_GW)) as c:
+            hgw = {"pings": _pings(c), "notes": [n for ns in c.node_notes.values() for n in ns]}
+        with _cluster(ctx, _racks(FLANNEL_VXLAN)) as c:
+            vx = {"pings": _pings(c)}
+        e = {"one_underlay": one, "racks_host_gw": hgw, "racks_vxlan": vx}
+        keep_evidence(ctx, NAME_HOST_GW, e)
+        yield Verdict(judge_host_gw(e))
+
+
+def _in(dst: str, cidr: Any) -> bool:
+    from ipaddress import ip_network
+
+    try:
+        return ip_network(dst, strict=False).subnet_of(cidr)
+    except (ValueError, TypeError):
+        return False
+
+
+# -- VXLAN: 50 bytes of MTU, UDP on the underlay -------------------------------------------
+
+NAME_VXLAN = "mode-vxlan-mtu"
+VXLAN_LINE = re.compile(r"IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+): "
+                        r"VXLAN, flags \[[^\]]*\] \([^)]*\), vni (\d+)")
+INNER_LINE = re.compile(r"IP (\d+\.\d+\.\d+\.\d+) > (\d+\.\d+\.\d+\.\d+): ICMP echo")
+
+
+def parse_vxlan(text: str) -> list[dict[str, Any]]:
+    """Encapsulated ICMP echoes in `tcpdump -n -T vxlan` text: outer source and
+    destination, UDP port, VNI, inner source and destination."""
+    out = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = VXLAN_LINE.search(line)
+        if not m:
+            continue
+        inner = INNER_LINE.search(line) or (INNER_LINE.search(lines[i + 1])
+                                            if i + 1 < len(lines) else None)
+        if inner:
+            out.append({"outer_src": m.group(1), "outer_dst": m.group(2),
+                        "port": int(m.group(3)), "vni": int(m.group(4)),
+                        "inner_src": inner.group(1), "inner_dst": inner.group(2)})
+    return out
+
+
+def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
+    fits, over = e["fits"], e["over"]
+    packets = e["packets"]
+    if not packets and not fits["ok"]:
+        return error(NAME_VXLAN, "nothing crossed the underlay to look at")
+    wanted = [p for p in packets if (p["inner_src"], p["inner_dst"]) == (e["src_ip"],
+                                                                          e["dst_ip"])]
+    return judge(
+        NAME_VXLAN,
+        {"the pods' MTU is the underlay's minus 50": e["pod_mtu"] == e["underlay_mtu"] - 50,
+         "a don't-fragment ping filling the pod MTU crosses": fits["ok"],
+         "one byte more does not": not over["ok"],
+         "on the underlay: node addresses outside, UDP 8472, VNI 1, pod addresses inside":
+             bool(wanted) and all(
+                 (p["outer_src"], p["outer_dst"], p["port"], p["vni"])
+                 == (e["src_node_ip"], e["dst_node_ip"], 8472, 1) for p in wanted)},
+        f"pod MTU {e['pod_mtu']} on an underlay of {e['underlay_mtu']}; ping -M do -s "
+        f"{fits['size']} ({fits['size'] + 28} bytes) {'crossed' if fits['ok'] else 'failed'}, "
+        f"-s {over['size']} {'crossed' if over['ok'] else 'failed'}; "
+        f"{len(wanted)} encapsulated echoes of {e['src_ip']} -> {e['dst_ip']} on "
+        f"{e['capture_point']}"
+        + (f", e.g. {wanted[0]['outer_src']} -> {wanted[0]['outer_dst']}:"
+           f"{wanted[0]['port']} vni {wanted[0]['vni']}" if wanted else ""),
+        {"pod_mtu": e["pod_mtu"], "encapsulated": len(wanted)},
+    )
+
+
+class VxlanMtu(ModeClaim):
+    name = NAME_VXLAN
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-vxlan.yaml")) as c:
+            src, dst = "pod-1", "pod-3"
+            node = c.pod(src).node
+            pod_mtu = c.mtu[node]
+            underlay_mtu = int(c.exec_node(node, ["cat", f"/sys/class/net/"
+                                                  f"{underlay_intf(node)}/mtu"]).stdout)
+            cap = Capture(c, node, underlay_intf(node), "vxlan-node-1")
+            try:
+                fits = _ping(c, src, dst, pod_mtu - 28)  # 20 IP + 8 ICMP header bytes
+                over = _ping(c, src, dst, pod_mtu - 27)
+            finally:
+                cap.stop()
+            text = c.exec_node(node, ["tcpdump", "-n", "-T", "vxlan", "-r", str(cap.pcap),
+                                      "udp port 8472"]).stdout
+            e = {"pod_mtu": pod_mtu, "underlay_mtu": underlay_mtu, "fits": fits,
+                 "over": over, "src_ip": c.endpoint_ip(src), "dst_ip": c.endpoint_ip(dst),
+                 "src_node_ip": c.endpoint_ip(node),
+                 "dst_node_ip": c.endpoint_ip(c.pod(dst).node),
+                 "capture_point": f"{node} {underlay_intf(node)}",
+                 "packets": parse_vxlan(text)}
+            ctx.raw(f"{NAME_VXLAN}/capture-{node}.txt", text)
+            ctx.run.write(f"raw/{NAME_VXLAN}/capture-{node}.pcap", cap.pcap.read_bytes())
+        keep_evidence(ctx, NAME_VXLAN, e)
+        yield Verdict(judge_vxlan(e))
+
+
+# -- kindnet: no bridge, a route per pod --------------------------------------------------------
+
+NAME_KINDNET = "mode-kindnet-no-bridge"
+
+
+def judge_kindnet(e: Mapping[str, Any]) -> ClaimResult:
+    nodes = e["nodes"]
+    if not nodes or not any(n["pods"] for n in nodes.values()):
+        return error(NAME_KINDNET, "no pod to look at")
+    return judge(
+        NAME_KINDNET,
+        {"no bridge on any node": not any(n["bridges"] for n in nodes.values()),
+         "no interface enslaved to a bridge": not any(n["bridge_ports"]
+                                                      for n in nodes.values()),
+         "one scope-host route per pod, to its address": all(
+             sorted(n["host_routes"]) == sorted(n["pod_ips"]) for n in nodes.values()),
+         "pods reach each other, across nodes too": all(p["ok"] for p in e["pings"])},
+        "; ".join(f"{name}: bridges {n['bridges'] or 'none'}, {len(n['host_routes'])} "
+                  f"scope-host routes for {len(n['pod_ips'])} pods"
+                  for name, n in nodes.items())
+        + f"; pings {sum(p['ok'] for p in e['pings'])}/{len(e['pings'])} (TTL "
+        f"{sorted({p['ttl'] for p in e['pings']})})",
+        {"bridges": sum(len(n["bridges"]) for n in nodes.values()),
+         "host_routes": sum(len(n["host_routes"]) for n in nodes.values())},
+    )
+
+
+class KindnetNoBridge(ModeClaim):
+    name = NAME_KINDNET
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with _cluster(ctx, load_spec(TOPOLOGIES / "kindnet.yaml")) as c:
+            nodes = {}
+            for node in c.node_names:
+                links = json.loads(c.exec_node(node, ["ip", "-j", "-d", "link"]).stdout)
+                nodes[node] = {
+                    "bridges": [x["ifname"] for x in links
+                                if x.get("linkinfo", {}).get("info_kind") == "bridge"],
+                    "bridge_ports": [x["ifname"] for x in links if x.get("master")],
+                    "host_routes": [r["dst"] for r in _routes(c, node)
+                                    if r.get("scope") == "host"],
+                    "pod_ips": [c.endpoint_ip(p) for p in c.pods_by_node().get(node, [])],
+                    "pods": c.pods_by_node().get(node, [])}
+            e = {"nodes": nodes, "pings": _pings(c)}
+        keep_evidence(ctx, NAME_KINDNET, e)
+        yield Verdict(judge_kindnet(e))
+
+
+MODE_CLAIMS = (HostGwRoutes(), VxlanMtu(), KindnetNoBridge())

@@ -1,0 +1,103 @@
+"""The pod-network claims' verdicts as pure functions of their evidence, and the VXLAN
+capture parser on tcpdump's own output."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from experiments import mode_claims as mc
+
+# tcpdump -n -T vxlan -r capture.pcap 'udp port 8472', as the claim reads it
+TCPDUMP_VXLAN = """\
+07:20:01.000001 IP 10.100.0.2.41523 > 10.100.0.3.8472: VXLAN, flags [I] (0x08), vni 1
+IP 10.0.0.2 > 10.0.1.2: ICMP echo request, id 7, seq 1, length 1430
+07:20:01.000090 IP 10.100.0.3.51022 > 10.100.0.2.8472: VXLAN, flags [I] (0x08), vni 1
+IP 10.0.1.2 > 10.0.0.2: ICMP echo reply, id 7, seq 1, length 1430
+"""
+
+
+def test_parse_vxlan() -> None:
+    packets = mc.parse_vxlan(TCPDUMP_VXLAN)
+    assert packets[0] == {"outer_src": "10.100.0.2", "outer_dst": "10.100.0.3", "port": 8472,
+                          "vni": 1, "inner_src": "10.0.0.2", "inner_dst": "10.0.1.2"}
+    assert len(packets) == 2 and mc.parse_vxlan("") == []
+
+
+def ping(src: str, dst: str, ok: bool, ttl: int, same: bool) -> dict[str, Any]:
+    return {"src": src, "dst": dst, "ok": ok, "ttl": ttl, "same_node": same}
+
+
+def host_gw() -> dict[str, Any]:
+    cross = [ping("pod-1", "pod-3", True, 62, False), ping("pod-2", "pod-4", True, 62, False)]
+    return {
+        "one_underlay": {"router_routes": [{"dst": "10.100.0.0/24", "gateway": "",
+                                            "in_cluster": False}],
+                         "pings": [ping("pod-1", "pod-2", True, 64, True), *cross]},
+        "racks_host_gw": {"pings": [ping("pod-1", "pod-2", True, 64, True),
+                                    ping("pod-1", "pod-3", False, 0, False)],
+                          "notes": ["flanneld would fail: Error adding route to 10.0.1.0/24 "
+                                    "via 10.100.1.2: network is unreachable"]},
+        "racks_vxlan": {"pings": [ping("pod-1", "pod-3", True, 62, False)]}}
+
+
+def test_host_gw_confirmed_refuted_error() -> None:
+    assert mc.judge_host_gw(host_gw()).verdict == "confirmed"
+    e = host_gw()
+    e["one_underlay"]["router_routes"].append({"dst": "10.0.1.0/24", "gateway": "10.100.0.3",
+                                               "in_cluster": True})  # kubenet's, not hostgw
+    assert mc.judge_host_gw(e).verdict == "refuted"
+    e = host_gw()
+    e["one_underlay"]["pings"][1]["ttl"] = 61  # a router hop
+    assert mc.judge_host_gw(e).verdict == "refuted"
+    e = host_gw()
+    e["racks_host_gw"]["pings"][1]["ok"] = True  # crossing racks after all
+    assert mc.judge_host_gw(e).verdict == "refuted"
+    e = host_gw()
+    e["racks_vxlan"]["pings"][0]["ok"] = False
+    assert mc.judge_host_gw(e).verdict == "refuted"
+    e = host_gw()
+    e["one_underlay"]["pings"] = e["one_underlay"]["pings"][:1]
+    assert mc.judge_host_gw(e).verdict == "error"
+
+
+def vxlan() -> dict[str, Any]:
+    return {"pod_mtu": 1450, "underlay_mtu": 1500,
+            "fits": {"ok": True, "size": 1422}, "over": {"ok": False, "size": 1423},
+            "src_ip": "10.0.0.2", "dst_ip": "10.0.1.2", "src_node_ip": "10.100.0.2",
+            "dst_node_ip": "10.100.0.3", "capture_point": "node-1 node-1-eth0",
+            "packets": mc.parse_vxlan(TCPDUMP_VXLAN)}
+
+
+def test_vxlan_confirmed_refuted_error() -> None:
+    assert mc.judge_vxlan(vxlan()).verdict == "confirmed"
+    e = vxlan()
+    e["over"]["ok"] = True  # no MTU cost
+    assert mc.judge_vxlan(e).verdict == "refuted"
+    e = vxlan()
+    e["packets"] = [{**p, "vni": 2} for p in e["packets"]]
+    assert mc.judge_vxlan(e).verdict == "refuted"
+    e = vxlan()
+    e["packets"] = []  # not wrapped: the pods' packets went out bare
+    assert mc.judge_vxlan(e).verdict == "refuted"
+    e = vxlan()
+    e["packets"], e["fits"]["ok"] = [], False
+    assert mc.judge_vxlan(e).verdict == "error"
+
+
+def kindnet() -> dict[str, Any]:
+    return {"nodes": {"node-1": {"bridges": [], "bridge_ports": [],
+                                 "host_routes": ["10.0.0.2", "10.0.0.3"],
+                                 "pod_ips": ["10.0.0.3", "10.0.0.2"], "pods": ["a", "b"]}},
+            "pings": [ping("pod-1", "pod-3", True, 62, False)]}
+
+
+def test_kindnet_confirmed_refuted_error() -> None:
+    assert mc.judge_kindnet(kindnet()).verdict == "confirmed"
+    e = copy.deepcopy(kindnet())
+    e["nodes"]["node-1"]["bridges"] = ["cni0"]
+    assert mc.judge_kindnet(e).verdict == "refuted"
+    e = copy.deepcopy(kindnet())
+    e["nodes"]["node-1"]["host_routes"] = ["10.0.0.2"]
+    assert mc.judge_kindnet(e).verdict == "refuted"
+    assert mc.judge_kindnet({"nodes": {}, "pings": []}).verdict == "error"
