@@ -6,6 +6,7 @@ NAME` picks one by its name."""
 from __future__ import annotations
 
 from experiments.base import Experiment
+from experiments.compare_modes import PodNetworkComparison
 from experiments.docker0_collision import Docker0Collision
 from experiments.gateway_routes import GatewayRoutes
 from experiments.mode_claims import MODE_CLAIMS
@@ -22,4 +23,5 @@ REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     Reachability(), Throughput(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
     Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS, *MODE_CLAIMS,
+    PodNetworkComparison(),
 )}

@@ -44,6 +44,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from experiments import compare_modes
 from experiments.base import Context, Params
 from experiments.claims import CLAIMS
 from experiments.registry import REGISTRY
@@ -338,8 +339,13 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
             run.write(name, png)
             plots.append(name)
     plots += [name for name in run.figures if run.exists(name)]
+    comparison = compare_modes.comparison_markdown(df)
+    if comparison:  # drawn from the rows, so a resumed run has it too
+        run.write("pod_network_comparison.png", compare_modes.comparison_png(df))
     meta["figures"] = list(run.figures)
     markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame())
+    if comparison:
+        markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(comparison)
     run.write("report.md", markdown)
     title = f"Pod network report: {meta.get('topology', {}).get('name', '')}"
     run.write("report.html", render_html(markdown, run.read, title))

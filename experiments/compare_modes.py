@@ -1,0 +1,202 @@
+"""The same workload under every pod network, on the same topology: the emulated
+counterpart of a CNI benchmark, on an underlay the testbed controls (issue 11).
+
+For each mode (kubenet, flannel-host-gw, flannel-vxlan, kindnet; docker-default is left
+out, its cross-node traffic does not arrive by design) a cluster of its own is built from
+the suite's topology with `pod_network` replaced (wired by the real plugins), and
+measured:
+
+    throughput_ratio    pod-cross-node over node-node iperf3 throughput, paired: the two
+                        run back to back in each round (ABAB...), so a slow moment of the
+                        machine weighs on both sides of a ratio
+    rtt_avg_ms, ttl     ping between pods of different nodes
+    pod_mtu             the pods' MTU (what encapsulation costs)
+    pod_up_ms           the bring-up step `pods` over the pods it made
+    node_routes, node_neighbours   IPv4 routes and neighbour entries of the first node,
+                        once the traffic above has flowed
+
+The rows' metrics are its own (`cmp_*`), so they never mix with the shared cluster's in
+the report's other sections; the report's "Pod networks compared" table and
+`pod_network_comparison.png` (drawn from measurements.csv, so a resumed run gets them
+too) show them side by side. A mode that cannot run on the topology (one node, say)
+gives an error row with the reason, not a number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+
+from experiments.base import MEASUREMENT, OWN_CLUSTERS, Context, Result, Rows
+from testbed.cluster import Cluster
+from testbed.errors import TestbedError
+from testbed.kernel import procs
+from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
+from testbed.measure.ping import parse_ping
+from testbed.model.names import DOCKER_DEFAULT
+from testbed.model.podnet import POD_NETWORKS
+from testbed.model.spec import ClusterSpec
+from testbed.results.rundir import Measurement
+
+NAME = "pod-network-comparison"
+MODES = tuple(m for m in POD_NETWORKS if m != DOCKER_DEFAULT)
+SERVER = "iperf3-server"
+CONNECT_RETRY_S = 5.0
+METRICS = {  # metric -> (label for the table and plot, unit)
+    "cmp_throughput_ratio": ("pod-cross-node / node-node throughput", "ratio"),
+    "cmp_rtt_avg_ms": ("cross-node RTT", "ms"),
+    "cmp_ttl": ("cross-node reply TTL", "hops-left"),
+    "cmp_pod_mtu": ("pod MTU", "bytes"),
+    "cmp_pod_up_ms": ("bring-up per pod", "ms"),
+    "cmp_node_routes": ("routes on node-1", "count"),
+    "cmp_node_neighbours": ("neighbour entries on node-1", "count"),
+}
+
+
+def _row(ctx: Context, c: Cluster, mode: str, rep: int, src: str, dst: str, path: str,
+         metric: str, value: float) -> Measurement:
+    m = ctx.measurement(f"{NAME}/{mode}", rep, src, dst, path, metric, value, cluster=c)
+    return dataclasses.replace(m, unit=METRICS[metric][1])
+
+
+def _iperf(c: Cluster, src: str, dst: str, node_level: bool, duration_s: int,
+           port: int) -> float:
+    """One iperf3 run's throughput (bit/s), retried while the server starts."""
+    argv = client_argv(c.endpoint_ip(dst), port, duration_s)
+    deadline = time.monotonic() + CONNECT_RETRY_S
+    while True:
+        res = (c.exec_node(src, argv, timeout=duration_s + 20) if node_level
+               else c.pod(src).exec(argv, timeout=duration_s + 20))
+        if "Connection refused" not in res.stdout + res.stderr or time.monotonic() > deadline:
+            return parse_iperf3_json(res.stdout).metrics()["throughput_bps"]
+        time.sleep(0.1)
+
+
+class PodNetworkComparison:
+    """See the module docstring."""
+
+    name = NAME
+    kind = MEASUREMENT
+    needs = OWN_CLUSTERS
+
+    def steps(self, ctx: Context) -> int:
+        return len(MODES)
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        for mode in MODES:
+            label = f"{NAME} {mode}"
+            if ctx.is_done(f"{NAME}/{mode}", 1, "node-1", "node-1"):
+                yield Rows(f"{label} (kept from before)")
+                continue
+            spec = dataclasses.replace(ctx.spec, pod_network=mode)
+            try:
+                rows = self._one(ctx, spec, mode)
+            except TestbedError as exc:  # this mode cannot run on this topology: say why
+                ctx.progress.note(f"{NAME}: {mode}: {exc}")
+                yield Rows(f"{label}: could not measure", (ctx.error(
+                    f"{NAME}/{mode}", 1, "node-1", "node-1", "node", str(exc)),))
+                continue
+            yield Rows(label, tuple(rows))
+
+    def _one(self, ctx: Context, spec: ClusterSpec, mode: str) -> list[Measurement]:
+        p = ctx.params
+        rows: list[Measurement] = []
+        with Cluster(spec, progress=ctx.progress.note, wiring="cni") as c:
+            by_node = c.pods_by_node()
+            nodes = [n for n in c.node_names if by_node.get(n)]
+            if len(nodes) < 2:
+                raise TestbedError("the comparison needs pods on two nodes")
+            src, dst = by_node[nodes[0]][0], by_node[nodes[1]][0]
+            node_a, node_b = nodes[0], nodes[1]
+            pods = len(c.pods)
+            rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_pod_up_ms",
+                             1000 * c.timings.get("pods_s", 0.0) / max(pods, 1)))
+            rows.append(_row(ctx, c, mode, 1, src, src, "pod-localhost", "cmp_pod_mtu",
+                             float(c.mtu[node_a])))
+            ping = c.pod(src).exec(["ping", "-c", str(p.ping_count), "-i",
+                                    str(p.ping_interval_s), "-W1", c.endpoint_ip(dst)])
+            parsed = parse_ping(ping.stdout)
+            ctx.raw(f"{NAME}/{mode}_ping.txt", ping.stdout + ping.stderr)
+            if parsed.loss_pct == 100:
+                raise TestbedError(f"{src} cannot reach {dst} under {mode}")
+            rows.append(_row(ctx, c, mode, 1, src, dst, "pod-cross-node", "cmp_rtt_avg_ms",
+                             parsed.rtt_avg_ms))
+            rows.append(_row(ctx, c, mode, 1, src, dst, "pod-cross-node", "cmp_ttl",
+                             float(parsed.ttl)))
+            c.add_container(dst, SERVER, server_argv(p.iperf_port))
+            node_server = c.popen_node(node_b, server_argv(p.iperf_port))
+            try:
+                for rep in range(1, p.repeat + 1):  # A then B in every round, paired
+                    pod_bps = _iperf(c, src, dst, False, p.iperf_duration_s, p.iperf_port)
+                    node_bps = _iperf(c, node_a, node_b, True, p.iperf_duration_s,
+                                      p.iperf_port)
+                    rows.append(_row(ctx, c, mode, rep, src, dst, "pod-cross-node",
+                                     "cmp_throughput_ratio", pod_bps / node_bps))
+            finally:
+                procs.stop_popen(node_server)
+                if node_server in c.node_processes:
+                    c.node_processes.remove(node_server)
+            # the node's tables once traffic has flowed (neighbours are learnt)
+            routes = json.loads(c.exec_node(node_a, ["ip", "-j", "-4", "route"]).stdout)
+            neigh = json.loads(c.exec_node(node_a, ["ip", "-j", "-4", "neigh"]).stdout)
+            rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_node_routes",
+                             float(len(routes))))
+            rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_node_neighbours",
+                             float(len(neigh))))
+        return rows
+
+
+def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Mode x measure: the median of each comparison metric (rows of this experiment)."""
+    rows = df[df["experiment"].str.startswith(f"{NAME}/") & df["metric"].isin(METRICS)]
+    if rows.empty:
+        return pd.DataFrame()
+    table = rows.assign(mode=rows["experiment"].str.split("/").str[1]).pivot_table(
+        index="mode", columns="metric", values="value", aggfunc="median")
+    order = [m for m in MODES if m in table.index]
+    table = table.reindex(order)[[m for m in METRICS if m in table.columns]]
+    return table.rename(columns={m: f"{label} ({unit})" for m, (label, unit) in
+                                 METRICS.items()})
+
+
+def comparison_png(df: pd.DataFrame) -> bytes:
+    """One small bar chart a measure, the modes side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from testbed.results.plots import figure_png
+
+    table = comparison_table(df)
+    cols = list(table.columns)
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.4 * len(cols), 3.2), squeeze=False)
+    for ax, col in zip(axes[0], cols):
+        ax.bar(range(len(table.index)), table[col].fillna(0), color="#2e86c1")
+        ax.set_xticks(range(len(table.index)), list(table.index), rotation=45, ha="right",
+                      fontsize=7)
+        ax.set_title(col, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle("Pod networks compared (medians)", fontsize=10)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def comparison_markdown(df: pd.DataFrame) -> list[str]:
+    """The report's section: the table, how many rounds the ratio rests on."""
+    table = comparison_table(df)
+    if table.empty:
+        return []
+    ratio = df[df["metric"] == "cmp_throughput_ratio"]
+    rounds = ratio.groupby("experiment")["value"].count()
+    return ["## Pod networks compared", "",
+            "The same workload on each pod network, each on a cluster of its own built from "
+            "this topology (medians; the throughput ratio pairs pod-cross-node with node-node "
+            f"in each round, {int(rounds.min()) if len(rounds) else 0} round(s) a mode).", "",
+            table.apply(lambda col: col.map(lambda v: float(f"{v:.3g}"))).to_markdown(
+                floatfmt="g"), "",
+            "![pod_network_comparison.png](pod_network_comparison.png)", ""]

@@ -1,0 +1,38 @@
+"""The pod-network comparison's table and plot, from measurement rows (pure)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from experiments import compare_modes as cm
+
+
+def rows() -> pd.DataFrame:
+    out = []
+    for mode, ratios, mtu in (("kubenet", [0.7, 0.8, 0.75], 1500),
+                              ("flannel-vxlan", [0.6, 0.5, 0.55], 1450)):
+        for i, r in enumerate(ratios, 1):
+            out.append({"experiment": f"{cm.NAME}/{mode}", "repeat": i,
+                        "metric": "cmp_throughput_ratio", "value": r})
+        out.append({"experiment": f"{cm.NAME}/{mode}", "repeat": 1, "metric": "cmp_pod_mtu",
+                    "value": mtu})
+    # the shared cluster's rows are not the comparison's
+    out.append({"experiment": "throughput", "repeat": 1, "metric": "throughput_bps",
+                "value": 1e9})
+    return pd.DataFrame(out)
+
+
+def test_table_medians_per_mode_in_registry_order() -> None:
+    table = cm.comparison_table(rows())
+    assert list(table.index) == ["kubenet", "flannel-vxlan"]
+    assert table.loc["kubenet", "pod-cross-node / node-node throughput (ratio)"] == 0.75
+    assert table.loc["flannel-vxlan", "pod MTU (bytes)"] == 1450
+    assert len(table.columns) == 2  # only what was measured
+
+
+def test_markdown_and_png() -> None:
+    text = "\n".join(cm.comparison_markdown(rows()))
+    assert "## Pod networks compared" in text and "3 round(s) a mode" in text
+    assert "| flannel-vxlan" in text and "1450" in text
+    assert cm.comparison_png(rows())[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cm.comparison_markdown(rows()[rows()["experiment"] == "throughput"]) == []
