@@ -1,8 +1,8 @@
 """The same workload under every pod network, on the same topology: the emulated
 counterpart of a CNI benchmark, on an underlay the testbed controls (issue 11).
 
-For each mode (kubenet, flannel-host-gw, flannel-vxlan, kindnet; docker-default is left
-out, its cross-node traffic does not arrive by design) a cluster of its own is built from
+For each mode (every registered one but docker-default, whose cross-node traffic does not
+arrive by design) a cluster of its own is built from
 the suite's topology with `pod_network` replaced (wired by the real plugins), and
 measured:
 

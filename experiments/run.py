@@ -54,7 +54,7 @@ from testbed.errors import SpecError, TestbedError, UsageError, quote
 from testbed.kernel import procs
 from testbed.kernel.procs import signals_deferred
 from testbed.model.load import load_spec, parse_spec
-from testbed.pods.wiring import DEFAULT_WIRING, WIRINGS
+from testbed.pods.wiring import CHOICES, DEFAULT_WIRING
 from testbed.results import report
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", type=Path, metavar="RUN_DIR",
                     help="complete an interrupted run: only what it is missing, with its "
                          "own topology and parameters")
-    ap.add_argument("--wiring", choices=list(WIRINGS), default=None,
+    ap.add_argument("--wiring", choices=list(CHOICES), default=None,
                     help="pod wiring: real CNI plugins (default) or the netlink fast path")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
@@ -175,7 +175,7 @@ def plan_run(args: argparse.Namespace) -> Plan:
     if unknown:
         raise Refused(f"--resume {args.resume}: unknown experiment(s) {quote(unknown)}")
     wiring = meta.get("wiring", DEFAULT_WIRING)
-    if wiring not in WIRINGS:
+    if wiring not in CHOICES:
         raise Refused(f"--resume {source}: unknown wiring {quote(wiring)}")
     try:
         params = Params(**meta["parameters"])

@@ -22,7 +22,7 @@ from testbed.errors import SpecError, TestbedError
 from testbed.kernel import features, procs
 from testbed.model.load import load_spec
 from testbed.model.podnet import pod_network
-from testbed.pods.wiring import DEFAULT_WIRING, WIRINGS
+from testbed.pods.wiring import CHOICES, DEFAULT_WIRING
 from testbed.results.provenance import os_release
 
 
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-c", "--command", action="append",
                    help="a CLI command to run (repeatable); implies no interactive CLI")
     u.add_argument("-v", "--verbose", action="store_true", help="Mininet's info messages")
-    u.add_argument("--wiring", choices=list(WIRINGS), default=DEFAULT_WIRING,
+    u.add_argument("--wiring", choices=list(CHOICES), default=DEFAULT_WIRING,
                    help="pod wiring: the real CNI plugins (default, the reference) or the "
                         "same kernel state over netlink, in-process (faster)")
     u.set_defaults(func=cmd_up)

@@ -57,8 +57,9 @@ class ClusterContext:
         self.progress = progress
         self.mininet_log = mininet_log
         self.state_root = state_root
-        self.wiring_name = wiring
-        self.wiring = make_wiring(wiring)
+        # a pod network whose pods only one wiring makes (Calico's) names it
+        self.wiring_name = self.network.wiring or wiring
+        self.wiring = make_wiring(self.wiring_name)
         self.lock = ClusterLock(state_root)
         self.state: RunState | None = None  # the run's records, while it is up
         self.net: Any = None  # the ipmininet network, once built

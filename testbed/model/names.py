@@ -33,6 +33,7 @@ DOCKER_DEFAULT = "docker-default"
 FLANNEL_HOST_GW = "flannel-host-gw"
 FLANNEL_VXLAN = "flannel-vxlan"
 KINDNET = "kindnet"
+CALICO_VXLAN = "calico-vxlan"
 
 
 def underlay_intf(node: str) -> str:

@@ -1,10 +1,12 @@
 """A wiring: what connects a pod's network namespace to its node, given the pod network's
 CNI configuration (`PodNetwork.cni_config`). One protocol, two implementations:
 
-    cni   the real plugins from /usr/lib/cni, run as a container runtime runs them
-          (the reference: what a cluster does)
-    fast  the same kernel state made in-process over netlink (for scale; proven equal
-          to `cni` by normalised kernel dumps in tests/integration/test_fastwire.py)
+    cni     the real plugins from /usr/lib/cni, run as a container runtime runs them
+            (the reference: what a cluster does)
+    fast    the same kernel state made in-process over netlink (for scale; proven equal
+            to `cni` by normalised kernel dumps in tests/integration/test_fastwire.py)
+    calico  Calico's workload plumbing (its plugin is not packaged here; testbed.pods.calico),
+            which a pod network whose pods only it can wire names (`PodNetwork.wiring`)
 
 The lifecycle picks one by name from `WIRINGS` and never asks which it has.
 """
@@ -15,11 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from testbed.errors import TestbedError
+from testbed.pods.calico import CalicoWiring
 from testbed.pods.cni import CniResult, CniRuntime
 from testbed.pods.fastwire import FastWiring
 
 CNI = "cni"
 FAST = "fast"
+CALICO = "calico"
 DEFAULT_WIRING = CNI
 
 
@@ -48,7 +52,9 @@ class Wiring(Protocol):
         ...
 
 
-WIRINGS: dict[str, Callable[[], Wiring]] = {CNI: CniRuntime, FAST: FastWiring}
+WIRINGS: dict[str, Callable[[], Wiring]] = {CNI: CniRuntime, FAST: FastWiring,
+                                             CALICO: CalicoWiring}
+CHOICES = (CNI, FAST)  # what a user picks (`--wiring`); a pod network may name another
 
 
 def make_wiring(name: str) -> Wiring:

@@ -106,3 +106,37 @@ def test_racks_vxlan_crosses_the_router_host_gw_cannot() -> None:
         assert not res.ok
         assert "network is unreachable" in c.node_notes["node-1"][0]
     assert machine_snapshot() == before
+
+
+def test_calico_vxlan_proxy_arp_blocks_and_tunnel() -> None:
+    """Calico's workloads as its plugin and Felix leave them, the VXLAN device, and a pod
+    added and removed at runtime (its address back in the block)."""
+    from testbed.model.podnet.calico import vtep_mac
+
+    with Cluster(load_spec(TOPOLOGIES / "calico-vxlan.yaml")) as c:
+        assert c.wiring_name == "calico" and c.router_routes() == []
+        assert c.endpoint_ip("pod-1") == "10.0.0.1" and c.endpoint_ip("pod-3") == "10.0.0.65"
+        ttl(c, "pod-1", "pod-3")  # traffic first, so the gateway is resolved
+        neigh = c.pod("pod-1").exec(["ip", "neigh", "show", "169.254.1.1"]).stdout
+        assert "lladdr ee:ee:ee:ee:ee:ee" in neigh  # answered by the host side's proxy ARP
+        pod_routes = {(r["dst"], r.get("gateway"), r.get("scope")) for r in routes(c, "pod-1")}
+        assert ("default", "169.254.1.1", None) in pod_routes
+        assert ("169.254.1.1", None, "link") in pod_routes
+        node = routes(c, "node-1")
+        assert any(r["dst"] == "10.0.0.0/26" and r.get("type") == "blackhole"
+                   and r.get("protocol") == "80" for r in node), node
+        assert any(r["dst"] == "10.0.0.1" and r.get("scope") == "link"
+                   and r["dev"].startswith("cali") for r in node)
+        assert any(r["dst"] == "10.0.0.64/26" and r.get("gateway") == "10.0.0.64"
+                   and r.get("dev") == "vxlan.calico" for r in node)
+        (dev,) = json.loads(c.exec_node("node-1", ["ip", "-j", "-d", "link", "show",
+                                                   "vxlan.calico"]).stdout)
+        data = dev["linkinfo"]["info_data"]
+        assert (data["id"], data["port"], dev["mtu"], dev["address"]) == (
+            4096, 4789, 1450, vtep_mac("node-1"))
+        assert (ttl(c, "pod-1", "pod-2"), ttl(c, "pod-1", "pod-3")) == (63, 62)
+        c.add_pod("node-1", "later")
+        assert c.endpoint_ip("later") == "10.0.0.3"
+        c.remove_pod("later")
+        c.add_pod("node-1", "again")
+        assert c.endpoint_ip("again") == "10.0.0.3"  # released, and handed out again

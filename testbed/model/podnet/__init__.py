@@ -7,6 +7,7 @@ To add a mode: a module here with a `PodNetwork` subclass, its name in
 from __future__ import annotations
 
 from testbed.model.podnet.base import NodeSetup, PodNetwork, Route
+from testbed.model.podnet.calico import CalicoVxlan
 from testbed.model.podnet.docker import DockerDefault
 from testbed.model.podnet.flannel import FlannelHostGw, FlannelVxlan
 from testbed.model.podnet.kindnet import Kindnet
@@ -14,7 +15,7 @@ from testbed.model.podnet.kubenet import Kubenet
 
 REGISTRY: dict[str, type[PodNetwork]] = {cls.name: cls for cls in (Kubenet, DockerDefault,
                                                                     FlannelHostGw, FlannelVxlan,
-                                                                    Kindnet)}
+                                                                    Kindnet, CalicoVxlan)}
 POD_NETWORKS = tuple(REGISTRY)
 
 

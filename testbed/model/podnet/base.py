@@ -78,6 +78,7 @@ class PodNetwork(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     bridge: ClassVar[str | None]  # the node bridge pods attach to; None: no bridge
+    wiring: ClassVar[str | None] = None  # None: the cluster's choice; else the only one
 
     def check(self, spec: ClusterSpec, fail: Fail) -> None:  # noqa: B027 - optional
         """Refuse a topology this mode cannot build (raise `fail(field, problem)`)."""

@@ -1,0 +1,81 @@
+"""Calico VXLAN's planned state and its workload IPAM (pure, no root)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from testbed.errors import SpecError, TestbedError
+from testbed.model.load import load_spec, parse_spec
+from testbed.model.podnet import pod_network
+from testbed.model.podnet.calico import tunnel_ip, vtep_mac
+from testbed.pods.calico import BlockIpam, veth_name
+
+TOPOLOGY = Path(__file__).resolve().parents[2] / "topologies" / "calico-vxlan.yaml"
+
+
+def test_blocks_tunnel_and_vxlan_programming() -> None:
+    spec = load_spec(TOPOLOGY)
+    network = pod_network("calico-vxlan")
+    p = network.plan(spec)
+    n1, n2 = p.nodes
+    assert (n1.pod_cidr, n2.pod_cidr) == (IPv4Network("10.0.0.0/26"),
+                                          IPv4Network("10.0.0.64/26"))
+    assert (tunnel_ip(n1), tunnel_ip(n2)) == ("10.0.0.0", "10.0.0.64")
+    assert network.router_routes(p) == [] and network.bridge is None
+    assert network.wiring == "calico"
+    assert network.mtu({"node-1-eth0": 1500}) == 1450
+    setup = network.node_setup(spec, p, n1, 1450)
+    cmds = [" ".join(c) for c in setup.commands]
+    assert cmds[0] == (f"ip link add vxlan.calico address {vtep_mac('node-1')} mtu 1450 type "
+                       "vxlan id 4096 local 10.100.0.2 dev node-1-eth0 dstport 4789 nolearning")
+    assert cmds[1:] == [
+        "ip addr add 10.0.0.0/32 dev vxlan.calico", "ip link set vxlan.calico up",
+        f"ip neigh replace 10.0.0.64 lladdr {vtep_mac('node-2')} dev vxlan.calico nud "
+        "permanent",
+        f"bridge fdb replace {vtep_mac('node-2')} dev vxlan.calico dst 10.100.0.3 self "
+        "permanent",
+        "ip route replace 10.0.0.64/26 via 10.0.0.64 dev vxlan.calico onlink",
+        "ip route add blackhole 10.0.0.0/26 proto 80"]
+    assert "--random-fully" in setup.iptables[-1] and "10.0.0.0/14" in setup.iptables[-1]
+    cfg = network.cni_config(p, n1, 1450, Path("/i"))
+    assert cfg["type"] == "calico" and cfg["ipam"]["block"] == "10.0.0.0/26"
+    assert cfg["ipam"]["reserved"] == ["10.0.0.0"]
+    assert network.expected_ttls()["pod-same-node"] == 63
+
+
+def test_calico_refuses_what_it_cannot_build() -> None:
+    d = {"name": "c", "cluster_cidr": "10.0.0.0/26", "pod_network": "calico-vxlan",
+         "node_cidr_prefix": 26,
+         "nodes": [{"name": "a", "pods": 1}, {"name": "b", "pods": 1}]}
+    with pytest.raises(SpecError, match="do not fit"):
+        parse_spec(d)
+    d = {"name": "c", "cluster_cidr": "10.0.0.0/16", "pod_network": "calico-vxlan",
+         "nodes": [{"name": "a", "pods": 64}]}
+    with pytest.raises(SpecError, match="room for 63"):
+        parse_spec(d)
+    d = {"name": "c", "cluster_cidr": "10.0.0.0/16", "pod_network": "calico-vxlan",
+         "nodes": [{"name": "a", "pod_cidr": "10.0.1.0/24"}]}
+    with pytest.raises(SpecError, match="not used"):
+        parse_spec(d)
+
+
+def test_block_ipam_by_ordinal_skipping_reserved(tmp_path: Path) -> None:
+    ipam = BlockIpam(tmp_path, IPv4Network("10.0.0.64/30"), ["10.0.0.64"])
+    assert ipam.allocate("a") == IPv4Address("10.0.0.65")
+    assert ipam.allocate("b") == IPv4Address("10.0.0.66")
+    ipam.release("a")
+    assert ipam.allocate("c") == IPv4Address("10.0.0.65")  # lowest free first
+    assert ipam.allocate("d") == IPv4Address("10.0.0.67")
+    with pytest.raises(TestbedError, match="full"):
+        ipam.allocate("e")
+    # kept on disk: a second store over the same directory sees the same leases
+    assert BlockIpam(tmp_path, IPv4Network("10.0.0.64/30"), []).allocate("f") == \
+        IPv4Address("10.0.0.64")
+
+
+def test_veth_names_have_calicos_shape() -> None:
+    name = veth_name("run-pod-1")
+    assert name.startswith("cali") and len(name) == 15 and name != veth_name("run-pod-2")
