@@ -31,7 +31,7 @@ NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # flags of an error/ack message
 NLMSGERR_ATTR_MSG = 1
 SOL_NETLINK, NETLINK_EXT_ACK, NETLINK_CAP_ACK = 270, 11, 10
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_NEWROUTE = 20, 24
+RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 24, 25
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_TXQLEN = 1, 3, 4, 10, 13
 IFLA_LINKINFO, IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_GROUP = 18, 26, 28, 27
 IFLA_INET_CONF = 1
@@ -39,8 +39,9 @@ IPV4_DEVCONF_ARP_NOTIFY = 22  # linux/ip.h: the index of arp_notify in a device'
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
-RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC = 1, 4, 5, 7
 RT_TABLE_MAIN, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 0, 1
+RT_SCOPE_LINK, RT_SCOPE_HOST, RT_SCOPE_NOWHERE = 253, 254, 255
 RTPROT_BOOT = 3  # what `ip route add` and the CNI plugins give a route
 IFF_UP = 0x1
 LO_INDEX = 1  # the loopback device is always the first in a network namespace
@@ -198,15 +199,30 @@ def addr_add(index: int, address: IPv4Address, network: IPv4Network,
     return message(RTM_NEWADDR, _CREATE, body)
 
 
-def route_add(dst: IPv4Network, gateway: IPv4Address, oif: int, proto: int = RTPROT_BOOT
-              ) -> bytes:
-    """RTM_NEWROUTE: a unicast route in the main table, via a gateway, out of `oif`."""
+def route_add(dst: IPv4Network, gateway: IPv4Address | None, oif: int,
+              proto: int = RTPROT_BOOT, scope: int = RT_SCOPE_UNIVERSE,
+              prefsrc: IPv4Address | None = None) -> bytes:
+    """RTM_NEWROUTE: a unicast route in the main table, out of `oif`, via a gateway (or
+    none: `scope link`/`scope host` routes), optionally with a preferred source."""
     body = _RTMSG.pack(socket.AF_INET, dst.prefixlen, 0, 0, RT_TABLE_MAIN, proto,
-                       RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+                       scope, RTN_UNICAST, 0)
     if dst.prefixlen:
         body += attr(RTA_DST, dst.network_address.packed)
-    body += attr(RTA_GATEWAY, gateway.packed) + attr_u32(RTA_OIF, oif)
+    if prefsrc is not None:
+        body += attr(RTA_PREFSRC, prefsrc.packed)
+    if gateway is not None:
+        body += attr(RTA_GATEWAY, gateway.packed)
+    body += attr_u32(RTA_OIF, oif)
     return message(RTM_NEWROUTE, _CREATE, body)
+
+
+def route_del(dst: IPv4Network, oif: int) -> bytes:
+    """RTM_DELROUTE of the main table's route to `dst` out of `oif`, whatever its protocol
+    and scope (as netlink.RouteDel with SCOPE_NOWHERE: the kernel's connected route)."""
+    body = _RTMSG.pack(socket.AF_INET, dst.prefixlen, 0, 0, RT_TABLE_MAIN, 0,
+                       RT_SCOPE_NOWHERE, RTN_UNICAST, 0)
+    body += attr(RTA_DST, dst.network_address.packed) + attr_u32(RTA_OIF, oif)
+    return message(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, body)
 
 
 def parse_error(payload: bytes, flags: int) -> tuple[int, str]:

@@ -1,5 +1,6 @@
-"""The fast wiring path: the kernel state of the real CNI plugins (bridge, host-local,
-loopback, with kubenet's configuration), made in-process over netlink (testbed.kernel.netlink).
+"""The fast wiring path: the kernel state of the real CNI plugins (bridge or ptp, with
+host-local and loopback, in the configurations the pod networks write), made in-process
+over netlink (testbed.kernel.netlink).
 
 Why: a pod through the real plugins costs ~25 ms, nearly all of it spawning processes
 (nsenter, loopback, bridge, host-local) and entering namespaces; the netlink work itself is
@@ -7,11 +8,13 @@ well under a millisecond. Here a netlink socket is opened inside each namespace 
 into it, open, setns back: the socket stays bound to the namespace it was opened in) and
 everything else is plain netlink messages and file writes.
 
-What it reproduces, as `tests/integration/test_fastwire.py` checks against the plugins:
-host veth `veth<8 hex>` on the bridge with hairpin on, pod `eth0` (MTU, txqueuelen 0,
-address with broadcast, IPv6 DAD off, arp_notify on), `lo` up, the default route via the
-gateway (proto boot), and host-local's files (`<ip>` holding `<container id>\\neth0`,
-`last_reserved_ip.0`, `lock`). The real plugins stay the reference (`wiring="cni"`).
+What it reproduces, as `tests/integration/test_fastwire.py` (and, for ptp,
+test_podnets.py) check against the plugins: bridge: host veth `veth<8 hex>` on the
+bridge with hairpin on, pod `eth0` (MTU, txqueuelen 0, address with broadcast, IPv6 DAD
+off, arp_notify on), `lo` up, host-local's routes via the gateway (proto boot, with a
+default route for isDefaultGateway); ptp: see `_ptp`; both: host-local's files (`<ip>`
+holding `<container id>\\neth0`, `last_reserved_ip.0`, `lock`). The real plugins stay the
+reference (`wiring="cni"`).
 """
 
 from __future__ import annotations
@@ -162,9 +165,11 @@ class FastWiring:
 
         The node's side goes in one batch of requests; each pod's side in one more.
         """
-        if config.get("type") != "bridge" or config.get("ipam", {}).get("type") != "host-local":
-            raise TestbedError("the fast wiring path makes what the bridge plugin with "
-                               f"host-local makes; this pod network uses {config.get('type')}")
+        if config.get("type") not in ("bridge", "ptp") or \
+                config.get("ipam", {}).get("type") != "host-local":
+            raise TestbedError("the fast wiring path makes what the bridge and ptp plugins "
+                               f"with host-local make; this pod network uses "
+                               f"{config.get('type')}")
         if config.get("ipMasq"):
             raise TestbedError("the fast wiring path does not make the bridge plugin's "
                                "masquerade rules (ipMasq): wire this pod network with the "
@@ -176,6 +181,9 @@ class FastWiring:
         mtu = int(config["mtu"])
         ips = store.allocate_many([container_id for container_id, _ in pods])
         host_ifs = [f"veth{secrets.token_hex(4)}" for _ in pods]
+        if config["type"] == "ptp":
+            return self._ptp(node_netns, pods, ips, host_ifs, subnet, gateway, mtu,
+                             ipam.get("routes", []))
         bridge = self._bridge_index(node_netns, config.get("bridge", DEFAULT_BRIDGE))
         fds = []
         try:
@@ -214,6 +222,55 @@ class FastWiring:
                         [f"{container_id}: {step}" for step in
                          ["lo up", "eth0 up, arp_notify", f"address {ip}"]
                          + [f"route {dst}" for dst, _ in routes]])
+        return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
+                for ip in ips]
+
+    def _ptp(self, node_netns: str, pods: Sequence[tuple[str, str]],
+             ips: Sequence[IPv4Address], host_ifs: Sequence[str], subnet: IPv4Network,
+             gateway: IPv4Address, mtu: int, ipam_routes: Sequence[dict[str, Any]]
+             ) -> list[CniResult]:
+        """What the ptp plugin leaves (plugins/main/ptp): the host end holds the gateway
+        as a /32 and a scope-host route to the pod; in the pod, after host-local's
+        address and routes, the connected route gives way to a scope-link route to the
+        gateway and the subnet via the gateway (setupContainerVeth)."""
+        fds = []
+        try:
+            for _, pod_netns in pods:
+                fds.append(os.open(pod_netns, os.O_RDONLY))
+            node = self._node(node_netns)
+            node.request([nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0)
+                          for name, fd in zip(host_ifs, fds)],
+                         [f"veth pair for {cid}" for cid, _ in pods])
+        finally:
+            for fd in fds:
+                os.close(fd)
+        steps, names = [], []
+        for name, ip in zip(host_ifs, ips):
+            index = node.link_index(name)
+            steps += [nl.addr_add(index, gateway, IPv4Network(f"{gateway}/32"),
+                                  broadcast=False),
+                      nl.route_add(IPv4Network(f"{ip}/32"), None, index,
+                                   scope=nl.RT_SCOPE_HOST)]
+            names += [f"{name}: gateway address", f"{name}: route to {ip}"]
+        node.request(steps, names)
+        routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
+                  for r in ipam_routes]
+        gw32 = IPv4Network(f"{gateway}/32")
+        for (container_id, pod_netns), ip in zip(pods, ips):
+            # unlike the bridge plugin, ptp leaves IPv6 DAD and arp_notify as they are
+            with ns.entered(pod_netns), nl.RtnlSocket() as pod:
+                eth0 = pod.link_index("eth0")
+                pod.request(
+                    [nl.link_up(nl.LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
+                    + [nl.route_add(dst, gw, eth0, nl.RTPROT_BOOT) for dst, gw in routes]
+                    + [nl.route_del(subnet, eth0),
+                       nl.route_add(gw32, None, eth0, scope=nl.RT_SCOPE_LINK, prefsrc=ip),
+                       nl.route_add(subnet, gateway, eth0, prefsrc=ip)],
+                    [f"{container_id}: {step}" for step in
+                     ["lo up", "eth0 up", f"address {ip}"]
+                     + [f"route {dst}" for dst, _ in routes]
+                     + ["connected route out", "route to the gateway",
+                        "route to the subnet via the gateway"]])
         return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
                 for ip in ips]
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from testbed.cluster import Cluster
-from testbed.errors import TestbedError
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
 
@@ -50,11 +47,17 @@ def test_kindnet_no_bridge_a_route_per_pod_and_node_to_node() -> None:
         assert "-A KIND-MASQ-AGENT -d 10.0.0.0/14" in nat
 
 
-def test_kindnet_refuses_the_fast_path_and_leaves_nothing() -> None:
+def test_kindnet_fast_path_equals_the_ptp_plugin() -> None:
+    """The fast path makes what the ptp plugin makes (normalised kernel dumps, pods
+    added and removed at runtime included), and leaves nothing behind."""
+    from tests.support import kstate
+
+    from .test_fastwire import bring_up_and_dump
+
     before = machine_snapshot()
-    with pytest.raises(TestbedError, match="ptp"), \
-            Cluster(load_spec(TOPOLOGIES / "kindnet.yaml"), wiring="fast"):
-        pass
+    spec = load_spec(TOPOLOGIES / "kindnet.yaml")
+    cni = bring_up_and_dump(spec, "cni")
+    assert kstate.diff(cni, bring_up_and_dump(spec, "fast")) == []
     assert machine_snapshot() == before
 
 

@@ -242,9 +242,21 @@ def ipam_state(cluster: Cluster, node: str) -> dict[str, str]:
 
 
 def settle(cluster: Cluster, timeout_s: float = 3.0) -> None:
-    """Wait until each node bridge's operstate is no longer UNKNOWN: the kernel's link
-    watcher updates it with a delay of up to a second after ports come up."""
+    """Wait until each node bridge's operstate is no longer UNKNOWN (the kernel's link
+    watcher updates it with a delay of up to a second after ports come up), and until
+    no pod or node has an IPv6 address still in duplicate address detection (the ptp
+    plugin leaves DAD on: whether a dump catches one tentative is timing, not wiring)."""
     deadline = time.monotonic() + timeout_s
+    tentative = ["ip", "-6", "addr", "show", "tentative"]
+    for where in [*cluster.pods.values(), *cluster.node_names]:
+        while time.monotonic() < deadline + 2.0:
+            res = (cluster.exec_node(where, tentative) if isinstance(where, str)
+                   else where.exec(tentative))
+            if not res.stdout.strip():
+                break
+            time.sleep(0.05)
+    if cluster.network.bridge is None:  # no bridge (ptp): nothing more to wait for
+        return
     for node in cluster.node_names:
         while time.monotonic() < deadline:
             raw = cluster.exec_node(node, ["ip", "-j", "link", "show", cluster.network.bridge])

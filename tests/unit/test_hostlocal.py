@@ -60,9 +60,9 @@ def test_exhaustion_is_an_error_and_keeps_what_was_allocated(tmp_path: Path) -> 
 
 
 def test_the_fast_path_refuses_what_it_does_not_make(tmp_path: Path) -> None:
-    """docker-default's plugin masquerades (ipMasq) and kindnet's is ptp: the fast path
-    makes neither, so it says so before touching anything, rather than build different
-    state unnoticed."""
+    """docker-default's plugin masquerades (ipMasq) and Calico's pods have a wiring of
+    their own: the fast path makes neither, so it says so before touching anything,
+    rather than build different state unnoticed."""
     root = Path(__file__).resolve().parents[2]
     refused = []
     for mode in POD_NETWORKS:
@@ -77,7 +77,7 @@ def test_the_fast_path_refuses_what_it_does_not_make(tmp_path: Path) -> None:
             refused.append((mode, str(exc)))
         except OSError:
             pass  # got as far as the kernel: the fast path makes this mode
-    assert [m for m, _ in refused] == ["docker-default", "kindnet", "calico-vxlan"]
-    assert "ipMasq" in refused[0][1] and "ptp" in refused[1][1]  # kindnet: --wiring cni
-    assert "calico" in refused[2][1]  # Calico's pods: its own wiring, whatever is asked
+    assert [m for m, _ in refused] == ["docker-default", "calico-vxlan"]
+    assert "ipMasq" in refused[0][1]
+    assert "calico" in refused[1][1]  # Calico's pods: its own wiring, whatever is asked
     assert not (tmp_path / "docker-default").exists()  # nothing was written first

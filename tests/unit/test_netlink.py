@@ -72,6 +72,22 @@ def test_route_add_request(dst: str, attr_dst: str | None) -> None:
     assert (msg["table"], msg["proto"], msg["scope"], msg["type"]) == (254, 3, 0, 1)
 
 
+def test_scope_routes_with_a_source_and_route_del() -> None:
+    host = decode(rtmsg, nl.route_add(IPv4Network("10.0.0.5/32"), None, 7,
+                                      scope=nl.RT_SCOPE_HOST))
+    assert host["scope"] == 254 and host.get_attr("RTA_GATEWAY") is None
+    assert host.get_attr("RTA_DST") == "10.0.0.5" and host.get_attr("RTA_OIF") == 7
+    link = decode(rtmsg, nl.route_add(IPv4Network("10.0.0.1/32"), None, 2,
+                                      scope=nl.RT_SCOPE_LINK,
+                                      prefsrc=IPv4Address("10.0.0.5")))
+    assert link["scope"] == 253 and link.get_attr("RTA_PREFSRC") == "10.0.0.5"
+    gone = decode(rtmsg, nl.route_del(IPv4Network("10.0.0.0/24"), 2))
+    assert gone["header"]["type"] == nl.RTM_DELROUTE
+    assert not gone["header"]["flags"] & nl.NLM_F_CREATE
+    assert (gone["dst_len"], gone["scope"], gone["proto"]) == (24, 255, 0)
+    assert gone.get_attr("RTA_DST") == "10.0.0.0" and gone.get_attr("RTA_OIF") == 2
+
+
 def test_parse_error_reads_the_kernels_message() -> None:
     header = struct.pack("=IHHII", 40, nl.RTM_NEWLINK, 5, 9, 0)
     text = b"Unknown device type\0"
