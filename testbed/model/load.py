@@ -78,9 +78,7 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     if data is None:
         raise r.fail("(top level)", "the file is empty")
     top = r.mapping(data, "", TOP_KEYS)
-    for required in ("name", "cluster_cidr", "nodes"):
-        if required not in top:
-            raise r.fail(required, "is required")
+    r.require(top, "", "name", "cluster_cidr", "nodes")
     name = r.name(top["name"], "name", MAX_CLUSTER_NAME)
     description = top.get("description", "")
     if not isinstance(description, str):
@@ -156,9 +154,7 @@ def _racks(r: Reader, top: dict[str, Any]) -> tuple[RackSpec, ...]:
     for i, raw_rack in enumerate(raw):
         where = f"racks[{i}]"
         rack = r.mapping(raw_rack, where, RACK_KEYS)
-        for required in ("name", "underlay"):
-            if required not in rack:
-                raise r.fail(f"{where}.{required}", "is required")
+        r.require(rack, where, "name", "underlay")
         name = r.name(rack["name"], f"{where}.name", MAX_NODE_NAME)
         if any(k.name == name for k in out):
             raise r.fail(f"{where}.name", f"duplicate rack name '{name}'")

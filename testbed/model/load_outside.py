@@ -81,9 +81,7 @@ def external_hosts(r: Reader, raw: Any, spec: ClusterSpec) -> tuple[ExternalHost
                                             MAX_EXTERNAL_HOSTS)):
         where = f"external_hosts[{i}]"
         host = r.mapping(raw_host, where, EXTERNAL_HOST_KEYS)
-        for required in ("name", "network"):
-            if required not in host:
-                raise r.fail(f"{where}.{required}", "is required")
+        r.require(host, where, "name", "network")
         name = r.name(host["name"], f"{where}.name", MAX_HOST_NAME)
         if name in names:
             raise r.fail(f"{where}.name", f"'{name}' is the name of {names[name]}")
@@ -165,9 +163,7 @@ def ingresses(r: Reader, raw: Any, spec: ClusterSpec) -> tuple[IngressSpec, ...]
     for i, raw_ing in enumerate(items):
         where = f"ingresses[{i}]"
         ing = r.mapping(raw_ing, where, INGRESS_KEYS)
-        for required in ("name", "rules"):
-            if required not in ing:
-                raise r.fail(f"{where}.{required}", "is required")
+        r.require(ing, where, "name", "rules")
         name = _label(r, ing["name"], f"{where}.name")
         namespace = _label(r, ing.get("namespace", DEFAULT_NAMESPACE), f"{where}.namespace")
         if any(x.name == name and x.namespace == namespace for x in out):
@@ -203,9 +199,7 @@ def ingresses(r: Reader, raw: Any, spec: ClusterSpec) -> tuple[IngressSpec, ...]
 def _path(r: Reader, raw: Any, where: str, namespace: str,
           services: dict[str, Any]) -> IngressPath:
     path = r.mapping(raw, where, PATH_KEYS)
-    for required in ("path", "service", "port"):
-        if required not in path:
-            raise r.fail(f"{where}.{required}", "is required")
+    r.require(path, where, "path", "service", "port")
     value = path["path"]
     if not isinstance(value, str) or not value.startswith("/") or len(value) > 1024 \
             or not re.fullmatch(r"/[A-Za-z0-9/._~%!$&'()*+,;=:@-]*", value):

@@ -48,6 +48,13 @@ class Reader:
                 )
         return value
 
+    def require(self, mapping: dict[str, Any], where: str, *keys: str) -> None:
+        """Each of `keys` must be in `mapping` (the first missing one is named)."""
+        prefix = f"{where}." if where else ""
+        for key in keys:
+            if key not in mapping:
+                raise self.fail(f"{prefix}{key}", "is required")
+
     def sequence(self, value: Any, where: str, what: str, most: int) -> list[Any]:
         if not isinstance(value, list):
             raise self.fail(where, f"must be a list{what}, got {kind_of(value)}")

@@ -32,17 +32,17 @@ Calico with BGP (BIRD) is not emulated yet.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from testbed.model.addressing import AddressPlan, NodePlan
-from testbed.model.names import CALICO_VXLAN, underlay_intf
+from testbed.model.names import CALICO_VXLAN
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.podnet.base import Fail, NodeSetup, PodNetwork, Route
 from testbed.model.podnet.kubenet import kubenet_mtu
+from testbed.model.podnet.vxlan import Overlay
 from testbed.model.spec import ClusterSpec
 
 BLOCK_PREFIX = 26  # IPPool blockSize default (IPv4)
@@ -56,9 +56,11 @@ CNI_VERSION = "0.3.1"
 NAT_CHAINS = ("cali-POSTROUTING", "cali-nat-outgoing")
 
 
+OVERLAY = Overlay(VXLAN_DEVICE, VNI, VXLAN_PORT, "vxlan.calico", 0x66)
+
+
 def vtep_mac(node: str) -> str:
-    digest = hashlib.sha256(f"vxlan.calico/{node}".encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x66, *digest[:5]))  # locally administered
+    return OVERLAY.mac(node)
 
 
 def tunnel_ip(node: NodePlan) -> str:
@@ -102,26 +104,7 @@ class CalicoVxlan(PodNetwork):
 
     def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
                    mtu: int) -> NodeSetup:
-        dev = VXLAN_DEVICE
-        commands: list[tuple[str, ...]] = [
-            ("ip", "link", "add", dev, "address", vtep_mac(node.name), "mtu", str(mtu), "type",
-             "vxlan", "id", str(VNI), "local", str(node.underlay_ip.ip), "dev",
-             underlay_intf(node.name), "dstport", str(VXLAN_PORT), "nolearning"),
-            ("ip", "addr", "add", f"{tunnel_ip(node)}/32", "dev", dev),
-            ("ip", "link", "set", dev, "up"),
-        ]
-        for other in plan.nodes:
-            if other.name == node.name:
-                continue
-            mac = vtep_mac(other.name)
-            commands += [
-                ("ip", "neigh", "replace", tunnel_ip(other), "lladdr", mac, "dev", dev, "nud",
-                 "permanent"),
-                ("bridge", "fdb", "replace", mac, "dev", dev, "dst", str(other.underlay_ip.ip),
-                 "self", "permanent"),
-                ("ip", "route", "replace", str(other.pod_cidr), "via", tunnel_ip(other), "dev",
-                 dev, "onlink"),
-            ]
+        commands = OVERLAY.commands(plan, node, mtu, tunnel_ip(node))
         commands.append(("ip", "route", "add", "blackhole", str(node.pod_cidr), "proto",
                          BLACKHOLE_PROTO))
         pool = str(spec.cluster_cidr)

@@ -50,17 +50,17 @@ needs every node on one L2 segment; the testbed's single underlay is one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from testbed.model.addressing import AddressPlan, NodePlan
-from testbed.model.names import FLANNEL_HOST_GW, FLANNEL_VXLAN, underlay_intf
+from testbed.model.names import FLANNEL_HOST_GW, FLANNEL_VXLAN
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.podnet.base import NodeSetup, Route
 from testbed.model.podnet.kubenet import Kubenet, kubenet_mtu
+from testbed.model.podnet.vxlan import Overlay
 from testbed.model.spec import ClusterSpec
 
 BRIDGE = "cni0"
@@ -85,34 +85,18 @@ def unreachable_route_note(agent: str, node: NodePlan, other: NodePlan) -> str:
             "from here)")
 
 
+OVERLAY = Overlay(VXLAN_DEVICE, VNI, VXLAN_PORT, "flannel.1", 0x0e)
+
+
 def vtep_mac(node: str) -> str:
     """A node's VTEP MAC: locally administered, unicast, derived from its name."""
-    digest = hashlib.sha256(f"flannel.1/{node}".encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x0e, *digest[:5]))
+    return OVERLAY.mac(node)
 
 
 def vxlan_commands(plan: AddressPlan, node: NodePlan, mtu: int) -> tuple[tuple[str, ...], ...]:
-    """What flanneld's VXLAN backend programs on `node`, as `ip`/`bridge` argument lists:
-    the device, then per remote lease its neighbour, FDB entry and route, in that order."""
-    dev = VXLAN_DEVICE
-    out: list[tuple[str, ...]] = [
-        ("ip", "link", "add", dev, "address", vtep_mac(node.name), "mtu", str(mtu), "type",
-         "vxlan", "id", str(VNI), "local", str(node.underlay_ip.ip), "dev",
-         underlay_intf(node.name), "dstport", str(VXLAN_PORT), "nolearning"),
-        ("ip", "addr", "add", f"{node.pod_cidr.network_address}/32", "dev", dev),
-        ("ip", "link", "set", dev, "up"),
-    ]
-    for other in plan.nodes:
-        if other.name == node.name:
-            continue
-        gw, mac = str(other.pod_cidr.network_address), vtep_mac(other.name)
-        out += [
-            ("ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent"),
-            ("bridge", "fdb", "replace", mac, "dev", dev, "dst", str(other.underlay_ip.ip),
-             "self", "permanent"),
-            ("ip", "route", "replace", str(other.pod_cidr), "via", gw, "dev", dev, "onlink"),
-        ]
-    return tuple(out)
+    """What flanneld's VXLAN backend programs on `node`: flannel.1 with the lease's
+    network address, then per remote lease its neighbour, FDB entry and route."""
+    return tuple(OVERLAY.commands(plan, node, mtu, str(node.pod_cidr.network_address)))
 
 
 def _ipt(table: str, *rule: str) -> tuple[str, ...]:
