@@ -72,6 +72,9 @@ CLAIMS: dict[str, str] = {
                       "the nodes (outer node addresses, port 8472, VNI 1, inner pod addresses)",
     "mode-kindnet-no-bridge": "kindnet's pods have no bridge: each has a point-to-point veth "
                               "and a route of its own on its node",
+    "mode-calico-bgp": "a Calico pod's gateway 169.254.1.1 is answered by proxy ARP with "
+                       "ee:ee:ee:ee:ee:ee; routes to other nodes' blocks are learnt over BGP "
+                       "(proto bird), within the convergence time measured",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

@@ -12,6 +12,8 @@ measured:
     rtt_avg_ms, ttl     ping between pods of different nodes
     pod_mtu             the pods' MTU (what encapsulation costs)
     pod_up_ms           the bring-up step `pods` over the pods it made
+    converge_s          for a mode with routing daemons (Calico's BIRD): from their start
+                        until every node has every other node's routes
     node_routes, node_neighbours   IPv4 routes and neighbour entries of the first node,
                         once the traffic above has flowed
 
@@ -52,6 +54,7 @@ METRICS = {  # metric -> (label for the table and plot, unit)
     "cmp_ttl": ("cross-node reply TTL", "hops-left"),
     "cmp_pod_mtu": ("pod MTU", "bytes"),
     "cmp_pod_up_ms": ("bring-up per pod", "ms"),
+    "cmp_converge_s": ("routing daemons' convergence", "s"),
     "cmp_node_routes": ("routes on node-1", "count"),
     "cmp_node_neighbours": ("neighbour entries on node-1", "count"),
 }
@@ -117,6 +120,9 @@ class PodNetworkComparison:
                              1000 * c.timings.get("pods_s", 0.0) / max(pods, 1)))
             rows.append(_row(ctx, c, mode, 1, src, src, "pod-localhost", "cmp_pod_mtu",
                              float(c.mtu[node_a])))
+            if any(s.daemons for s in c.node_setups.values()):  # BGP: Calico's BIRD mesh
+                rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_converge_s",
+                                 c.timings.get("converge_s", 0.0)))
             ping = c.pod(src).exec(["ping", "-c", str(p.ping_count), "-i",
                                     str(p.ping_interval_s), "-W1", c.endpoint_ip(dst)])
             parsed = parse_ping(ping.stdout)

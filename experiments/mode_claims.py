@@ -10,6 +10,9 @@ verdict is a pure function (`judge_*`) of the evidence kept in raw/<claim>/evide
                           (outer node addresses, UDP 8472, VNI 1, inner pod addresses)
     mode-kindnet-no-bridge  kindnet: the nodes' links (no bridge, no bridge port) and routes
                           (one scope-host route per pod), cross-node pings
+    mode-calico-bgp       Calico with BGP: the pod's neighbour entry for 169.254.1.1 (proxy
+                          ARP), node-1's routes (the other block learnt over BGP, the local
+                          blackhole), BIRD's sessions, the mesh's convergence time, pings
 """
 
 from __future__ import annotations
@@ -266,4 +269,70 @@ class KindnetNoBridge(ModeClaim):
         yield Verdict(judge_kindnet(e))
 
 
-MODE_CLAIMS = (HostGwRoutes(), VxlanMtu(), KindnetNoBridge())
+# -- Calico: proxy ARP, routes learnt over BGP ------------------------------------------------
+
+NAME_CALICO = "mode-calico-bgp"
+
+
+def judge_calico(e: Mapping[str, Any]) -> ClaimResult:
+    if not e["pings"]:
+        return error(NAME_CALICO, "no ping between pods was made")
+    learnt = e["learnt"]
+    return judge(
+        NAME_CALICO,
+        {"the pod's gateway 169.254.1.1 is answered with ee:ee:ee:ee:ee:ee (proxy ARP)":
+             e["gateway_mac"] == "ee:ee:ee:ee:ee:ee" and e["proxy_arp"] == "1",
+         "the other node's block is learnt over BGP (proto bird, via that node)":
+             bool(learnt) and all(r["protocol"] == "bird" and r["gateway"] == e["peer_ip"]
+                                  for r in learnt),
+         "the local block is BIRD's blackhole": e["blackhole"],
+         "every BGP session is established": bool(e["sessions"]) and all(
+             "Established" in s for s in e["sessions"]),
+         "pods reach each other across nodes": all(p["ok"] for p in e["pings"]),
+         "the mesh converged within the bring-up's wait": 0 < e["converge_s"] < 60},
+        f"pod-1's neighbour 169.254.1.1: {e['gateway_mac'] or 'none'} (proxy_arp "
+        f"{e['proxy_arp']} on its host veth); node-1's learnt routes "
+        f"{[(r['dst'], r['gateway'], r['protocol']) for r in learnt]}; blackhole "
+        f"{'present' if e['blackhole'] else 'absent'}; sessions {e['sessions']}; the mesh "
+        f"converged {e['converge_s']:.2f} s after BIRD started; pings "
+        f"{sum(p['ok'] for p in e['pings'])}/{len(e['pings'])}",
+        {"converge_s": round(e["converge_s"], 3), "learnt_routes": len(learnt)},
+    )
+
+
+class CalicoBgp(ModeClaim):
+    name = NAME_CALICO
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with _cluster(ctx, load_spec(TOPOLOGIES / "calico.yaml")) as c:
+            pings = _pings(c)  # traffic first: the gateway is resolved by then
+            pod = c.pod("pod-1")
+            neigh = pod.exec(["ip", "-j", "neigh", "show", "169.254.1.1"]).stdout
+            entries = json.loads(neigh or "[]")
+            host = json.loads(pod.exec(["ip", "-j", "link", "show", "eth0"]).stdout)[0]
+            peer_index = host.get("link_index")
+            links = json.loads(c.exec_node(pod.node, ["ip", "-j", "link"]).stdout)
+            veth = next((x["ifname"] for x in links if x.get("ifindex") == peer_index), "")
+            proxy_arp = c.exec_node(pod.node, ["cat", f"/proc/sys/net/ipv4/conf/{veth}/"
+                                                      "proxy_arp"]).stdout.strip()
+            node_routes = _routes(c, "node-1")
+            sock = c.records.subdir("daemons", "node-1") / "bird.ctl"
+            protocols = c.exec_node("node-1", ["birdc", "-s", str(sock), "show",
+                                               "protocols"]).stdout
+            e = {"gateway_mac": entries[0].get("lladdr", "") if entries else "",
+                 "proxy_arp": proxy_arp, "peer_ip": c.endpoint_ip("node-2"),
+                 "learnt": [{"dst": r.get("dst"), "gateway": r.get("gateway", ""),
+                             "protocol": r.get("protocol", "")} for r in node_routes
+                            if r.get("dst") == str(c.node_plan("node-2").pod_cidr)],
+                 "blackhole": any(r.get("type") == "blackhole" and r.get("protocol") == "bird"
+                                  for r in node_routes),
+                 "sessions": [ln for ln in protocols.splitlines() if ln.startswith("Mesh_")],
+                 "converge_s": c.timings.get("converge_s", 0.0), "pings": pings}
+            ctx.raw(f"{NAME_CALICO}/birdc-show-protocols.txt", protocols)
+            ctx.raw(f"{NAME_CALICO}/bird.conf",
+                    (c.records.subdir("daemons", "node-1") / "bird.conf").read_text())
+        keep_evidence(ctx, NAME_CALICO, e)
+        yield Verdict(judge_calico(e))
+
+
+MODE_CLAIMS = (HostGwRoutes(), VxlanMtu(), KindnetNoBridge(), CalicoBgp())

@@ -65,6 +65,7 @@ class ClusterContext:
         self.net: Any = None  # the ipmininet network, once built
         self.mtu: dict[str, int] = {}  # each node's pod MTU, as the pod network computed it
         self.node_notes: dict[str, list[str]] = {}  # what each node's agent would log
+        self.node_setups: dict[str, Any] = {}  # each node's NodeSetup, as applied
         self.pods: dict[str, Pod] = {}
         self.external: dict[str, ExternalHost] = {}
         self.external_links = 0  # hosts behind the router so far (names their links)

@@ -17,6 +17,7 @@ from testbed.model.names import (
     underlay_intf,
     underlay_switch,
 )
+from testbed.model.podnet import pod_network
 from testbed.model.spec import LOAD_BALANCER, ClusterSpec
 from testbed.pods.cni import CNI_PATH
 
@@ -74,6 +75,13 @@ SERVICE_TOOLS = {"dnsmasq": "dnsmasq-base", "conntrack": "conntrack",
 def check_features(spec: ClusterSpec) -> None:
     """The kernel features and tools the spec asks for (one line naming what is
     missing)."""
+    tools = pod_network(spec.pod_network).tools
+    missing_tools = {t: p for t, p in tools.items() if shutil.which(t) is None}
+    if missing_tools:
+        raise MissingDependencyError(
+            f"pod_network {spec.pod_network} needs {', '.join(missing_tools)}: install the "
+            f"Debian package(s) {' '.join(sorted(set(missing_tools.values())))} (or run "
+            "`sudo make setup`)")
     if spec.services:
         wanted = dict(SERVICE_TOOLS)
         if spec.kube_proxy_mode == "nftables":

@@ -8,6 +8,7 @@ teardown path (testbed.cluster.down) whatever step fails, or on Ctrl-C and SIGTE
     records    the run's directory and journal
     network    Mininet/ipmininet: router (FRR), underlay bridge, nodes
     nodes      each node as the pod network prepares it
+    converge   the pod network's daemons (BIRD for Calico), until their routes are in
     routes     the router's routes for the pods, confirmed in its kernel
     services   with services: the control plane, DNS records and the DNS pod
     pods       the spec's pods and their containers (with services: kubelet's
@@ -22,6 +23,7 @@ after a crash, the next run or `testbed clean`) removes it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +50,7 @@ from testbed.records import undo
 from testbed.records.journal import new_run
 
 ROUTE_WAIT_S = 20.0
+CONVERGE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,48 @@ def prepare_nodes(cluster: ClusterContext) -> None:
         for note in setup.notes:  # what the mode's agent would log, as it would
             cluster.progress(f"warning: {node.name}: {note}")
         cluster.node_notes[node.name] = list(setup.notes)
+        cluster.node_setups[node.name] = setup
         apply_links(node.name, host.pid, setup)
         rules.append((node.name, host, (*setup.commands, *setup.iptables)))
     run_rules(rules)
+
+
+def start_daemons(cluster: ClusterContext) -> None:
+    """The daemons the pod network runs on its nodes (BIRD for Calico), their files in
+    the node's directory of the run; then wait until every node's kernel has the routes
+    they converge to (the step's time is the convergence time)."""
+    started = []
+    for node, setup in cluster.node_setups.items():
+        for daemon in setup.daemons:
+            directory = cluster.records.subdir("daemons", node)
+            for name, text in daemon.files:
+                (directory / name).write_text(text.replace("{dir}", str(directory)))
+            argv = [a.replace("{dir}", str(directory)) for a in daemon.argv]
+            log = directory / f"{daemon.name}.log"
+            with open(log, "ab") as out:
+                started.append((node, daemon.name, log, cluster.popen_node(
+                    node, argv, stdout=out, stderr=out)))
+    want = {n: {str(d) for d in s.await_routes} for n, s in cluster.node_setups.items()
+            if s.await_routes}
+    if started:
+        cluster.progress(f"started {len(started)} daemon(s); waiting for their routes")
+    deadline = time.monotonic() + CONVERGE_WAIT_S
+    while want:
+        for node in list(want):
+            res = cluster.exec_node(node, ["ip", "-j", "route", "show"])
+            have = {route_dst(r) for r in json.loads(res.stdout or "[]")}
+            if want[node] <= have:
+                del want[node]
+        for node, name, log, proc in started:
+            if proc.poll() is not None:
+                raise TestbedError(f"{name} on {node} exited: "
+                                   f"{log.read_text(errors='replace')[-300:].strip()}")
+        if want and time.monotonic() > deadline:
+            raise TestbedError("routes not learnt within "
+                               f"{CONVERGE_WAIT_S:.0f} s: " + "; ".join(
+                                   f"{n} lacks {sorted(w)}" for n, w in want.items()))
+        if want:
+            time.sleep(0.1)
 
 
 def wait_router_routes(cluster: ClusterContext) -> None:
@@ -198,6 +240,7 @@ STEPS: tuple[Step, ...] = (
     Step("records", open_records),
     Step("network", build_network),
     Step("nodes", prepare_nodes),
+    Step("converge", start_daemons),
     Step("routes", wait_router_routes),
     Step("services", plan_services),
     Step("pods", create_pods),

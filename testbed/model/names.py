@@ -34,6 +34,7 @@ FLANNEL_HOST_GW = "flannel-host-gw"
 FLANNEL_VXLAN = "flannel-vxlan"
 KINDNET = "kindnet"
 CALICO_VXLAN = "calico-vxlan"
+CALICO = "calico"
 
 
 def underlay_intf(node: str) -> str:

@@ -136,3 +136,5 @@ def test_pod_network_claims_rest_on_their_measurements(run_dir: Path,
     assert vxlan["pod_mtu"] == 1450 and vxlan["encapsulated"] > 0
     assert numbers(claims, "mode-kindnet-no-bridge")["bridges"] == 0
     assert (run_dir / "raw" / "mode-vxlan-mtu" / "capture-node-1.pcap").stat().st_size
+    calico = numbers(claims, "mode-calico-bgp")
+    assert calico["learnt_routes"] == 1 and 0 < calico["converge_s"] < 60

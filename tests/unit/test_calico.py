@@ -79,3 +79,47 @@ def test_block_ipam_by_ordinal_skipping_reserved(tmp_path: Path) -> None:
 def test_veth_names_have_calicos_shape() -> None:
     name = veth_name("run-pod-1")
     assert name.startswith("cali") and len(name) == 15 and name != veth_name("run-pod-2")
+
+
+def test_calico_bgp_runs_bird_in_a_mesh_and_waits_for_the_blocks() -> None:
+    from testbed.model.podnet import bird
+
+    spec = load_spec(TOPOLOGY.parent / "calico.yaml")
+    network = pod_network("calico")
+    p = network.plan(spec)
+    n1, n2 = p.nodes
+    setup = network.node_setup(spec, p, n1, 1500)
+    assert setup.commands == () and setup.bridge is None and network.mtu({"e": 1500}) == 1500
+    (daemon,) = setup.daemons
+    assert daemon.argv[:3] == ("bird", "-f", "-c") and "{dir}/bird.conf" in daemon.argv
+    assert setup.await_routes == (n2.pod_cidr,)
+    conf = dict(daemon.files)["bird.conf"]
+    assert "route 10.0.0.0/26 blackhole;" in conf and "local as 64512;" in conf
+    assert "protocol bgp Mesh_10_100_0_3 from bgp_template {" in conf
+    assert "neighbor 10.100.0.3 as 64512;" in conf and "passive on;" in conf
+    # the other side of the session is the active one: its peer compares smaller
+    conf2 = dict(network.node_setup(spec, p, n2, 1500).daemons[0].files)["bird.conf"]
+    assert "Mesh_10_100_0_2" in conf2 and "passive on;" not in conf2
+    assert network.cni_config(p, n1, 1500, Path("/i"))["ipam"]["reserved"] == []
+    assert bird.peer_protocol(IPv4Address("192.168.0.3")) == "Mesh_192_168_0_3"
+    racks = {"name": "c", "cluster_cidr": "10.0.0.0/16", "pod_network": "calico",
+             "racks": [{"name": "a", "underlay": "10.100.0.0/24"}],
+             "nodes": [{"name": "n", "rack": "a"}]}
+    with pytest.raises(SpecError, match="router to peer"):
+        parse_spec(racks)
+
+
+def test_bird_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from testbed.model.podnet import bird
+
+    if shutil.which("bird") is None:
+        pytest.skip("bird2 not installed")
+    conf = tmp_path / "bird.conf"
+    conf.write_text(bird.render(IPv4Address("10.100.0.2"), [IPv4Network("10.0.0.0/26")],
+                                IPv4Network("10.0.0.0/14"),
+                                [IPv4Address("10.100.0.3"), IPv4Address("10.100.0.4")]))
+    res = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -77,7 +77,7 @@ def test_the_fast_path_refuses_what_it_does_not_make(tmp_path: Path) -> None:
             refused.append((mode, str(exc)))
         except OSError:
             pass  # got as far as the kernel: the fast path makes this mode
-    assert [m for m, _ in refused] == ["docker-default", "calico-vxlan"]
+    assert [m for m, _ in refused] == ["docker-default", "calico-vxlan", "calico"]
     assert "ipMasq" in refused[0][1]
     assert "calico" in refused[1][1]  # Calico's pods: its own wiring, whatever is asked
     assert not (tmp_path / "docker-default").exists()  # nothing was written first

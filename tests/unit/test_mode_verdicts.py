@@ -101,3 +101,20 @@ def test_kindnet_confirmed_refuted_error() -> None:
     e["nodes"]["node-1"]["host_routes"] = ["10.0.0.2"]
     assert mc.judge_kindnet(e).verdict == "refuted"
     assert mc.judge_kindnet({"nodes": {}, "pings": []}).verdict == "error"
+
+
+def calico() -> dict[str, Any]:
+    return {"gateway_mac": "ee:ee:ee:ee:ee:ee", "proxy_arp": "1", "peer_ip": "10.100.0.3",
+            "learnt": [{"dst": "10.0.0.64/26", "gateway": "10.100.0.3", "protocol": "bird"}],
+            "blackhole": True, "sessions": ["Mesh_10_100_0_3 BGP --- up Established"],
+            "converge_s": 2.1, "pings": [ping("pod-1", "pod-3", True, 62, False)]}
+
+
+def test_calico_confirmed_refuted_error() -> None:
+    assert mc.judge_calico(calico()).verdict == "confirmed"
+    for key, value in (("gateway_mac", "aa:bb:cc:dd:ee:ff"), ("blackhole", False),
+                       ("learnt", [{"dst": "10.0.0.64/26", "gateway": "10.100.0.3",
+                                    "protocol": "static"}]),  # not learnt over BGP
+                       ("sessions", ["Mesh_10_100_0_3 BGP --- start Connect"])):
+        assert mc.judge_calico({**calico(), key: value}).verdict == "refuted", key
+    assert mc.judge_calico({**calico(), "pings": []}).verdict == "error"

@@ -15,6 +15,7 @@ from testbed.errors import SpecError
 from testbed.model.addressing import plan
 from testbed.model.load import load_spec, parse_spec
 from testbed.model.names import (
+    CALICO,
     CALICO_VXLAN,
     DOCKER_DEFAULT,
     FLANNEL_HOST_GW,
@@ -33,7 +34,7 @@ TWO_NODE_DOCKER = ROOT / "topologies" / "two-node-docker.yaml"
 
 def test_the_registry_names_each_mode_once() -> None:
     assert POD_NETWORKS == (KUBENET, DOCKER_DEFAULT, FLANNEL_HOST_GW, FLANNEL_VXLAN, KINDNET,
-                            CALICO_VXLAN)
+                            CALICO_VXLAN, CALICO)
     for name, cls in REGISTRY.items():
         network = pod_network(name)
         assert isinstance(network, PodNetwork) and network.name == name and cls.description

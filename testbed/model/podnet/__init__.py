@@ -6,8 +6,8 @@ To add a mode: a module here with a `PodNetwork` subclass, its name in
 
 from __future__ import annotations
 
-from testbed.model.podnet.base import NodeSetup, PodNetwork, Route
-from testbed.model.podnet.calico import CalicoVxlan
+from testbed.model.podnet.base import Daemon, NodeSetup, PodNetwork, Route
+from testbed.model.podnet.calico import CalicoBgp, CalicoVxlan
 from testbed.model.podnet.docker import DockerDefault
 from testbed.model.podnet.flannel import FlannelHostGw, FlannelVxlan
 from testbed.model.podnet.kindnet import Kindnet
@@ -15,7 +15,8 @@ from testbed.model.podnet.kubenet import Kubenet
 
 REGISTRY: dict[str, type[PodNetwork]] = {cls.name: cls for cls in (Kubenet, DockerDefault,
                                                                     FlannelHostGw, FlannelVxlan,
-                                                                    Kindnet, CalicoVxlan)}
+                                                                    Kindnet, CalicoVxlan,
+                                                                    CalicoBgp)}
 POD_NETWORKS = tuple(REGISTRY)
 
 
@@ -24,4 +25,5 @@ def pod_network(name: str) -> PodNetwork:
     return REGISTRY[name]()
 
 
-__all__ = ["POD_NETWORKS", "REGISTRY", "NodeSetup", "PodNetwork", "Route", "pod_network"]
+__all__ = ["POD_NETWORKS", "REGISTRY", "Daemon", "NodeSetup", "PodNetwork", "Route",
+           "pod_network"]

@@ -44,6 +44,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Daemon:
+    """A process a pod network runs on a node, with its files: `{dir}` in the argument
+    list and the files' text stands for the node's own directory in the run."""
+
+    name: str
+    argv: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = ()  # (file name, text)
+
+
+@dataclass(frozen=True)
 class NodeSetup:
     """What a node needs before its first pod, as values: the lifecycle applies them in
     this order (`testbed.emulation.nodesetup`) and tests compare the kernel with them.
@@ -70,6 +80,11 @@ class NodeSetup:
     commands: tuple[tuple[str, ...], ...] = ()
     # what the mode's agent would log about this node (a route it cannot add, ...)
     notes: tuple[str, ...] = ()
+    # 6. `daemons` the mode runs on the node (a BGP daemon), started once every node is
+    #    set up; the bring-up then waits until each of `await_routes` is in the node's
+    #    kernel (what they converge to)
+    daemons: tuple[Daemon, ...] = ()
+    await_routes: tuple[IPv4Network, ...] = ()
 
 
 class PodNetwork(ABC):
@@ -79,6 +94,7 @@ class PodNetwork(ABC):
     description: ClassVar[str]
     bridge: ClassVar[str | None]  # the node bridge pods attach to; None: no bridge
     wiring: ClassVar[str | None] = None  # None: the cluster's choice; else the only one
+    tools: ClassVar[dict[str, str]] = {}  # programs it needs -> their Debian package
 
     def check(self, spec: ClusterSpec, fail: Fail) -> None:  # noqa: B027 - optional
         """Refuse a topology this mode cannot build (raise `fail(field, problem)`)."""

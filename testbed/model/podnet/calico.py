@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from testbed.model.addressing import AddressPlan, NodePlan
-from testbed.model.names import CALICO_VXLAN
+from testbed.model.names import CALICO, CALICO_VXLAN
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
-from testbed.model.podnet.base import Fail, NodeSetup, PodNetwork, Route
+from testbed.model.podnet import bird
+from testbed.model.podnet.base import Daemon, Fail, NodeSetup, PodNetwork, Route
 from testbed.model.podnet.kubenet import kubenet_mtu
 from testbed.model.podnet.vxlan import Overlay
 from testbed.model.spec import ClusterSpec
@@ -143,3 +144,61 @@ class CalicoVxlan(PodNetwork):
                                   "other node -> pod",
                 "pod-node": "pod -> cali veth -> its own node",
                 "pod-remote-node": "pod -> node -> other node"}
+
+
+class CalicoBgp(CalicoVxlan):
+    """Calico without encapsulation (`calico`): the same workloads and blocks, no VXLAN;
+    each node's BIRD announces its block to every other node in a full iBGP mesh (AS
+    64512), which installs `<block> via <node> proto bird`; the local block is a BIRD
+    blackhole (testbed.model.podnet.bird). The bring-up waits until every node has every
+    other node's block, and times it (`converge_s`).
+
+    Not yet: the router as a BGP peer (a top-of-rack router, FRR), without which blocks
+    behind the router (other racks) are unreachable and hosts outside the cluster cannot
+    reach pods; racks are refused until then."""
+
+    name = CALICO
+    description = ("Calico with BGP: no bridge, proxy-ARP veths, /26 IPAM blocks announced "
+                   "by BIRD in a full iBGP mesh (AS 64512)")
+    tools = {"bird": "bird2"}
+
+    def check(self, spec: ClusterSpec, fail: Fail) -> None:
+        super().check(spec, fail)
+        if spec.racks:
+            raise fail("racks", "calico (BGP) across racks needs the router to peer with "
+                       "the nodes, which is not emulated yet; use calico-vxlan")
+
+    def mtu(self, interface_mtus: Mapping[str, int]) -> int:
+        return kubenet_mtu(interface_mtus)  # no encapsulation
+
+    def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
+                   mtu: int) -> NodeSetup:
+        pool = str(spec.cluster_cidr)
+        nat = ("iptables", "-w", "-t", "nat")
+        conf = bird.render(node.underlay_ip.ip, [node.pod_cidr], spec.cluster_cidr,
+                           [o.underlay_ip.ip for o in plan.nodes if o.name != node.name])
+        return NodeSetup(
+            sysctls=(("net.ipv4.ip_forward", "1"),),
+            bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
+            iptables=(
+                (*nat, "-N", NAT_CHAINS[0]), (*nat, "-N", NAT_CHAINS[1]),
+                (*nat, "-I", "POSTROUTING", "1", "-j", NAT_CHAINS[0]),
+                (*nat, "-A", NAT_CHAINS[0], "-j", NAT_CHAINS[1]),
+                (*nat, "-A", NAT_CHAINS[1], "-s", pool, "!", "-d", pool, "-j", "MASQUERADE",
+                 "--random-fully"),
+            ),
+            daemons=(Daemon("bird", ("bird", "-f", "-c", "{dir}/bird.conf", "-s",
+                                     "{dir}/bird.ctl"), (("bird.conf", conf),)),),
+            await_routes=tuple(o.pod_cidr for o in plan.nodes if o.name != node.name),
+        )
+
+    def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
+                   ipam_dir: Path) -> dict[str, Any]:
+        """No tunnel address: pods take the block from its first address."""
+        config = super().cni_config(plan, node, mtu, ipam_dir)
+        config["ipam"]["reserved"] = []
+        return config
+
+    def route_descriptions(self) -> dict[str, str]:
+        return {**super().route_descriptions(),
+                "pod-cross-node": "pod -> node -> (BGP-learnt route) other node -> pod"}
