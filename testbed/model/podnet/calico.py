@@ -64,6 +64,18 @@ def vtep_mac(node: str) -> str:
     return OVERLAY.mac(node)
 
 
+def nat_outgoing(pool: IPv4Network) -> tuple[tuple[str, ...], ...]:
+    """Felix's outgoing NAT (felix/rules/nat.go): cali-POSTROUTING first in POSTROUTING,
+    cali-nat-outgoing masquerading what leaves the pool (the pool's CIDR standing in for
+    Felix's ipsets)."""
+    nat = ("iptables", "-w", "-t", "nat")
+    return ((*nat, "-N", NAT_CHAINS[0]), (*nat, "-N", NAT_CHAINS[1]),
+            (*nat, "-I", "POSTROUTING", "1", "-j", NAT_CHAINS[0]),
+            (*nat, "-A", NAT_CHAINS[0], "-j", NAT_CHAINS[1]),
+            (*nat, "-A", NAT_CHAINS[1], "-s", str(pool), "!", "-d", str(pool), "-j",
+             "MASQUERADE", "--random-fully"))
+
+
 def tunnel_ip(node: NodePlan) -> str:
     """The node's VXLAN tunnel address: its block's first (ordinal 0)."""
     return str(node.pod_cidr.network_address)
@@ -108,19 +120,11 @@ class CalicoVxlan(PodNetwork):
         commands = OVERLAY.commands(plan, node, mtu, tunnel_ip(node))
         commands.append(("ip", "route", "add", "blackhole", str(node.pod_cidr), "proto",
                          BLACKHOLE_PROTO))
-        pool = str(spec.cluster_cidr)
-        nat = ("iptables", "-w", "-t", "nat")
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
             commands=tuple(commands),
-            iptables=(
-                (*nat, "-N", NAT_CHAINS[0]), (*nat, "-N", NAT_CHAINS[1]),
-                (*nat, "-I", "POSTROUTING", "1", "-j", NAT_CHAINS[0]),
-                (*nat, "-A", NAT_CHAINS[0], "-j", NAT_CHAINS[1]),
-                (*nat, "-A", NAT_CHAINS[1], "-s", pool, "!", "-d", pool, "-j", "MASQUERADE",
-                 "--random-fully"),
-            ),
+            iptables=nat_outgoing(spec.cluster_cidr),
         )
 
     def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
@@ -173,20 +177,12 @@ class CalicoBgp(CalicoVxlan):
 
     def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
                    mtu: int) -> NodeSetup:
-        pool = str(spec.cluster_cidr)
-        nat = ("iptables", "-w", "-t", "nat")
         conf = bird.render(node.underlay_ip.ip, [node.pod_cidr], spec.cluster_cidr,
                            [o.underlay_ip.ip for o in plan.nodes if o.name != node.name])
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
-            iptables=(
-                (*nat, "-N", NAT_CHAINS[0]), (*nat, "-N", NAT_CHAINS[1]),
-                (*nat, "-I", "POSTROUTING", "1", "-j", NAT_CHAINS[0]),
-                (*nat, "-A", NAT_CHAINS[0], "-j", NAT_CHAINS[1]),
-                (*nat, "-A", NAT_CHAINS[1], "-s", pool, "!", "-d", pool, "-j", "MASQUERADE",
-                 "--random-fully"),
-            ),
+            iptables=nat_outgoing(spec.cluster_cidr),
             daemons=(Daemon("bird", ("bird", "-f", "-c", "{dir}/bird.conf", "-s",
                                      "{dir}/bird.ctl"), (("bird.conf", conf),)),),
             await_routes=tuple(o.pod_cidr for o in plan.nodes if o.name != node.name),
