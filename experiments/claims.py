@@ -66,7 +66,7 @@ CLAIMS: dict[str, str] = {
     # other pod networks (issue 11; topologies/flannel-*.yaml, kindnet.yaml, racks.yaml)
     "mode-host-gw-routes": "flannel host-gw reaches pods across nodes with no pod route on the "
                            "router; across racks it cannot (flanneld's error says why), while "
-                           "flannel VXLAN can",
+                           "flannel VXLAN and Calico (BGP) can",
     "mode-vxlan-mtu": "VXLAN costs 50 bytes of MTU (a don't-fragment ping of the pod MTU "
                       "crosses, one byte more does not) and wraps pod packets in UDP between "
                       "the nodes (outer node addresses, port 8472, VNI 1, inner pod addresses)",
@@ -74,7 +74,8 @@ CLAIMS: dict[str, str] = {
                               "and a route of its own on its node",
     "mode-calico-bgp": "a Calico pod's gateway 169.254.1.1 is answered by proxy ARP with "
                        "ee:ee:ee:ee:ee:ee; routes to other nodes' blocks are learnt over BGP "
-                       "(proto bird), within the convergence time measured",
+                       "(proto bird), within the convergence time measured; the router peers "
+                       "as a top-of-rack router, so hosts outside reach pods",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

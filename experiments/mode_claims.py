@@ -5,6 +5,7 @@ verdict is a pure function (`judge_*`) of the evidence kept in raw/<claim>/evide
     mode-host-gw-routes   flannel host-gw on one underlay: the router's kernel routes (no
                           pod route) and cross-node pings; on two racks, host-gw's pings
                           across the router and its agent's error, against flannel-vxlan's
+                          and calico's (BGP, the router peering)
     mode-vxlan-mtu        flannel-vxlan: the pods' MTU against the underlay's, don't-fragment
                           pings at the MTU and one byte over, and a capture on the underlay
                           (outer node addresses, UDP 8472, VNI 1, inner pod addresses)
@@ -12,7 +13,9 @@ verdict is a pure function (`judge_*`) of the evidence kept in raw/<claim>/evide
                           (one scope-host route per pod), cross-node pings
     mode-calico-bgp       Calico with BGP: the pod's neighbour entry for 169.254.1.1 (proxy
                           ARP), node-1's routes (the other block learnt over BGP, the local
-                          blackhole), BIRD's sessions, the mesh's convergence time, pings
+                          blackhole), BIRD's sessions, the router's routes (every block,
+                          learnt as a top-of-rack router), a host outside pinging a pod, the
+                          convergence time, pings
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from experiments.svc_common import Capture
 from testbed.cluster import Cluster
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
-from testbed.model.names import FLANNEL_HOST_GW, FLANNEL_VXLAN, underlay_intf
+from testbed.model.names import CALICO, FLANNEL_HOST_GW, FLANNEL_VXLAN, ROUTER, underlay_intf
 from testbed.model.spec import ClusterSpec
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "topologies"
@@ -94,7 +97,9 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
              p["ok"] for p in hgw["pings"] if p["same_node"]),
          "racks: the agent's error says why": any("network is unreachable" in n
                                                   for n in hgw["notes"]),
-         "racks: vxlan's pods reach across the router": all(p["ok"] for p in vx["pings"])},
+         "racks: vxlan's pods reach across the router": all(p["ok"] for p in vx["pings"]),
+         "racks: calico's (BGP) pods reach across the router": bool(e["racks_calico"]["pings"])
+             and all(p["ok"] for p in e["racks_calico"]["pings"])},
         f"one underlay: router routes {[r['dst'] for r in one['router_routes']]}, "
         f"cross-node pings {sum(p['ok'] for p in cross)}/{len(cross)} with TTL "
         f"{sorted({p['ttl'] for p in cross})}; two racks, host-gw: cross-rack "
@@ -103,10 +108,13 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
         f"{sum(p['ok'] for p in hgw['pings'] if p['same_node'])}/"
         f"{sum(1 for p in hgw['pings'] if p['same_node'])}, "
         f"'{hgw['notes'][0] if hgw['notes'] else 'no error'}'; two racks, vxlan: "
-        f"{sum(p['ok'] for p in vx['pings'])}/{len(vx['pings'])}",
+        f"{sum(p['ok'] for p in vx['pings'])}/{len(vx['pings'])}, calico: "
+        f"{sum(p['ok'] for p in e['racks_calico']['pings'])}/"
+        f"{len(e['racks_calico']['pings'])}",
         {"router_pod_routes": len(pod_routes), "cross_ok": sum(p["ok"] for p in cross),
          "racks_host_gw_cross_ok": sum(p["ok"] for p in hgw["pings"] if not p["same_node"]),
-         "racks_vxlan_ok": sum(p["ok"] for p in vx["pings"])},
+         "racks_vxlan_ok": sum(p["ok"] for p in vx["pings"]),
+         "racks_calico_ok": sum(p["ok"] for p in e["racks_calico"]["pings"])},
     )
 
 
@@ -124,7 +132,10 @@ class HostGwRoutes(ModeClaim):
             hgw = {"pings": _pings(c), "notes": [n for ns in c.node_notes.values() for n in ns]}
         with _cluster(ctx, _racks(FLANNEL_VXLAN)) as c:
             vx = {"pings": _pings(c)}
-        e = {"one_underlay": one, "racks_host_gw": hgw, "racks_vxlan": vx}
+        with _cluster(ctx, _racks(CALICO)) as c:
+            calico = {"pings": _pings(c)}
+        e = {"one_underlay": one, "racks_host_gw": hgw, "racks_vxlan": vx,
+             "racks_calico": calico}
         keep_evidence(ctx, NAME_HOST_GW, e)
         yield Verdict(judge_host_gw(e))
 
@@ -289,12 +300,18 @@ def judge_calico(e: Mapping[str, Any]) -> ClaimResult:
          "every BGP session is established": bool(e["sessions"]) and all(
              "Established" in s for s in e["sessions"]),
          "pods reach each other across nodes": all(p["ok"] for p in e["pings"]),
+         "the router learnt every block over BGP (proto bgp, via its node)": bool(
+             e["router_learnt"]) and sorted(r["dst"] for r in e["router_learnt"]
+                                            if r["protocol"] == "bgp") == sorted(e["blocks"]),
+         "a host outside the cluster reaches a pod": e["outside_ok"],
          "the mesh converged within the bring-up's wait": 0 < e["converge_s"] < 60},
         f"pod-1's neighbour 169.254.1.1: {e['gateway_mac'] or 'none'} (proxy_arp "
         f"{e['proxy_arp']} on its host veth); node-1's learnt routes "
         f"{[(r['dst'], r['gateway'], r['protocol']) for r in learnt]}; blackhole "
         f"{'present' if e['blackhole'] else 'absent'}; sessions {e['sessions']}; the mesh "
-        f"converged {e['converge_s']:.2f} s after BIRD started; pings "
+        f"converged {e['converge_s']:.2f} s after the daemons started; the router's routes "
+        f"{[(r['dst'], r['gateway'], r['protocol']) for r in e['router_learnt']]}; a host "
+        f"outside {'reached' if e['outside_ok'] else 'did not reach'} pod-1; pings "
         f"{sum(p['ok'] for p in e['pings'])}/{len(e['pings'])}",
         {"converge_s": round(e["converge_s"], 3), "learnt_routes": len(learnt)},
     )
@@ -319,7 +336,16 @@ class CalicoBgp(ModeClaim):
             sock = c.records.subdir("daemons", "node-1") / "bird.ctl"
             protocols = c.exec_node("node-1", ["birdc", "-s", str(sock), "show",
                                                "protocols"]).stdout
-            e = {"gateway_mac": entries[0].get("lladdr", "") if entries else "",
+            c.add_external_host("outside", "198.51.100.0/24")
+            outside = c.exec_node("outside", ["ping", "-c2", "-i0.05", "-W1",
+                                              c.endpoint_ip("pod-1")])
+            blocks = [str(n.pod_cidr) for n in c.plan.nodes]
+            e = {"router_learnt": [
+                     {"dst": r.get("dst"), "gateway": r.get("gateway", ""),
+                      "protocol": r.get("protocol", "")} for r in _routes(c, ROUTER)
+                     if r.get("dst") in blocks],
+                 "blocks": blocks, "outside_ok": outside.ok,
+                 "gateway_mac": entries[0].get("lladdr", "") if entries else "",
                  "proxy_arp": proxy_arp, "peer_ip": c.endpoint_ip("node-2"),
                  "learnt": [{"dst": r.get("dst"), "gateway": r.get("gateway", ""),
                              "protocol": r.get("protocol", "")} for r in node_routes

@@ -150,6 +150,9 @@ def prepare_nodes(cluster: ClusterContext) -> None:
         apply_links(node.name, host.pid, setup)
         rules.append((node.name, host, (*setup.commands, *setup.iptables)))
     run_rules(rules)
+    router = cluster.network.router_setup(cluster.spec, cluster.plan)
+    if router is not None:
+        cluster.node_setups[ROUTER] = router
 
 
 def start_daemons(cluster: ClusterContext) -> None:
@@ -160,9 +163,11 @@ def start_daemons(cluster: ClusterContext) -> None:
     for node, setup in cluster.node_setups.items():
         for daemon in setup.daemons:
             directory = cluster.records.subdir("daemons", node)
+            frr = str(cluster.records.subdir("frr"))  # the router's zebra socket is there
             for name, text in daemon.files:
                 (directory / name).write_text(text.replace("{dir}", str(directory)))
-            argv = [a.replace("{dir}", str(directory)) for a in daemon.argv]
+            argv = [a.replace("{dir}", str(directory)).replace("{frr}", frr)
+                    for a in daemon.argv]
             log = directory / f"{daemon.name}.log"
             with open(log, "ab") as out:
                 started.append((node, daemon.name, log, cluster.popen_node(

@@ -132,6 +132,7 @@ def test_pod_network_claims_rest_on_their_measurements(run_dir: Path,
     host_gw = numbers(claims, "mode-host-gw-routes")
     assert host_gw["router_pod_routes"] == 0 and host_gw["cross_ok"] > 0
     assert host_gw["racks_host_gw_cross_ok"] == 0 and host_gw["racks_vxlan_ok"] > 0
+    assert host_gw["racks_calico_ok"] > 0
     vxlan = numbers(claims, "mode-vxlan-mtu")
     assert vxlan["pod_mtu"] == 1450 and vxlan["encapsulated"] > 0
     assert numbers(claims, "mode-kindnet-no-bridge")["bridges"] == 0

@@ -102,11 +102,33 @@ def test_calico_bgp_runs_bird_in_a_mesh_and_waits_for_the_blocks() -> None:
     assert "Mesh_10_100_0_2" in conf2 and "passive on;" not in conf2
     assert network.cni_config(p, n1, 1500, Path("/i"))["ipam"]["reserved"] == []
     assert bird.peer_protocol(IPv4Address("192.168.0.3")) == "Mesh_192_168_0_3"
-    racks = {"name": "c", "cluster_cidr": "10.0.0.0/16", "pod_network": "calico",
-             "racks": [{"name": "a", "underlay": "10.100.0.0/24"}],
-             "nodes": [{"name": "n", "rack": "a"}]}
-    with pytest.raises(SpecError, match="router to peer"):
-        parse_spec(racks)
+    assert "protocol bgp Global_10_100_0_1 from bgp_template {" in conf
+    assert "neighbor 10.100.0.1 as 64513;" in conf  # the router, a global BGP peer
+    router = network.router_setup(spec, p)
+    assert router is not None and router.await_routes == (n1.pod_cidr, n2.pod_cidr)
+    (bgpd,) = router.daemons
+    assert "{frr}/quagga_router.api" in bgpd.argv and "--vty_socket" in bgpd.argv
+    frr = dict(bgpd.files)["bgpd.conf"]
+    assert "router bgp 64513" in frr and " neighbor 10.100.0.2 remote-as 64512" in frr
+    assert "  neighbor 10.100.0.3 activate" in frr and "no bgp ebgp-requires-policy" in frr
+    assert pod_network("calico-vxlan").router_setup(spec, p) is None
+
+
+def test_bgpd_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from testbed.model.podnet import bird
+
+    bgpd = shutil.which("bgpd") or "/usr/lib/frr/bgpd"
+    if not Path(bgpd).exists():
+        pytest.skip("FRR's bgpd not installed")
+    conf = tmp_path / "bgpd.conf"
+    conf.write_text(bird.frr_bgpd([IPv4Address("10.100.0.1")],
+                                  [IPv4Address("10.100.0.2"), IPv4Address("10.100.0.3")]))
+    res = subprocess.run([bgpd, "-C", "-f", str(conf), "--vty_socket", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_bird_accepts_the_rendered_configuration(tmp_path: Path) -> None:
@@ -120,6 +142,7 @@ def test_bird_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     conf = tmp_path / "bird.conf"
     conf.write_text(bird.render(IPv4Address("10.100.0.2"), [IPv4Network("10.0.0.0/26")],
                                 IPv4Network("10.0.0.0/14"),
-                                [IPv4Address("10.100.0.3"), IPv4Address("10.100.0.4")]))
+                                [IPv4Address("10.100.0.3"), IPv4Address("10.100.0.4")],
+                                tor=IPv4Address("10.100.0.1")))
     res = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -38,7 +38,8 @@ def host_gw() -> dict[str, Any]:
                                     ping("pod-1", "pod-3", False, 0, False)],
                           "notes": ["flanneld would fail: Error adding route to 10.0.1.0/24 "
                                     "via 10.100.1.2: network is unreachable"]},
-        "racks_vxlan": {"pings": [ping("pod-1", "pod-3", True, 62, False)]}}
+        "racks_vxlan": {"pings": [ping("pod-1", "pod-3", True, 62, False)]},
+        "racks_calico": {"pings": [ping("pod-1", "pod-3", True, 62, False)]}}
 
 
 def test_host_gw_confirmed_refuted_error() -> None:
@@ -55,6 +56,9 @@ def test_host_gw_confirmed_refuted_error() -> None:
     assert mc.judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["racks_vxlan"]["pings"][0]["ok"] = False
+    assert mc.judge_host_gw(e).verdict == "refuted"
+    e = host_gw()
+    e["racks_calico"]["pings"][0]["ok"] = False
     assert mc.judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["one_underlay"]["pings"] = e["one_underlay"]["pings"][:1]
@@ -107,7 +111,11 @@ def calico() -> dict[str, Any]:
     return {"gateway_mac": "ee:ee:ee:ee:ee:ee", "proxy_arp": "1", "peer_ip": "10.100.0.3",
             "learnt": [{"dst": "10.0.0.64/26", "gateway": "10.100.0.3", "protocol": "bird"}],
             "blackhole": True, "sessions": ["Mesh_10_100_0_3 BGP --- up Established"],
-            "converge_s": 2.1, "pings": [ping("pod-1", "pod-3", True, 62, False)]}
+            "converge_s": 2.1, "pings": [ping("pod-1", "pod-3", True, 62, False)],
+            "blocks": ["10.0.0.0/26", "10.0.0.64/26"], "outside_ok": True,
+            "router_learnt": [{"dst": "10.0.0.0/26", "gateway": "10.100.0.2", "protocol": "bgp"},
+                              {"dst": "10.0.0.64/26", "gateway": "10.100.0.3",
+                               "protocol": "bgp"}]}
 
 
 def test_calico_confirmed_refuted_error() -> None:
@@ -115,6 +123,9 @@ def test_calico_confirmed_refuted_error() -> None:
     for key, value in (("gateway_mac", "aa:bb:cc:dd:ee:ff"), ("blackhole", False),
                        ("learnt", [{"dst": "10.0.0.64/26", "gateway": "10.100.0.3",
                                     "protocol": "static"}]),  # not learnt over BGP
-                       ("sessions", ["Mesh_10_100_0_3 BGP --- start Connect"])):
+                       ("sessions", ["Mesh_10_100_0_3 BGP --- start Connect"]),
+                       ("outside_ok", False),
+                       ("router_learnt", [{"dst": "10.0.0.0/26", "gateway": "10.100.0.2",
+                                           "protocol": "bgp"}])):  # a block missing
         assert mc.judge_calico({**calico(), key: value}).verdict == "refuted", key
     assert mc.judge_calico({**calico(), "pings": []}).verdict == "error"

@@ -127,6 +127,11 @@ class PodNetwork(ABC):
         (`ipam_dir`: the node's own host-local data directory; `plan`: the cluster's
         addresses, for a mode whose configuration names the whole pod network)."""
 
+    def router_setup(self, spec: ClusterSpec, plan: AddressPlan) -> NodeSetup | None:
+        """Daemons the mode runs on the router (a BGP speaker), and the routes they must
+        bring it; None: the router needs nothing from this mode."""
+        return None
+
     def expected_ttls(self) -> dict[str, int]:
         """The reply TTL each path class should show (Linux sends with 64)."""
         return dict(EXPECTED_TTL)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 AS_NUMBER = 64512  # BGPConfiguration's default asNumber
+ROUTER_AS = 64513  # the top-of-rack router's (a global BGPPeer of its own AS)
 DEFAULT_METRIC = 1024  # calico_kernel_programming: krt_metric of BGP routes
 
 
@@ -31,9 +32,10 @@ def peer_protocol(peer: IPv4Address) -> str:
 
 
 def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Network,
-           peers: Sequence[IPv4Address]) -> str:
-    """bird.conf for a node with address `router_id`, its IPAM `blocks`, the IP pool and
-    the other nodes' addresses."""
+           peers: Sequence[IPv4Address], tor: IPv4Address | None = None) -> str:
+    """bird.conf for a node with address `router_id`, its IPAM `blocks`, the IP pool,
+    the other nodes' addresses and, if given, its top-of-rack router (a global BGPPeer:
+    an eBGP session to AS ROUTER_AS, confd's `Global_<address>` protocol)."""
     lines = [
         "# Calico's BIRD configuration (testbed.model.podnet.bird), in BIRD 2 syntax",
         f"router id {router_id};",
@@ -111,4 +113,26 @@ def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Netw
             *(["  passive on;"] if str(peer) > str(router_id) else []),
             "}",
         ]
+    if tor is not None:
+        lines += [
+            "",
+            f"protocol bgp Global_{str(tor).replace('.', '_')} from bgp_template {{",
+            f"  neighbor {tor} as {ROUTER_AS};",
+            f"  source address {router_id};",
+            "}",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def frr_bgpd(router_ids: Sequence[IPv4Address], nodes: Sequence[IPv4Address]) -> str:
+    """bgpd.conf for the router as a top-of-rack router: AS ROUTER_AS, an eBGP session to
+    every node (AS AS_NUMBER), accepting and passing on what they announce (FRR asks for
+    a policy on eBGP sessions unless `no bgp ebgp-requires-policy`)."""
+    lines = ["hostname router", "log stdout informational", f"router bgp {ROUTER_AS}",
+             f" bgp router-id {router_ids[0]}", " no bgp ebgp-requires-policy",
+             " no bgp network import-check"]
+    lines += [f" neighbor {n} remote-as {AS_NUMBER}" for n in nodes]
+    lines += [" address-family ipv4 unicast"]
+    lines += [f"  neighbor {n} activate" for n in nodes]
+    lines += [" exit-address-family", "line vty", ""]
+    return "\n".join(lines)

@@ -157,20 +157,14 @@ class CalicoBgp(CalicoVxlan):
     blackhole (testbed.model.podnet.bird). The bring-up waits until every node has every
     other node's block, and times it (`converge_s`).
 
-    Not yet: the router as a BGP peer (a top-of-rack router, FRR), without which blocks
-    behind the router (other racks) are unreachable and hosts outside the cluster cannot
-    reach pods; racks are refused until then."""
+    The router peers with every node as a top-of-rack router would (FRR's bgpd, AS
+    64513, eBGP; Calico's global BGPPeer on the nodes' side), so blocks behind it (other
+    racks) and hosts outside the cluster reach the pods."""
 
     name = CALICO
     description = ("Calico with BGP: no bridge, proxy-ARP veths, /26 IPAM blocks announced "
                    "by BIRD in a full iBGP mesh (AS 64512)")
     tools = {"bird": "bird2"}
-
-    def check(self, spec: ClusterSpec, fail: Fail) -> None:
-        super().check(spec, fail)
-        if spec.racks:
-            raise fail("racks", "calico (BGP) across racks needs the router to peer with "
-                       "the nodes, which is not emulated yet; use calico-vxlan")
 
     def mtu(self, interface_mtus: Mapping[str, int]) -> int:
         return kubenet_mtu(interface_mtus)  # no encapsulation
@@ -178,7 +172,8 @@ class CalicoBgp(CalicoVxlan):
     def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
                    mtu: int) -> NodeSetup:
         conf = bird.render(node.underlay_ip.ip, [node.pod_cidr], spec.cluster_cidr,
-                           [o.underlay_ip.ip for o in plan.nodes if o.name != node.name])
+                           [o.underlay_ip.ip for o in plan.nodes if o.name != node.name],
+                           tor=plan.router_for(node).ip)
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
@@ -187,6 +182,18 @@ class CalicoBgp(CalicoVxlan):
                                      "{dir}/bird.ctl"), (("bird.conf", conf),)),),
             await_routes=tuple(o.pod_cidr for o in plan.nodes if o.name != node.name),
         )
+
+    def router_setup(self, spec: ClusterSpec, plan: AddressPlan) -> NodeSetup | None:
+        """The router as a top-of-rack router: FRR's bgpd (AS 64513) in an eBGP session
+        with every node, attached to the router's zebra; it must learn every block."""
+        routers = [r.router_ip.ip for r in plan.racks] or [plan.router_ip.ip]
+        conf = bird.frr_bgpd(routers, [n.underlay_ip.ip for n in plan.nodes])
+        return NodeSetup(
+            sysctls=(), bridge=None, bridge_ip=None, mtu=0, default_via=plan.router_ip.ip,
+            daemons=(Daemon("bgpd", ("bgpd", "-f", "{dir}/bgpd.conf", "-i", "{dir}/bgpd.pid",
+                                     "-z", "{frr}/quagga_router.api", "-u", "root",
+                                     "--vty_socket", "{dir}"), (("bgpd.conf", conf),)),),
+            await_routes=tuple(n.pod_cidr for n in plan.nodes))
 
     def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
                    ipam_dir: Path) -> dict[str, Any]:
