@@ -143,3 +143,22 @@ def test_calico_vxlan_proxy_arp_blocks_and_tunnel() -> None:
         c.remove_pod("later")
         c.add_pod("node-1", "again")
         assert c.endpoint_ip("again") == "10.0.0.3"  # released, and handed out again
+
+
+def test_calico_bgp_across_racks_through_the_router() -> None:
+    """calico on two racks: BIRD on each node, the router's bgpd learning both blocks;
+    node-1 reaches node-2's block through the router (BGP's recursive next hop), pods
+    answer across racks, and nothing is left behind."""
+    before = machine_snapshot()
+    with Cluster(_racks_spec("calico")) as c:
+        assert c.timings["converge_s"] > 0
+        router = {r["dst"]: r for r in routes(c, "router")}
+        for node in ("node-1", "node-2"):
+            block = str(c.node_plan(node).pod_cidr)
+            assert router[block]["protocol"] == "bgp"
+            assert router[block]["gateway"] == c.endpoint_ip(node)
+        learnt = {r["dst"]: r for r in routes(c, "node-1")}
+        other = learnt[str(c.node_plan("node-2").pod_cidr)]
+        assert other["protocol"] == "bird" and other["gateway"] == "10.100.0.1"
+        assert ttl(c, "pod-1", "pod-3") == 61  # node, router, node
+    assert machine_snapshot() == before
