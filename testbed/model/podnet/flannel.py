@@ -76,13 +76,21 @@ VXLAN_PORT = 8472  # the Linux kernel's VXLAN port, which flannel's port 0 leave
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
 
-def unreachable_route_note(agent: str, node: NodePlan, other: NodePlan) -> str:
-    """What an agent logs when the route to another node's pods via that node's address
-    cannot be added: the address is not on any of this node's links (another rack)."""
-    return (f"{agent} would fail: Error adding route to {other.pod_cidr} via "
-            f"{other.underlay_ip.ip}: network is unreachable ({other.name} is on rack "
-            f"{other.rack}, {node.name} on rack {node.rack}: its pods are unreachable "
-            "from here)")
+def direct_routes(plan: AddressPlan, node: NodePlan) -> tuple[Route, ...]:
+    """An agent's route to each other node's pods via that node's address, for the nodes
+    on this node's segment (the kernel refuses a gateway on no link of the node)."""
+    return tuple(Route(other.pod_cidr, other.underlay_ip.ip) for other in plan.nodes
+                 if other.name != node.name and plan.same_segment(node, other))
+
+
+def unreachable_notes(agent: str, plan: AddressPlan, node: NodePlan) -> tuple[str, ...]:
+    """What the agent logs for each other node behind the router (another rack): the
+    route via its address cannot be added."""
+    return tuple(
+        f"{agent} would fail: Error adding route to {other.pod_cidr} via "
+        f"{other.underlay_ip.ip}: network is unreachable ({other.name} is on rack "
+        f"{other.rack}, {node.name} on rack {node.rack}: its pods are unreachable from here)"
+        for other in plan.nodes if not plan.same_segment(node, other))
 
 
 OVERLAY = Overlay(VXLAN_DEVICE, VNI, VXLAN_PORT, "flannel.1", 0x0e)
@@ -182,14 +190,11 @@ class FlannelHostGw(Kubenet):
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=self.bridge, bridge_ip=node.bridge_ip, mtu=mtu,
             default_via=plan.router_for(node).ip,
-            routes=tuple(Route(other.pod_cidr, other.underlay_ip.ip)
-                         for other in plan.nodes if other.name != node.name
-                         and plan.same_segment(node, other)),
+            routes=direct_routes(plan, node),
             bridge_sysctls=(("net.bridge.bridge-nf-call-iptables", "1"),),
             iptables=(*masq_rules(spec.cluster_cidr, node.pod_cidr),
                       *forward_rules(spec.cluster_cidr)),
-            notes=tuple(unreachable_route_note("flanneld", node, other) for other in plan.nodes
-                        if not plan.same_segment(node, other)),
+            notes=unreachable_notes("flanneld", plan, node),
         )
 
     def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:

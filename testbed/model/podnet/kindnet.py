@@ -34,7 +34,7 @@ from testbed.model.addressing import AddressPlan, NodePlan
 from testbed.model.names import KINDNET
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.podnet.base import NodeSetup, Route
-from testbed.model.podnet.flannel import unreachable_route_note
+from testbed.model.podnet.flannel import direct_routes, unreachable_notes
 from testbed.model.podnet.kubenet import Kubenet
 from testbed.model.spec import ClusterSpec
 
@@ -93,12 +93,9 @@ class Kindnet(Kubenet):
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
-            routes=tuple(Route(other.pod_cidr, other.underlay_ip.ip)
-                         for other in plan.nodes if other.name != node.name
-                         and plan.same_segment(node, other)),
+            routes=direct_routes(plan, node),
             iptables=masq_rules(spec.cluster_cidr),
-            notes=tuple(unreachable_route_note("kindnetd", node, other)
-                        for other in plan.nodes if not plan.same_segment(node, other)),
+            notes=unreachable_notes("kindnetd", plan, node),
         )
 
     def masquerade_rules(self, spec: ClusterSpec) -> tuple[tuple[str, ...], ...]:
