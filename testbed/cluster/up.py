@@ -160,10 +160,10 @@ def start_daemons(cluster: ClusterContext) -> None:
     the node's directory of the run; then wait until every node's kernel has the routes
     they converge to (the step's time is the convergence time)."""
     started = []
+    frr = str(cluster.records.subdir("frr"))  # the router's zebra socket is there
     for node, setup in cluster.node_setups.items():
         for daemon in setup.daemons:
             directory = cluster.records.subdir("daemons", node)
-            frr = str(cluster.records.subdir("frr"))  # the router's zebra socket is there
             for name, text in daemon.files:
                 (directory / name).write_text(text.replace("{dir}", str(directory)))
             argv = [a.replace("{dir}", str(directory)).replace("{frr}", frr)
