@@ -27,7 +27,9 @@ from experiments.claims import ClaimResult
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError, one_line
 from testbed.kernel.procs import ExecResult
+from testbed.model.names import DOCKER_DEFAULT
 from testbed.model.paths import classify
+from testbed.model.podnet import POD_NETWORKS
 from testbed.model.spec import ClusterSpec
 from testbed.pods.wiring import DEFAULT_WIRING
 from testbed.results.progress import Reporter
@@ -39,6 +41,9 @@ SHARED_CLUSTER = "shared-cluster"  # runs on the suite's cluster and leaves it a
 OWN_CLUSTERS = "own-clusters"  # brings clusters of its own up and down (after the shared)
 
 T = TypeVar("T")
+# the pod networks a comparison can build: docker-default's cross-node traffic does not
+# arrive, by design
+COMPARABLE = tuple(m for m in POD_NETWORKS if m != DOCKER_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Params:
     ping_interval_s: float = 0.05  # root may ping faster than 0.2 s
     iperf_duration_s: int = 3  # iperf3 3.12 truncates fractional durations
     iperf_port: int = 5201
+    # the pod networks pod-network-comparison builds, in order (empty: every one it can)
+    modes: tuple[str, ...] = ()
 
     @classmethod
     def quick(cls, repeat: int | None = None) -> Params:
@@ -67,9 +74,14 @@ class Params:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
                 0.002 <= interval <= 60):
             raise ValueError("ping_interval_s must be a number of seconds in 0.002..60")
+        if not isinstance(self.modes, (list, tuple)) or not all(
+                isinstance(m, str) and m in COMPARABLE for m in self.modes):
+            raise ValueError(f"modes must name pod networks among {', '.join(COMPARABLE)}")
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError("modes names a pod network twice")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "modes": list(self.modes)}
 
 
 @dataclass(frozen=True)

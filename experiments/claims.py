@@ -76,6 +76,9 @@ CLAIMS: dict[str, str] = {
                        "ee:ee:ee:ee:ee:ee; routes to other nodes' blocks are learnt over BGP "
                        "(proto bird), within the convergence time measured; the router peers "
                        "as a top-of-rack router, so hosts outside reach pods",
+    "mode-calico-join": "a node that joins a running Calico cluster is reachable from every "
+                        "other node after the convergence time measured; one that leaves is "
+                        "withdrawn from every node and the router",
 }
 VERDICTS = ("confirmed", "refuted", "error")
 

@@ -14,6 +14,11 @@ measured:
     pod_up_ms           the bring-up step `pods` over the pods it made
     converge_s          for a mode with routing daemons (Calico's BIRD): from their start
                         until every node has every other node's routes
+    leave_s, join_s     for such a mode, once the rest is measured: the second node
+                        deleted from the pod network, then added back (Cluster.leave,
+                        join), until every kernel agreed; other modes' agents are the
+                        testbed's own code, with no API server watch whose delay a time
+                        would show, so they have no figure
     node_routes, node_neighbours   IPv4 routes and neighbour entries of the first node,
                         once the traffic above has flowed
 
@@ -33,19 +38,17 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from experiments.base import MEASUREMENT, OWN_CLUSTERS, Context, Result, Rows
+from experiments.base import COMPARABLE, MEASUREMENT, OWN_CLUSTERS, Context, Result, Rows
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
 from testbed.measure.ping import parse_ping
-from testbed.model.names import DOCKER_DEFAULT
-from testbed.model.podnet import POD_NETWORKS
 from testbed.model.spec import ClusterSpec
 from testbed.results.rundir import Measurement
 
 NAME = "pod-network-comparison"
-MODES = tuple(m for m in POD_NETWORKS if m != DOCKER_DEFAULT)
+MODES = COMPARABLE  # by default; `--modes` (Params.modes) chooses among them
 SERVER = "iperf3-server"
 CONNECT_RETRY_S = 5.0
 METRICS = {  # metric -> (label for the table and plot, unit)
@@ -55,6 +58,8 @@ METRICS = {  # metric -> (label for the table and plot, unit)
     "cmp_pod_mtu": ("pod MTU", "bytes"),
     "cmp_pod_up_ms": ("bring-up per pod", "ms"),
     "cmp_converge_s": ("routing daemons' convergence", "s"),
+    "cmp_leave_s": ("a node leaves: convergence", "s"),
+    "cmp_join_s": ("a node joins: convergence", "s"),
     "cmp_node_routes": ("routes on node-1", "count"),
     "cmp_node_neighbours": ("neighbour entries on node-1", "count"),
 }
@@ -87,10 +92,10 @@ class PodNetworkComparison:
     needs = OWN_CLUSTERS
 
     def steps(self, ctx: Context) -> int:
-        return len(MODES)
+        return len(ctx.params.modes or MODES)
 
     def run(self, ctx: Context) -> Iterator[Result]:
-        for mode in MODES:
+        for mode in ctx.params.modes or MODES:
             label = f"{NAME} {mode}"
             if ctx.is_done(f"{NAME}/{mode}", 1, "node-1", "node-1"):
                 yield Rows(f"{label} (kept from before)")
@@ -153,6 +158,11 @@ class PodNetworkComparison:
                              float(len(routes))))
             rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_node_neighbours",
                              float(len(neigh))))
+            if c.nodes_can_leave:
+                rows.append(_row(ctx, c, mode, 1, node_b, node_b, "node", "cmp_leave_s",
+                                 c.leave(node_b)))
+                rows.append(_row(ctx, c, mode, 1, node_b, node_b, "node", "cmp_join_s",
+                                 c.join(node_b)))
         return rows
 
 
@@ -182,7 +192,10 @@ def comparison_png(df: pd.DataFrame) -> bytes:
     cols = list(table.columns)
     fig, axes = plt.subplots(1, len(cols), figsize=(2.4 * len(cols), 3.2), squeeze=False)
     for ax, col in zip(axes[0], cols):
-        ax.bar(range(len(table.index)), table[col].fillna(0), color="#2e86c1")
+        values = table[col]
+        ax.bar(range(len(table.index)), values.fillna(0), color="#2e86c1")
+        for x in (i for i, v in enumerate(values) if pd.isna(v)):  # not measured: say so
+            ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=6, color="#666666")
         ax.set_xticks(range(len(table.index)), list(table.index), rotation=45, ha="right",
                       fontsize=7)
         ax.set_title(col, fontsize=7)
@@ -193,7 +206,8 @@ def comparison_png(df: pd.DataFrame) -> bytes:
 
 
 def comparison_markdown(df: pd.DataFrame) -> list[str]:
-    """The report's section: the table, how many rounds the ratio rests on."""
+    """The report's section: the table (n/a: not measured for that mode, as leaving and
+    joining where no daemon follows the nodes), how many rounds the ratio rests on."""
     table = comparison_table(df)
     if table.empty:
         return []
@@ -203,6 +217,6 @@ def comparison_markdown(df: pd.DataFrame) -> list[str]:
             "The same workload on each pod network, each on a cluster of its own built from "
             "this topology (medians; the throughput ratio pairs pod-cross-node with node-node "
             f"in each round, {int(rounds.min()) if len(rounds) else 0} round(s) a mode).", "",
-            table.apply(lambda col: col.map(lambda v: float(f"{v:.3g}"))).to_markdown(
-                floatfmt="g"), "",
+            table.apply(lambda col: col.map(
+                lambda v: "n/a" if pd.isna(v) else f"{float(f'{v:.3g}'):g}")).to_markdown(), "",
             "![pod_network_comparison.png](pod_network_comparison.png)", ""]

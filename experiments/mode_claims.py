@@ -16,6 +16,10 @@ verdict is a pure function (`judge_*`) of the evidence kept in raw/<claim>/evide
                           blackhole), BIRD's sessions, the router's routes (every block,
                           learnt as a top-of-rack router), a host outside pinging a pod, the
                           convergence time, pings
+    mode-calico-join      Calico with BGP, three nodes: node-3 leaves the mesh (its routes
+                          withdrawn from every other node and the router, its pods out of
+                          reach) and joins again (learnt over BGP, reachable both ways),
+                          each change timed until every kernel agreed
 """
 
 from __future__ import annotations
@@ -361,4 +365,84 @@ class CalicoBgp(ModeClaim):
         yield Verdict(judge_calico(e))
 
 
-MODE_CLAIMS = (HostGwRoutes(), VxlanMtu(), KindnetNoBridge(), CalicoBgp())
+# -- Calico: a node leaves the mesh and joins it again ----------------------------------------
+
+NAME_JOIN = "mode-calico-join"
+MOVER = "node-3"  # calico.yaml's third node: it leaves and joins
+
+
+def judge_join(e: Mapping[str, Any]) -> ClaimResult:
+    others = e["others"]
+    if not others or not e["left"]["pings"] or not e["joined"]["pings"]:
+        return error(NAME_JOIN, "no other node, or no ping to the moving node's pods")
+    left, joined = e["left"], e["joined"]
+    return judge(
+        NAME_JOIN,
+        {"before: every other node reaches its pods": all(p["ok"] for p in e["before"]),
+         "once it left, no other node and not the router routes to its block": not any(
+             left["routes"][n] for n in [*others, ROUTER]),
+         "once it left, no other node's pod reaches its pods": not any(
+             p["ok"] for p in left["pings"]),
+         "once it joined, every other node routes to its block over BGP (proto bird, via "
+         "its address)": all(
+             joined["routes"][n] and all(r["protocol"] == "bird" and r["gateway"] ==
+                                         e["mover_ip"] for r in joined["routes"][n])
+             for n in others),
+         "once it joined, the router learnt its block (proto bgp)": bool(
+             joined["routes"][ROUTER]) and all(r["protocol"] == "bgp"
+                                              for r in joined["routes"][ROUTER]),
+         "once it joined, every other node's pods reach its pods, and they them": all(
+             p["ok"] for p in joined["pings"]),
+         "both changes converged, timed": 0 < e["leave_s"] < 60 and 0 < e["join_s"] < 60},
+        f"{e['mover']} ({e['block']}) left: {e['leave_s']:.2f} s until no kernel routed to "
+        f"its block; routes then {_route_list(left['routes'])}; pings "
+        f"{sum(p['ok'] for p in left['pings'])}/{len(left['pings'])}. It joined: "
+        f"{e['join_s']:.2f} s until every kernel had every block; routes then "
+        f"{_route_list(joined['routes'])}; pings "
+        f"{sum(p['ok'] for p in joined['pings'])}/{len(joined['pings'])} (before: "
+        f"{sum(p['ok'] for p in e['before'])}/{len(e['before'])})",
+        {"leave_s": round(e["leave_s"], 3), "join_s": round(e["join_s"], 3)},
+    )
+
+
+def _route_list(routes: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    return {n: [f"{r['dst']} via {r['gateway']} proto {r['protocol']}" for r in rs]
+            for n, rs in routes.items()}
+
+
+class CalicoJoin(ModeClaim):
+    """A node that joins a running Calico mesh is reachable from every other node after
+    the time measured; one that leaves is withdrawn everywhere (topologies/calico.yaml)."""
+
+    name = NAME_JOIN
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        with _cluster(ctx, load_spec(TOPOLOGIES / "calico.yaml")) as c:
+            block = str(c.node_plan(MOVER).pod_cidr)
+            others = [n for n in c.node_names if n != MOVER]
+            here = c.pods_by_node()
+            moving = here.get(MOVER, [])
+            sources = [here[n][0] for n in others if here.get(n)]
+
+            def state() -> dict[str, Any]:
+                routes = {n: [{"dst": r.get("dst"), "gateway": r.get("gateway", ""),
+                               "protocol": r.get("protocol", "")}
+                              for r in _routes(c, n) if r.get("dst") == block]
+                          for n in [*others, ROUTER]}
+                pings = [_ping(c, s, d) for s in sources for d in moving]
+                return {"routes": routes, "pings": pings}
+
+            before = [_ping(c, s, d) for s in sources for d in moving]
+            leave_s = c.leave(MOVER)
+            left = state()
+            join_s = c.join(MOVER)
+            joined = state()
+            joined["pings"] += [_ping(c, d, s) for s in sources for d in moving]
+            e = {"mover": MOVER, "mover_ip": c.endpoint_ip(MOVER), "block": block,
+                 "others": others, "before": before, "leave_s": leave_s, "left": left,
+                 "join_s": join_s, "joined": joined}
+        keep_evidence(ctx, NAME_JOIN, e)
+        yield Verdict(judge_join(e))
+
+
+MODE_CLAIMS = (HostGwRoutes(), VxlanMtu(), KindnetNoBridge(), CalicoBgp(), CalicoJoin())

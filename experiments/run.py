@@ -36,6 +36,7 @@ if __name__ == "__main__":
 
 # ruff: noqa: E402 - the imports need the project environment chosen above
 import argparse
+import dataclasses
 import json
 import shlex
 import socket
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import compare_modes
-from experiments.base import Context, Params
+from experiments.base import COMPARABLE, Context, Params
 from experiments.claims import CLAIMS
 from experiments.registry import REGISTRY
 from experiments.suite import run_suite
@@ -89,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "own topology and parameters")
     ap.add_argument("--wiring", choices=list(CHOICES), default=None,
                     help="pod wiring: real CNI plugins (default) or the netlink fast path")
+    ap.add_argument("--modes", type=_modes, default=None, metavar="MODE,MODE...",
+                    help="the pod networks pod-network-comparison builds (default: "
+                         f"{', '.join(COMPARABLE)})")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -97,7 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--duration must be at least 1")
     if args.resume is not None:
         clash = [name for name in ("topology", "out", "repeat", "experiment", "duration",
-                                   "wiring")
+                                   "wiring", "modes")
                  if getattr(args, name) is not None] + (["quick"] if args.quick else [])
         if clash:
             ap.error("--resume takes the topology and parameters from the run's metadata; "
@@ -108,8 +112,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def make_params(args: argparse.Namespace) -> Params:
     params = Params.quick(args.repeat) if args.quick else Params(repeat=args.repeat or 3)
     if args.duration is not None:
-        params = Params(**{**params.to_dict(), "iperf_duration_s": args.duration})
+        params = dataclasses.replace(params, iperf_duration_s=args.duration)
+    if args.modes is not None:
+        params = dataclasses.replace(params, modes=args.modes)
     return params
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    """`--modes a,b`: pod networks the comparison can build, each once."""
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m not in COMPARABLE]
+    if not modes or unknown or len(set(modes)) != len(modes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: name each once, among {', '.join(COMPARABLE)}")
+    return modes
 
 
 def _utc(t: float) -> str:

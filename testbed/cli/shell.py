@@ -162,6 +162,29 @@ class KubeCLI(IPCLI):
         self.cluster.set_uplink(parts[0], parts[1] == "up")
         print(f"{parts[0]}: underlay port {parts[1]}")
 
+    def do_leave(self, line: str) -> None:
+        """Delete a node from the pod network where routing daemons follow the nodes
+        (calico): its BIRD stops, the others drop it; prints the convergence time:
+        leave <node>."""
+        node = line.strip()
+        if not node:
+            err("usage: leave <node>")
+            self.fail()
+            return
+        print(f"{node} left the pod network: every kernel agreed in "
+              f"{self.cluster.leave(node):.2f} s")
+
+    def do_join(self, line: str) -> None:
+        """Add a node that left back to the pod network; prints the convergence time:
+        join <node>."""
+        node = line.strip()
+        if not node:
+            err("usage: join <node>")
+            self.fail()
+            return
+        print(f"{node} joined the pod network: every kernel agreed in "
+              f"{self.cluster.join(node):.2f} s")
+
     def do_proxymode(self, line: str) -> None:
         """Switch every node's kube-proxy: proxymode iptables|nftables|userspace."""
         mode = line.strip()

@@ -11,6 +11,7 @@ the module named for it, which this class calls:
     down.py    stop: teardown, always the same path, holding Ctrl-C until it is done
     pods.py    pods and containers while the cluster runs
     hosts.py   hosts behind the router (outside the cluster)
+    mesh.py    the pod network's daemons; nodes leaving and joining the pod network
 
 Teardown removes only what the run recorded creating (testbed.records).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from testbed.cluster import down, hosts, outside, pods, up
+from testbed.cluster import down, hosts, mesh, outside, pods, up
 from testbed.cluster.context import ClusterContext, ExternalHost
 from testbed.errors import TestbedError
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
@@ -99,3 +100,16 @@ class Cluster(ClusterContext):
         """Take a node off the underlay (as a failed node looks from the network) or put
         it back (see testbed.cluster.outside)."""
         outside.set_uplink(self, node, up)
+
+    # -- nodes in the pod network ------------------------------------------------------
+
+    def leave(self, node: str) -> float:
+        """Delete a node from the pod network, as deleting its Node does where routing
+        daemons follow the nodes (Calico's BIRD mesh): its daemons stop, the others drop
+        it. Returns the seconds until no other kernel routes to its pods (convergence)."""
+        return mesh.leave(self, node)
+
+    def join(self, node: str) -> float:
+        """Add a node that left back to the pod network; the seconds until every node and
+        the router route to every member's pods again (convergence)."""
+        return mesh.join(self, node)

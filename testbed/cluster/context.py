@@ -70,6 +70,10 @@ class ClusterContext:
         self.external: dict[str, ExternalHost] = {}
         self.external_links = 0  # hosts behind the router so far (names their links)
         self.node_processes: list[Any] = []  # processes started in nodes and the router
+        # the pod network's daemons by (node or router, name), and the nodes they follow
+        # (testbed.cluster.mesh: a node that left is not a member)
+        self.daemons: dict[tuple[str, str], Any] = {}
+        self.members: list[str] = []
         self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
         # the Services control plane (testbed.cluster.services), for a topology with them
         self.services: Any = None
@@ -84,6 +88,12 @@ class ClusterContext:
         return self.state
 
     # -- look-ups ----------------------------------------------------------------------
+
+    @property
+    def nodes_can_leave(self) -> bool:
+        """Whether nodes can leave and join the running pod network: the mode's routes
+        between nodes are daemons' that follow the nodes (testbed.cluster.mesh)."""
+        return self.network.mesh(self.spec, self.plan, None, self.plan.nodes) is not None
 
     def pod(self, name: str) -> Pod:
         try:

@@ -50,6 +50,8 @@ def _tear_down(cluster: ClusterContext) -> None:
     for proc in cluster.node_processes:
         procs.stop_popen(proc)
     cluster.node_processes.clear()
+    cluster.daemons.clear()
+    cluster.members = []
     cluster.wiring.close()
     if cluster.net is not None:
         try:

@@ -23,13 +23,12 @@ after a crash, the next run or `testbed clean`) removes it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from testbed.cluster import down, preflight
+from testbed.cluster import down, mesh, preflight
 from testbed.cluster.context import ClusterContext, route_dst
 from testbed.cluster.outside import OutsideController
 from testbed.cluster.pods import add_pods
@@ -50,7 +49,6 @@ from testbed.records import undo
 from testbed.records.journal import new_run
 
 ROUTE_WAIT_S = 20.0
-CONVERGE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -155,46 +153,6 @@ def prepare_nodes(cluster: ClusterContext) -> None:
         cluster.node_setups[ROUTER] = router
 
 
-def start_daemons(cluster: ClusterContext) -> None:
-    """The daemons the pod network runs on its nodes (BIRD for Calico), their files in
-    the node's directory of the run; then wait until every node's kernel has the routes
-    they converge to (the step's time is the convergence time)."""
-    started = []
-    frr = str(cluster.records.subdir("frr"))  # the router's zebra socket is there
-    for node, setup in cluster.node_setups.items():
-        for daemon in setup.daemons:
-            directory = cluster.records.subdir("daemons", node)
-            for name, text in daemon.files:
-                (directory / name).write_text(text.replace("{dir}", str(directory)))
-            argv = [a.replace("{dir}", str(directory)).replace("{frr}", frr)
-                    for a in daemon.argv]
-            log = directory / f"{daemon.name}.log"
-            with open(log, "ab") as out:
-                started.append((node, daemon.name, log, cluster.popen_node(
-                    node, argv, stdout=out, stderr=out)))
-    want = {n: {str(d) for d in s.await_routes} for n, s in cluster.node_setups.items()
-            if s.await_routes}
-    if started:
-        cluster.progress(f"started {len(started)} daemon(s); waiting for their routes")
-    deadline = time.monotonic() + CONVERGE_WAIT_S
-    while want:
-        for node in list(want):
-            res = cluster.exec_node(node, ["ip", "-j", "route", "show"])
-            have = {route_dst(r) for r in json.loads(res.stdout or "[]")}
-            if want[node] <= have:
-                del want[node]
-        for node, name, log, proc in started:
-            if proc.poll() is not None:
-                raise TestbedError(f"{name} on {node} exited: "
-                                   f"{log.read_text(errors='replace')[-300:].strip()}")
-        if want and time.monotonic() > deadline:
-            raise TestbedError("routes not learnt within "
-                               f"{CONVERGE_WAIT_S:.0f} s: " + "; ".join(
-                                   f"{n} lacks {sorted(w)}" for n, w in want.items()))
-        if want:
-            time.sleep(0.1)
-
-
 def wait_router_routes(cluster: ClusterContext) -> None:
     """staticd installs routes asynchronously: wait until every one is in the kernel."""
     want = {str(r.dst) for r in cluster.network.router_routes(cluster.plan)}
@@ -245,7 +203,7 @@ STEPS: tuple[Step, ...] = (
     Step("records", open_records),
     Step("network", build_network),
     Step("nodes", prepare_nodes),
-    Step("converge", start_daemons),
+    Step("converge", mesh.start),
     Step("routes", wait_router_routes),
     Step("services", plan_services),
     Step("pods", create_pods),

@@ -139,3 +139,5 @@ def test_pod_network_claims_rest_on_their_measurements(run_dir: Path,
     assert (run_dir / "raw" / "mode-vxlan-mtu" / "capture-node-1.pcap").stat().st_size
     calico = numbers(claims, "mode-calico-bgp")
     assert calico["learnt_routes"] == 1 and 0 < calico["converge_s"] < 60
+    join = numbers(claims, "mode-calico-join")
+    assert 0 < join["leave_s"] < 60 and 0 < join["join_s"] < 60

@@ -4,6 +4,7 @@ would leave (as `ip` shows it) and the paths it gives (reply TTLs)."""
 from __future__ import annotations
 
 import json
+import re
 
 from testbed.cluster import Cluster
 from testbed.measure.ping import parse_ping
@@ -161,4 +162,39 @@ def test_calico_bgp_across_racks_through_the_router() -> None:
         other = learnt[str(c.node_plan("node-2").pod_cidr)]
         assert other["protocol"] == "bird" and other["gateway"] == "10.100.0.1"
         assert ttl(c, "pod-1", "pod-3") == 61  # node, router, node
+    assert machine_snapshot() == before
+
+
+def test_calico_node_leaves_and_joins_and_the_cli_times_it() -> None:
+    """`leave`/`join` from the CLI on topologies/calico.yaml (three nodes): node-3's block
+    withdrawn from the others and the router, then learnt again and its pod reachable;
+    the daemons are followed to teardown (nothing left); a mode without routing daemons
+    and a second leave are refused in one line."""
+    from .test_cli import run
+
+    before = machine_snapshot()
+    res = run("up", str(TOPOLOGIES / "calico.yaml"),
+              "-c", "leave node-3", "-c", "node-1 ip -4 route",
+              "-c", "pod-1 ping -c1 -W1 10.0.0.128",
+              "-c", "join node-3", "-c", "node-1 ip -4 route",
+              "-c", "router ip -4 route", "-c", "pod-1 ping -c1 -W1 10.0.0.128")
+    out = res.stdout
+    assert "node-3 left the pod network: every kernel agreed in" in out, res.stderr
+    assert "node-3 joined the pod network: every kernel agreed in" in out
+    left, joined = out.split("node-3 joined the pod network")
+    assert "10.0.0.128/26" not in left.split("left the pod network")[1]
+    assert " 0 received" in left  # node-3's pod out of reach while it is out ...
+    assert "10.0.0.128/26 via 10.100.0.4 dev node-1-eth0 proto bird" in joined
+    assert re.search(r"10\.0\.0\.128/26 (nhid \d+ )?via 10\.100\.0\.4 dev router-\S+ "
+                     r"proto bgp", joined), joined  # the router learnt it again
+    assert " 1 received" in joined  # ... and answers once it is back
+    assert res.returncode == 1  # the one failed command: the ping while node-3 was out
+    assert machine_snapshot() == before
+    with Cluster(load_spec(TOPOLOGIES / "kindnet.yaml")) as c:
+        try:
+            c.leave("node-2")
+        except Exception as exc:  # noqa: BLE001 - the message is what is checked
+            assert "nodes joining and leaving are emulated where routing daemons" in str(exc)
+        else:
+            raise AssertionError("kindnet let a node leave")
     assert machine_snapshot() == before

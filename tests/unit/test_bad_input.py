@@ -91,6 +91,11 @@ def test_testbed_bad_arguments_are_argparse_errors(capsys, argv: list[str]) -> N
     (["--experiment", "nope"], "invalid choice"),
     (["--resume", "r", "--topology", "t.yaml"], "drop --topology"),
     (["--resume", "r", "--quick"], "drop --quick"),
+    (["--modes", "calico,bogus"], "name each once, among kubenet"),
+    (["--modes", "calico,calico"], "name each once"),
+    (["--modes", "docker-default"], "name each once"),  # its cross-node traffic never arrives
+    (["--modes", ","], "name each once"),
+    (["--resume", "r", "--modes", "calico"], "drop --modes"),
 ])
 def test_run_py_bad_arguments(capsys, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as info:
@@ -166,11 +171,14 @@ RUN_META = {"format_version": FORMAT_VERSION, "status": "interrupted",
     (json.dumps({**RUN_META, "parameters": {"bogus": 1}}), "'parameters' are not"),
     (json.dumps({**RUN_META, "parameters": [1]}), "'parameters' are not"),
     (json.dumps({**RUN_META, "wiring": "telepathy"}), "unknown wiring"),
+    (json.dumps({**RUN_META, "parameters": {"modes": ["nope"]}}), "modes must name"),
+    (json.dumps({**RUN_META, "parameters": {"modes": "calico"}}), "modes must name"),
     (json.dumps({**RUN_META, "topology": {"name": "T"}}), "(topology): cluster_cidr:"),
     (json.dumps({**RUN_META, "owner": "me", "status": "running"}), "measurements.csv"),
     ("\xff\xfe", "not valid JSON"),
 ], ids=["a-list", "no-experiments", "experiments-a-string", "unknown-experiment",
         "negative-repeat", "unknown-parameter", "parameters-a-list", "unknown-wiring",
+        "unknown-mode", "modes-a-string",
         "bad-topology", "bad-csv", "not-utf8"])
 def test_resume_of_malformed_metadata_is_one_line(tmp_path: Path, capsys, meta: str,
                                                   fragment: str) -> None:
@@ -199,3 +207,11 @@ def test_feature_probes_without_root_say_unknown(monkeypatch) -> None:
     monkeypatch.setattr(features.os, "geteuid", lambda: 1000)
     found = features.probe()
     assert found["vxlan"].present is None and found["vxlan"].detail == "probing needs root"
+
+
+def test_run_py_modes_become_the_comparisons_parameter() -> None:
+    params = run_py.make_params(run_py.parse_args(["--modes", "calico, kubenet"]))
+    assert params.modes == ("calico", "kubenet")
+    assert params.to_dict()["modes"] == ["calico", "kubenet"]  # JSON, and back on resume
+    assert run_py.Params(**params.to_dict()).modes == ["calico", "kubenet"]
+    assert run_py.make_params(run_py.parse_args([])).modes == ()

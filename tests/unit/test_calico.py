@@ -87,31 +87,65 @@ def test_calico_bgp_runs_bird_in_a_mesh_and_waits_for_the_blocks() -> None:
     spec = load_spec(TOPOLOGY.parent / "calico.yaml")
     network = pod_network("calico")
     p = network.plan(spec)
-    n1, n2 = p.nodes
+    n1, n2, n3 = p.nodes
     setup = network.node_setup(spec, p, n1, 1500)
     assert setup.commands == () and setup.bridge is None and network.mtu({"e": 1500}) == 1500
     (daemon,) = setup.daemons
     assert daemon.argv[:3] == ("bird", "-f", "-c") and "{dir}/bird.conf" in daemon.argv
-    assert setup.await_routes == (n2.pod_cidr,)
+    assert setup.await_routes == (n2.pod_cidr, n3.pod_cidr)
     conf = dict(daemon.files)["bird.conf"]
     assert "route 10.0.0.0/26 blackhole;" in conf and "local as 64512;" in conf
     assert "protocol bgp Mesh_10_100_0_3 from bgp_template {" in conf
     assert "neighbor 10.100.0.3 as 64512;" in conf and "passive on;" in conf
     # the other side of the session is the active one: its peer compares smaller
     conf2 = dict(network.node_setup(spec, p, n2, 1500).daemons[0].files)["bird.conf"]
-    assert "Mesh_10_100_0_2" in conf2 and "passive on;" not in conf2
+    assert "passive on;" not in _protocol(conf2, "Mesh_10_100_0_2")
+    assert "passive on;" in _protocol(conf2, "Mesh_10_100_0_4")
     assert network.cni_config(p, n1, 1500, Path("/i"))["ipam"]["reserved"] == []
     assert bird.peer_protocol(IPv4Address("192.168.0.3")) == "Mesh_192_168_0_3"
     assert "protocol bgp Global_10_100_0_1 from bgp_template {" in conf
     assert "neighbor 10.100.0.1 as 64513;" in conf  # the router, a global BGP peer
     router = network.router_setup(spec, p)
-    assert router is not None and router.await_routes == (n1.pod_cidr, n2.pod_cidr)
+    assert router is not None and router.await_routes == (n1.pod_cidr, n2.pod_cidr,
+                                                          n3.pod_cidr)
     (bgpd,) = router.daemons
     assert "{frr}/quagga_router.api" in bgpd.argv and "--vty_socket" in bgpd.argv
     frr = dict(bgpd.files)["bgpd.conf"]
     assert "router bgp 64513" in frr and " neighbor 10.100.0.2 remote-as 64512" in frr
     assert "  neighbor 10.100.0.3 activate" in frr and "no bgp ebgp-requires-policy" in frr
     assert pod_network("calico-vxlan").router_setup(spec, p) is None
+
+
+def _protocol(conf: str, name: str) -> str:
+    """One `protocol bgp <name> ... }` block of a BIRD configuration."""
+    start = conf.index(f"protocol bgp {name} ")
+    return conf[start:conf.index("}", start)]
+
+
+def test_a_node_leaving_is_dropped_from_every_bird_config_and_awaited_route() -> None:
+    """The mesh without node-3, as confd regenerates it: no session to it, its block not
+    awaited; the router keeps it as a neighbour (a ToR's ports) but awaits only the
+    members' blocks; BIRD re-reads its file through birdc."""
+    spec = load_spec(TOPOLOGY.parent / "calico.yaml")
+    network = pod_network("calico")
+    p = network.plan(spec)
+    n1, n2, n3 = p.nodes
+    mesh = network.mesh(spec, p, n1, [n1, n2])
+    assert mesh is not None and mesh.await_routes == (n2.pod_cidr,)
+    (daemon,) = mesh.daemons
+    conf = dict(daemon.files)["bird.conf"]
+    assert "Mesh_10_100_0_3" in conf and "Mesh_10_100_0_4" not in conf
+    assert daemon.reload == ("birdc", "-s", "{dir}/bird.ctl", "configure")
+    full = network.mesh(spec, p, n1, p.nodes)
+    assert full is not None and full.daemons == network.node_setup(spec, p, n1, 1500).daemons
+    router = network.mesh(spec, p, None, [n1, n2])
+    assert router is not None and router.await_routes == (n1.pod_cidr, n2.pod_cidr)
+    assert "neighbor 10.100.0.4 remote-as 64512" in dict(router.daemons[0].files)["bgpd.conf"]
+    # a joining node's own BIRD names every member
+    own = network.mesh(spec, p, n3, p.nodes)
+    assert own is not None and own.await_routes == (n1.pod_cidr, n2.pod_cidr)
+    for mode in ("calico-vxlan", "kubenet", "flannel-host-gw", "kindnet"):
+        assert pod_network(mode).mesh(spec, p, n1, [n1]) is None, mode
 
 
 def test_bgpd_accepts_the_rendered_configuration(tmp_path: Path) -> None:

@@ -36,3 +36,26 @@ def test_markdown_and_png() -> None:
     assert "| flannel-vxlan" in text and "1450" in text
     assert cm.comparison_png(rows())[:8] == b"\x89PNG\r\n\x1a\n"
     assert cm.comparison_markdown(rows()[rows()["experiment"] == "throughput"]) == []
+
+
+def test_the_chosen_modes_are_the_ones_built() -> None:
+    from types import SimpleNamespace
+
+    from experiments.base import Params
+
+    every = cm.PodNetworkComparison().steps(SimpleNamespace(params=Params()))
+    assert every == len(cm.MODES) and "docker-default" not in cm.MODES
+    chosen = SimpleNamespace(params=Params(modes=("calico", "kubenet")))
+    assert cm.PodNetworkComparison().steps(chosen) == 2
+
+
+def test_leave_and_join_are_columns_when_measured() -> None:
+    df = pd.concat([rows(), pd.DataFrame([
+        {"experiment": f"{cm.NAME}/calico", "repeat": 1, "metric": m, "value": v}
+        for m, v in (("cmp_leave_s", 0.07), ("cmp_join_s", 1.7))])])
+    table = cm.comparison_table(df)
+    assert table.loc["calico", "a node joins: convergence (s)"] == 1.7
+    assert pd.isna(table.loc["kubenet", "a node leaves: convergence (s)"])
+    text = "\n".join(cm.comparison_markdown(df))
+    assert "n/a" in text and "nan" not in text and "| 1.7 " in text
+    assert cm.comparison_png(df)[:8] == b"\x89PNG\r\n\x1a\n"

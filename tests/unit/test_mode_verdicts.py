@@ -129,3 +129,48 @@ def test_calico_confirmed_refuted_error() -> None:
                                            "protocol": "bgp"}])):  # a block missing
         assert mc.judge_calico({**calico(), key: value}).verdict == "refuted", key
     assert mc.judge_calico({**calico(), "pings": []}).verdict == "error"
+
+
+def join() -> dict[str, Any]:
+    def route(protocol: str, gateway: str) -> list[dict[str, str]]:
+        return [{"dst": "10.0.0.128/26", "gateway": gateway, "protocol": protocol}]
+
+    def pings(ok: bool) -> list[dict[str, Any]]:
+        return [ping("pod-1", "pod-5", ok, 62, False), ping("pod-3", "pod-5", ok, 62, False)]
+
+    return {"mover": "node-3", "mover_ip": "10.100.0.4", "block": "10.0.0.128/26",
+            "others": ["node-1", "node-2"], "before": pings(True),
+            "leave_s": 0.07, "join_s": 1.7,
+            "left": {"routes": {"node-1": [], "node-2": [], "router": []},
+                     "pings": pings(False)},
+            "joined": {"routes": {"node-1": route("bird", "10.100.0.4"),
+                                  "node-2": route("bird", "10.100.0.4"),
+                                  "router": route("bgp", "10.100.0.4")},
+                       "pings": pings(True)}}
+
+
+def test_join_confirmed_refuted_error() -> None:
+    result = mc.judge_join(join())
+    assert result.verdict == "confirmed", result.evidence
+    assert result.numbers == {"leave_s": 0.07, "join_s": 1.7}
+    assert "1.70 s until every kernel had every block" in result.evidence
+    # what a false claim would have left behind
+    stale = join()
+    stale["left"]["routes"]["router"] = [{"dst": "10.0.0.128/26", "gateway": "10.100.0.4",
+                                          "protocol": "bgp"}]
+    reached = join()
+    reached["left"]["pings"][0]["ok"] = True
+    static = join()
+    static["joined"]["routes"]["node-2"][0]["protocol"] = "static"
+    missing = join()
+    missing["joined"]["routes"]["node-1"] = []
+    unreached = join()
+    unreached["joined"]["pings"][1]["ok"] = False
+    untimed = {**join(), "join_s": 0.0}
+    for name, e in (("stale", stale), ("reached", reached), ("static", static),
+                    ("missing", missing), ("unreached", unreached), ("untimed", untimed)):
+        assert mc.judge_join(e).verdict == "refuted", name
+    nothing = join()
+    nothing["joined"]["pings"] = []
+    assert mc.judge_join(nothing).verdict == "error"
+    assert mc.judge_join({**join(), "others": []}).verdict == "error"

@@ -6,7 +6,7 @@ To add a mode: a module here with a `PodNetwork` subclass, its name in
 
 from __future__ import annotations
 
-from testbed.model.podnet.base import Daemon, NodeSetup, PodNetwork, Route
+from testbed.model.podnet.base import Daemon, Mesh, NodeSetup, PodNetwork, Route
 from testbed.model.podnet.calico import CalicoBgp, CalicoVxlan
 from testbed.model.podnet.docker import DockerDefault
 from testbed.model.podnet.flannel import FlannelHostGw, FlannelVxlan
@@ -25,5 +25,5 @@ def pod_network(name: str) -> PodNetwork:
     return REGISTRY[name]()
 
 
-__all__ = ["POD_NETWORKS", "REGISTRY", "Daemon", "NodeSetup", "PodNetwork", "Route",
+__all__ = ["POD_NETWORKS", "REGISTRY", "Daemon", "Mesh", "NodeSetup", "PodNetwork", "Route",
            "pod_network"]

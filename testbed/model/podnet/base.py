@@ -19,7 +19,7 @@ runs, so a new mode is a new module in this package and a line in its registry.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -51,6 +51,18 @@ class Daemon:
     name: str
     argv: tuple[str, ...]
     files: tuple[tuple[str, str], ...] = ()  # (file name, text)
+    # what makes the running daemon re-read its files (run in the node), when the nodes
+    # it follows change (`PodNetwork.mesh`)
+    reload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A node's (or the router's) daemons and the routes they converge to, for one set of
+    member nodes: what `PodNetwork.mesh` gives when nodes join or leave."""
+
+    daemons: tuple[Daemon, ...]
+    await_routes: tuple[IPv4Network, ...]
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,16 @@ class PodNetwork(ABC):
     def router_setup(self, spec: ClusterSpec, plan: AddressPlan) -> NodeSetup | None:
         """Daemons the mode runs on the router (a BGP speaker), and the routes they must
         bring it; None: the router needs nothing from this mode."""
+        return None
+
+    def mesh(self, spec: ClusterSpec, plan: AddressPlan, where: NodePlan | None,
+             members: Sequence[NodePlan]) -> Mesh | None:
+        """The daemons of node `where` (None: the router) and the routes they converge to
+        while the pod network holds only `members` (a node deleted, or added): the
+        configuration each node's agent regenerates when it sees the change. None: the
+        mode's routes between nodes are not a daemon's (the testbed programs them as the
+        agent would, with no watch of an API server to time), so joining and leaving are
+        not emulated."""
         return None
 
     def expected_ttls(self) -> dict[str, int]:

@@ -27,12 +27,12 @@ Where it differs: no Felix or calico-node (no policy chains, no resync); the
 nat-outgoing rule matches the pool CIDR, not Felix's ipsets; VTEP MACs come from the
 node's name (Calico generates them and keeps them on the Node resource); one block per
 node (Calico takes more blocks as a node fills up: a node here holds at most 63 pods).
-Calico with BGP (BIRD) is not emulated yet.
+Calico with BGP (BIRD) is `CalicoBgp` below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from testbed.model.addressing import AddressPlan, NodePlan
 from testbed.model.names import CALICO, CALICO_VXLAN
 from testbed.model.paths import EXPECTED_TTL, ROUTE_DESCRIPTION
 from testbed.model.podnet import bird
-from testbed.model.podnet.base import Daemon, Fail, NodeSetup, PodNetwork, Route
+from testbed.model.podnet.base import Daemon, Fail, Mesh, NodeSetup, PodNetwork, Route
 from testbed.model.podnet.kubenet import kubenet_mtu
 from testbed.model.podnet.vxlan import Overlay
 from testbed.model.spec import ClusterSpec
@@ -171,29 +171,44 @@ class CalicoBgp(CalicoVxlan):
 
     def node_setup(self, spec: ClusterSpec, plan: AddressPlan, node: NodePlan,
                    mtu: int) -> NodeSetup:
-        conf = bird.render(node.underlay_ip.ip, [node.pod_cidr], spec.cluster_cidr,
-                           [o.underlay_ip.ip for o in plan.nodes if o.name != node.name],
-                           tor=plan.router_for(node).ip)
+        mesh = self.mesh(spec, plan, node, plan.nodes)
         return NodeSetup(
             sysctls=(("net.ipv4.ip_forward", "1"),),
             bridge=None, bridge_ip=None, mtu=mtu, default_via=plan.router_for(node).ip,
             iptables=nat_outgoing(spec.cluster_cidr),
-            daemons=(Daemon("bird", ("bird", "-f", "-c", "{dir}/bird.conf", "-s",
-                                     "{dir}/bird.ctl"), (("bird.conf", conf),)),),
-            await_routes=tuple(o.pod_cidr for o in plan.nodes if o.name != node.name),
+            daemons=mesh.daemons, await_routes=mesh.await_routes,
         )
 
     def router_setup(self, spec: ClusterSpec, plan: AddressPlan) -> NodeSetup | None:
         """The router as a top-of-rack router: FRR's bgpd (AS 64513) in an eBGP session
         with every node, attached to the router's zebra; it must learn every block."""
-        routers = [r.router_ip.ip for r in plan.racks] or [plan.router_ip.ip]
-        conf = bird.frr_bgpd(routers, [n.underlay_ip.ip for n in plan.nodes])
+        mesh = self.mesh(spec, plan, None, plan.nodes)
         return NodeSetup(
             sysctls=(), bridge=None, bridge_ip=None, mtu=0, default_via=plan.router_ip.ip,
-            daemons=(Daemon("bgpd", ("bgpd", "-f", "{dir}/bgpd.conf", "-i", "{dir}/bgpd.pid",
-                                     "-z", "{frr}/quagga_router.api", "-u", "root",
-                                     "--vty_socket", "{dir}"), (("bgpd.conf", conf),)),),
-            await_routes=tuple(n.pod_cidr for n in plan.nodes))
+            daemons=mesh.daemons, await_routes=mesh.await_routes)
+
+    def mesh(self, spec: ClusterSpec, plan: AddressPlan, where: NodePlan | None,
+             members: Sequence[NodePlan]) -> Mesh:
+        """A node's BIRD with one session a member (confd regenerates bird.cfg from the
+        Node resources and has BIRD re-read it: `birdcl configure`), waiting for the other
+        members' blocks. The router's bgpd keeps a neighbour a node, member or not (a
+        top-of-rack router is configured for its ports, not for the cluster), and must
+        learn the members' blocks."""
+        blocks = tuple(m.pod_cidr for m in members if where is None or m.name != where.name)
+        if where is None:
+            routers = [r.router_ip.ip for r in plan.racks] or [plan.router_ip.ip]
+            conf = bird.frr_bgpd(routers, [n.underlay_ip.ip for n in plan.nodes])
+            return Mesh((Daemon("bgpd", ("bgpd", "-f", "{dir}/bgpd.conf", "-i",
+                                         "{dir}/bgpd.pid", "-z", "{frr}/quagga_router.api",
+                                         "-u", "root", "--vty_socket", "{dir}"),
+                                (("bgpd.conf", conf),)),), blocks)
+        conf = bird.render(where.underlay_ip.ip, [where.pod_cidr], spec.cluster_cidr,
+                           [m.underlay_ip.ip for m in members if m.name != where.name],
+                           tor=plan.router_for(where).ip)
+        return Mesh((Daemon("bird", ("bird", "-f", "-c", "{dir}/bird.conf", "-s",
+                                     "{dir}/bird.ctl"), (("bird.conf", conf),),
+                            reload=("birdc", "-s", "{dir}/bird.ctl", "configure")),),
+                    blocks)
 
     def cni_config(self, plan: AddressPlan, node: NodePlan, mtu: int,
                    ipam_dir: Path) -> dict[str, Any]:
