@@ -6,10 +6,11 @@ arrive by design) a cluster of its own is built from
 the suite's topology with `pod_network` replaced (wired by the real plugins), and
 measured:
 
-    throughput_ratio    pod-cross-node over node-node iperf3 throughput, paired: the two
-                        run back to back in each round (ABAB...), so a slow moment of the
-                        machine weighs on both sides of a ratio
-    rtt_avg_ms, ttl     ping between pods of different nodes
+    throughput_ratio    pod-cross-node (and pod-same-node, where a node has two pods)
+                        over node-node iperf3 throughput, paired: the paths run back to
+                        back in each round (ABCABC...), so a slow moment of the machine
+                        weighs on both sides of a ratio
+    rtt_avg_ms, ttl     ping along the same path classes
     pod_mtu             the pods' MTU (what encapsulation costs)
     pod_up_ms           the bring-up step `pods` over the pods it made
     converge_s          for a mode with routing daemons (Calico's BIRD): from their start
@@ -52,9 +53,9 @@ MODES = COMPARABLE  # by default; `--modes` (Params.modes) chooses among them
 SERVER = "iperf3-server"
 CONNECT_RETRY_S = 5.0
 METRICS = {  # metric -> (label for the table and plot, unit)
-    "cmp_throughput_ratio": ("pod-cross-node / node-node throughput", "ratio"),
-    "cmp_rtt_avg_ms": ("cross-node RTT", "ms"),
-    "cmp_ttl": ("cross-node reply TTL", "hops-left"),
+    "cmp_throughput_ratio": ("throughput / node-node", "ratio"),
+    "cmp_rtt_avg_ms": ("RTT", "ms"),
+    "cmp_ttl": ("reply TTL", "hops-left"),
     "cmp_pod_mtu": ("pod MTU", "bytes"),
     "cmp_pod_up_ms": ("bring-up per pod", "ms"),
     "cmp_converge_s": ("routing daemons' convergence", "s"),
@@ -63,6 +64,9 @@ METRICS = {  # metric -> (label for the table and plot, unit)
     "cmp_node_routes": ("routes on node-1", "count"),
     "cmp_node_neighbours": ("neighbour entries on node-1", "count"),
 }
+# measured per path class: a column each (pod-cross-node first)
+PER_PATH = ("cmp_throughput_ratio", "cmp_rtt_avg_ms", "cmp_ttl")
+PATHS = ("pod-cross-node", "pod-same-node")
 
 
 def _row(ctx: Context, c: Cluster, mode: str, rep: int, src: str, dst: str, path: str,
@@ -128,25 +132,30 @@ class PodNetworkComparison:
             if any(s.daemons for s in c.node_setups.values()):  # BGP: Calico's BIRD mesh
                 rows.append(_row(ctx, c, mode, 1, node_a, node_a, "node", "cmp_converge_s",
                                  c.timings.get("converge_s", 0.0)))
-            ping = c.pod(src).exec(["ping", "-c", str(p.ping_count), "-i",
-                                    str(p.ping_interval_s), "-W1", c.endpoint_ip(dst)])
-            parsed = parse_ping(ping.stdout)
-            ctx.raw(f"{NAME}/{mode}_ping.txt", ping.stdout + ping.stderr)
-            if parsed.loss_pct == 100:
-                raise TestbedError(f"{src} cannot reach {dst} under {mode}")
-            rows.append(_row(ctx, c, mode, 1, src, dst, "pod-cross-node", "cmp_rtt_avg_ms",
-                             parsed.rtt_avg_ms))
-            rows.append(_row(ctx, c, mode, 1, src, dst, "pod-cross-node", "cmp_ttl",
-                             float(parsed.ttl)))
-            c.add_container(dst, SERVER, server_argv(p.iperf_port))
+            same = by_node[nodes[0]][1] if len(by_node[nodes[0]]) > 1 else None
+            pairs = [("pod-cross-node", src, dst)] + (
+                [("pod-same-node", src, same)] if same else [])
+            for path, a, b in pairs:
+                ping = c.pod(a).exec(["ping", "-c", str(p.ping_count), "-i",
+                                      str(p.ping_interval_s), "-W1", c.endpoint_ip(b)])
+                parsed = parse_ping(ping.stdout)
+                ctx.raw(f"{NAME}/{mode}_{path}_ping.txt", ping.stdout + ping.stderr)
+                if parsed.loss_pct == 100:
+                    raise TestbedError(f"{a} cannot reach {b} under {mode}")
+                rows.append(_row(ctx, c, mode, 1, a, b, path, "cmp_rtt_avg_ms",
+                                 parsed.rtt_avg_ms))
+                rows.append(_row(ctx, c, mode, 1, a, b, path, "cmp_ttl", float(parsed.ttl)))
+                c.add_container(b, SERVER, server_argv(p.iperf_port))
             node_server = c.popen_node(node_b, server_argv(p.iperf_port))
             try:
-                for rep in range(1, p.repeat + 1):  # A then B in every round, paired
-                    pod_bps = _iperf(c, src, dst, False, p.iperf_duration_s, p.iperf_port)
+                for rep in range(1, p.repeat + 1):  # every path, then node-node: paired
+                    pod_bps = {path: _iperf(c, a, b, False, p.iperf_duration_s, p.iperf_port)
+                               for path, a, b in pairs}
                     node_bps = _iperf(c, node_a, node_b, True, p.iperf_duration_s,
                                       p.iperf_port)
-                    rows.append(_row(ctx, c, mode, rep, src, dst, "pod-cross-node",
-                                     "cmp_throughput_ratio", pod_bps / node_bps))
+                    for path, a, b in pairs:
+                        rows.append(_row(ctx, c, mode, rep, a, b, path,
+                                         "cmp_throughput_ratio", pod_bps[path] / node_bps))
             finally:
                 procs.stop_popen(node_server)
                 if node_server in c.node_processes:
@@ -167,16 +176,24 @@ class PodNetworkComparison:
 
 
 def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mode x measure: the median of each comparison metric (rows of this experiment)."""
+    """Mode x measure: the median of each comparison metric (rows of this experiment),
+    the per-path ones a column per path class."""
     rows = df[df["experiment"].str.startswith(f"{NAME}/") & df["metric"].isin(METRICS)]
     if rows.empty:
         return pd.DataFrame()
-    table = rows.assign(mode=rows["experiment"].str.split("/").str[1]).pivot_table(
-        index="mode", columns="metric", values="value", aggfunc="median")
+    per_path = rows["metric"].isin(PER_PATH)
+    key = rows["metric"].where(~per_path, rows["metric"] + "@" + rows["path"])
+    table = rows.assign(mode=rows["experiment"].str.split("/").str[1], key=key).pivot_table(
+        index="mode", columns="key", values="value", aggfunc="median")
     order = [m for m in MODES if m in table.index]
-    table = table.reindex(order)[[m for m in METRICS if m in table.columns]]
-    return table.rename(columns={m: f"{label} ({unit})" for m, (label, unit) in
-                                 METRICS.items()})
+    keys = [k for m in METRICS for k in ([f"{m}@{p}" for p in PATHS] if m in PER_PATH
+                                         else [m]) if k in table.columns]
+    labels = {}
+    for k in keys:
+        metric, _, path = k.partition("@")
+        label, unit = METRICS[metric]
+        labels[k] = f"{path + ': ' if path else ''}{label} ({unit})"
+    return table.reindex(order)[keys].rename(columns=labels)
 
 
 def comparison_png(df: pd.DataFrame) -> bytes:
@@ -190,8 +207,12 @@ def comparison_png(df: pd.DataFrame) -> bytes:
 
     table = comparison_table(df)
     cols = list(table.columns)
-    fig, axes = plt.subplots(1, len(cols), figsize=(2.4 * len(cols), 3.2), squeeze=False)
-    for ax, col in zip(axes[0], cols):
+    ncols = min(5, len(cols))  # wrapped: five measures a row
+    nrows = -(-len(cols) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.0 * nrows), squeeze=False)
+    for ax in axes.flat[len(cols):]:
+        ax.set_visible(False)
+    for ax, col in zip(axes.flat, cols):
         values = table[col]
         ax.bar(range(len(table.index)), values.fillna(0), color="#2e86c1")
         for x in (i for i, v in enumerate(values) if pd.isna(v)):  # not measured: say so
@@ -212,11 +233,12 @@ def comparison_markdown(df: pd.DataFrame) -> list[str]:
     if table.empty:
         return []
     ratio = df[df["metric"] == "cmp_throughput_ratio"]
-    rounds = ratio.groupby("experiment")["value"].count()
+    rounds = ratio.groupby(["experiment", "path"])["value"].count()
     return ["## Pod networks compared", "",
             "The same workload on each pod network, each on a cluster of its own built from "
-            "this topology (medians; the throughput ratio pairs pod-cross-node with node-node "
-            f"in each round, {int(rounds.min()) if len(rounds) else 0} round(s) a mode).", "",
+            "this topology (medians; a throughput ratio pairs a pod path with node-node in "
+            f"each round, {int(rounds.min()) if len(rounds) else 0} round(s) a mode and path)."
+            "", "",
             table.apply(lambda col: col.map(
                 lambda v: "n/a" if pd.isna(v) else f"{float(f'{v:.3g}'):g}")).to_markdown(), "",
             "![pod_network_comparison.png](pod_network_comparison.png)", ""]

@@ -13,26 +13,34 @@ def rows() -> pd.DataFrame:
                               ("flannel-vxlan", [0.6, 0.5, 0.55], 1450)):
         for i, r in enumerate(ratios, 1):
             out.append({"experiment": f"{cm.NAME}/{mode}", "repeat": i,
-                        "metric": "cmp_throughput_ratio", "value": r})
-        out.append({"experiment": f"{cm.NAME}/{mode}", "repeat": 1, "metric": "cmp_pod_mtu",
-                    "value": mtu})
+                        "path": "pod-cross-node", "metric": "cmp_throughput_ratio",
+                        "value": r})
+        out.append({"experiment": f"{cm.NAME}/{mode}", "repeat": 1, "path": "pod-localhost",
+                    "metric": "cmp_pod_mtu", "value": mtu})
     # the shared cluster's rows are not the comparison's
-    out.append({"experiment": "throughput", "repeat": 1, "metric": "throughput_bps",
-                "value": 1e9})
+    out.append({"experiment": "throughput", "repeat": 1, "path": "pod-cross-node",
+                "metric": "throughput_bps", "value": 1e9})
+    # kubenet's same-node ratio: a column of its own, n/a for the other mode
+    out.append({"experiment": f"{cm.NAME}/kubenet", "repeat": 1, "path": "pod-same-node",
+                "metric": "cmp_throughput_ratio", "value": 0.9})
     return pd.DataFrame(out)
 
 
 def test_table_medians_per_mode_in_registry_order() -> None:
     table = cm.comparison_table(rows())
     assert list(table.index) == ["kubenet", "flannel-vxlan"]
-    assert table.loc["kubenet", "pod-cross-node / node-node throughput (ratio)"] == 0.75
+    assert table.loc["kubenet", "pod-cross-node: throughput / node-node (ratio)"] == 0.75
+    assert table.loc["kubenet", "pod-same-node: throughput / node-node (ratio)"] == 0.9
+    assert pd.isna(table.loc["flannel-vxlan", "pod-same-node: throughput / node-node (ratio)"])
     assert table.loc["flannel-vxlan", "pod MTU (bytes)"] == 1450
-    assert len(table.columns) == 2  # only what was measured
+    assert list(table.columns) == [  # only what was measured; the per-path ones by path
+        "pod-cross-node: throughput / node-node (ratio)",
+        "pod-same-node: throughput / node-node (ratio)", "pod MTU (bytes)"]
 
 
 def test_markdown_and_png() -> None:
     text = "\n".join(cm.comparison_markdown(rows()))
-    assert "## Pod networks compared" in text and "3 round(s) a mode" in text
+    assert "## Pod networks compared" in text and "1 round(s) a mode and path" in text
     assert "| flannel-vxlan" in text and "1450" in text
     assert cm.comparison_png(rows())[:8] == b"\x89PNG\r\n\x1a\n"
     assert cm.comparison_markdown(rows()[rows()["experiment"] == "throughput"]) == []
@@ -51,7 +59,8 @@ def test_the_chosen_modes_are_the_ones_built() -> None:
 
 def test_leave_and_join_are_columns_when_measured() -> None:
     df = pd.concat([rows(), pd.DataFrame([
-        {"experiment": f"{cm.NAME}/calico", "repeat": 1, "metric": m, "value": v}
+        {"experiment": f"{cm.NAME}/calico", "repeat": 1, "path": "node", "metric": m,
+         "value": v}
         for m, v in (("cmp_leave_s", 0.07), ("cmp_join_s", 1.7))])])
     table = cm.comparison_table(df)
     assert table.loc["calico", "a node joins: convergence (s)"] == 1.7
