@@ -125,6 +125,9 @@ class Context:
     # (experiment, repeat, src, dst) of the measurement units already in measurements.csv:
     # a resumed run skips them.
     done: set[tuple[str, int, str, str]] = field(default_factory=set)
+    # judges each unit's window as it is written (testbed.results.fidelity); None: no
+    # monitor (tests that drive an experiment directly)
+    fidelity: Any = None
 
     def require_cluster(self) -> Cluster:
         """The shared cluster (an error for an experiment that runs on its own)."""

@@ -54,9 +54,12 @@ from testbed.cluster import Cluster, preflight
 from testbed.errors import SpecError, TestbedError, UsageError, quote
 from testbed.kernel import procs
 from testbed.kernel.procs import signals_deferred
+from testbed.measure import fidelity
+from testbed.measure.fidelity import Monitor
 from testbed.model.load import load_spec, parse_spec
 from testbed.pods.wiring import CHOICES, DEFAULT_WIRING
 from testbed.results import report
+from testbed.results.fidelity import FidelityLog, units_frame
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
 from testbed.results.provenance import environment_info, git_info
@@ -284,7 +287,11 @@ def execute(plan: Plan, run: RunDir, meta: dict[str, Any], progress: bool,
             meta.update(cluster_meta(cluster))
             run.write_json("metadata.json", meta)
 
-        ctx = Context(plan.spec, run, plan.params, reporter, wiring=plan.wiring, done=done)
+        monitor = Monitor()
+        monitor.start()
+        log = FidelityLog(run, monitor)
+        ctx = Context(plan.spec, run, plan.params, reporter, wiring=plan.wiring, done=done,
+                      fidelity=log)
         try:
             shared = run_suite([REGISTRY[name] for name in plan.selected], ctx, on_cluster)
             if shared is not None:
@@ -302,6 +309,8 @@ def execute(plan: Plan, run: RunDir, meta: dict[str, Any], progress: bool,
             meta["error"] = f"{type(exc).__name__}: {exc}"
             meta["traceback"] = traceback.format_exc()
         finally:
+            monitor.stop()
+            meta["fidelity"] = {**log.finish(), "thresholds": fidelity.THRESHOLDS}
             finished = time.time()
             meta.update(status=status, complete=status == "complete",
                         finished_utc=_utc(finished), duration_s=round(finished - started, 1))
@@ -359,7 +368,8 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     if comparison:  # drawn from the rows, so a resumed run has it too
         run.write("pod_network_comparison.png", compare_modes.comparison_png(df))
     meta["figures"] = list(run.figures)
-    markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame())
+    markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame(),
+                                      units_frame(run))
     if comparison:
         markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(comparison)
     run.write("report.md", markdown)

@@ -10,6 +10,7 @@ results the runner checks for an interrupt Python may have dropped (testbed.kern
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from contextlib import closing
 from typing import Callable  # typing's: `OnCluster` runs on 3.8
@@ -29,14 +30,13 @@ def run_suite(experiments: Sequence[Experiment], ctx: Context,
     shared cluster, torn down, is returned (its timings), None if there was none."""
     shared = [e for e in experiments if e.needs == SHARED_CLUSTER]
     own = [e for e in experiments if e.needs != SHARED_CLUSTER]
-    alone = Context(ctx.spec, ctx.run, ctx.params, ctx.progress, None, ctx.wiring, ctx.done)
+    alone = dataclasses.replace(ctx, cluster=None)
     cluster = None
     if shared:
         with Cluster(ctx.spec, progress=ctx.progress.note, wiring=ctx.wiring) as cluster:
             if on_cluster is not None:
                 on_cluster(cluster)
-            on = Context(ctx.spec, ctx.run, ctx.params, ctx.progress, cluster, ctx.wiring,
-                         ctx.done)
+            on = dataclasses.replace(ctx, cluster=cluster)
             ctx.progress.set_total(sum(e.steps(on) for e in shared)
                                    + sum(e.steps(alone) for e in own))
             for experiment in shared:
@@ -76,16 +76,28 @@ def run_one(experiment: Experiment, ctx: Context) -> None:
 
 
 def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = None) -> None:
-    """Write each result as it comes; `steps[0]` counts the progress steps taken."""
+    """Write each result as it comes, with its fidelity (ctx.fidelity judges the window
+    since the previous result); `steps[0]` counts the progress steps taken."""
     steps = steps if steps is not None else [0]
+    log = ctx.fidelity
+    if log is not None:
+        log.begin()
     with closing(experiment.run(ctx)) as results:
         for result in results:
             if isinstance(result, Rows):
                 ctx.run.add(result.rows)
+                if log is not None and result.rows:
+                    _judge(ctx, result.label, [(r.experiment, r.repeat, r.src, r.dst)
+                                               for r in result.rows])
+                elif log is not None:  # kept from before: nothing measured now
+                    log.begin()
                 ctx.progress.step(result.label)
                 steps[0] += 1
             elif isinstance(result, Verdict):
                 ctx.run.add_claim(result.result.row())
+                if log is not None:
+                    _judge(ctx, f"claim {result.result.claim}",
+                           [(result.result.claim, 0, "", "")])
                 ctx.progress.note(f"claim {result.result.claim}: "
                                   f"{result.result.verdict.upper()}: {result.result.evidence}")
                 ctx.progress.step(f"claim {result.result.claim}")
@@ -95,3 +107,12 @@ def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = Non
             else:
                 raise TypeError(f"{experiment.name} yielded {result!r}")
             procs.check_interrupted()
+
+
+def _judge(ctx: Context, label: str, keys: list[tuple[str, int, str, str]]) -> None:
+    """The unit's fidelity verdict, said at once when it is not `ok`."""
+    log = ctx.fidelity
+    if log.unit(label, keys) != "ok":
+        unit = log.units[-1]
+        ctx.progress.note(f"fidelity: {label}: {unit['verdict'].upper()}: "
+                          f"{unit['reasons']}")

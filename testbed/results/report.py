@@ -183,8 +183,34 @@ def claims_section(claims: pd.DataFrame | None) -> list[str]:
             _md(table, index=False), "", "Key numbers: see `claims.csv`.", ""]
 
 
+def fidelity_section(verdict: Mapping[str, Any] | None,
+                     units: pd.DataFrame | None) -> list[str]:
+    """The run's fidelity verdict first, in one line, then the units that were not `ok`
+    (their reasons and figures); nothing for a run made before the monitor existed."""
+    if not verdict:
+        return []
+    ok = verdict.get("verdict") == "ok"
+    n = 0 if units is None else len(units)
+    lines = [f"**Fidelity: {'ok' if ok else 'SUSPECT'}**: " + (
+        f"no measurement was disturbed ({n} unit(s) sampled: no other process competed "
+        "for the CPUs, no steal; `fidelity.csv`)." if ok else
+        "some measurements may be wrong: " + "; ".join(verdict.get("reasons", [])) + "."),
+        ""]
+    if units is not None and not ok:
+        bad = units[units["verdict"] != "ok"]
+        if len(bad):
+            lines += ["Measurements the fidelity monitor flagged (foreign CPU in cores, "
+                      "steal in %, over the unit's window):", "",
+                      _md(bad[["label", "verdict", "reasons", "foreign_cpu",
+                               "foreign_runnable", "steal_pct"]].head(20), index=False),
+                      "" if len(bad) <= 20 else f"... and {len(bad) - 20} more in "
+                      "`fidelity.csv`.", ""]
+    return lines
+
+
 def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
-                    plots: list[str], claims: pd.DataFrame | None = None) -> str:
+                    plots: list[str], claims: pd.DataFrame | None = None,
+                    fidelity_units: pd.DataFrame | None = None) -> str:
     """The whole report.md."""
     spec = meta.get("topology", {})
     lines = [
@@ -194,6 +220,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         f"{meta.get('started_utc', '')} to {meta.get('finished_utc', '')} UTC; "
         f"code {(meta.get('git') or {}).get('commit') or 'unknown'}.",
         "",
+        *fidelity_section(meta.get("fidelity"), fidelity_units),
         *claims_section(claims),
         "## What it shows",
         "",

@@ -1,0 +1,105 @@
+"""The fidelity of a run's measurements, written beside them (issue 13).
+
+    fidelity.csv           one row a measured unit (UNIT_COLUMNS): the unit's key as in
+                           measurements.csv (experiment, repeat, src, dst; a claim's name
+                           for a claim), its window, its verdict (ok, suspect, unknown),
+                           the reasons and the averages they rest on; rewritten
+                           atomically as each unit finishes
+    fidelity_samples.csv   tidy samples (SAMPLE_COLUMNS): seconds since the run started,
+                           metric, value, one row a metric a sample interval
+    metadata.json          "fidelity": {"verdict": "ok" | "suspect", "reasons": [...]}
+
+A unit's window runs from the end of the previous unit (or the start of the experiment)
+to the moment its rows are written, so it covers everything the unit did; the monitor
+(testbed.measure.fidelity) takes a snapshot at both ends, so no window goes unsampled.
+A resumed run keeps the units of the runs before it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from testbed.measure.fidelity import Monitor, judge, judge_run
+from testbed.results.rundir import RunDir
+
+UNITS_FILE = "fidelity.csv"
+SAMPLES_FILE = "fidelity_samples.csv"
+FIGURES = ("foreign_cpu", "foreign_runnable", "steal_pct", "softirq_max_pct", "busy_pct",
+           "procs_running")
+UNIT_COLUMNS = ["experiment", "repeat", "src", "dst", "label", "start_s", "end_s",
+                "verdict", "reasons", "codes", "samples", *FIGURES]
+SAMPLE_COLUMNS = ["start_s", "end_s", "metric", "value"]
+
+
+class FidelityLog:
+    """Judges each unit of a run as it finishes, from the monitor's samples."""
+
+    def __init__(self, run: RunDir, monitor: Monitor) -> None:
+        self.run = run
+        self.monitor = monitor
+        self.origin = monitor.mark()  # the run's time zero for the samples' columns
+        self.units: list[dict[str, Any]] = _load(run)
+        self._since = self.origin
+
+    def begin(self) -> None:
+        """A new experiment starts: its first unit's window opens now."""
+        self._since = self.monitor.mark()
+
+    def unit(self, label: str, keys: Iterable[tuple[str, int, str, str]]) -> str:
+        """A unit finished (its rows, or a claim's verdict, just written): judge its window
+        and record it under each key; returns the verdict."""
+        end = self.monitor.mark()
+        judgement = judge(self.monitor.window(self._since, end))
+        for experiment, repeat, src, dst in dict.fromkeys(keys):
+            self.units = [u for u in self.units if (u["experiment"], int(u["repeat"]),
+                                                    u["src"], u["dst"]) !=
+                          (experiment, repeat, src, dst)]
+            self.units.append({
+                "experiment": experiment, "repeat": repeat, "src": src, "dst": dst,
+                "label": label, "start_s": round(self._since - self.origin, 3),
+                "end_s": round(end - self.origin, 3), "verdict": judgement.verdict,
+                "reasons": "; ".join(judgement.reasons), "codes": ",".join(judgement.codes),
+                "samples": int(judgement.figures.get("samples", 0)),
+                **{f: round(float(judgement.figures.get(f, float("nan"))), 3)
+                   for f in FIGURES}})
+        self._since = end
+        self.run.write_csv(UNITS_FILE, pd.DataFrame(self.units, columns=UNIT_COLUMNS))
+        return judgement.verdict
+
+    def finish(self) -> dict[str, Any]:
+        """Write the samples; the run's verdict (for metadata.json)."""
+        self.monitor.mark()
+        rows = [{"start_s": round(s.start - self.origin, 3),
+                 "end_s": round(s.end - self.origin, 3), "metric": m, "value": round(v, 4)}
+                for s in self.monitor.samples if s.end > self.origin
+                for m, v in s.metrics().items()]
+        self.run.write_csv(SAMPLES_FILE, pd.DataFrame(rows, columns=SAMPLE_COLUMNS))
+        return verdict(self.units)
+
+
+def verdict(units: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The run's verdict from its units (see testbed.measure.fidelity.judge_run)."""
+    return judge_run(list(units))
+
+
+def _load(run: RunDir) -> list[dict[str, Any]]:
+    """The units an earlier, interrupted part of this run judged (kept on resume)."""
+    data = run.read(UNITS_FILE)
+    if not data:
+        return []
+    try:
+        frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return []  # not ours to trust: the units are judged again as they run
+    if list(frame.columns) != UNIT_COLUMNS:
+        return []
+    return frame.to_dict("records")
+
+
+def units_frame(run: RunDir) -> pd.DataFrame:
+    """fidelity.csv as a table (empty if the run has none)."""
+    return pd.DataFrame(_load(run), columns=UNIT_COLUMNS)
