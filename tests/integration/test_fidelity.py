@@ -35,9 +35,9 @@ def test_a_cpu_hog_beside_a_run_is_flagged_and_an_idle_run_is_not(tmp_path: Path
     hog = subprocess.Popen(["timeout", "120", sys.executable, "-c", "while True: pass"])
     try:
         busy = _run(tmp_path / "busy")
-    finally:
-        hog.kill()
-        hog.wait()
+    finally:  # SIGTERM: timeout passes it on to the loop (a SIGKILL would orphan it)
+        hog.terminate()
+        hog.wait(timeout=10)
     assert idle["fidelity"]["verdict"] == "ok", idle["_units"].to_string()
     assert (idle["_units"]["verdict"] == "ok").all() and len(idle["_units"]) == 4
     assert "**Fidelity: ok**" in idle["_report"]
