@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,8 @@ class Params:
     iperf_port: int = 5201
     # the pod networks pod-network-comparison builds, in order (empty: every one it can)
     modes: tuple[str, ...] = ()
+    # iperf3's client and server each on a CPU of its own (`pin_cpus`), so runs compare
+    pin: bool = True
 
     @classmethod
     def quick(cls, repeat: int | None = None) -> Params:
@@ -79,6 +82,17 @@ class Params:
             raise ValueError(f"modes must name pod networks among {', '.join(COMPARABLE)}")
         if len(set(self.modes)) != len(self.modes):
             raise ValueError("modes names a pod network twice")
+        if not isinstance(self.pin, bool):
+            raise ValueError("pin must be true or false")
+
+    def pin_cpus(self) -> tuple[int, int] | None:
+        """(client CPU, server CPU) for iperf3: the first two CPUs this process may use;
+        None when not pinning or with one CPU (then nothing is pinned, and the metadata
+        says so)."""
+        if not self.pin:
+            return None
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "modes": list(self.modes)}

@@ -76,9 +76,9 @@ def _row(ctx: Context, c: Cluster, mode: str, rep: int, src: str, dst: str, path
 
 
 def _iperf(c: Cluster, src: str, dst: str, node_level: bool, duration_s: int,
-           port: int) -> float:
+           port: int, pin: tuple[int, int] | None) -> float:
     """One iperf3 run's throughput (bit/s), retried while the server starts."""
-    argv = client_argv(c.endpoint_ip(dst), port, duration_s)
+    argv = client_argv(c.endpoint_ip(dst), port, duration_s, pin=pin)
     deadline = time.monotonic() + CONNECT_RETRY_S
     while True:
         res = (c.exec_node(src, argv, timeout=duration_s + 20) if node_level
@@ -149,10 +149,11 @@ class PodNetworkComparison:
             node_server = c.popen_node(node_b, server_argv(p.iperf_port))
             try:
                 for rep in range(1, p.repeat + 1):  # every path, then node-node: paired
-                    pod_bps = {path: _iperf(c, a, b, False, p.iperf_duration_s, p.iperf_port)
+                    pod_bps = {path: _iperf(c, a, b, False, p.iperf_duration_s, p.iperf_port,
+                                             p.pin_cpus())
                                for path, a, b in pairs}
                     node_bps = _iperf(c, node_a, node_b, True, p.iperf_duration_s,
-                                      p.iperf_port)
+                                      p.iperf_port, p.pin_cpus())
                     for path, a, b in pairs:
                         rows.append(_row(ctx, c, mode, rep, a, b, path,
                                          "cmp_throughput_ratio", pod_bps[path] / node_bps))

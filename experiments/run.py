@@ -96,6 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--modes", type=_modes, default=None, metavar="MODE,MODE...",
                     help="the pod networks pod-network-comparison builds (default: "
                          f"{', '.join(COMPARABLE)})")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let iperf3's client and server run on any CPU (default: the "
+                         "client on the first CPU, the server on the second)")
     ap.add_argument("--no-progress", action="store_true", help="no progress display")
     args = ap.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -105,7 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.resume is not None:
         clash = [name for name in ("topology", "out", "repeat", "experiment", "duration",
                                    "wiring", "modes")
-                 if getattr(args, name) is not None] + (["quick"] if args.quick else [])
+                 if getattr(args, name) is not None] + (["quick"] if args.quick else []) + (
+                     ["no-pin"] if args.no_pin else [])
         if clash:
             ap.error("--resume takes the topology and parameters from the run's metadata; "
                      f"drop --{', --'.join(clash)}")
@@ -118,7 +122,17 @@ def make_params(args: argparse.Namespace) -> Params:
         params = dataclasses.replace(params, iperf_duration_s=args.duration)
     if args.modes is not None:
         params = dataclasses.replace(params, modes=args.modes)
+    if args.no_pin:
+        params = dataclasses.replace(params, pin=False)
     return params
+
+
+def _pinning(params: Params) -> dict[str, Any]:
+    """Where iperf3 ran, for the metadata and the report."""
+    pin = params.pin_cpus()
+    if pin is None:
+        return {"pinned": False, "why": "--no-pin" if not params.pin else "one CPU"}
+    return {"pinned": True, "client_cpu": pin[0], "server_cpu": pin[1]}
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -197,7 +211,8 @@ def plan_run(args: argparse.Namespace) -> Plan:
     if wiring not in CHOICES:
         raise Refused(f"--resume {source}: unknown wiring {quote(wiring)}")
     try:
-        params = Params(**meta["parameters"])
+        # a run from before pinning was measured unpinned: its rest is too
+        params = Params(**{"pin": False, **meta["parameters"]})
         params.check()
     except (KeyError, TypeError, ValueError) as exc:
         raise Refused(f"--resume {source}: 'parameters' are not this suite's "
@@ -217,6 +232,7 @@ def new_metadata(args: argparse.Namespace, plan: Plan, run: RunDir, command: str
         "experiments": plan.selected,
         "wiring": plan.wiring,
         "parameters": plan.params.to_dict(),
+        "pinning": _pinning(plan.params),
         "topology_file": str(args.topology or DEFAULT_TOPOLOGY),
         "topology": plan.spec.to_dict(),
         "host": socket.gethostname(),

@@ -108,7 +108,7 @@ def _client(ctx: Context, case: Case) -> ExecResult:
     """Run the client, retrying while the server is still starting (connection refused)."""
     c, p = ctx.require_cluster(), ctx.params
     target = "127.0.0.1" if case.path == "pod-localhost" else c.endpoint_ip(case.dst)
-    argv = client_argv(target, p.iperf_port, p.iperf_duration_s)
+    argv = client_argv(target, p.iperf_port, p.iperf_duration_s, pin=p.pin_cpus())
     timeout = p.iperf_duration_s + 20
     deadline = time.monotonic() + CONNECT_RETRY_S
     while True:

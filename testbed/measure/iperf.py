@@ -110,8 +110,12 @@ def client_argv(
     duration_s: float = 3,
     omit_s: float = 0,
     streams: int = 1,
+    pin: tuple[int, int] | None = None,
 ) -> list[str]:
-    """Build a TCP client command with JSON output (-J), as an argument list (no shell)."""
+    """Build a TCP client command with JSON output (-J), as an argument list (no shell).
+    `pin` (client CPU, server CPU): iperf3's own `-A n,m`, which pins the client to CPU n
+    and has the server pin itself to CPU m for this test (over the control connection),
+    so runs are comparable and client and server never share a core."""
     if streams < 1:
         raise TestbedError(f"iperf3: streams must be at least 1, got {streams}")
     duration = _whole_seconds("duration", duration_s, 1)
@@ -120,6 +124,10 @@ def client_argv(
         argv += ["-O", _whole_seconds("omit", omit_s, 0)]
     if streams > 1:
         argv += ["-P", str(streams)]
+    if pin is not None:
+        if min(pin) < 0:
+            raise TestbedError(f"iperf3: CPUs are numbered from 0, got {pin}")
+        argv += ["-A", f"{pin[0]},{pin[1]}"]
     return argv
 
 

@@ -215,3 +215,23 @@ def test_run_py_modes_become_the_comparisons_parameter() -> None:
     assert params.to_dict()["modes"] == ["calico", "kubenet"]  # JSON, and back on resume
     assert run_py.Params(**params.to_dict()).modes == ["calico", "kubenet"]
     assert run_py.make_params(run_py.parse_args([])).modes == ()
+
+
+def test_iperf3_is_pinned_unless_told_not_to(monkeypatch) -> None:
+    import os
+
+    params = run_py.make_params(run_py.parse_args([]))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3, 1, 7})
+    assert params.pin and params.pin_cpus() == (1, 3)  # the first two CPUs it may use
+    assert run_py._pinning(params) == {"pinned": True, "client_cpu": 1, "server_cpu": 3}
+    unpinned = run_py.make_params(run_py.parse_args(["--no-pin"]))
+    assert unpinned.pin_cpus() is None and run_py._pinning(unpinned)["why"] == "--no-pin"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert params.pin_cpus() is None and run_py._pinning(params)["why"] == "one CPU"
+
+
+def test_a_run_from_before_pinning_resumes_unpinned(tmp_path: Path) -> None:
+    meta = {**RUN_META, "parameters": {"repeat": 1}}
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    plan = run_py.plan_run(run_py.parse_args(["--resume", str(tmp_path)]))
+    assert plan.params.pin is False and plan.params.repeat == 1

@@ -120,6 +120,13 @@ def test_client_argv_refuses_durations_iperf3_would_truncate(kwargs: dict[str, f
         client_argv("10.0.0.1", **kwargs)  # type: ignore[arg-type]
 
 
+def test_client_argv_pins_client_and_server() -> None:
+    argv = client_argv("10.0.0.1", pin=(0, 1))
+    assert argv[-2:] == ["-A", "0,1"]
+    with pytest.raises(TestbedError, match="numbered from 0"):
+        client_argv("10.0.0.1", pin=(-1, 0))
+
+
 def test_client_argv_refuses_zero_streams() -> None:
     with pytest.raises(TestbedError, match="streams"):
         client_argv("10.0.0.1", streams=0)
