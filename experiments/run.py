@@ -64,6 +64,7 @@ from testbed.results.html import render_html
 from testbed.results.progress import Reporter
 from testbed.results.provenance import environment_info, git_info
 from testbed.results.rundir import ERROR, FORMAT_VERSION, RunDir, give_to_invoking_user
+from testbed.results.stats import paired_ratios
 
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
@@ -373,6 +374,9 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     df = run.frame()
     summary = report.summarize(df)
     run.write_csv("summary.csv", summary)
+    ratios = paired_ratios(df)
+    if not ratios.empty:
+        run.write_csv("ratios.csv", ratios)
     plots = []
     for name, metric, scale, label, title in PLOTS:
         png = report.plot_png(summary, metric, scale, label, title)

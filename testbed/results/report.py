@@ -15,6 +15,7 @@ from scipy import stats
 
 from testbed.model.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
 from testbed.results.rundir import ERROR
+from testbed.results.stats import clip, paired_ratios
 
 SUMMARY_COLUMNS = ["experiment", "path", "metric", "unit", "count", "median", "mean", "std",
                    "ci95_low", "ci95_high"]
@@ -40,7 +41,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for (exp, path, metric, unit), g in df.groupby(["experiment", "path", "metric", "unit"],
                                                     sort=False):
         v = g["value"].astype(float)
-        low, high = ci95(v)
+        low, high = clip(ci95(v), metric)  # never outside what the metric can be
         rows.append({
             "experiment": exp, "path": path, "metric": metric, "unit": unit,
             "count": int(v.count()), "median": float(v.median()), "mean": float(v.mean()),
@@ -208,6 +209,30 @@ def fidelity_section(verdict: Mapping[str, Any] | None,
     return lines
 
 
+def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None) -> list[str]:
+    """Each path's throughput over node-node's in the same round: the figure to compare
+    across runs and machines (testbed.results.stats)."""
+    ratios = paired_ratios(df)
+    if ratios.empty:
+        return []
+    where = ("iperf3's client on CPU {client_cpu}, its server on CPU {server_cpu}".format(
+        **pinning) if pinning and pinning.get("pinned") else
+        f"iperf3 not pinned ({(pinning or {}).get('why', 'a run from before pinning')})")
+    table = pd.DataFrame({
+        "path": ratios["path"], "rounds": ratios["rounds"],
+        "median ratio": ratios["median"].round(3),
+        "95% CI (bootstrap)": ["" if math.isnan(lo) else f"{lo:.3f} .. {hi:.3f}"
+                               for lo, hi in zip(ratios["ci95_low"], ratios["ci95_high"])]})
+    table = table.set_index("path").reindex(
+        _ordered(list(table["path"]))).reset_index()
+    return ["### Paired: each path over node-node in the same round", "",
+            "Paths are measured in interleaved rounds (one of each path, then the next "
+            "round), so a slow moment of the machine weighs on both sides of a ratio; "
+            f"{where}. Intervals are bootstrap percentile intervals of the median "
+            "(narrow and optimistic with few rounds: read them with the round count).", "",
+            _md(table, index=False), ""]
+
+
 def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
                     plots: list[str], claims: pd.DataFrame | None = None,
                     fidelity_units: pd.DataFrame | None = None) -> str:
@@ -257,6 +282,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         _md(throughput_table(summary), index=False),
         "",
+        *ratio_section(df, meta.get("pinning")),
     ]
     for plot in plots:
         lines += [f"![{plot}]({plot})", ""]

@@ -1,0 +1,86 @@
+"""Paired ratios, bootstrap intervals, bounds and the rank test (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from testbed.results import report
+from testbed.results import stats as st
+
+
+def rows(rounds: dict[str, list[float]]) -> pd.DataFrame:
+    out = []
+    for path, values in rounds.items():
+        for r, v in enumerate(values, 1):
+            out.append({"experiment": "throughput", "repeat": r, "src": "a", "dst": "b",
+                        "path": path, "metric": "throughput_bps", "value": v, "unit": "bit/s"})
+    return pd.DataFrame(out)
+
+
+def test_paired_ratio_pairs_rounds_not_medians() -> None:
+    # the machine was twice as fast in round 2: both paths moved, their ratio did not
+    df = rows({"node-node": [10e9, 20e9, 10e9], "pod-cross-node": [8e9, 16e9, 8e9]})
+    ratios = st.paired_ratios(df)
+    (row,) = ratios.to_dict("records")
+    assert row["path"] == "pod-cross-node" and row["rounds"] == 3
+    assert row["median"] == 0.8 and row["ci95_low"] == row["ci95_high"] == 0.8
+    # an unpaired view would have spread: medians 8e9 / 10e9 but ratios 0.4 .. 1.6
+
+
+def test_a_round_missing_its_baseline_is_left_out() -> None:
+    df = rows({"node-node": [10e9, 10e9], "pod-same-node": [9e9, 11e9, 12e9]})
+    df = pd.concat([df, pd.DataFrame([{"experiment": "throughput", "repeat": 3,
+                                       "path": "node-node", "metric": "throughput_bps",
+                                       "value": math.nan}])])
+    pairs = st.paired(df, "throughput", "throughput_bps", "node-node")
+    assert list(pairs["repeat"]) == [1, 2] and list(pairs["ratio"]) == [0.9, 1.1]
+
+
+def test_bootstrap_stays_inside_the_data_and_is_reproducible() -> None:
+    values = [0.8, 1.62, 0.95, 1.1, 0.85]  # as noisy as issue 14's pinned rounds
+    low, high = st.bootstrap_ci(values)
+    assert min(values) <= low <= np.median(values) <= high <= max(values)
+    assert (low, high) == st.bootstrap_ci(values)  # fixed seed
+    assert all(math.isnan(x) for x in st.bootstrap_ci([1.0]))
+    assert st.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_intervals_never_leave_the_possible_range() -> None:
+    # three throughput repeats whose t interval of the mean goes below zero
+    v = pd.Series([0.2e9, 9e9, 0.3e9])
+    low, _ = report.ci95(v)
+    assert low < 0
+    assert st.clip((low, 1e10), "throughput_bps")[0] == 0.0
+    assert st.clip((-5.0, 130.0), "loss_pct") == (0.0, 100.0)
+    summary = report.summarize(rows({"node-node": [0.2e9, 9e9, 0.3e9]}))
+    assert summary.iloc[0]["ci95_low"] == 0.0
+
+
+def test_rank_test_and_its_power() -> None:
+    assert st.smallest_p(3, 3) == 0.1  # three rounds a side can never reach 0.05
+    assert st.smallest_p(5, 5) < st.ALPHA
+    assert st.rank_test([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == st.smallest_p(5, 5)
+    assert st.rank_test([1, 2, 3], [1, 2, 3]) > 0.5
+    assert st.rank_test([1.0, 1.0], [1.0]) == 1.0 and math.isnan(st.rank_test([], [1.0]))
+
+
+def test_ratio_of_medians_interval() -> None:
+    low, high = st.ratio_of_medians_ci([1.0, 1.1, 0.9, 1.0], [2.0, 2.1, 1.9, 2.0])
+    assert 1.6 < low <= 2.0 <= high < 2.5
+    assert all(math.isnan(x) for x in st.ratio_of_medians_ci([1.0], [2.0, 3.0]))
+
+
+def test_the_report_says_how_many_rounds_and_where_iperf3_ran() -> None:
+    df = rows({"node-node": [10e9, 12e9, 11e9], "pod-cross-node": [8e9, 9e9, 9.5e9],
+               "pod-localhost": [20e9, 22e9, 21e9]})
+    text = "\n".join(report.ratio_section(df, {"pinned": True, "client_cpu": 0,
+                                               "server_cpu": 1}))
+    assert "client on CPU 0, its server on CPU 1" in text
+    assert "| pod-localhost " in text and "| pod-cross-node" in text
+    assert text.index("pod-localhost") < text.index("| pod-cross-node")  # path order
+    unpinned = "\n".join(report.ratio_section(df, {"pinned": False, "why": "one CPU"}))
+    assert "not pinned (one CPU)" in unpinned
+    assert report.ratio_section(rows({"node-node": [1e9]}), None) == []
