@@ -5,6 +5,7 @@
     sudo testbed up topologies/two-node.yaml --script cmds.txt
     sudo testbed up topologies/two-node.yaml -c pods -c 'pod-1 ping -c1 pod-3'
     sudo testbed clean
+    testbed compare results/RUN_A results/RUN_B -o comparison.html
 
 Exit status: 0 success, 1 a command or the bring-up failed, 2 bad input (topology file or
 arguments), 130 interrupted.
@@ -18,7 +19,7 @@ import platform
 import sys
 from pathlib import Path
 
-from testbed.errors import SpecError, TestbedError
+from testbed.errors import SpecError, TestbedError, UsageError
 from testbed.kernel import features, procs
 from testbed.model.load import load_spec
 from testbed.model.podnet import pod_network
@@ -122,6 +123,50 @@ def cmd_clean(_args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare runs (testbed.results.compare): Markdown on stdout, or a file (.md with
+    its figure beside it, .html self-contained). No root needed."""
+    from testbed.results import compare
+    from testbed.results.html import render_html
+    from testbed.results.rundir import RunDir
+
+    if len(args.runs) < 2:
+        raise UsageError("compare needs two runs or more (the first is the reference)")
+    runs = [compare.Run.load(RunDir.open(path)) for path in args.runs]
+    png = compare.ratios_png(runs)
+    out: Path | None = args.output
+    figure = None
+    if out is not None and png is not None:
+        figure = out.with_suffix(".png").name
+    text = compare.markdown(runs, figure)
+    if out is None:
+        print(text)
+    elif out.suffix == ".html":
+        files = {figure: png} if figure else {}
+        _write(out, render_html(text, lambda name: files.get(name), "Runs compared"))
+    else:
+        if figure and png is not None:
+            _write(out.with_suffix(".png"), png)
+        _write(out, text)
+    if out is not None:
+        print(f"comparison: {out}")
+    diff = [d for other in runs[1:] for d in compare.differs(runs[0], other)]
+    if diff and args.fail_on_difference:
+        print("differs: " + "; ".join(diff), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    """Write a file whole: to a temporary name beside it, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def _say(message: str) -> None:
     print(f"*** {message}", file=sys.stderr, flush=True)
 
@@ -146,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_doctor)
     c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
     c.set_defaults(func=cmd_clean)
+    m = sub.add_parser("compare", help="compare runs: verdicts, paired ratios and metrics "
+                                       "(rank test), environment differences; no root")
+    m.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="run directories; every later one is compared with the first")
+    m.add_argument("-o", "--output", type=Path, default=None,
+                   help="write the comparison here (.md with a .png beside it, or .html)")
+    m.add_argument("--fail-on-difference", action="store_true",
+                   help="exit 1 if a verdict changed or a paired ratio differs "
+                        "significantly (for CI against a stored reference run)")
+    m.set_defaults(func=cmd_compare)
     return ap
 
 
@@ -156,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
         return code
     except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -126,3 +126,17 @@ def ratio_of_medians_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, 
         return math.nan, math.nan
     tail = 100 * (1 - LEVEL) / 2
     return float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN): comparing many metrics at once,
+    some fall below ALPHA by chance alone; the adjusted ones keep the chance of any false
+    finding in the family below ALPHA."""
+    order = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m = len(order)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
