@@ -341,6 +341,7 @@ def cluster_meta(cluster: Cluster) -> dict[str, Any]:
     """The running cluster as built: addresses, MTUs, pods, the router's routes, timings."""
     plan = cluster.plan
     bridge = cluster.network.bridge or "bridge"
+    shaped = any(n.uplink.shaped for n in cluster.spec.nodes)
     return {
         "pod_network": cluster.network.name,
         "expected_ttl": cluster.network.expected_ttls(),
@@ -351,7 +352,9 @@ def cluster_meta(cluster: Cluster) -> dict[str, Any]:
             "cluster_cidr": str(plan.cluster_cidr),
             "nodes": [{"node": n.name, "underlay_ip": str(n.underlay_ip),
                        "pod_cidr": str(n.pod_cidr), bridge: str(n.bridge_ip),
-                       "mtu": cluster.mtu.get(n.name)} for n in plan.nodes],
+                       "mtu": cluster.mtu.get(n.name),
+                       **({"uplink": cluster.spec.nodes[n.index].uplink.describe()}
+                          if shaped else {})} for n in plan.nodes],
         },
         "pod_wiring": cluster.wiring_name,
         "pods": cluster.describe(),

@@ -95,6 +95,14 @@ def check_features(spec: ClusterSpec) -> None:
             raise MissingDependencyError(
                 f"services need {', '.join(missing)}: install the Debian package(s) "
                 f"{' '.join(sorted(set(missing.values())))} (or run `sudo make setup`)")
+    delayed = [n.name for n in spec.nodes if n.uplink.needs_netem]
+    if delayed:
+        present, detail = features.kernel_feature("netem")
+        if present is False:
+            raise MissingDependencyError(
+                f"link delay and jitter (uplinks of {', '.join(delayed)}) need the kernel's "
+                f"netem qdisc (module sch_netem), which this kernel lacks ({detail}); "
+                "rate limits and loss work without it")
     if spec.underlay_switch == OVS:
         present, detail = features.openvswitch()
         if not present:

@@ -25,6 +25,8 @@ KERNEL_PROBES = (
      ["ip", "link", "add", "v0", "type", "vxlan", "id", "1", "dstport", "4789"]),
     ("netem", "delay, loss and jitter on emulated links (tc netem)",
      ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]),
+    ("htb", "rate-limited uplinks (tc htb, as Mininet's TCLink)",
+     ["tc", "qdisc", "add", "dev", "lo", "root", "handle", "5:0", "htb", "default", "1"]),
     ("tbf", "rate-limited links (tc tbf)",
      ["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "32kbit",
       "latency", "400ms"]),
@@ -81,6 +83,12 @@ def openvswitch() -> tuple[bool | None, str]:
 def _tool(name: str, package: str) -> tuple[bool | None, str]:
     path = shutil.which(name)
     return (True, path) if path else (False, f"not installed (Debian/Ubuntu: {package})")
+
+
+def kernel_feature(name: str) -> tuple[bool | None, str]:
+    """One kernel probe of KERNEL_PROBES by name (what a bring-up asks before using it)."""
+    argv = next(a for n, _, a in KERNEL_PROBES if n == name)
+    return _in_throwaway_netns(argv)
 
 
 def probe() -> dict[str, Feature]:

@@ -24,6 +24,7 @@ import yaml
 from testbed.errors import SpecError
 from testbed.errors import quote as show
 from testbed.model import load_outside, load_services
+from testbed.model.links import MAX_RATE_MBIT, LinkSpec
 from testbed.model.names import (
     MAX_NODE_NAME,
     MAX_RACKS,
@@ -65,9 +66,10 @@ TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
     "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
     "service_cidr", "kube_proxy_mode", "services", "external_hosts", "load_balancer_network",
-    "ingresses", "racks",
+    "ingresses", "racks", "links",
 }
-NODE_KEYS = {"name", "pods", "pod_cidr", "rack"}
+NODE_KEYS = {"name", "pods", "pod_cidr", "rack", "uplink"}
+LINK_KEYS = {"rate_mbit", "loss_pct", "delay_ms", "jitter_ms"}
 RACK_KEYS = {"name", "underlay"}
 POD_KEYS = {"name", "containers", "labels", "readinessProbe"}
 CONTAINER_KEYS = {"name", "command", "ports"}
@@ -106,9 +108,11 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     racks = _racks(r, top)
     if racks:
         underlay = racks[0].underlay
+    links, _ = _link(r, top["links"], "links") if "links" in top else (LinkSpec(), set())
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr,
-        nodes=_nodes(r, raw_nodes, {k.name for k in racks}), node_cidr_prefix=prefix,
+        nodes=_nodes(r, raw_nodes, {k.name for k in racks}, links), links=links,
+        node_cidr_prefix=prefix,
         underlay=underlay, racks=racks,
         non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch,
         service_cidr=service_cidr, kube_proxy_mode=proxy_mode, source=source,
@@ -167,9 +171,27 @@ def _racks(r: Reader, top: dict[str, Any]) -> tuple[RackSpec, ...]:
     return tuple(out)
 
 
-def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str]) -> tuple[NodeSpec, ...]:
+def _link(r: Reader, raw: Any, where: str) -> tuple[LinkSpec, set[str]]:
+    """`links:` or a node's `uplink:` (testbed.model.links), and the keys it gave."""
+    link = r.mapping(raw, where, LINK_KEYS)
+    rate = (r.number(link["rate_mbit"], f"{where}.rate_mbit", 0, MAX_RATE_MBIT,
+                     low_open=True) if "rate_mbit" in link else None)
+    loss = r.number(link.get("loss_pct", 0), f"{where}.loss_pct", 0, 100)
+    if loss == 100:
+        raise r.fail(f"{where}.loss_pct", "100 % loss is no link: take the node off the "
+                     "underlay instead (`uplink <node> down`)")
+    delay = r.number(link.get("delay_ms", 0), f"{where}.delay_ms", 0, 10_000)
+    jitter = r.number(link.get("jitter_ms", 0), f"{where}.jitter_ms", 0, 10_000)
+    if jitter and not delay:
+        raise r.fail(f"{where}.jitter_ms", "jitter needs a delay_ms to vary around")
+    return LinkSpec(rate, loss, delay, jitter), set(link)
+
+
+def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str],
+           links: LinkSpec) -> tuple[NodeSpec, ...]:
     """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted),
-    each in its rack when there are racks."""
+    each in its rack when there are racks, its uplink the default `links` with its own
+    `uplink:` fields over it."""
     nodes: list[NodeSpec] = []
     pods_so_far = 0
     for i, raw in enumerate(raw_nodes):
@@ -195,7 +217,11 @@ def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str]) -> tuple[NodeSpec, 
             raise r.fail(f"{where}.rack", "needs a `racks:` list at the top level")
         if racks and rack not in racks:
             raise r.fail(f"{where}.rack", f"{show(rack)} is not one of {', '.join(sorted(racks))}")
-        nodes.append(NodeSpec(node_name, pods, pod_cidr, rack))
+        uplink = links
+        if "uplink" in node:
+            own, given = _link(r, node["uplink"], f"{where}.uplink")
+            uplink = links.merged(own, frozenset(given))
+        nodes.append(NodeSpec(node_name, pods, pod_cidr, rack, uplink))
     return tuple(nodes)
 
 

@@ -94,6 +94,16 @@ class Reader:
                                     "such as 10.0.0.0/8")
         return net
 
+    def number(self, value: Any, where: str, low: float, high: float,
+               low_open: bool = False) -> float:
+        """An int or float in [low, high] (or (low, high] with `low_open`)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise self.fail(where, f"must be a number, got {kind_of(value)}")
+        if value > high or value < low or (low_open and value == low):
+            raise self.fail(where, f"{show(value)} is out of range "
+                            f"{'(' if low_open else ''}{low:g}..{high:g}")
+        return float(value)
+
     def integer(self, value: Any, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"must be an integer, got {kind_of(value)}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from testbed.model.links import LinkSpec
 from testbed.model.names import KUBENET, LINUX_BRIDGE
 
 DEFAULT_UNDERLAY = "10.100.0.0/24"
@@ -177,6 +178,7 @@ class NodeSpec:
     pods: tuple[PodSpec, ...] = ()
     pod_cidr: IPv4Network | None = None  # None: carved from the cluster CIDR in order
     rack: str = ""  # with racks: the one it sits in
+    uplink: LinkSpec = field(default_factory=LinkSpec)  # as constrained (default merged)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ class ClusterSpec:
     load_balancer_network: IPv4Network = field(
         default_factory=lambda: IPv4Network(DEFAULT_LOAD_BALANCER_NETWORK))
     ingresses: tuple[IngressSpec, ...] = ()
+    links: LinkSpec = field(default_factory=LinkSpec)  # the default for every uplink
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -233,6 +236,7 @@ class ClusterSpec:
                     "name": n.name,
                     **({"pod_cidr": str(n.pod_cidr)} if n.pod_cidr else {}),
                     **({"rack": n.rack} if n.rack else {}),
+                    **({"uplink": n.uplink.to_dict()} if n.uplink.shaped else {}),
                     "pods": [_pod_dict(p) for p in n.pods],
                 }
                 for n in self.nodes
@@ -246,6 +250,7 @@ class ClusterSpec:
                else {}),
             **({"ingresses": [_ingress_dict(i) for i in self.ingresses]} if self.ingresses
                else {}),
+            **({"links": self.links.to_dict()} if self.links.shaped else {}),
         }
 
 

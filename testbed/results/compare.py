@@ -87,10 +87,11 @@ def _row(what: str, path: str, metric: str, xa: Sequence[float],
 
 def _judged(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The family's findings: Holm-adjusted p below ALPHA is significant; a row whose
-    sample sizes could never reach ALPHA says so instead of `no difference`."""
+    sample sizes could never get there (complete separation, adjusted as the first of the
+    family would be) says so instead of `no difference`."""
     for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
-        if smallest_p(row["n_a"], row["n_b"]) >= ALPHA:
+        if smallest_p(row["n_a"], row["n_b"]) * len(rows) >= ALPHA:
             row["finding"] = TOO_FEW
         else:
             row["finding"] = SIGNIFICANT if adjusted < ALPHA else SAME
@@ -186,8 +187,8 @@ def markdown(runs: Sequence[Run], figure: str | None = None) -> str:
              f"Reference (A): `{ref.name}`. Rank test: two-sided Mann-Whitney U on the "
              f"values of each side, `{SIGNIFICANT}` when its p, Holm-adjusted over the "
              f"table (many metrics at once: some fall below {ALPHA:g} by chance), is below "
-             f"{ALPHA:g}; `{TOO_FEW}` when "
-             "even completely separated values could not reach it (three a side cannot: "
+             f"{ALPHA:g}; `{TOO_FEW}` when even completely separated values could not "
+             "reach it (three a side cannot; five a side can in a family of up to six: "
              "measure more rounds, `--repeat 5` or more). Intervals: bootstrap, of the "
              "ratio of medians B/A.", ""]
     if figure:
