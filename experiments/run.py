@@ -45,7 +45,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from experiments import compare_modes
+from experiments import campaign, compare_modes
 from experiments.base import COMPARABLE, Context, Params
 from experiments.claims import CLAIMS
 from experiments.registry import REGISTRY
@@ -97,6 +97,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--modes", type=_modes, default=None, metavar="MODE,MODE...",
                     help="the pod networks pod-network-comparison builds (default: "
                          f"{', '.join(COMPARABLE)})")
+    ap.add_argument("--campaign", type=Path, metavar="FILE",
+                    help="run every point of a campaign file (experiments/campaign.py), "
+                         "each a run of its own; with --out a campaign directory, only "
+                         "the points not complete")
     ap.add_argument("--no-pin", action="store_true",
                     help="let iperf3's client and server run on any CPU (default: the "
                          "client on the first CPU, the server on the second)")
@@ -106,6 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--repeat must be at least 1")
     if args.duration is not None and args.duration < 1:
         ap.error("--duration must be at least 1")
+    if args.campaign is not None:
+        clash = [name for name in ("topology", "repeat", "experiment", "duration", "wiring",
+                                   "modes", "resume") if getattr(args, name) is not None]
+        if clash or args.quick:
+            ap.error("--campaign takes the topology and parameters from its file; drop --"
+                     + ", --".join(clash + (["quick"] if args.quick else [])))
     if args.resume is not None:
         clash = [name for name in ("topology", "out", "repeat", "experiment", "duration",
                                    "wiring", "modes")
@@ -242,8 +252,26 @@ def new_metadata(args: argparse.Namespace, plan: Plan, run: RunDir, command: str
     }
 
 
+def run_campaign(args: argparse.Namespace) -> int:
+    """--campaign FILE: every point, each a run of its own (experiments/campaign.py)."""
+    try:
+        plan = campaign.load(args.campaign)
+        preflight.check_all()
+    except (SpecError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TestbedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out, code = campaign.execute(plan, args.out)
+    print(f"campaign: {out / 'campaign.md'}")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.campaign is not None:
+        return run_campaign(args)
     command = shlex.join(["sudo", "python3", "experiments/run.py",
                           *(argv if argv is not None else sys.argv[1:])])
     try:
