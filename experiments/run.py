@@ -57,8 +57,9 @@ from testbed.kernel.procs import signals_deferred
 from testbed.measure import fidelity
 from testbed.measure.fidelity import Monitor
 from testbed.model.load import load_spec, parse_spec
+from testbed.model.podnet import pod_network
 from testbed.pods.wiring import CHOICES, DEFAULT_WIRING
-from testbed.results import report
+from testbed.results import graph, report
 from testbed.results.fidelity import FidelityLog, units_frame
 from testbed.results.html import render_html
 from testbed.results.progress import Reporter
@@ -400,6 +401,21 @@ PLOTS = (
 )
 
 
+def cluster_drawing(meta: dict[str, Any]) -> bytes | None:
+    """The cluster as built (testbed.results.graph), with the addresses its pods got;
+    None before the cluster came up."""
+    if "pods" not in meta or "topology" not in meta:
+        return None
+    try:
+        spec = parse_spec(meta["topology"])
+    except SpecError:
+        return None
+    network = pod_network(spec.pod_network)
+    ips = {row["pod"]: row["ip"] for row in meta["pods"] if isinstance(row, dict)}
+    return graph.render(spec, network.plan(spec), network.bridge, spec.pod_network, "png",
+                        ips, meta.get("router_routes"))
+
+
 def write_report(run: RunDir, meta: dict[str, Any]) -> None:
     """Summary, plots, report and metadata from whatever was measured (even a partial run)."""
     df = run.frame()
@@ -415,6 +431,10 @@ def write_report(run: RunDir, meta: dict[str, Any]) -> None:
             run.write(name, png)
             plots.append(name)
     plots += [name for name in run.figures if run.exists(name)]
+    drawing = cluster_drawing(meta)
+    if drawing is not None:  # from the metadata: a resumed run draws it too
+        run.write("cluster.png", drawing)
+        plots.insert(0, "cluster.png")
     comparison = compare_modes.comparison_markdown(df)
     if comparison:  # drawn from the rows, so a resumed run has it too
         run.write("pod_network_comparison.png", compare_modes.comparison_png(df))

@@ -6,6 +6,7 @@
     sudo testbed up topologies/two-node.yaml -c pods -c 'pod-1 ping -c1 pod-3'
     sudo testbed clean
     testbed compare results/RUN_A results/RUN_B -o comparison.html
+    testbed graph topologies/two-node.yaml -o cluster.svg
 
 Exit status: 0 success, 1 a command or the bring-up failed, 2 bad input (topology file or
 arguments), 130 interrupted.
@@ -157,6 +158,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Draw a topology file's cluster (testbed.results.graph), no root: SVG or PNG."""
+    from testbed.results import graph
+
+    spec = load_spec(args.topology)
+    network = pod_network(spec.pod_network)
+    p = network.plan(spec)
+    fmt = args.output.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png"):
+        raise UsageError(f"-o {args.output}: the drawing is .svg or .png")
+    routes = [f"{r.dst} via {r.via}" for r in network.router_routes(p)]
+    _write(args.output, graph.render(spec, p, network.bridge, spec.pod_network, fmt,
+                                     graph.predicted_pod_ips(spec, p, network.bridge),
+                                     routes))
+    print(f"{args.output}: {len(spec.nodes)} nodes, {len(spec.pods)} pods")
+    return 0
+
+
 def _write(path: Path, data: str | bytes) -> None:
     """Write a file whole: to a temporary name beside it, then renamed into place."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -201,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 if a verdict changed or a paired ratio differs "
                         "significantly (for CI against a stored reference run)")
     m.set_defaults(func=cmd_compare)
+    g = sub.add_parser("graph", help="draw a topology's cluster as SVG or PNG (no root)")
+    g.add_argument("topology", type=Path)
+    g.add_argument("-o", "--output", type=Path, required=True,
+                   help="the drawing: a .svg or .png file")
+    g.set_defaults(func=cmd_graph)
     return ap
 
 

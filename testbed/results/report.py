@@ -254,6 +254,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         "## Cluster",
         "",
+        *(["![cluster.png](cluster.png)", ""] if "cluster.png" in plots else []),
         _md(pd.DataFrame(meta.get("address_plan", {}).get("nodes", [])), index=False),
         "",
         _md(pd.DataFrame(meta.get("pods", [])), index=False),
@@ -285,7 +286,8 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         *ratio_section(df, meta.get("pinning")),
     ]
     for plot in plots:
-        lines += [f"![{plot}]({plot})", ""]
+        if plot != "cluster.png":  # drawn in the Cluster section
+            lines += [f"![{plot}]({plot})", ""]
     lines += [
         "## Files",
         "",

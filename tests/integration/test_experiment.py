@@ -44,11 +44,11 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
     assert any((run_dir / "raw" / "throughput").iterdir())
     assert (run_dir / "throughput.png").stat().st_size > 1000
     html = (run_dir / "report.html").read_text()
-    # every figure embedded: throughput, RTT, heatmap, kube-proxy killed, readiness, the
-    # node-port and load-balancer paths, a node failing behind the load balancer, the pod
-    # networks compared
+    # every figure embedded: the cluster, throughput, RTT, heatmap, kube-proxy killed,
+    # readiness, the node-port and load-balancer paths, a node failing behind the load
+    # balancer, the pod networks compared
     pngs = sorted(p.name for p in run_dir.glob("*.png"))
-    assert len(pngs) == 9, pngs
+    assert len(pngs) == 10 and "cluster.png" in pngs, pngs
     assert html.count("data:image/png;base64,") == len(pngs)
     assert "<table>" in html and 'src="throughput.png"' not in html
 
