@@ -205,6 +205,12 @@ def markdown(runs: Sequence[Run], figure: str | None = None) -> str:
                     "**Same verdicts; the paired ratios rest on too few rounds to show a "
                     "difference** (measure more rounds)." if few else
                     "**Same verdicts, no significant difference in any paired ratio.**")
+        suspect = [n for n, run in (("A", ref), ("B", other))
+                   if (run.meta.get("fidelity") or {}).get("verdict") == "suspect"]
+        if suspect:
+            headline += (f" **{' and '.join(suspect)} {'was' if len(suspect) == 1 else 'were'}"
+                         " flagged suspect by the fidelity monitor: measure again on a quiet "
+                         "machine before drawing conclusions.**")
         lines += [f"## B: `{other.name}`", "", headline, "",
                   f"Fidelity: A {fidelity(ref)}; B {fidelity(other)}.", "",
                   "### Verdicts", "",

@@ -67,6 +67,7 @@ def test_a_real_change_is_significant_and_fails_ci(tmp_path: Path, capsys) -> No
     assert list(env["key"]) == ["environment.kernel"]
     text = compare.markdown([a, b])
     assert "**Differs:**" in text and "B suspect: a CPU hog" in text
+    assert "B was flagged suspect by the fidelity monitor" in text
     assert cli.main(["compare", str(a_dir), str(b_dir), "--fail-on-difference"]) == 1
     assert "differs: claim pod-ips-routable" in capsys.readouterr().err
     assert cli.main(["compare", str(a_dir), str(a_dir), "--fail-on-difference"]) == 0
