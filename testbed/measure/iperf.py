@@ -24,6 +24,11 @@ class IperfResult:
     duration_s: float
     protocol: str
     streams: int
+    # iperf3's own CPU use over the test, % of one CPU (client: host, server: remote):
+    # near 100 % the sender was CPU-bound, which is the answer on an unshaped path but
+    # a fidelity question on a shaped one
+    cpu_client_pct: float | None = None
+    cpu_server_pct: float | None = None
 
     def metrics(self) -> dict[str, float]:
         """Flat numbers for a results table; values that were not measured are left out."""
@@ -31,6 +36,8 @@ class IperfResult:
             "throughput_bps": self.received_bps,
             "sent_bps": self.sent_bps,
             "retransmits": self.retransmits,
+            "cpu_client_pct": self.cpu_client_pct,
+            "cpu_server_pct": self.cpu_server_pct,
         }
         return {key: value for key, value in values.items() if value is not None}
 
@@ -92,7 +99,19 @@ def parse_iperf3_json(text: str) -> IperfResult:
         duration_s=float(seconds),
         protocol=protocol,
         streams=streams,
+        cpu_client_pct=_cpu(end, "host_total"),
+        cpu_server_pct=_cpu(end, "remote_total"),
     )
+
+
+def _cpu(end: dict[str, Any], key: str) -> float | None:
+    """end.cpu_utilization_percent.<key>, if iperf3 gave a sane one."""
+    section = end.get("cpu_utilization_percent")
+    value = section.get(key) if isinstance(section, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0:
+        return None
+    return float(value)
 
 
 def _whole_seconds(name: str, value: float, minimum: int) -> str:

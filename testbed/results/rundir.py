@@ -41,7 +41,8 @@ ERROR = "error"
 UNITS = {
     "loss_pct": "%", "rtt_min_ms": "ms", "rtt_avg_ms": "ms", "rtt_max_ms": "ms",
     "rtt_mdev_ms": "ms", "ttl": "hops-left", "throughput_bps": "bit/s", "sent_bps": "bit/s",
-    "retransmits": "count", "missed_intended_pct": "%",
+    "retransmits": "count", "missed_intended_pct": "%", "cpu_client_pct": "%",
+    "cpu_server_pct": "%",
 }
 # claims.csv: one verdict a row (confirmed, refuted or error), with its evidence
 CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]

@@ -37,8 +37,17 @@ def test_tcp_loopback_metrics() -> None:
             "throughput_bps": 35481524251.269547,
             "sent_bps": 35483191361.103973,
             "retransmits": 0,
+            "cpu_client_pct": 99.52063707332954,  # end.cpu_utilization_percent.host_total
+            "cpu_server_pct": 78.65177749410468,  # ... remote_total
         }
     )
+
+
+def test_cpu_figures_that_make_no_sense_are_left_out() -> None:
+    doc = json.loads(_load("iperf3_tcp_loopback.json"))
+    doc["end"]["cpu_utilization_percent"] = {"host_total": -1, "remote_total": "x"}
+    metrics = parse_iperf3_json(json.dumps(doc)).metrics()
+    assert "cpu_client_pct" not in metrics and "cpu_server_pct" not in metrics
 
 
 # --- real output: `iperf3 -c 127.0.0.1 -p 5399 -u -b 10M -J -t 1` (UDP has no retransmits) ----
