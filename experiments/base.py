@@ -60,6 +60,10 @@ class Params:
     modes: tuple[str, ...] = ()
     # iperf3's client and server each on a CPU of its own (`pin_cpus`), so runs compare
     pin: bool = True
+    # throughput: after `repeat` rounds, more until every path's paired-ratio interval is
+    # at most this wide relative to its median (None: just `repeat`), or `budget_s` is spent
+    target_ci: float | None = None
+    budget_s: float = 300.0
 
     @classmethod
     def quick(cls, repeat: int | None = None) -> Params:
@@ -84,6 +88,13 @@ class Params:
             raise ValueError("modes names a pod network twice")
         if not isinstance(self.pin, bool):
             raise ValueError("pin must be true or false")
+        if self.target_ci is not None and (
+                isinstance(self.target_ci, bool) or not isinstance(self.target_ci, (int, float))
+                or not 0 < self.target_ci <= 2):
+            raise ValueError("target_ci must be a relative width in (0, 2], e.g. 0.1")
+        if isinstance(self.budget_s, bool) or not isinstance(self.budget_s, (int, float)) or \
+                not 1 <= self.budget_s <= 86_400:
+            raise ValueError("budget_s must be a number of seconds in 1..86400")
 
     def pin_cpus(self) -> tuple[int, int] | None:
         """(client CPU, server CPU) for iperf3: the first two CPUs this process may use;

@@ -98,6 +98,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--modes", type=_modes, default=None, metavar="MODE,MODE...",
                     help="the pod networks pod-network-comparison builds (default: "
                          f"{', '.join(COMPARABLE)})")
+    ap.add_argument("--target-ci", type=float, default=None, metavar="WIDTH",
+                    help="throughput: after --repeat rounds, more rounds until every path's "
+                         "paired-ratio 95%% interval is at most WIDTH of its median "
+                         "(e.g. 0.1), or --budget runs out")
+    ap.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                    help="with --target-ci: the most seconds of extra rounds (default 300)")
     ap.add_argument("--campaign", type=Path, metavar="FILE",
                     help="run every point of a campaign file (experiments/campaign.py), "
                          "each a run of its own; with --out a campaign directory, only "
@@ -111,6 +117,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--repeat must be at least 1")
     if args.duration is not None and args.duration < 1:
         ap.error("--duration must be at least 1")
+    if args.target_ci is not None and not 0 < args.target_ci <= 2:
+        ap.error("--target-ci is a relative width in (0, 2], e.g. 0.1")
+    if args.budget is not None and not 1 <= args.budget <= 86_400:
+        ap.error("--budget must be 1..86400 seconds")
+    if args.budget is not None and args.target_ci is None:
+        ap.error("--budget goes with --target-ci")
     if args.campaign is not None:
         clash = [name for name in ("topology", "repeat", "experiment", "duration", "wiring",
                                    "modes", "resume") if getattr(args, name) is not None]
@@ -119,7 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      + ", --".join(clash + (["quick"] if args.quick else [])))
     if args.resume is not None:
         clash = [name for name in ("topology", "out", "repeat", "experiment", "duration",
-                                   "wiring", "modes")
+                                   "wiring", "modes", "target_ci", "budget")
                  if getattr(args, name) is not None] + (["quick"] if args.quick else []) + (
                      ["no-pin"] if args.no_pin else [])
         if clash:
@@ -136,6 +148,10 @@ def make_params(args: argparse.Namespace) -> Params:
         params = dataclasses.replace(params, modes=args.modes)
     if args.no_pin:
         params = dataclasses.replace(params, pin=False)
+    if args.target_ci is not None:
+        params = dataclasses.replace(params, target_ci=args.target_ci)
+    if args.budget is not None:
+        params = dataclasses.replace(params, budget_s=args.budget)
     return params
 
 

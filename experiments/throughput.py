@@ -11,9 +11,12 @@ node), are reused across repeats and removed at the end.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.cluster import Cluster
@@ -21,10 +24,12 @@ from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.kernel.procs import ExecResult
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
+from testbed.results.stats import paired_ratios
 
 SERVER = "iperf3-server"
 CLIENT = "iperf3-client"
 CONNECT_RETRY_S = 5.0
+MAX_ROUNDS = 50  # with --target-ci: never more, whatever the budget
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Throughput:
                     c.add_container(case.dst, SERVER, server_argv(p.iperf_port))
                 if case.path == "pod-localhost":
                     c.add_container(case.src, CLIENT, ["sleep", "infinity"])
-            for rep in range(1, p.repeat + 1):
+            for rep in self._rounds(ctx):
                 for case in todo:
                     label = f"{self.name} r{rep} {case.path}"
                     if ctx.is_done(self.name, rep, case.src, case.dst):
@@ -102,6 +107,44 @@ class Throughput:
                         c.remove_container(pod, name)
             for proc in node_servers:
                 procs.stop_popen(proc)
+
+
+    def _rounds(self, ctx: Context) -> Iterator[int]:
+        """Round numbers: `repeat` of them; with `target_ci`, more (each interleaving every
+        path again) until every path's paired-ratio interval is narrow enough, the budget
+        is spent or MAX_ROUNDS is reached. What happened is said and kept in raw/."""
+        p = ctx.params
+        yield from range(1, p.repeat + 1)
+        if p.target_ci is None:
+            return
+        t0 = time.monotonic()
+        rep = p.repeat
+        while True:
+            widths = ci_widths(ctx.run.frame())
+            met = bool(widths) and all(w <= p.target_ci for w in widths.values())
+            spent = time.monotonic() - t0
+            if met or spent >= p.budget_s or rep >= MAX_ROUNDS:
+                why = ("met" if met else "budget spent" if spent >= p.budget_s
+                       else f"{MAX_ROUNDS} rounds reached")
+                ctx.progress.note(f"{self.name}: target interval width {p.target_ci:g}: {why} "
+                                  f"after {rep} round(s) (" + ", ".join(
+                                      f"{k} {v:.3f}" for k, v in widths.items()) + ")")
+                ctx.raw(f"{self.name}/target_ci.json", json.dumps(
+                    {"target": p.target_ci, "outcome": why, "rounds": rep,
+                     "widths": widths, "extra_seconds": round(spent, 1)}, indent=2))
+                return
+            rep += 1
+            ctx.progress.set_total(ctx.progress.total + len(cases(ctx.require_cluster())))
+            yield rep
+
+
+def ci_widths(df: Any) -> dict[str, float]:
+    """Each path's paired-ratio 95 % interval width over its median (NaN: infinite)."""
+    out = {}
+    for row in paired_ratios(df).itertuples():
+        width = (row.ci95_high - row.ci95_low) / row.median if row.median else math.inf
+        out[str(row.path)] = math.inf if math.isnan(width) else float(width)
+    return out
 
 
 def _client(ctx: Context, case: Case) -> ExecResult:

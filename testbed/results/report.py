@@ -209,12 +209,16 @@ def fidelity_section(verdict: Mapping[str, Any] | None,
     return lines
 
 
-def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None) -> list[str]:
+def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None,
+                  target: float | None = None) -> list[str]:
     """Each path's throughput over node-node's in the same round: the figure to compare
-    across runs and machines (testbed.results.stats)."""
+    across runs and machines (testbed.results.stats); with a target interval width
+    (--target-ci), whether each path met it."""
     ratios = paired_ratios(df)
     if ratios.empty:
         return []
+    widths = [(hi - lo) / m if m else math.nan
+              for lo, hi, m in zip(ratios["ci95_low"], ratios["ci95_high"], ratios["median"])]
     where = ("iperf3's client on CPU {client_cpu}, its server on CPU {server_cpu}".format(
         **pinning) if pinning and pinning.get("pinned") else
         f"iperf3 not pinned ({(pinning or {}).get('why', 'a run from before pinning')})")
@@ -222,7 +226,8 @@ def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None) -> list[s
         "path": ratios["path"], "rounds": ratios["rounds"],
         "median ratio": ratios["median"].round(3),
         "95% CI (bootstrap)": ["" if math.isnan(lo) else f"{lo:.3f} .. {hi:.3f}"
-                               for lo, hi in zip(ratios["ci95_low"], ratios["ci95_high"])]})
+                               for lo, hi in zip(ratios["ci95_low"], ratios["ci95_high"])],
+        "CI width / median": [round(w, 3) for w in widths]})
     table = table.set_index("path").reindex(
         _ordered(list(table["path"]))).reset_index()
     return ["### Paired: each path over node-node in the same round", "",
@@ -230,7 +235,13 @@ def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None) -> list[s
             "round), so a slow moment of the machine weighs on both sides of a ratio; "
             f"{where}. Intervals are bootstrap percentile intervals of the median "
             "(narrow and optimistic with few rounds: read them with the round count).", "",
-            _md(table, index=False), ""]
+            _md(table, index=False), "",
+            *([f"Target width {target:g} of the median (`--target-ci`): "
+               + ("met by every path." if all(w <= target for w in widths) else
+                  "not met by " + ", ".join(str(p) for p, w in zip(ratios["path"], widths)
+                                            if not w <= target)
+                  + " (the budget or the round limit came first; see raw/throughput/"
+                  "target_ci.json)."), ""] if target is not None else [])]
 
 
 def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
@@ -283,7 +294,8 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         _md(throughput_table(summary), index=False),
         "",
-        *ratio_section(df, meta.get("pinning")),
+        *ratio_section(df, meta.get("pinning"),
+                       (meta.get("parameters") or {}).get("target_ci")),
     ]
     for plot in plots:
         if plot != "cluster.png":  # drawn in the Cluster section

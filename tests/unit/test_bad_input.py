@@ -96,6 +96,9 @@ def test_testbed_bad_arguments_are_argparse_errors(capsys, argv: list[str]) -> N
     (["--modes", "docker-default"], "name each once"),  # its cross-node traffic never arrives
     (["--modes", ","], "name each once"),
     (["--resume", "r", "--modes", "calico"], "drop --modes"),
+    (["--target-ci", "0"], "relative width in (0, 2]"),
+    (["--target-ci", "0.1", "--budget", "0"], "--budget must be"),
+    (["--budget", "60"], "--budget goes with --target-ci"),
 ])
 def test_run_py_bad_arguments(capsys, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as info:
@@ -173,12 +176,13 @@ RUN_META = {"format_version": FORMAT_VERSION, "status": "interrupted",
     (json.dumps({**RUN_META, "wiring": "telepathy"}), "unknown wiring"),
     (json.dumps({**RUN_META, "parameters": {"modes": ["nope"]}}), "modes must name"),
     (json.dumps({**RUN_META, "parameters": {"modes": "calico"}}), "modes must name"),
+    (json.dumps({**RUN_META, "parameters": {"target_ci": -1}}), "target_ci must be"),
     (json.dumps({**RUN_META, "topology": {"name": "T"}}), "(topology): cluster_cidr:"),
     (json.dumps({**RUN_META, "owner": "me", "status": "running"}), "measurements.csv"),
     ("\xff\xfe", "not valid JSON"),
 ], ids=["a-list", "no-experiments", "experiments-a-string", "unknown-experiment",
         "negative-repeat", "unknown-parameter", "parameters-a-list", "unknown-wiring",
-        "unknown-mode", "modes-a-string",
+        "unknown-mode", "modes-a-string", "negative-target",
         "bad-topology", "bad-csv", "not-utf8"])
 def test_resume_of_malformed_metadata_is_one_line(tmp_path: Path, capsys, meta: str,
                                                   fragment: str) -> None:

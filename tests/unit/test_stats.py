@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -84,3 +85,41 @@ def test_the_report_says_how_many_rounds_and_where_iperf3_ran() -> None:
     unpinned = "\n".join(report.ratio_section(df, {"pinned": False, "why": "one CPU"}))
     assert "not pinned (one CPU)" in unpinned
     assert report.ratio_section(rows({"node-node": [1e9]}), None) == []
+
+
+def test_target_width_in_the_report() -> None:
+    df = rows({"node-node": [10e9, 12e9, 11e9, 10e9], "pod-cross-node": [8e9, 9.6e9, 8.8e9,
+                                                                        8e9],
+               "pod-localhost": [20e9, 30e9, 15e9, 25e9]})
+    text = "\n".join(report.ratio_section(df, None, target=0.1))
+    assert "not met by pod-localhost" in text and "pod-cross-node" not in text.split(
+        "not met by")[1]
+    assert "met by every path" in "\n".join(report.ratio_section(df, None, target=2.0))
+    assert "Target width" not in "\n".join(report.ratio_section(df, None))
+
+
+def test_more_rounds_until_the_target_or_the_limit(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from experiments import throughput as tp
+    from experiments.base import Params
+
+    notes: list[str] = []
+    raw: dict[str, str] = {}
+    frames = {"df": rows({"node-node": [10e9, 10e9, 10e9],
+                          "pod-cross-node": [5e9, 9e9, 7e9]})}  # wide: 0.5 .. 0.9
+    progress = SimpleNamespace(total=12, note=notes.append, set_total=lambda n: None)
+    ctx = SimpleNamespace(params=Params(repeat=3, target_ci=0.1), progress=progress,
+                          run=SimpleNamespace(frame=lambda: frames["df"]),
+                          raw=lambda name, text: raw.__setitem__(name, text),
+                          require_cluster=lambda: None)
+    monkeypatch.setattr(tp, "cases", lambda _c: [1, 2, 3, 4])
+    monkeypatch.setattr(tp, "MAX_ROUNDS", 6)
+    rounds = list(tp.Throughput()._rounds(ctx))  # type: ignore[arg-type]
+    assert rounds == [1, 2, 3, 4, 5, 6] and "6 rounds reached" in notes[-1]
+    assert json.loads(raw["throughput/target_ci.json"])["outcome"] == "6 rounds reached"
+    frames["df"] = rows({"node-node": [10e9] * 3, "pod-cross-node": [8e9, 8.1e9, 8e9]})
+    assert list(tp.Throughput()._rounds(ctx)) == [1, 2, 3]  # narrow already: met
+    assert "met after 3 round(s)" in notes[-1]
+    plain = SimpleNamespace(params=Params(repeat=2))
+    assert list(tp.Throughput()._rounds(plain)) == [1, 2]  # type: ignore[arg-type]
