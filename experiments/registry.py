@@ -8,6 +8,7 @@ from __future__ import annotations
 from experiments.base import Experiment
 from experiments.compare_modes import PodNetworkComparison
 from experiments.docker0_collision import Docker0Collision
+from experiments.faults import Faults
 from experiments.gateway_routes import GatewayRoutes
 from experiments.mode_claims import MODE_CLAIMS
 from experiments.no_masquerade import NoMasquerade
@@ -20,7 +21,7 @@ from experiments.svc_claims import SERVICES_CLAIMS
 from experiments.throughput import Throughput
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
-    Reachability(), Throughput(),
+    Reachability(), Throughput(), Faults(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
     Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS, *MODE_CLAIMS,
     PodNetworkComparison(),

@@ -187,3 +187,49 @@ def ping_argv(
         argv += ["-w", str(int(deadline_s))]  # not :g, which turns 1e6 into "1e+06"
     argv.append(dst)
     return argv
+
+
+# -- a probe stream through a fault: `ping -D -O -n -i <interval>` ----------------------------
+
+_TS_REPLY_RE = re.compile(r"^\[(\d+(?:\.\d+)?)\] \d+ bytes from .*?\bicmp_seq=(\d+)\b.*?"
+                          r"\btime=(\d+(?:\.\d+)?) ms")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A probe stream across one fault (times in seconds of the same clock as ping's -D):
+    `outage_s` from the last reply before the fault to the first after it, `recovery_s`
+    from the restoring action to the first reply, `lost` probes never answered; None
+    where there was no reply to time from."""
+
+    sent: int
+    lost: int
+    outage_s: float | None
+    recovery_s: float | None
+
+
+def timestamped_replies(text: str) -> list[tuple[float, int, float]]:
+    """(reply time, icmp_seq, RTT ms) of each reply line of `ping -D` output."""
+    out = []
+    for line in text.splitlines():
+        m = _TS_REPLY_RE.match(line.strip())
+        if m:
+            out.append((float(m.group(1)), int(m.group(2)), float(m.group(3))))
+    return out
+
+
+def recovery(text: str, t_fault: float, t_restore: float) -> Recovery:
+    """How a probe stream went through a fault applied at `t_fault` and undone at
+    `t_restore` (a probe counts as before the fault if it was sent before it: reply time
+    minus its RTT)."""
+    replies = timestamped_replies(text)
+    seqs = [int(s) for s in re.findall(r"icmp_seq=(\d+)", text)]
+    sent = max(seqs) if seqs else 0
+    answered = {seq for _, seq, _ in replies}
+    before = [t for t, _, rtt in replies if t - rtt / 1000 < t_fault]
+    after = [t for t, _, rtt in replies if t - rtt / 1000 >= t_fault and t >= t_restore]
+    first_after = min(after) if after else None
+    return Recovery(
+        sent=sent, lost=sum(1 for s in range(1, sent + 1) if s not in answered),
+        outage_s=(first_after - max(before)) if first_after is not None and before else None,
+        recovery_s=(first_after - t_restore) if first_after is not None else None)

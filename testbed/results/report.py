@@ -209,6 +209,29 @@ def fidelity_section(verdict: Mapping[str, Any] | None,
     return lines
 
 
+def faults_section(summary: pd.DataFrame) -> list[str]:
+    """Each fault's recovery (experiments/faults.py): medians over its rounds."""
+    rows = summary[summary["experiment"].str.startswith("faults/")]
+    if rows.empty:
+        return []
+    table = rows.pivot_table(index="experiment", columns="metric", values="median",
+                             sort=False)
+    counts = rows.groupby("experiment", sort=False)["count"].max()
+    out = pd.DataFrame({
+        "fault": [e.split("/", 1)[1] for e in table.index],
+        "rounds": [int(counts[e]) for e in table.index],
+        "recovery (ms)": (table.get("recovery_s", pd.Series(math.nan, table.index))
+                          * 1000).round(1).tolist(),
+        "outage (s)": table.get("outage_s", pd.Series(math.nan, table.index)).round(3).tolist(),
+        "probes lost": table.get("lost", pd.Series(math.nan, table.index)).tolist()})
+    return ["## Faults: time to recover", "",
+            "A pod on one node pings a pod on another every 20 ms while one thing breaks "
+            "for 1 s and is put back: recovery is from the restoring action to the first "
+            "reply (so it includes the action itself: vtysh for a route), outage from the "
+            "last reply before to the first after (medians).", "",
+            _md(out, index=False), ""]
+
+
 def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None,
                   target: float | None = None) -> list[str]:
     """Each path's throughput over node-node's in the same round: the figure to compare
@@ -296,6 +319,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         *ratio_section(df, meta.get("pinning"),
                        (meta.get("parameters") or {}).get("target_ci")),
+        *faults_section(summary),
     ]
     for plot in plots:
         if plot != "cluster.png":  # drawn in the Cluster section

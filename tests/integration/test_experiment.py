@@ -29,6 +29,13 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
     assert set(tp.index) == {"pod-localhost", "pod-same-node", "pod-cross-node", "node-node"}
     assert (tp > 1e8).all()  # > 100 Mbit/s on every path: real traffic flowed
 
+    # faults: the uplink and the router route each broken for 1 s and put back
+    rec = df[df["metric"] == "recovery_s"]
+    assert set(rec["experiment"]) == {"faults/uplink", "faults/route"}
+    assert ((rec["value"] > 0) & (rec["value"] < 0.5)).all(), rec
+    outage = df[df["metric"] == "outage_s"]["value"]
+    assert ((outage > 0.9) & (outage < 1.6)).all(), outage  # the 1 s fault, seen
+
     summary = pd.read_csv(run_dir / "summary.csv")
     assert {"count", "median", "mean", "std", "ci95_low", "ci95_high"} <= set(summary.columns)
 
@@ -41,6 +48,7 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
 
     report = (run_dir / "report.md").read_text()
     assert "## Hops (reply TTL)" in report and "vs node-node" in report
+    assert "## Faults: time to recover" in report and "Fidelity:" in report
     assert any((run_dir / "raw" / "throughput").iterdir())
     assert (run_dir / "throughput.png").stat().st_size > 1000
     html = (run_dir / "report.html").read_text()

@@ -229,3 +229,35 @@ def test_a_ping_that_did_not_measure_is_an_error_not_loss(code: int, out: str, e
     with pytest.raises(TestbedError) as info:
         ping_metrics(code, out, err)
     assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+# `ping -D -O -n -i 0.02` across a fault: replies, a gap with "no answer yet" and an ICMP
+# error, then replies again (real lines, times shortened)
+STREAM = """\
+PING 10.0.1.2 (10.0.1.2) 56(84) bytes of data.
+[100.000100] 64 bytes from 10.0.1.2: icmp_seq=1 ttl=61 time=0.100 ms
+[100.024100] 64 bytes from 10.0.1.2: icmp_seq=2 ttl=61 time=0.100 ms
+[100.048000] From 10.100.0.1 icmp_seq=3 Destination Net Unreachable
+[101.048000] no answer yet for icmp_seq=4
+[101.072300] 64 bytes from 10.0.1.2: icmp_seq=6 ttl=61 time=0.300 ms
+[101.096100] 64 bytes from 10.0.1.2: icmp_seq=7 ttl=61 time=0.100 ms
+
+--- 10.0.1.2 ping statistics ---
+7 packets transmitted, 4 received, +1 errors, 42.8571% packet loss, time 120ms
+"""
+
+
+def test_recovery_through_a_fault() -> None:
+    from testbed.measure.ping import recovery, timestamped_replies
+
+    assert [s for _, s, _ in timestamped_replies(STREAM)] == [1, 2, 6, 7]
+    r = recovery(STREAM, t_fault=100.030, t_restore=101.060)
+    assert r.sent == 7 and r.lost == 3  # 3, 4, 5
+    assert abs(r.recovery_s - 0.0123) < 1e-6  # first reply after the restore
+    assert abs(r.outage_s - (101.0723 - 100.0241)) < 1e-6
+    # never recovered: nothing to time
+    cut = STREAM.split("[101.072300]")[0]
+    assert recovery(cut, 100.030, 101.060).recovery_s is None
+    # a reply to a probe sent before the fault does not count as after it
+    late = recovery(STREAM, t_fault=101.0721, t_restore=101.0722)
+    assert late.recovery_s is not None and abs(late.recovery_s - (101.0961 - 101.0722)) < 1e-6

@@ -171,3 +171,26 @@ def test_hops_table_uses_the_pod_networks_own_route_words() -> None:
     row = table.iloc[0]
     assert row["as expected"] == "yes" and "router" not in row["route"]
     assert "router" in hops_table(df).iloc[0]["route"]  # kubenet's words by default
+
+
+def test_faults_section_from_the_summary() -> None:
+    import pandas as pd
+
+    from testbed.results import report as rp
+
+    rows = []
+    for fault, rec in (("uplink", [0.01, 0.02, 0.015]), ("route", [0.05, 0.06, 0.055])):
+        for r, v in enumerate(rec, 1):
+            for metric, value in (("recovery_s", v), ("outage_s", 1.0 + v), ("lost", 42.0)):
+                rows.append({"experiment": f"faults/{fault}", "repeat": r, "src": "a",
+                             "dst": "b", "path": "pod-cross-node", "metric": metric,
+                             "value": value, "unit": ""})
+    text = "\n".join(rp.faults_section(rp.summarize(pd.DataFrame(rows))))
+    assert "## Faults: time to recover" in text
+    uplink = next(line for line in text.splitlines() if line.startswith("| uplink"))
+    route = next(line for line in text.splitlines() if line.startswith("| route"))
+    assert [c.strip() for c in uplink.strip("|").split("|")] == ["uplink", "3", "15",
+                                                                 "1.015", "42"]
+    assert [c.strip() for c in route.strip("|").split("|")][2] == "55"
+    assert rp.faults_section(rp.summarize(pd.DataFrame(rows[:0], columns=[
+        "experiment", "repeat", "src", "dst", "path", "metric", "value", "unit"]))) == []
