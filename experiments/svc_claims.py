@@ -543,12 +543,13 @@ def judge_readiness(e: Mapping[str, Any]) -> ClaimResult:
     )
 
 
-def sync_time(syncs: str, generation: int) -> float | None:
-    """When a node's kube-proxy finished applying `generation` (or a later one)."""
+def sync_time(syncs: str, generation: int, start: bool = False) -> float | None:
+    """When a node's kube-proxy finished applying `generation` (or a later one); with
+    `start`, when that sync began (its rules take effect somewhere in between)."""
     for line in syncs.splitlines():
         d = json.loads(line)
         if d["generation"] >= generation and not d["error"]:
-            return float(d["t"])
+            return float(d["t"]) - (float(d.get("sync_s", 0.0)) if start else 0.0)
     return None
 
 
@@ -586,7 +587,10 @@ class Readiness(ServicesClaim):
             gen_back = next((g for g, t, ready in controller.history
                              if t >= restarted_at and ready.get(target)), None)
             removed = sync_time(syncs, gen_out) if gen_out is not None else None
-            restored = sync_time(syncs, gen_back) if gen_back is not None else None
+            # the window of "unready" ends where the restoring sync began: a connection
+            # made while it ran may already see the endpoint back
+            restored = sync_time(syncs, gen_back, start=True) if gen_back is not None \
+                else None
             logs = served(c, "ready")
             t0 = conns[0].t if conns else stopped_at
             spec = controller.pod_specs[target].readiness

@@ -219,8 +219,10 @@ def test_readiness() -> None:
 def test_sync_time_takes_the_first_good_sync_of_that_generation_or_later() -> None:
     syncs = ('{"generation": 3, "t": 10.0, "error": ""}\n'
              '{"generation": 4, "t": 11.0, "error": "boom"}\n'
-             '{"generation": 5, "t": 12.0, "error": ""}\n')
+             '{"generation": 5, "t": 12.0, "sync_s": 0.25, "error": ""}\n')
     assert sc.sync_time(syncs, 4) == 12.0
+    assert sc.sync_time(syncs, 4, start=True) == 11.75  # when the restoring sync began
+    assert sc.sync_time(syncs, 3, start=True) == 10.0  # a line without its duration
     assert sc.sync_time(syncs, 6) is None
 
 
