@@ -166,24 +166,21 @@ class KubeCLI(IPCLI):
         """Delete a node from the pod network where routing daemons follow the nodes
         (calico): its BIRD stops, the others drop it; prints the convergence time:
         leave <node>."""
-        node = line.strip()
-        if not node:
-            err("usage: leave <node>")
-            self.fail()
-            return
-        print(f"{node} left the pod network: every kernel agreed in "
-              f"{self.cluster.leave(node):.2f} s")
+        self._membership("leave", line.strip())
 
     def do_join(self, line: str) -> None:
         """Add a node that left back to the pod network; prints the convergence time:
         join <node>."""
-        node = line.strip()
+        self._membership("join", line.strip())
+
+    def _membership(self, verb: str, node: str) -> None:
         if not node:
-            err("usage: join <node>")
+            err(f"usage: {verb} <node>")
             self.fail()
             return
-        print(f"{node} joined the pod network: every kernel agreed in "
-              f"{self.cluster.join(node):.2f} s")
+        seconds = (self.cluster.leave if verb == "leave" else self.cluster.join)(node)
+        print(f"{node} {'left' if verb == 'leave' else 'joined'} the pod network: every "
+              f"kernel agreed in {seconds:.2f} s")
 
     def do_proxymode(self, line: str) -> None:
         """Switch every node's kube-proxy: proxymode iptables|nftables|userspace."""
