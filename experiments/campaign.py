@@ -51,6 +51,7 @@ import yaml
 from testbed.errors import SpecError, UsageError
 from testbed.model.load import parse_spec
 from testbed.pods.wiring import CHOICES
+from testbed.results.rundir import RunDir, give_to_invoking_user, output_directory
 from testbed.results.stats import paired_ratios
 
 RUN_PARAMETERS = {"wiring", "repeat", "duration"}
@@ -231,7 +232,7 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         out = Path(__file__).resolve().parent.parent / "results" / \
             f"campaign-{campaign.name}-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
+    output_directory(out)  # made if missing; under sudo, only root's or the user's
     state_file = out / STATE
     if state_file.exists():
         state = json.loads(state_file.read_text())
@@ -270,6 +271,9 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
         write_outputs(out, state)
         if code == 130:  # interrupted: stop; the same command resumes
             break
+    held = RunDir.open(out)
+    give_to_invoking_user(held)  # under sudo, the campaign directory is the user's
+    held.close()
     return out, code
 
 
