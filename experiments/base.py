@@ -116,6 +116,9 @@ class Rows:
 
     label: str
     rows: tuple[Measurement, ...] = ()
+    # what the experiment itself found suspect about this unit: (reason code, words),
+    # judged with the monitor's samples (a shaped link short of its rate, ...)
+    suspect: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = Non
                 ctx.run.add(result.rows)
                 if log is not None and result.rows:
                     _judge(ctx, result.label, [(r.experiment, r.repeat, r.src, r.dst)
-                                               for r in result.rows])
+                                               for r in result.rows], result.suspect)
                 elif log is not None:  # kept from before: nothing measured now
                     log.begin()
                 ctx.progress.step(result.label)
@@ -109,10 +109,11 @@ def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = Non
             procs.check_interrupted()
 
 
-def _judge(ctx: Context, label: str, keys: list[tuple[str, int, str, str]]) -> None:
+def _judge(ctx: Context, label: str, keys: list[tuple[str, int, str, str]],
+           suspect: tuple[tuple[str, str], ...] = ()) -> None:
     """The unit's fidelity verdict, said at once when it is not `ok`."""
     log = ctx.fidelity
-    if log.unit(label, keys) != "ok":
+    if log.unit(label, keys, suspect) != "ok":
         unit = log.units[-1]
         ctx.progress.note(f"fidelity: {label}: {unit['verdict'].upper()}: "
                           f"{unit['reasons']}")

@@ -24,6 +24,7 @@ from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.kernel.procs import ExecResult
 from testbed.measure.iperf import client_argv, parse_iperf3_json, server_argv
+from testbed.model.links import rate_check, tcp_ceiling_bps
 from testbed.results.stats import paired_ratios
 
 SERVER = "iperf3-server"
@@ -97,9 +98,10 @@ class Throughput:
                         yield Rows(f"{label}: could not measure", (ctx.error(
                             self.name, rep, case.src, case.dst, case.path, str(exc)),))
                         continue
+                    why = rate_check(metrics["throughput_bps"], _ceiling(c, case))
                     yield Rows(label, tuple(
                         ctx.measurement(self.name, rep, case.src, case.dst, case.path, m, v)
-                        for m, v in metrics.items()))
+                        for m, v in metrics.items()), (("rate", why),) if why else ())
         finally:
             for case in todo:
                 for pod, name in ((case.dst, SERVER), (case.src, CLIENT)):
@@ -145,6 +147,18 @@ def ci_widths(df: Any) -> dict[str, float]:
         width = (row.ci95_high - row.ci95_low) / row.median if row.median else math.inf
         out[str(row.path)] = math.inf if math.isnan(width) else float(width)
     return out
+
+
+def _ceiling(c: Cluster, case: Case) -> float | None:
+    """What TCP can carry on this case's path: across nodes, the two uplinks' slower
+    rate (testbed.model.links); on one node nothing is shaped; with loss, no figure."""
+    a, b = c.endpoint(case.src).node, c.endpoint(case.dst).node
+    if a == b:
+        return None
+    links = {n.name: n.uplink for n in c.spec.nodes}
+    if links[a].loss_pct or links[b].loss_pct:  # loss holds TCP under any rate: no check
+        return None
+    return tcp_ceiling_bps(links[a], links[b])
 
 
 def _client(ctx: Context, case: Case) -> ExecResult:

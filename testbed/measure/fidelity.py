@@ -50,7 +50,8 @@ OK, SUSPECT, UNKNOWN = "ok", "suspect", "unknown"
 REASONS = {"foreign_cpu": "other processes used CPU",
            "foreign_runnable": "other tasks waited to run",
            "steal": "the hypervisor took CPU time (steal)",
-           "unsampled": "not sampled"}
+           "unsampled": "not sampled",
+           "rate": "a shaped link not at its configured rate"}
 # the unit's figure behind each reason, and how to print its worst value
 WORST = {"foreign_cpu": ("foreign_cpu", "{:.2f} CPU"),
          "foreign_runnable": ("foreign_runnable", "{:.1f} tasks"),

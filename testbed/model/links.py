@@ -29,6 +29,12 @@ HTB_CLASS = "5:1"
 NETEM_HANDLE = "10:"
 BURST = "15k"  # Mininet's TCIntf burst
 MAX_RATE_MBIT = 100_000.0
+# HTB counts whole Ethernet frames: a full TCP segment carries 1448 bytes of payload in a
+# 1514-byte frame (timestamps on), so TCP goodput tops out at this share of the rate
+TCP_SHARE = 1448 / 1514
+# a shaped path's TCP throughput outside [LOW, HIGH] x its ceiling: the link did not do
+# what it was configured to do (Mininet-HiFi's "achieved the configured rate" check)
+RATE_LOW, RATE_HIGH = 0.9, 1.05
 
 
 @dataclass(frozen=True)
@@ -111,3 +117,27 @@ def loss_rules(intf: str, link: LinkSpec) -> list[list[str]]:
     stat = ["-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP"]
     return [["iptables", "-w", "-t", "mangle", "-A", "PREROUTING", "-i", intf, *stat],
             ["iptables", "-w", "-t", "mangle", "-A", "POSTROUTING", "-o", intf, *stat]]
+
+
+def tcp_ceiling_bps(*links: LinkSpec) -> float | None:
+    """The most TCP can carry across these uplinks (the slowest rate's TCP share);
+    None when none of them is rate-limited."""
+    rates = [link.rate_mbit for link in links if link.rate_mbit is not None]
+    return min(rates) * 1e6 * TCP_SHARE if rates else None
+
+
+def rate_check(measured_bps: float, ceiling_bps: float | None) -> str | None:
+    """Why a shaped path's throughput is not to be trusted, or None: well under its
+    ceiling (the emulation could not keep up, or something else shared the link) or over
+    it (the shaping did not hold)."""
+    if ceiling_bps is None or ceiling_bps <= 0:
+        return None
+    share = measured_bps / ceiling_bps
+    if share < RATE_LOW:
+        return (f"the shaped link carried {measured_bps / 1e6:.1f} of its "
+                f"{ceiling_bps / 1e6:.1f} Mbit/s TCP ceiling ({share:.0%}, under "
+                f"{RATE_LOW:.0%})")
+    if share > RATE_HIGH:
+        return (f"the shaped link carried {measured_bps / 1e6:.1f} Mbit/s, over its "
+                f"{ceiling_bps / 1e6:.1f} Mbit/s TCP ceiling: the shaping did not hold")
+    return None

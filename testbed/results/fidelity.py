@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from testbed.measure.fidelity import Monitor, judge, judge_run
+from testbed.measure.fidelity import SUSPECT, Judgement, Monitor, judge, judge_run
 from testbed.results.rundir import RunDir
 
 UNITS_FILE = "fidelity.csv"
@@ -49,11 +49,13 @@ class FidelityLog:
         """A new experiment starts: its first unit's window opens now."""
         self._since = self.monitor.mark()
 
-    def unit(self, label: str, keys: Iterable[tuple[str, int, str, str]]) -> str:
-        """A unit finished (its rows, or a claim's verdict, just written): judge its window
-        and record it under each key; returns the verdict."""
+    def unit(self, label: str, keys: Iterable[tuple[str, int, str, str]],
+             suspect: Iterable[tuple[str, str]] = ()) -> str:
+        """A unit finished (its rows, or a claim's verdict, just written): judge its window,
+        with what the experiment itself found suspect (code, words), and record it under
+        each key; returns the verdict."""
         end = self.monitor.mark()
-        judgement = judge(self.monitor.window(self._since, end))
+        judgement = with_findings(judge(self.monitor.window(self._since, end)), suspect)
         for experiment, repeat, src, dst in dict.fromkeys(keys):
             self.units = [u for u in self.units if (u["experiment"], int(u["repeat"]),
                                                     u["src"], u["dst"]) !=
@@ -79,6 +81,15 @@ class FidelityLog:
                 for m, v in s.metrics().items()]
         self.run.write_csv(SAMPLES_FILE, pd.DataFrame(rows, columns=SAMPLE_COLUMNS))
         return verdict(self.units)
+
+
+def with_findings(judgement: Judgement, suspect: Iterable[tuple[str, str]]) -> Judgement:
+    """A window's judgement with an experiment's own findings added (suspect if any)."""
+    found = list(suspect)
+    if not found:
+        return judgement
+    return Judgement(SUSPECT, (*judgement.reasons, *(t for _, t in found)),
+                     (*judgement.codes, *(c for c, _ in found)), judgement.figures)
 
 
 def verdict(units: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

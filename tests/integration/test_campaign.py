@@ -36,6 +36,10 @@ def test_campaign_runs_every_point_and_resumes(tmp_path: Path) -> None:
     pods = df.groupby("nodes.*.pods")["dst"].nunique()  # more pods: the same paths
     assert set(pods.index) == {2, 3}
     assert (out / "campaign_links_rate_mbit.png").stat().st_size > 1000
+    # every shaped path held its rate (the fidelity check of a link's configured rate)
+    for p in state["points"]:
+        units = pd.read_csv(Path(p["run"]) / "fidelity.csv", keep_default_na=False)
+        assert not any("rate" in str(c).split(",") for c in units["codes"]), units
     assert "## Where the rate binds" in (out / "campaign.md").read_text()
     again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout.count("complete, kept") == 4

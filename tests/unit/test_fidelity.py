@@ -146,15 +146,17 @@ def test_the_log_judges_each_unit_and_keeps_earlier_ones(tmp_path: Path) -> None
     table = units_frame(run)
     assert list(table["label"]) == ["first", "second"] and len(table) == 2
     assert table.iloc[0]["codes"] == "foreign_cpu" and float(table.iloc[0]["foreign_cpu"]) > 0
+    assert log.unit("third", [("throughput", 2, "a", "b")], [("rate", "short")]) == "suspect"
+    assert units_frame(run).iloc[-1]["codes"] == "rate"  # an experiment's own finding
     assert log.finish()["verdict"] == "suspect"
     samples = pd.read_csv(run.path / SAMPLES_FILE)
     assert set(samples["metric"]) == set(f.Sample(0, 1, 0, 0, 0, 0, 0, 0).metrics())
     # a resumed run keeps them; a unit measured again replaces its row
     again = FidelityLog(RunDir.open(run.path), FakeMonitor())  # type: ignore[arg-type]
-    assert len(again.units) == 2
+    assert len(again.units) == 3
     again.begin()
     again.unit("first, again", [("throughput", 1, "a", "b")])
-    assert sorted(units_frame(run)["label"]) == ["first, again", "second"]
+    assert sorted(units_frame(run)["label"]) == ["first, again", "second", "third"]
     (run.path / UNITS_FILE).write_text("not,our\n1,2\n")
     assert units_frame(RunDir.open(run.path)).empty
 

@@ -75,3 +75,28 @@ def test_describe() -> None:
     assert LinkSpec(50.0, 1.0, 10.0, 2.0).describe() == "50 Mbit/s, 1 % loss, 10 ms ± 2"
     assert LinkSpec().describe() == "unconstrained"
     assert LinkSpec(delay_ms=5).needs_netem and not LinkSpec(loss_pct=5).needs_netem
+
+
+def test_the_tcp_ceiling_and_the_rate_check() -> None:
+    from testbed.model.links import TCP_SHARE, rate_check, tcp_ceiling_bps
+
+    assert tcp_ceiling_bps(LinkSpec(), LinkSpec()) is None
+    ceiling = tcp_ceiling_bps(LinkSpec(100.0), LinkSpec(50.0))
+    assert ceiling == 50e6 * TCP_SHARE  # the slower uplink
+    assert rate_check(0.956 * 50e6, ceiling) is None  # what HTB gives: 95.6 % of the rate
+    short = rate_check(30e6, ceiling)
+    assert short is not None and "30.0 of its 47.8 Mbit/s TCP ceiling (63%" in short
+    over = rate_check(200e6, ceiling)
+    assert over is not None and "the shaping did not hold" in over
+    assert rate_check(1e9, None) is None
+
+
+def test_an_experiments_own_finding_makes_a_unit_suspect() -> None:
+    from testbed.measure.fidelity import judge
+    from testbed.results.fidelity import with_findings
+
+    calm = judge([])  # nothing sampled: unknown
+    assert with_findings(calm, ()) is calm
+    found = with_findings(judge([]), [("rate", "the shaped link carried 30 of 48")])
+    assert found.verdict == "suspect" and found.codes == ("unsampled", "rate")
+    assert found.reasons[-1] == "the shaped link carried 30 of 48"
