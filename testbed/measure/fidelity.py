@@ -22,7 +22,8 @@ busy share, and the run queue (`procs_running`). A window of samples (one unit o
 measurement) is judged by `judge`: `suspect` with the reasons when
 
     foreign CPU        > FOREIGN_CPU_MAX cores on average   (a competing process)
-    foreign runnable   > FOREIGN_RUNNABLE_MAX on average    (something waited to run)
+    foreign runnable   > FOREIGN_RUNNABLE_MAX on average    (something waited to run),
+                       with foreign CPU over RUNNABLE_CPU_MIN and two samples or more
     steal              > STEAL_MAX_PCT % of CPU time        (the hypervisor took it)
 
 and `ok` otherwise; `unknown` when nothing was sampled. Softirq share, busy share and the
@@ -43,6 +44,11 @@ KTHREADD = 2
 FOREIGN_CPU_MAX = 0.25  # cores, mean over a window
 FOREIGN_RUNNABLE_MAX = 0.5  # tasks, mean over a window
 STEAL_MAX_PCT = 5.0
+# a foreign task caught runnable counts only if foreign tasks also used CPU and the window
+# had more than one sample: one just woken (the sampler's own tools, a timer) is runnable
+# for an instant and takes nothing (seen on an idle machine: 0.5-1.0 runnable, 0.005 CPU)
+RUNNABLE_CPU_MIN = 0.1
+RUNNABLE_MIN_SAMPLES = 2
 THRESHOLDS = {"foreign_cpu": FOREIGN_CPU_MAX, "foreign_runnable": FOREIGN_RUNNABLE_MAX,
               "steal_pct": STEAL_MAX_PCT}
 OK, SUSPECT, UNKNOWN = "ok", "suspect", "unknown"
@@ -240,7 +246,9 @@ def judge(samples: Sequence[Sample]) -> Judgement:
     if figures["foreign_cpu"] > FOREIGN_CPU_MAX:
         found.append(("foreign_cpu", f"other processes used {figures['foreign_cpu']:.2f} "
                                      f"CPU (more than {FOREIGN_CPU_MAX:g})"))
-    if figures["foreign_runnable"] > FOREIGN_RUNNABLE_MAX:
+    if (figures["foreign_runnable"] > FOREIGN_RUNNABLE_MAX
+            and figures["foreign_cpu"] > RUNNABLE_CPU_MIN
+            and len(samples) >= RUNNABLE_MIN_SAMPLES):
         found.append(("foreign_runnable", f"{figures['foreign_runnable']:.1f} other "
                                           f"task(s) waiting to run (more than "
                                           f"{FOREIGN_RUNNABLE_MAX:g})"))

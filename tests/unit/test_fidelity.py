@@ -85,6 +85,12 @@ def test_judge_a_window() -> None:
     hog = f.judge([sample_of(1.0, 1), sample_of(0.9, 1, start=1, end=2)])
     assert hog.verdict == "suspect" and hog.codes == ("foreign_cpu", "foreign_runnable")
     assert "other processes used 0.95 CPU (more than 0.25)" in hog.reasons
+    # runnable for an instant, taking nothing: just woken, not competing (idle machine)
+    woken = f.judge([sample_of(0.005, 1), sample_of(0.005, 1, start=1, end=2)])
+    assert woken.verdict == "ok"
+    assert f.judge([sample_of(0.2, 1)]).verdict == "ok"  # one sample: an instant
+    waiting = f.judge([sample_of(0.2, 1), sample_of(0.2, 1, start=1, end=2)])
+    assert waiting.codes == ("foreign_runnable",)  # under the CPU bar, but it waited
     stolen = f.judge([sample_of(steal=12.0)])
     assert stolen.codes == ("steal",) and "12.0 %" in stolen.reasons[0]
     # weighted by time: a short burst inside a long quiet window stays under the bar
