@@ -83,6 +83,12 @@ class Faults:
                 ctx.raw(f"{NAME}/r{rep}_{fault}.txt", f"# fault {t_fault:.6f} restore "
                                                       f"{t_restore:.6f}\n{text}")
                 r = recovery(text, t_fault, t_restore)
+                if r.outage_s is None and r.recovery_s is None and r.lost == r.sent:
+                    yield Rows(f"{label}: path down before the fault", (ctx.error(
+                        experiment, rep, src, dst, None,
+                        f"no probe answered at all ({r.sent} sent): this path carries no "
+                        "pod traffic to recover"),))
+                    continue
                 if r.recovery_s is None or r.outage_s is None:
                     yield Rows(f"{label}: no recovery", (ctx.error(
                         experiment, rep, src, dst, None,

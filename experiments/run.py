@@ -70,6 +70,7 @@ from testbed.results.stats import paired_ratios
 DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
 DEFAULT_OUT = ROOT / "results"
 MAX_METADATA_BYTES = 16 << 20
+MAX_DRAWN_NODES = 60  # the report draws the cluster up to this size (testbed graph: any)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -421,6 +422,9 @@ def cluster_drawing(meta: dict[str, Any]) -> bytes | None:
     """The cluster as built (testbed.results.graph), with the addresses its pods got;
     None before the cluster came up."""
     if "pods" not in meta or "topology" not in meta:
+        return None
+    nodes = meta["topology"].get("nodes", []) if isinstance(meta["topology"], dict) else []
+    if len(nodes) > MAX_DRAWN_NODES:  # a page a few metres long helps nobody
         return None
     try:
         spec = parse_spec(meta["topology"])

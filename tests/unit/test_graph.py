@@ -67,3 +67,20 @@ def test_the_command(tmp_path: Path, capsys) -> None:
     assert cli.main(["graph", str(ROOT / "topologies" / "two-node.yaml"), "-o",
                      str(tmp_path / "c.pdf")]) == 2
     assert ".svg or .png" in capsys.readouterr().err
+
+
+def test_the_report_draws_the_cluster_as_built_up_to_a_size() -> None:
+    from experiments import run as run_py
+
+    spec = load_spec(ROOT / "topologies" / "two-node.yaml")
+    meta = {"topology": spec.to_dict(),
+            "pods": [{"pod": "pod-1", "ip": "10.0.0.9"}],  # the address it really got
+            "router_routes": ["10.0.0.0/24 via 10.100.0.2 proto static"]}
+    png = run_py.cluster_drawing(meta)
+    assert png is not None and png[:4] == b"\x89PNG"
+    assert run_py.cluster_drawing({"topology": spec.to_dict()}) is None  # never came up
+    assert run_py.cluster_drawing({**meta, "topology": {"name": "x"}}) is None  # unreadable
+    big = spec.to_dict()
+    big["nodes"] = [{"name": f"n{i}", "pods": []} for i in range(run_py.MAX_DRAWN_NODES + 1)]
+    big["cluster_cidr"] = "10.0.0.0/8"
+    assert run_py.cluster_drawing({**meta, "topology": big}) is None
