@@ -49,6 +49,7 @@ import pandas as pd
 import yaml
 
 from testbed.errors import SpecError, UsageError
+from testbed.kernel.files import write_whole
 from testbed.model.load import parse_spec
 from testbed.pods.wiring import CHOICES
 from testbed.results.rundir import RunDir, give_to_invoking_user, output_directory
@@ -198,18 +199,6 @@ def run_argv(campaign: Campaign, point: Point, topology: Path, out: Path) -> lis
 
 # -- running -----------------------------------------------------------------------------
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
-
-
-def _write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    tmp.replace(path)
-
-
 def _run_dir(point_dir: Path) -> Path | None:
     runs = sorted(p for p in point_dir.iterdir() if p.is_dir()) if point_dir.exists() else []
     return runs[-1] if runs else None
@@ -254,7 +243,7 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
             say(f"campaign {campaign.name}: point {n}/{len(points)} ({label}): complete, kept")
         else:
             topo = point_dir / "topology.yaml"
-            _write(topo, yaml.safe_dump(topology_of(campaign, point), sort_keys=False))
+            write_whole(topo, yaml.safe_dump(topology_of(campaign, point), sort_keys=False))
             if run_dir is not None and status in ("interrupted", "failed", "running"):
                 argv = [sys.executable, str(RUN_PY), "--resume", str(run_dir)]
             else:
@@ -267,7 +256,7 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
                 code = res.returncode
         state["points"].append({"id": point.id, "values": dict(point.values),
                                 "run": str(run_dir) if run_dir else None, "status": status})
-        _write_json(state_file, state)
+        write_whole(state_file, json.dumps(state, indent=2, default=str) + "\n")
         write_outputs(out, state)
         if code == 130:  # interrupted: stop; the same command resumes
             break
@@ -378,18 +367,18 @@ def write_outputs(out: Path, state: Mapping[str, Any]) -> None:
     """campaign.csv, campaign_ratios.csv, the plots and campaign.md, from what finished."""
     df = tidy(state)
     if len(df):
-        _write(out / "campaign.csv", df.to_csv(index=False))
+        write_whole(out / "campaign.csv", df.to_csv(index=False))
     r = ratios(state, df)
     if len(r):
-        _write(out / "campaign_ratios.csv", r.to_csv(index=False))
+        write_whole(out / "campaign_ratios.csv", r.to_csv(index=False))
     plots = []
     for param in state["sweep"]:
         png = plot_png(df, param, state["sweep"]) if len(df) else None
         if png is not None:
             name = "campaign_" + re.sub(r"[^A-Za-z0-9]+", "_", param).strip("_") + ".png"
-            _write(out / name, png)
+            write_whole(out / name, png)
             plots.append(name)
-    _write(out / "campaign.md", markdown(state, df, r, plots))
+    write_whole(out / "campaign.md", markdown(state, df, r, plots))
 
 
 def _fidelity(run: str | None) -> str:

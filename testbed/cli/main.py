@@ -22,6 +22,7 @@ from pathlib import Path
 
 from testbed.errors import SpecError, TestbedError, UsageError
 from testbed.kernel import features, procs
+from testbed.kernel.files import write_whole
 from testbed.model.load import load_spec
 from testbed.model.podnet import pod_network
 from testbed.pods.wiring import CHOICES, DEFAULT_WIRING
@@ -144,11 +145,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(text)
     elif out.suffix == ".html":
         files = {figure: png} if figure else {}
-        _write(out, render_html(text, lambda name: files.get(name), "Runs compared"))
+        write_whole(out, render_html(text, lambda name: files.get(name), "Runs compared"))
     else:
         if figure and png is not None:
-            _write(out.with_suffix(".png"), png)
-        _write(out, text)
+            write_whole(out.with_suffix(".png"), png)
+        write_whole(out, text)
     if out is not None:
         print(f"comparison: {out}")
     diff = [d for other in runs[1:] for d in compare.differs(runs[0], other)]
@@ -169,21 +170,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if fmt not in ("svg", "png"):
         raise UsageError(f"-o {args.output}: the drawing is .svg or .png")
     routes = [f"{r.dst} via {r.via}" for r in network.router_routes(p)]
-    _write(args.output, graph.render(spec, p, network.bridge, spec.pod_network, fmt,
+    write_whole(args.output, graph.render(spec, p, network.bridge, spec.pod_network, fmt,
                                      graph.predicted_pod_ips(spec, p, network.bridge),
                                      routes))
     print(f"{args.output}: {len(spec.nodes)} nodes, {len(spec.pods)} pods")
     return 0
-
-
-def _write(path: Path, data: str | bytes) -> None:
-    """Write a file whole: to a temporary name beside it, then renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _say(message: str) -> None:

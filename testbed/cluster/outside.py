@@ -27,11 +27,11 @@ from testbed.cluster.context import ClusterContext
 from testbed.cluster.hosts import add_external_host
 from testbed.errors import TestbedError
 from testbed.kernel import netlink as nl
+from testbed.kernel.files import write_whole
 from testbed.model.names import underlay_intf
 from testbed.model.spec import LOCAL
 from testbed.model.svc import haproxy
 from testbed.model.svc.outside import LB_HOST
-from testbed.proxy.state import write_whole
 
 START_WAIT_S = 10.0
 CHECKS_WAIT_S = 20.0

@@ -36,12 +36,13 @@ from testbed.cluster.context import ClusterContext
 from testbed.cluster.pods import add_pods
 from testbed.errors import TestbedError
 from testbed.kernel import ns
+from testbed.kernel.files import write_whole
 from testbed.model.load_services import spec_warnings
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.model.svc import dns, ingress, outside, plan
 from testbed.model.svc.plan import PodState, ServicePort
 from testbed.pods.pause import Pod, bind_files
-from testbed.proxy.state import STATE, ProxyState, read_status, status_file, write_whole
+from testbed.proxy.state import STATE, ProxyState, read_status, status_file
 
 TICK_S = 0.05
 SYNC_WAIT_S = 60.0

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from testbed.kernel.files import write_whole
 from testbed.model.svc import iptables as ipt
 from testbed.model.svc import nftables as nft
 from testbed.model.svc import userspace as us
@@ -43,7 +44,6 @@ from testbed.proxy.state import (
     append_line,
     status_file,
     syncs_file,
-    write_whole,
 )
 from testbed.proxy.userspace import UserspaceProxier
 

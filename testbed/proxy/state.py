@@ -12,7 +12,6 @@ Every file is replaced whole (written beside, then renamed): a reader never sees
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,14 +85,6 @@ def status_file(directory: Path, node: str) -> Path:
 
 def syncs_file(directory: Path, node: str) -> Path:
     return directory / f"syncs-{node}.jsonl"
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically (a reader sees the old or the new file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_status(directory: Path, node: str) -> ProxyStatus | None:

@@ -7,11 +7,12 @@ import shlex
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from testbed.kernel.files import write_whole
 from testbed.model.spec import ServicePortSpec, ServiceSpec
 from testbed.model.svc import dns
 from testbed.model.svc import userspace as us
 from testbed.model.svc.plan import Endpoint, ServicePort
-from testbed.proxy.state import ProxyState, ProxyStatus, write_whole
+from testbed.proxy.state import ProxyState, ProxyStatus
 
 WEB = ServicePort(namespace="default", name="service-test", port_name="", protocol="TCP",
                   cluster_ip="10.3.241.152", port=80,
