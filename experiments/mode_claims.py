@@ -33,7 +33,7 @@ from typing import Any
 
 from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep_evidence
 from experiments.claims import ClaimResult, error, judge
-from experiments.svc_common import Capture
+from experiments.svc_common import Capture, keep_capture
 from testbed.cluster import Cluster
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
@@ -230,8 +230,7 @@ class VxlanMtu(ModeClaim):
                  "dst_node_ip": c.endpoint_ip(c.pod(dst).node),
                  "capture_point": f"{node} {underlay_intf(node)}",
                  "packets": parse_vxlan(text)}
-            ctx.raw(f"{NAME_VXLAN}/capture-{node}.txt", text)
-            ctx.run.write(f"raw/{NAME_VXLAN}/capture-{node}.pcap", cap.pcap.read_bytes())
+            keep_capture(ctx, NAME_VXLAN, node, cap, text)
         keep_evidence(ctx, NAME_VXLAN, e)
         yield Verdict(judge_vxlan(e))
 

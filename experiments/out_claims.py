@@ -38,7 +38,7 @@ import pandas as pd
 from experiments import probes
 from experiments.base import OWN_CLUSTERS, Claim, Context, Figure, Result, Verdict, keep_evidence
 from experiments.claims import ClaimResult, error, judge
-from experiments.svc_common import Capture, conntrack, nat_table, summary
+from experiments.svc_common import Capture, conntrack, keep_capture, nat_table, summary
 from testbed.cluster import Cluster
 from testbed.measure.services import Connection, parse_access_log, parse_client, parse_conntrack
 from testbed.model.load import load_spec
@@ -102,12 +102,6 @@ def _conns(conns: Sequence[Connection]) -> list[dict[str, Any]]:
 
 def _owner(addresses: Mapping[str, Sequence[str]], ip: str) -> str:
     return next((n for n, ips in addresses.items() if ip in ips), "")
-
-
-def keep_capture(ctx: Context, claim: str, name: str, capture: Capture, text: str) -> None:
-    """A capture as tcpdump printed it and as it took it (the pcap), in raw/<claim>/."""
-    ctx.raw(f"{claim}/capture-{name}.txt", text)
-    ctx.run.write(f"raw/{claim}/capture-{name}.pcap", capture.pcap.read_bytes())
 
 
 def _syns(capture: str, dst: str, port: int) -> int:

@@ -141,3 +141,9 @@ class Capture:
 def summary(conns: list[Connection]) -> dict[str, Any]:
     ok = sum(c.ok for c in conns)
     return {"connections": len(conns), "succeeded": ok, "failed": len(conns) - ok}
+
+
+def keep_capture(ctx: Context, claim: str, name: str, capture: Capture, text: str) -> None:
+    """A capture as tcpdump printed it and as it took it (the pcap), in raw/<claim>/."""
+    ctx.raw(f"{claim}/capture-{name}.txt", text)
+    ctx.run.write(f"raw/{claim}/capture-{name}.pcap", capture.pcap.read_bytes())
