@@ -84,32 +84,33 @@ def _check_alive(cluster: ClusterContext) -> None:
 
 
 def wait_routes(cluster: ClusterContext, want: Mapping[str, Iterable[Any]],
-                gone: Mapping[str, Iterable[Any]] = {},  # noqa: B006 - never mutated
+                gone: Mapping[str, Iterable[Any]] | None = None,
                 timeout_s: float = CONVERGE_WAIT_S) -> float:
     """Poll the kernels until each node (or the router) named in `want` has those routes'
     destinations and each named in `gone` has none of its; the seconds it took."""
     t0 = time.monotonic()
     need = {n: {str(d) for d in ds} for n, ds in want.items()}
-    away = {n: {str(d) for d in ds} for n, ds in gone.items()}
+    away = {n: {str(d) for d in ds} for n, ds in (gone or {}).items()}
     pending = {n for n in need if need[n]} | {n for n in away if away[n]}
+    have: dict[str, set[str]] = {}
     while True:
         for node in sorted(pending):
-            res = cluster.exec_node(node, ["ip", "-j", "-4", "route", "show"])
-            have = {route_dst(r) for r in json.loads(res.stdout or "[]")}
-            if need.get(node, set()) <= have and not away.get(node, set()) & have:
+            have[node] = _routes(cluster, node)
+            if need.get(node, set()) <= have[node] and not away.get(node, set()) & have[node]:
                 pending.discard(node)
         if not pending:
             return time.monotonic() - t0
         _check_alive(cluster)
         if time.monotonic() - t0 > timeout_s:
             raise TestbedError(f"routes not converged within {timeout_s:.0f} s: " + "; ".join(
-                f"{n} lacks {sorted(need.get(n, set()) - _routes(cluster, n))}"
-                f" and still has {sorted(away.get(n, set()) & _routes(cluster, n))}"
+                f"{n} lacks {sorted(need.get(n, set()) - have[n])}"
+                f" and still has {sorted(away.get(n, set()) & have[n])}"
                 for n in sorted(pending)))
         time.sleep(POLL_S)
 
 
 def _routes(cluster: ClusterContext, node: str) -> set[str]:
+    """The destinations of a node's (or the router's) IPv4 routes."""
     res = cluster.exec_node(node, ["ip", "-j", "-4", "route", "show"])
     return {route_dst(r) for r in json.loads(res.stdout or "[]")}
 
