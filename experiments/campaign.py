@@ -32,11 +32,13 @@ from its own run directory).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import math
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -249,11 +251,11 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
             else:
                 argv = run_argv(campaign, point, topo, point_dir)
             say(f"campaign {campaign.name}: point {n}/{len(points)} ({label})")
-            res = subprocess.run(argv, stdin=subprocess.DEVNULL)
+            returncode = _run_point(argv)
             run_dir = _run_dir(point_dir)
             status = _status(run_dir)
-            if res.returncode != 0:
-                code = res.returncode
+            if returncode != 0:
+                code = returncode
         state["points"].append({"id": point.id, "values": dict(point.values),
                                 "run": str(run_dir) if run_dir else None, "status": status})
         write_whole(state_file, json.dumps(state, indent=2, default=str) + "\n")
@@ -264,6 +266,25 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
     give_to_invoking_user(held)  # under sudo, the campaign directory is the user's
     held.close()
     return out, code
+
+
+def _run_point(argv: list[str]) -> int:
+    """One point's run, waited for whatever happens. On Ctrl-C or SIGTERM (the runner
+    installs handlers that raise KeyboardInterrupt) the run is asked to stop as Ctrl-C
+    asks it, and waited for while it tears down and keeps what it measured; never killed
+    (subprocess.run would kill it a quarter second into its teardown). Returns 130 then."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)  # a SIGTERM to us alone: pass it on
+        while True:
+            try:
+                proc.wait()
+                return 130
+            except KeyboardInterrupt:  # again: it is tearing down already
+                continue
 
 
 # -- across points -------------------------------------------------------------------------

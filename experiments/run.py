@@ -281,6 +281,7 @@ def run_campaign(args: argparse.Namespace) -> int:
     except TestbedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    procs.install_interrupt_handlers()  # Ctrl-C and SIGTERM: the point's run stops cleanly
     out, code = campaign.execute(plan, args.out)
     print(f"campaign: {out / 'campaign.md'}")
     return code

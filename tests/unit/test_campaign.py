@@ -106,3 +106,32 @@ def test_tables_and_plots_across_points(tmp_path: Path) -> None:
     for name in ("campaign_links_rate_mbit.png", "campaign_wiring.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
     json.dumps(state)  # what campaign.json holds is plain JSON
+
+
+def test_an_interrupted_point_is_waited_for_not_killed(tmp_path: Path) -> None:
+    """Ctrl-C (here: a timer raising KeyboardInterrupt) while a point runs: its run is
+    asked to stop and waited for through its teardown, never killed."""
+    import signal
+    import sys
+
+    done = tmp_path / "tore-down"
+    child = (
+        "import signal, sys, time\n"
+        "def stop(*_):\n"
+        "    time.sleep(0.6)  # a teardown longer than subprocess.run's grace\n"
+        f"    open({str(done)!r}, 'w').write('ok')\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        "time.sleep(30)\n")
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        assert cp._run_point([sys.executable, "-c", child]) == 130
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert done.read_text() == "ok"
