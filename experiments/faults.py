@@ -2,6 +2,8 @@
 back, and time how long pod traffic across nodes takes to recover.
 
     uplink   node B's underlay port down for HOLD_S, then up (as a pulled cable looks)
+    node     node B stopped for HOLD_S, then started (testbed.cluster.power: every process
+             of the node and its pods frozen and its uplink down; `frozen` counts them)
     route    node B's pod route withdrawn at the router through FRR, then restored (where
              the pod network has router routes: kubenet; elsewhere left out)
 
@@ -32,10 +34,13 @@ HOLD_S = 1.0  # the fault lasts
 TAIL_S = 1.5  # probes after it is undone (a recovery slower than this is not one)
 
 
-def _faults(c: Cluster, node_b: str) -> list[tuple[str, Callable[[], None],
+def _faults(c: Cluster, node_b: str) -> list[tuple[str, Callable[[], object],
                                                     Callable[[], None]]]:
-    """(name, break, restore) of each fault this cluster can take."""
-    out = [("uplink", lambda: c.set_uplink(node_b, False), lambda: c.set_uplink(node_b, True))]
+    """(name, break, restore) of each fault this cluster can take; a break that returns a
+    count (the node's processes frozen) has it recorded as `frozen`."""
+    out: list[tuple[str, Callable[[], object], Callable[[], None]]] = [
+        ("uplink", lambda: c.set_uplink(node_b, False), lambda: c.set_uplink(node_b, True)),
+        ("node", lambda: c.stop_node(node_b), lambda: c.start_node(node_b))]
     plan = c.node_plan(node_b)
     cidr, via = str(plan.pod_cidr), str(plan.underlay_ip.ip)
     if any(str(r.dst) == cidr for r in c.network.router_routes(c.plan)):
@@ -75,7 +80,7 @@ class Faults:
                     yield Rows(f"{label} (kept from before)")
                     continue
                 try:
-                    text, t_fault, t_restore = _episode(c, src, dst, brk, restore)
+                    text, t_fault, t_restore, broke = _episode(c, src, dst, brk, restore)
                 except TestbedError as exc:
                     yield Rows(f"{label}: could not measure", (ctx.error(
                         experiment, rep, src, dst, None, str(exc)),))
@@ -95,10 +100,13 @@ class Faults:
                         f"no reply within {TAIL_S:g} s of undoing the fault "
                         f"({r.lost} of {r.sent} probes lost)"),))
                     continue
+                metrics: list[tuple[str, float]] = [
+                    ("recovery_s", r.recovery_s), ("outage_s", r.outage_s), ("lost", r.lost)]
+                if isinstance(broke, int):
+                    metrics.append(("frozen", broke))
                 yield Rows(label, tuple(
                     ctx.measurement(experiment, rep, src, dst, None, metric, value)
-                    for metric, value in (("recovery_s", r.recovery_s),
-                                          ("outage_s", r.outage_s), ("lost", r.lost))))
+                    for metric, value in metrics))
 
 
 def _pair(c: Cluster) -> tuple[str, str] | None:
@@ -107,10 +115,10 @@ def _pair(c: Cluster) -> tuple[str, str] | None:
     return (by_node[nodes[0]][0], by_node[nodes[1]][0]) if len(nodes) >= 2 else None
 
 
-def _episode(c: Cluster, src: str, dst: str, brk: Callable[[], None],
-             restore: Callable[[], None]) -> tuple[str, float, float]:
-    """Probe while the fault comes and goes: the probe's output, the fault's time and
-    the restoring action's time (time.time(), ping -D's clock)."""
+def _episode(c: Cluster, src: str, dst: str, brk: Callable[[], object],
+             restore: Callable[[], None]) -> tuple[str, float, float, object]:
+    """Probe while the fault comes and goes: the probe's output, the fault's time, the
+    restoring action's time (time.time(), ping -D's clock) and what breaking returned."""
     total = LEAD_S + HOLD_S + TAIL_S
     # a count, not -w: with a deadline, ping quits at the first ICMP error (a withdrawn
     # route's "Net Unreachable"), ending the stream before the recovery
@@ -127,8 +135,9 @@ def _episode(c: Cluster, src: str, dst: str, brk: Callable[[], None],
     probe.start()
     time.sleep(LEAD_S)
     t_fault = time.time()
+    broke: object = None
     try:
-        brk()
+        broke = brk()
         time.sleep(HOLD_S)
     finally:
         t_restore = time.time()
@@ -136,4 +145,4 @@ def _episode(c: Cluster, src: str, dst: str, brk: Callable[[], None],
     probe.join(timeout=3 * total + 15)
     if "text" not in out:
         raise TestbedError("the probe did not finish")
-    return out["text"], t_fault, t_restore
+    return out["text"], t_fault, t_restore, broke

@@ -33,10 +33,11 @@ release_of() {  # "<ID>-<VERSION_ID>" of os-release, e.g. debian-12, ubuntu-22.0
 # unshare/nsenter for pods. For Services: nftables (kube-proxy's nftables mode), dnsmasq-base
 # (cluster DNS, no daemon started), tcpdump (captures as evidence), curl (clients). For
 # traffic from outside: haproxy (the cloud load balancer), nginx-light (the ingress
-# controller); for Calico with BGP: bird2 (Calico's BGP daemon). The testbed runs its own
+# controller); for Calico with BGP: bird2 (Calico's BGP daemon); for nodes' CPU shares:
+# cgroup-tools (cgexec, as Mininet's CPULimitedHost uses it). The testbed runs its own
 # instances in namespaces, never their services.
 common=(bridge-utils iproute2 iputils-ping iperf3 frr iptables conntrack traceroute
-        nftables dnsmasq-base tcpdump curl haproxy nginx-light bird2
+        nftables dnsmasq-base tcpdump curl haproxy nginx-light bird2 cgroup-tools
         util-linux procps python3-venv python3-pip git make)
 packages=()
 notes=()

@@ -272,7 +272,7 @@ class KubeCLI(IPCLI):
         pod = self.cluster.pod(name)
         argv = self._substitute(shlex.split(rest))
         sys.stdout.flush()
-        code = subprocess.call(pod.nsenter_prefix() + argv)
+        code = subprocess.call([*pod.run_prefix, *pod.nsenter_prefix(), *argv])
         if code != 0:
             self.fail()
 

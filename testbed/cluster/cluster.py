@@ -12,6 +12,8 @@ the module named for it, which this class calls:
     pods.py    pods and containers while the cluster runs
     hosts.py   hosts behind the router (outside the cluster)
     mesh.py    the pod network's daemons; nodes leaving and joining the pod network
+    cpu.py     nodes' CPU shares (cgroups)
+    power.py   a node stopped and started
 
 Teardown removes only what the run recorded creating (testbed.records).
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from testbed.cluster import down, hosts, mesh, outside, pods, up
+from testbed.cluster import cpu, down, hosts, mesh, outside, pods, power, up
 from testbed.cluster.context import ClusterContext, ExternalHost
 from testbed.errors import TestbedError
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
@@ -100,6 +102,19 @@ class Cluster(ClusterContext):
         """Take a node off the underlay (as a failed node looks from the network) or put
         it back (see testbed.cluster.outside)."""
         outside.set_uplink(self, node, up)
+
+    def stop_node(self, node: str) -> int:
+        """Stop a node as a power-off does (testbed.cluster.power): its processes and its
+        pods' frozen, its uplink down. Returns how many processes were frozen."""
+        return power.stop(self, node)
+
+    def start_node(self, node: str) -> None:
+        """Start a stopped node again: exactly its frozen processes resumed, uplink up."""
+        power.start(self, node)
+
+    def cpu_stat(self, node: str) -> dict[str, int]:
+        """A node's cpu cgroup counters (throttled periods and time); {} without a share."""
+        return cpu.usage(self, node)
 
     # -- nodes in the pod network ------------------------------------------------------
 

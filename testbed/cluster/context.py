@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable  # typing's: `Progress` runs on 3.8
 
 from testbed.errors import TestbedError
-from testbed.kernel import ns, procs
+from testbed.kernel import cgroups, ns, procs
 from testbed.kernel.procs import ExecResult, decode_output
 from testbed.model.addressing import AddressPlan, NodePlan
 from testbed.model.names import ROUTER
@@ -75,6 +75,11 @@ class ClusterContext:
         self.daemons: dict[tuple[str, str], Any] = {}
         self.members: list[str] = []
         self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
+        # each node with a CPU share: its cgroup (testbed.cluster.cpu), and the hierarchy
+        self.cpu_groups: dict[str, str] = {}
+        self.cpu_hierarchy: Any = None
+        # nodes stopped (testbed.cluster.power): the processes frozen, by (pid, start time)
+        self.stopped_nodes: dict[str, list[tuple[int, int | None]]] = {}
         # the Services control plane (testbed.cluster.services), for a topology with them
         self.services: Any = None
         # external hosts and the cloud load balancer (testbed.cluster.outside)
@@ -94,6 +99,11 @@ class ClusterContext:
         """Whether nodes can leave and join the running pod network: the mode's routes
         between nodes are daemons' that follow the nodes (testbed.cluster.mesh)."""
         return self.network.mesh(self.spec, self.plan, None, self.plan.nodes) is not None
+
+    def run_prefix(self, node: str) -> tuple[str, ...]:
+        """What starts a process in `node`'s cpu cgroup; () without a CPU share."""
+        group = self.cpu_groups.get(node)
+        return cgroups.prefix(group) if group else ()
 
     def pod(self, name: str) -> Pod:
         try:

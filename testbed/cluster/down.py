@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+from testbed.cluster import power
 from testbed.cluster.context import ClusterContext
 from testbed.cluster.pods import destroy_pod
 from testbed.emulation.nodes import settle_shell
@@ -46,6 +47,7 @@ def _tear_down(cluster: ClusterContext) -> None:
         cluster.services.stop()
         cluster.services = None
     cluster.outside = None
+    power.resume_all(cluster)  # a stopped process would leave SIGTERM pending
     signal_pods(cluster)
     for proc in cluster.node_processes:
         procs.stop_popen(proc)
@@ -66,6 +68,8 @@ def _tear_down(cluster: ClusterContext) -> None:
         except Exception as exc:  # keep tearing down; report at the end
             errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
+    cluster.cpu_groups.clear()  # the groups go with the records, once their tasks left
+    cluster.cpu_hierarchy = None
     undone = undo.undo_run(state)
     errors.extend(undone.errors)
     if undone.kept:

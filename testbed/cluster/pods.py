@@ -49,10 +49,12 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
         netns = pod_netns_name(node, name)
         records.record("netns", name=netns)
         own_mounts = cluster.services is not None  # for kubelet's resolv.conf and hosts
-        pause = spawn_pause(own_mounts)
+        prefix = cluster.run_prefix(node)  # the node's CPU share holds its pods too
+        pause = spawn_pause(own_mounts, prefix)
         started = records.record_process(pause.pid, f"pause {name}")
         pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
-                  container_id=f"{records.run_id}-{name}", own_mounts=own_mounts)
+                  container_id=f"{records.run_id}-{name}", own_mounts=own_mounts,
+                  run_prefix=prefix)
         cluster.pods[name] = pod
         spawned.append(pod)
     for pod in spawned:

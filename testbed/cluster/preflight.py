@@ -8,8 +8,9 @@ import shutil
 
 from testbed.emulation.ipmn import ensure_frr_on_path, guard_global_cleanup
 from testbed.errors import LeftoverError, MissingDependencyError, PrivilegeError
-from testbed.kernel import features
+from testbed.kernel import cgroups, features
 from testbed.kernel.ns import NETNS_DIR
+from testbed.model.cpu import cgroup_name
 from testbed.model.names import (
     OVS,
     pod_netns_name,
@@ -95,6 +96,10 @@ def check_features(spec: ClusterSpec) -> None:
             raise MissingDependencyError(
                 f"services need {', '.join(missing)}: install the Debian package(s) "
                 f"{' '.join(sorted(set(missing.values())))} (or run `sudo make setup`)")
+    if any(n.cpu is not None for n in spec.nodes):
+        missing_cpu = cgroups.problems()
+        if missing_cpu:
+            raise MissingDependencyError("; ".join(missing_cpu))
     delayed = [n.name for n in spec.nodes if n.uplink.needs_netem]
     if delayed:
         present, detail = features.kernel_feature("netem")
@@ -126,6 +131,10 @@ def refuse_foreign_names(spec: ClusterSpec) -> None:
                    if name in ours or any(name.startswith(f"{s}-eth") for s in switches))
     netns = {pod_netns_name(n.name, p.name) for n, p in spec.pods}
     clash += sorted(n for n in netns if os.path.exists(f"{NETNS_DIR}/{n}"))
+    hierarchy, _ = cgroups.find()
+    if hierarchy is not None:
+        clash += sorted(f"cgroup {hierarchy.path(cgroup_name(n.name))}" for n in spec.nodes
+                        if n.cpu is not None and hierarchy.path(cgroup_name(n.name)).exists())
     if clash:
         raise LeftoverError(
             "names this cluster needs already exist and were not recorded by a testbed "

@@ -7,6 +7,7 @@ teardown path (testbed.cluster.down) whatever step fails, or on Ctrl-C and SIGTE
     names      refuse names that exist without a record (nothing is deleted)
     records    the run's directory and journal
     network    Mininet/ipmininet: router (FRR), underlay bridge, nodes
+    cpu        nodes' CPU shares: a cpu cgroup each (testbed.model.cpu)
     links      constrained uplinks: rate (HTB), loss, delay (testbed.model.links)
     nodes      each node as the pod network prepares it
     converge   the pod network's daemons (BIRD for Calico), until their routes are in
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from testbed.cluster import down, links, mesh, preflight
+from testbed.cluster import cpu, down, links, mesh, preflight
 from testbed.cluster.context import ClusterContext, route_dst
 from testbed.cluster.outside import OutsideController
 from testbed.cluster.pods import add_pods
@@ -203,6 +204,7 @@ STEPS: tuple[Step, ...] = (
     Step("names", refuse_foreign_names),
     Step("records", open_records),
     Step("network", build_network),
+    Step("cpu", cpu.limit),
     Step("links", links.shape),
     Step("nodes", prepare_nodes),
     Step("converge", mesh.start),

@@ -45,6 +45,9 @@ class NodeHost(Host):
     """
 
     _ready = True
+    # an argv prefix that starts a process in the node's cpu cgroup (testbed.kernel.cgroups),
+    # as Mininet's CPULimitedHost passes `mnexec -g`; () for a node without a CPU share
+    run_prefix: tuple[str, ...] = ()
 
     def startShell(self, mnopts: str | None = None) -> None:  # noqa: N802 - Mininet's API
         """Mininet's startShell, minus the wait for the prompt (see `wait_ready`)."""
@@ -91,6 +94,8 @@ class NodeHost(Host):
 
     def popen(self, *args: Any, **kwargs: Any) -> Any:
         self.wait_ready()
+        if self.run_prefix and "mncmd" not in kwargs:
+            kwargs["mncmd"] = [*self.run_prefix, "mnexec", "-da", str(self.pid)]
         return super().popen(*args, **kwargs)
 
     def configDefault(self, **_params: Any) -> None:  # noqa: N802

@@ -117,6 +117,32 @@ def is_alive(pid: int, started: int | None = None) -> bool:
     return started is None or st == started
 
 
+def state(pid: int) -> str | None:
+    """The process's state letter (R, S, T for stopped, ...), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[0]
+
+
+def in_netns(inodes: set[int]) -> list[int]:
+    """Every process (not thread) whose network namespace is one of `inodes`, but this
+    one: the processes living in namespaces the caller identifies as its own."""
+    out = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                out.append(int(entry))
+        except OSError:  # gone meanwhile, or a kernel thread's unreadable link
+            continue
+    return sorted(out)
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:

@@ -66,9 +66,9 @@ TOP_KEYS = {
     "name", "description", "cluster_cidr", "node_cidr_prefix", "underlay",
     "non_masquerade_cidr", "nodes", "pod_network", "underlay_switch",
     "service_cidr", "kube_proxy_mode", "services", "external_hosts", "load_balancer_network",
-    "ingresses", "racks", "links",
+    "ingresses", "racks", "links", "cpu",
 }
-NODE_KEYS = {"name", "pods", "pod_cidr", "rack", "uplink"}
+NODE_KEYS = {"name", "pods", "pod_cidr", "rack", "uplink", "cpu"}
 LINK_KEYS = {"rate_mbit", "loss_pct", "delay_ms", "jitter_ms"}
 RACK_KEYS = {"name", "underlay"}
 POD_KEYS = {"name", "containers", "labels", "readinessProbe"}
@@ -109,9 +109,10 @@ def parse_spec(data: Any, source: str = "") -> ClusterSpec:
     if racks:
         underlay = racks[0].underlay
     links, _ = _link(r, top["links"], "links") if "links" in top else (LinkSpec(), set())
+    cpu = _cpu(r, top["cpu"], "cpu") if "cpu" in top else None
     spec = ClusterSpec(
         name=name, description=description, cluster_cidr=cluster_cidr,
-        nodes=_nodes(r, raw_nodes, {k.name for k in racks}, links), links=links,
+        nodes=_nodes(r, raw_nodes, {k.name for k in racks}, links, cpu), links=links, cpu=cpu,
         node_cidr_prefix=prefix,
         underlay=underlay, racks=racks,
         non_masquerade_cidr=nmc, pod_network=mode, underlay_switch=switch,
@@ -187,11 +188,16 @@ def _link(r: Reader, raw: Any, where: str) -> tuple[LinkSpec, set[str]]:
     return LinkSpec(rate, loss, delay, jitter), set(link)
 
 
+def _cpu(r: Reader, raw: Any, where: str) -> float:
+    """`cpu:` at the top or on a node: a fraction of the machine (testbed.model.cpu)."""
+    return r.number(raw, where, 0, 1, low_open=True)
+
+
 def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str],
-           links: LinkSpec) -> tuple[NodeSpec, ...]:
+           links: LinkSpec, cpu: float | None = None) -> tuple[NodeSpec, ...]:
     """Every node with its pods (named pod-1, pod-2, ... across the cluster when counted),
     each in its rack when there are racks, its uplink the default `links` with its own
-    `uplink:` fields over it."""
+    `uplink:` fields over it, its CPU share its own `cpu:` or the default."""
     nodes: list[NodeSpec] = []
     pods_so_far = 0
     for i, raw in enumerate(raw_nodes):
@@ -221,7 +227,8 @@ def _nodes(r: Reader, raw_nodes: list[Any], racks: set[str],
         if "uplink" in node:
             own, given = _link(r, node["uplink"], f"{where}.uplink")
             uplink = links.merged(own, frozenset(given))
-        nodes.append(NodeSpec(node_name, pods, pod_cidr, rack, uplink))
+        own_cpu = _cpu(r, node["cpu"], f"{where}.cpu") if "cpu" in node else cpu
+        nodes.append(NodeSpec(node_name, pods, pod_cidr, rack, uplink, own_cpu))
     return tuple(nodes)
 
 

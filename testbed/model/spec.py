@@ -179,6 +179,7 @@ class NodeSpec:
     pod_cidr: IPv4Network | None = None  # None: carved from the cluster CIDR in order
     rack: str = ""  # with racks: the one it sits in
     uplink: LinkSpec = field(default_factory=LinkSpec)  # as constrained (default merged)
+    cpu: float | None = None  # its CPU share, a fraction of the machine (testbed.model.cpu)
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class ClusterSpec:
         default_factory=lambda: IPv4Network(DEFAULT_LOAD_BALANCER_NETWORK))
     ingresses: tuple[IngressSpec, ...] = ()
     links: LinkSpec = field(default_factory=LinkSpec)  # the default for every uplink
+    cpu: float | None = None  # the default CPU share of every node (None: unlimited)
     source: str = ""  # the file it came from, for messages and metadata
 
     @property
@@ -237,6 +239,7 @@ class ClusterSpec:
                     **({"pod_cidr": str(n.pod_cidr)} if n.pod_cidr else {}),
                     **({"rack": n.rack} if n.rack else {}),
                     **({"uplink": n.uplink.to_dict()} if n.uplink.shaped else {}),
+                    **({"cpu": n.cpu} if n.cpu is not None else {}),
                     "pods": [_pod_dict(p) for p in n.pods],
                 }
                 for n in self.nodes
@@ -251,6 +254,7 @@ class ClusterSpec:
             **({"ingresses": [_ingress_dict(i) for i in self.ingresses]} if self.ingresses
                else {}),
             **({"links": self.links.to_dict()} if self.links.shaped else {}),
+            **({"cpu": self.cpu} if self.cpu is not None else {}),
         }
 
 

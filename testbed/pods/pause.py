@@ -64,6 +64,9 @@ class Pod:
     containers: dict[str, Container] = field(default_factory=dict)
     own_mounts: bool = False  # a mount namespace of its own (for resolv.conf and hosts)
     port_mappings: tuple[dict[str, Any], ...] = ()  # hostPorts, as the runtime passes them
+    # what starts a process in the node's cpu cgroup (testbed.kernel.cgroups.prefix), so a
+    # container and what is exec'd in the pod count against the node's CPU share
+    run_prefix: tuple[str, ...] = ()
 
     @property
     def netns_path(self) -> str:
@@ -91,7 +94,8 @@ class Pod:
                 raise TestbedError(f"container {container!r} of pod {self.name} is not running")
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         try:
-            proc = subprocess.run(self.nsenter_prefix() + argv, capture_output=True, text=True,
+            proc = subprocess.run([*self.run_prefix, *self.nsenter_prefix(), *argv],
+                                  capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             return ExecResult(124, decode_output(exc.stdout),
@@ -101,8 +105,8 @@ class Pod:
     def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
         """Start a process in the pod's namespaces; the caller owns it and must stop it."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
-        return subprocess.Popen([*procs.DIE_WITH_PARENT, *self.nsenter_prefix(), *command],
-                                **kwargs)
+        return subprocess.Popen([*self.run_prefix, *procs.DIE_WITH_PARENT,
+                                 *self.nsenter_prefix(), *command], **kwargs)
 
 
 # setpriv: die with the testbed (procs.DIE_WITH_PARENT); unshare: the pod's own network,
@@ -115,12 +119,12 @@ PAUSE_ARGV_MOUNTS = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc
                      "--propagation", "private", *PAUSE_COMMAND)
 
 
-def spawn_pause(own_mounts: bool = False) -> subprocess.Popen:
+def spawn_pause(own_mounts: bool = False, run_prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start a pause process (without waiting for it): new net/UTS/IPC namespaces (and
-    mount, with `own_mounts`), then catatonit. Spawning many before waiting for any lets
-    them run on every core."""
+    mount, with `own_mounts`), then catatonit, behind `run_prefix` (the node's cgroup).
+    Spawning many before waiting for any lets them run on every core."""
     return subprocess.Popen(
-        list(PAUSE_ARGV_MOUNTS if own_mounts else PAUSE_ARGV),
+        [*run_prefix, *(PAUSE_ARGV_MOUNTS if own_mounts else PAUSE_ARGV)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.errors import quote
+from testbed.kernel.cgroups import V1_ROOT, V2_ROOT
 from testbed.kernel.procs import start_time
 from testbed.model.names import FRR_TMP, LINK_GROUP, is_own_name
 
@@ -139,6 +140,12 @@ def check_record(rec: Any) -> str | None:
     if kind == "linkgroup":
         if rec.get("group") != LINK_GROUP:
             return f"link group record {quote(rec.get('group'))}: not the testbed's group"
+        return None
+    if kind == "cgroup":  # a node's cpu group: directly under a cpu hierarchy's root
+        path = rec.get("path")
+        if (not isinstance(path, str) or Path(path).parent not in (V1_ROOT, V2_ROOT)
+                or not NETNS_RE.fullmatch(Path(path).name) or not is_own_name(Path(path).name)):
+            return f"cgroup record {quote(path)}: not a group the testbed makes"
         return None
     if kind == "dir":
         if rec.get("path") not in RECORDED_DIRS:

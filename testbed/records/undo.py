@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.errors import LeftoverError, quote
-from testbed.kernel import procs
+from testbed.kernel import cgroups, procs
 from testbed.kernel.netlink import NetlinkError, RtnlSocket, group_del, link_del
 from testbed.kernel.ns import delete_netns
 from testbed.records.journal import (
@@ -97,6 +97,11 @@ def undo_run(state: RunState) -> Undone:
             delete_netns(rec["name"])
         except Exception as exc:
             failed(rec, f"netns {rec['name']}", exc)
+    for rec in [r for r in valid if r["kind"] == "cgroup"]:  # empty once processes went
+        try:
+            cgroups.remove(rec["path"])
+        except OSError as exc:
+            failed(rec, f"cgroup {rec['path']}", exc)
     for rec in reversed([r for r in valid if r["kind"] == "dir"]):
         try:
             remove_dir_if_empty(rec["path"])

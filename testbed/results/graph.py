@@ -1,6 +1,7 @@
 """A drawing of the cluster as built (issue 13): the router, the underlay (a bar a rack,
 or a bar a row of nodes), each node with its address, pod CIDR and bridge, its pods with
-their addresses, and constrained uplinks marked (dashed, red, with the constraint).
+their addresses, constrained uplinks marked (dashed, red, with the constraint) and
+nodes' CPU shares.
 
     testbed graph topologies/two-node.yaml -o cluster.svg     # no root; .svg or .png
 
@@ -120,8 +121,9 @@ def figure(spec: ClusterSpec, plan: AddressPlan, bridge: str | None, mode: str,
                                         ec="#1f618d"))
             lines = [(f"{node.name}  {node_plan.underlay_ip.ip}", 8, "bold"),
                      (f"pod CIDR {node_plan.pod_cidr}", 7, "normal"),
-                     (f"{bridge} {node_plan.bridge_ip.ip}" if bridge else
-                      "no bridge (routed veths)", 7, "normal")]
+                     ((f"{bridge} {node_plan.bridge_ip.ip}" if bridge else
+                       "no bridge (routed veths)")
+                      + (f"  cpu {node.cpu:.0%}" if node.cpu is not None else ""), 7, "normal")]
             for k, (text, size, weight) in enumerate(lines):
                 ax.text(x + 0.12, y_box_top - 0.2 - 0.22 * k, text, fontsize=size,
                         weight=weight, va="center")

@@ -224,11 +224,16 @@ def faults_section(summary: pd.DataFrame) -> list[str]:
                           * 1000).round(1).tolist(),
         "outage (s)": table.get("outage_s", pd.Series(math.nan, table.index)).round(3).tolist(),
         "probes lost": table.get("lost", pd.Series(math.nan, table.index)).tolist()})
+    if "frozen" in table:  # a node stopped: how many of its processes were frozen
+        out["processes frozen"] = ["" if math.isnan(v) else int(v) for v in table["frozen"]]
     return ["## Faults: time to recover", "",
             "A pod on one node pings a pod on another every 20 ms while one thing breaks "
             "for 1 s and is put back: recovery is from the restoring action to the first "
             "reply (so it includes the action itself: vtysh for a route), outage from the "
-            "last reply before to the first after (medians).", "",
+            "last reply before to the first after (medians). A stopped node has every "
+            "process of it and its pods frozen (SIGSTOP) and its uplink down; started, "
+            "exactly those resume (pods are not recreated, as kubelet would after a "
+            "reboot).", "",
             _md(out, index=False), ""]
 
 

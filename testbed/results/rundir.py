@@ -43,6 +43,7 @@ UNITS = {
     "rtt_mdev_ms": "ms", "ttl": "hops-left", "throughput_bps": "bit/s", "sent_bps": "bit/s",
     "retransmits": "count", "missed_intended_pct": "%", "cpu_client_pct": "%",
     "cpu_server_pct": "%", "recovery_s": "s", "outage_s": "s", "lost": "count",
+    "frozen": "count",
 }
 # claims.csv: one verdict a row (confirmed, refuted or error), with its evidence
 CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]

@@ -37,8 +37,9 @@ def two_node_spec() -> ClusterSpec:
 
 def machine_snapshot() -> dict[str, set[str]]:
     """What a run could leave behind: named netns, interfaces in the machine's namespace,
-    testbed-related processes, the state directory, and files in /tmp and /var/tmp (FRR
-    keeps crash-log directories in /var/tmp/frr; ipmininet writes a key pair to /tmp)."""
+    testbed-related processes, the state directory, nodes' cpu cgroups, and files in /tmp
+    and /var/tmp (FRR keeps crash-log directories in /var/tmp/frr; ipmininet writes a key
+    pair to /tmp)."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     procs = subprocess.run(["pgrep", "-a", "-f", "mininet:|catatonit|iperf3|/usr/lib/frr/|zebra|"
                             "dnsmasq|testbed.proxy|"
@@ -48,6 +49,8 @@ def machine_snapshot() -> dict[str, set[str]]:
         "links": set(os.listdir("/sys/class/net")),
         "procs": {line for line in procs.splitlines() if "pgrep" not in line},
         "state": {str(p) for p in Path("/run/ktestbed").glob("*")},
+        "cgroups": {str(p) for root in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup")
+                    for p in Path(root).glob("ktb-*")},
         "tmp": {str(p) for d in ("/tmp", "/var/tmp", "/var/tmp/frr") for p in Path(d).glob("*")
                 if not p.name.startswith("pytest-of-")},
     }

@@ -29,9 +29,12 @@ def test_quick_run_writes_a_complete_report(quick_run) -> None:
     assert set(tp.index) == {"pod-localhost", "pod-same-node", "pod-cross-node", "node-node"}
     assert (tp > 1e8).all()  # > 100 Mbit/s on every path: real traffic flowed
 
-    # faults: the uplink and the router route each broken for 1 s and put back
+    # faults: the uplink, the node and the router route each broken for 1 s and put back
     rec = df[df["metric"] == "recovery_s"]
-    assert set(rec["experiment"]) == {"faults/uplink", "faults/route"}
+    assert set(rec["experiment"]) == {"faults/uplink", "faults/node", "faults/route"}
+    frozen = df[df["metric"] == "frozen"]
+    assert set(frozen["experiment"]) == {"faults/node"}
+    assert (frozen["value"] >= 2).all(), frozen  # the node's shell and its pod's pause
     assert ((rec["value"] > 0) & (rec["value"] < 0.5)).all(), rec
     outage = df[df["metric"] == "outage_s"]["value"]
     assert ((outage > 0.9) & (outage < 1.6)).all(), outage  # the 1 s fault, seen

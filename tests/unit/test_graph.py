@@ -34,6 +34,7 @@ def test_twenty_nodes_on_racks_with_shaped_links_stay_readable() -> None:
     nodes = [{"name": f"node-{i}", "pods": 12 if i == 4 else 2,
               "rack": "rack-a" if i <= 10 else "rack-b"} for i in range(1, 21)]
     nodes[2]["uplink"] = {"rate_mbit": 50}
+    nodes[5]["cpu"] = 0.25
     spec = parse_spec({"name": "big", "cluster_cidr": "10.0.0.0/14",
                        "racks": [{"name": "rack-a", "underlay": "10.100.0.0/24"},
                                  {"name": "rack-b", "underlay": "10.100.1.0/24"}],
@@ -41,6 +42,7 @@ def test_twenty_nodes_on_racks_with_shaped_links_stay_readable() -> None:
     svg = svg_of(spec)
     assert all(f"node-{i}  " in svg for i in range(1, 21))
     assert "50 Mbit/s" in svg and "... and 4 more pods" in svg  # node-4's 12 pods: 8 shown
+    assert svg.count("cpu 25%") == 1  # node-6's CPU share, and no other node's
     assert "rack-b 10.100.1.0/24 (router 10.100.1.1)" in svg
     # five nodes a row: the page grows down, not sideways, and fonts keep their size
     width, height = (float(x) for x in re.search(

@@ -27,6 +27,8 @@ GOOD: list[dict[str, Any]] = [
     {"kind": "netns", "name": "ktb-node-1-pod-1"},
     {"kind": "process", "pid": 4243, "started": 123, "what": "pause pod-1"},
     {"kind": "process", "pid": 4244, "started": None, "what": "gone when recorded"},
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/cpu/ktb-node-1"},
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/ktb-node-1"},
 ]
 HOSTILE: list[Any] = [
     {"kind": "netns", "name": "../.."},
@@ -45,6 +47,12 @@ HOSTILE: list[Any] = [
     {"kind": "link", "name": "outside-eth0"},
     {"kind": "link", "name": "ktb-a/b"},
     {"kind": "linkgroup", "group": 0},
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/cpu"},  # the hierarchy's root itself
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/cpu/system.slice"},
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/cpu/ktb-node-1/../../memory"},
+    {"kind": "cgroup", "path": "/sys/fs/cgroup/cpu/ktb-a/ktb-b"},
+    {"kind": "cgroup", "path": "/tmp/ktb-node-1"},
+    {"kind": "cgroup", "path": 7},
     {"kind": "mystery"},
     ["a", "list"],
     42,

@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash") or "/bin/bash"
 COMMON = ("bridge-utils iproute2 iputils-ping iperf3 frr iptables conntrack traceroute "
-          "nftables dnsmasq-base tcpdump curl haproxy nginx-light bird2 util-linux procps "
+          "nftables dnsmasq-base tcpdump curl haproxy nginx-light bird2 cgroup-tools util-linux "
+          "procps "
           "python3-venv python3-pip git make")
 
 
