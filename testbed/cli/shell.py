@@ -162,6 +162,20 @@ class KubeCLI(IPCLI):
         self.cluster.set_uplink(parts[0], parts[1] == "up")
         print(f"{parts[0]}: underlay port {parts[1]}")
 
+    def do_node(self, line: str) -> None:
+        """Stop a node as a power-off does (its and its pods' processes frozen, uplink
+        down) or start it again: node <node> stop|start."""
+        parts = line.split()
+        if len(parts) != 2 or parts[1] not in ("stop", "start"):
+            err("usage: node <node> stop|start")
+            self.fail()
+            return
+        if parts[1] == "stop":
+            print(f"{parts[0]}: stopped, {self.cluster.stop_node(parts[0])} processes frozen")
+        else:
+            self.cluster.start_node(parts[0])
+            print(f"{parts[0]}: started")
+
     def do_leave(self, line: str) -> None:
         """Delete a node from the pod network where routing daemons follow the nodes
         (calico): its BIRD stops, the others drop it; prints the convergence time:
