@@ -15,6 +15,7 @@ arguments), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -78,6 +79,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                 if cli.onecmd(line):
                     break
         failures = cli.failures
+    if args.timings is not None:  # after teardown: its stages are in too
+        write_whole(args.timings, json.dumps(
+            {k: round(v, 4) for k, v in cluster.timings.items()}, indent=1) + "\n")
     if failures:
         print(f"error: {len(failures)} command(s) failed: " + "; ".join(failures),
               file=sys.stderr)
@@ -193,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-c", "--command", action="append",
                    help="a CLI command to run (repeatable); implies no interactive CLI")
     u.add_argument("-v", "--verbose", action="store_true", help="Mininet's info messages")
+    u.add_argument("--timings", type=Path, metavar="FILE.json",
+                   help="after teardown, write the seconds each bring-up and teardown "
+                        "step and stage took (benchmarks/bringup.py reads it)")
     u.add_argument("--wiring", choices=list(CHOICES), default=DEFAULT_WIRING,
                    help="pod wiring: the real CNI plugins (default, the reference) or the "
                         "same kernel state over netlink, in-process (faster)")

@@ -7,7 +7,10 @@ none of them imports the class that calls it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, ip_network
 from pathlib import Path
@@ -74,7 +77,9 @@ class ClusterContext:
         # (testbed.cluster.mesh: a node that left is not a member)
         self.daemons: dict[tuple[str, str], Any] = {}
         self.members: list[str] = []
-        self.timings: dict[str, float] = {}  # seconds per bring-up step, up_s, down_s
+        # seconds per bring-up step (`<step>_s`), up_s, down_s, and the stages inside the
+        # steps that grow with the cluster (`<step>.<stage>_s`, see `stage`)
+        self.timings: dict[str, float] = {}
         # each node with a CPU share: its cgroup (testbed.cluster.cpu), and the hierarchy
         self.cpu_groups: dict[str, str] = {}
         self.cpu_hierarchy: Any = None
@@ -84,6 +89,17 @@ class ClusterContext:
         self.services: Any = None
         # external hosts and the cloud load balancer (testbed.cluster.outside)
         self.outside: Any = None
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the body into `timings[name]`, added to what earlier bodies of the same
+        stage took (pods added twice count twice): every scale change is argued from
+        these figures (benchmarks/bringup.py prints them)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - t0
 
     @property
     def records(self) -> RunState:

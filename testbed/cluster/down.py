@@ -47,30 +47,34 @@ def _tear_down(cluster: ClusterContext) -> None:
         cluster.services.stop()
         cluster.services = None
     cluster.outside = None
-    power.resume_all(cluster)  # a stopped process would leave SIGTERM pending
-    signal_pods(cluster)
-    for proc in cluster.node_processes:
-        procs.stop_popen(proc)
-    cluster.node_processes.clear()
-    cluster.daemons.clear()
-    cluster.members = []
-    cluster.wiring.close()
+    with cluster.stage("down.processes_s"):  # every pod's signalled, nodes' stopped
+        power.resume_all(cluster)  # a stopped process would leave SIGTERM pending
+        signal_pods(cluster)
+        for proc in cluster.node_processes:
+            procs.stop_popen(proc)
+        cluster.node_processes.clear()
+        cluster.daemons.clear()
+        cluster.members = []
+        cluster.wiring.close()
     if cluster.net is not None:
-        try:
-            stop_network(cluster)
-        except Exception as exc:
-            errors.append(f"mininet stop: {exc!r}")
+        with cluster.stage("down.network_s"):
+            try:
+                stop_network(cluster)
+            except Exception as exc:
+                errors.append(f"mininet stop: {exc!r}")
         cluster.net = None
     cluster.external.clear()  # their hosts and links went with the network
-    for pod in list(cluster.pods.values()):
-        try:
-            destroy_pod(cluster, pod, cni_del=False)
-        except Exception as exc:  # keep tearing down; report at the end
-            errors.append(f"pod {pod.name}: {exc}")
+    with cluster.stage("down.pods_s"):  # reaped, named namespaces released
+        for pod in list(cluster.pods.values()):
+            try:
+                destroy_pod(cluster, pod, cni_del=False)
+            except Exception as exc:  # keep tearing down; report at the end
+                errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
     cluster.cpu_groups.clear()  # the groups go with the records, once their tasks left
     cluster.cpu_hierarchy = None
-    undone = undo.undo_run(state)
+    with cluster.stage("down.records_s"):
+        undone = undo.undo_run(state)
     errors.extend(undone.errors)
     if undone.kept:
         errors.append(f"what could not be removed stays recorded in {state.directory}; "

@@ -33,8 +33,8 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     """Create pods in stages, each stage for all of them before the next: every pause
     process is spawned before any is waited for (they start on every core), then each
     node's pods are wired in one call (one batch of netlink requests on the fast path),
-    then the containers. Records are written before what they describe."""
-    records = cluster.records
+    then the containers. Records are written before what they describe. Each stage is
+    timed (`timings["pods.<stage>_s"]`)."""
     names, nodes = set(cluster.pods), set(cluster.node_names)
     for node, name, _ in wanted:
         if node not in nodes:
@@ -44,6 +44,45 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
         if name in cluster.external:  # look-ups by name must find one thing
             raise TestbedError(f"{name} is a host behind the router")
         names.add(name)
+    with cluster.stage("pods.spawn_s"):
+        spawned = _spawn(cluster, wanted)
+    with cluster.stage("pods.pause_wait_s"):  # until each runs catatonit, its name set
+        for pod in spawned:
+            wait_pause(pod.pause, pod.name)
+    with cluster.stage("pods.netns_attach_s"):
+        for pod in spawned:
+            attach_netns(pod.netns, pod.pause.pid)
+    by_node: dict[str, list[Pod]] = {}
+    for pod in spawned:
+        by_node.setdefault(pod.node, []).append(pod)
+    with cluster.stage("pods.wiring_s"):
+        _wire(cluster, by_node)
+    for stage, seconds in getattr(cluster.wiring, "timings", {}).items():
+        cluster.timings[f"pods.wiring.{stage}"] = seconds  # the fast path's node and pod side
+    for pod, (_, _, containers) in zip(spawned, wanted):  # hostPorts: portmap, chained
+        mappings = cni.port_mappings([p for c in containers for p in c.ports])
+        if mappings and pod.ip is not None:
+            pod.port_mappings = mappings
+            config = pod_network_config(cluster, pod.node)
+            cni.CniRuntime().chained("ADD", cni.portmap_config(
+                config["name"], mappings, cni.prev_result(pod.ip, None)),
+                cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
+    if cluster.services is not None:  # kubelet's files, before any container starts
+        for pod in spawned:
+            cluster.services.pod_created(pod)
+    with cluster.stage("pods.containers_s"):
+        for pod, (_, _, containers) in zip(spawned, wanted):
+            for c in containers:
+                add_container(cluster, pod.name, c.name, c.command)
+    if cluster.services is not None:
+        cluster.services.publish()
+    return spawned
+
+
+def _spawn(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
+    """Every pause process spawned, none waited for (they start on every core); each
+    recorded before it is made."""
+    records = cluster.records
     spawned: list[Pod] = []
     for node, name, _ in wanted:
         netns = pod_netns_name(node, name)
@@ -57,12 +96,12 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
                   run_prefix=prefix)
         cluster.pods[name] = pod
         spawned.append(pod)
-    for pod in spawned:
-        wait_pause(pod.pause, pod.name)
-        attach_netns(pod.netns, pod.pause.pid)
-    by_node: dict[str, list[Pod]] = {}
-    for pod in spawned:
-        by_node.setdefault(pod.node, []).append(pod)
+    return spawned
+
+
+def _wire(cluster: ClusterContext, by_node: dict[str, list[Pod]]) -> None:
+    """Each node's pods wired in one call; nodes side by side where the wiring runs
+    processes (the plugins), one after the other where it is in-process netlink."""
 
     def wire(node: str, pods: list[Pod]) -> None:
         results = cluster.wiring.add_many(
@@ -85,23 +124,6 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
     else:
         for node, pods in by_node.items():
             wire(node, pods)
-    for pod, (_, _, containers) in zip(spawned, wanted):  # hostPorts: portmap, chained
-        mappings = cni.port_mappings([p for c in containers for p in c.ports])
-        if mappings and pod.ip is not None:
-            pod.port_mappings = mappings
-            config = pod_network_config(cluster, pod.node)
-            cni.CniRuntime().chained("ADD", cni.portmap_config(
-                config["name"], mappings, cni.prev_result(pod.ip, None)),
-                cluster.node_netns(pod.node), pod.container_id, pod.netns_path)
-    if cluster.services is not None:  # kubelet's files, before any container starts
-        for pod in spawned:
-            cluster.services.pod_created(pod)
-    for pod, (_, _, containers) in zip(spawned, wanted):
-        for c in containers:
-            add_container(cluster, pod.name, c.name, c.command)
-    if cluster.services is not None:
-        cluster.services.publish()
-    return spawned
 
 
 def pod_network_config(cluster: ClusterContext, node: str) -> dict[str, Any]:

@@ -119,12 +119,14 @@ def build_network(cluster: ClusterContext) -> None:
     topo = ClusterTopo(cluster.plan, cluster.network.router_routes(cluster.plan),
                        records.directory, cluster.spec.underlay_switch)
     cluster.net = IPNet(topo=topo, allocate_IPs=False, use_v6=False, build=False)
-    cluster.net.build()
+    with cluster.stage("network.build_s"):  # shells spawned, links, the underlay bridge
+        cluster.net.build()
     for name in [ROUTER, *cluster.node_names]:
         records.record_process(cluster.net[name].shell.pid, f"{name} shell")
     cluster.progress("starting router (FRR) and nodes")
     try:
-        cluster.net.start()
+        with cluster.stage("network.start_s"):  # FRR on the router, every shell's prompt
+            cluster.net.start()
     except GlobalCleanupRefused:
         raise TestbedError(
             "router: an FRR daemon failed its configuration check (ipmininet printed the "

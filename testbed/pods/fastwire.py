@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -126,6 +127,9 @@ class FastWiring:
     concurrent = False  # in-process netlink: threads would only take turns
 
     def __init__(self) -> None:
+        # seconds spent on the nodes' side (veth pairs, hairpin) and in the pods (eth0,
+        # lo, address, routes), over every call: bring-up's stage timings
+        self.timings: dict[str, float] = {"node_side_s": 0.0, "pod_side_s": 0.0}
         self._node_sockets: dict[str, nl.RtnlSocket] = {}
         self._bridges: dict[tuple[str, str], int] = {}
         self._ipam: dict[str, HostLocal] = {}
@@ -184,6 +188,7 @@ class FastWiring:
         if config["type"] == "ptp":
             return self._ptp(node_netns, pods, ips, host_ifs, subnet, gateway, mtu,
                              ipam.get("routes", []))
+        t0 = time.monotonic()
         bridge = self._bridge_index(node_netns, config.get("bridge", DEFAULT_BRIDGE))
         fds = []
         try:
@@ -204,6 +209,8 @@ class FastWiring:
             for name in host_ifs:
                 with open(f"{root}/sys/class/net/{name}/brport/hairpin_mode", "w") as f:
                     f.write("1")
+        t1 = time.monotonic()
+        self.timings["node_side_s"] += t1 - t0
         routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
                   for r in ipam.get("routes", [])]
         if config.get("isDefaultGateway") and DEFAULT_ROUTE not in [d for d, _ in routes]:
@@ -222,6 +229,7 @@ class FastWiring:
                         [f"{container_id}: {step}" for step in
                          ["lo up", "eth0 up, arp_notify", f"address {ip}"]
                          + [f"route {dst}" for dst, _ in routes]])
+        self.timings["pod_side_s"] += time.monotonic() - t1
         return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
                 for ip in ips]
 
@@ -233,6 +241,7 @@ class FastWiring:
         as a /32 and a scope-host route to the pod; in the pod, after host-local's
         address and routes, the connected route gives way to a scope-link route to the
         gateway and the subnet via the gateway (setupContainerVeth)."""
+        t0 = time.monotonic()
         fds = []
         try:
             for _, pod_netns in pods:
@@ -253,6 +262,8 @@ class FastWiring:
                                    scope=nl.RT_SCOPE_HOST)]
             names += [f"{name}: gateway address", f"{name}: route to {ip}"]
         node.request(steps, names)
+        t1 = time.monotonic()
+        self.timings["node_side_s"] += t1 - t0
         routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
                   for r in ipam_routes]
         gw32 = IPv4Network(f"{gateway}/32")
@@ -271,6 +282,7 @@ class FastWiring:
                      + [f"route {dst}" for dst, _ in routes]
                      + ["connected route out", "route to the gateway",
                         "route to the subnet via the gateway"]])
+        self.timings["pod_side_s"] += time.monotonic() - t1
         return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
                 for ip in ips]
 
