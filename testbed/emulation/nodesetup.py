@@ -44,9 +44,9 @@ def up_interface_mtus(pid: int) -> dict[str, int]:
 def apply_links(node: str, pid: int, setup: NodeSetup) -> None:
     """Sysctls, the bridge and its address, `lo`, the default route and the node's
     routes, in the order `NodeSetup` gives (everything but iptables)."""
-    with ns.entered(ns.netns_of(pid)):
+    with ns.own_procfs() as proc, ns.entered(ns.netns_of(pid)):
         for key, value in setup.sysctls:
-            ns.write_sysctl(key, value)
+            ns.write_sysctl(key, value, proc)
         with nl.RtnlSocket() as sock:
             eth0 = sock.link_index(underlay_intf(node))
             steps: list[bytes] = []
@@ -68,7 +68,7 @@ def apply_links(node: str, pid: int, setup: NodeSetup) -> None:
                 names.append(f"route {route.dst} via {route.via}")
             sock.request(steps, [f"{node}: {step}" for step in names])
         for key, value in setup.bridge_sysctls:
-            ns.write_sysctl(key, value)
+            ns.write_sysctl(key, value, proc)
 
 
 def run_rules(nodes: Sequence[tuple[str, Any, Sequence[Sequence[str]]]]) -> None:

@@ -118,13 +118,13 @@ class CalicoWiring:
         mtu = int(config["mtu"])
         fd = os.open(pod_netns, os.O_RDONLY)
         try:
-            with ns.entered(node_netns), nl.RtnlSocket() as sock:
+            with ns.own_procfs() as proc, ns.entered(node_netns), nl.RtnlSocket() as sock:
                 sock.request([nl.veth_pair(host, "eth0", fd, mtu=mtu, mac=HOST_MAC)],
                              [f"veth pair {host} for {container_id}"])
                 for key in ("proxy_arp", "route_localnet", "forwarding"):
-                    ns.write_sysctl(f"net.ipv4.conf.{host}.{key}", "1")
+                    ns.write_sysctl(f"net.ipv4.conf.{host}.{key}", "1", proc)
                 # proxy ARP answers at once, not after up to 0.8 s (as the plugin sets it)
-                ns.write_sysctl(f"net.ipv4.neigh.{host}.proxy_delay", "0")
+                ns.write_sysctl(f"net.ipv4.neigh.{host}.proxy_delay", "0", proc)
         finally:
             os.close(fd)
         _ip_batch(pod_netns, ["link set lo up", f"addr add {ip}/32 dev eth0",

@@ -215,10 +215,22 @@ class FastWiring:
                   for r in ipam.get("routes", [])]
         if config.get("isDefaultGateway") and DEFAULT_ROUTE not in [d for d, _ in routes]:
             routes.append((DEFAULT_ROUTE, gateway))  # the bridge plugin appends it last
+        with ns.own_procfs() as proc:  # short look-ups (ns.write_sysctl)
+            self._pod_side(pods, ips, subnet, routes, proc)
+        self.timings["pod_side_s"] += time.monotonic() - t1
+        return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
+                for ip in ips]
+
+    @staticmethod
+    def _pod_side(pods: Sequence[tuple[str, str]], ips: Sequence[IPv4Address],
+                  subnet: IPv4Network, routes: Sequence[tuple[IPv4Network, IPv4Address]],
+                  proc: int | None) -> None:
+        """The bridge plugin's work inside each pod: eth0 (DAD off, arp_notify, up, its
+        address), lo up, host-local's routes."""
         for (container_id, pod_netns), ip in zip(pods, ips):
             with ns.entered(pod_netns):
                 # IPv6 settings have no netlink request; arp_notify goes with eth0 up
-                ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+                ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0", proc)
                 with nl.RtnlSocket() as pod:
                     eth0 = pod.link_index("eth0")
                     pod.request(
@@ -229,9 +241,6 @@ class FastWiring:
                         [f"{container_id}: {step}" for step in
                          ["lo up", "eth0 up, arp_notify", f"address {ip}"]
                          + [f"route {dst}" for dst, _ in routes]])
-        self.timings["pod_side_s"] += time.monotonic() - t1
-        return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
-                for ip in ips]
 
     def _ptp(self, node_netns: str, pods: Sequence[tuple[str, str]],
              ips: Sequence[IPv4Address], host_ifs: Sequence[str], subnet: IPv4Network,
