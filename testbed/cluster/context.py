@@ -25,6 +25,7 @@ from testbed.model.paths import Endpoint
 from testbed.model.podnet import pod_network
 from testbed.model.spec import ClusterSpec
 from testbed.pods.pause import Pod
+from testbed.pods.spawner import Spawner
 from testbed.pods.wiring import DEFAULT_WIRING, make_wiring
 from testbed.records.journal import STATE_ROOT, RunState
 from testbed.records.lock import ClusterLock
@@ -70,6 +71,7 @@ class ClusterContext:
         self.node_notes: dict[str, list[str]] = {}  # what each node's agent would log
         self.node_setups: dict[str, Any] = {}  # each node's NodeSetup, as applied
         self.pods: dict[str, Pod] = {}
+        self.spawner = Spawner()  # starts the pods' pause processes (testbed.pods.spawner)
         self.external: dict[str, ExternalHost] = {}
         self.external_links = 0  # hosts behind the router so far (names their links)
         self.node_processes: list[Any] = []  # processes started in nodes and the router
@@ -115,6 +117,13 @@ class ClusterContext:
         """Whether nodes can leave and join the running pod network: the mode's routes
         between nodes are daemons' that follow the nodes (testbed.cluster.mesh)."""
         return self.network.mesh(self.spec, self.plan, None, self.plan.nodes) is not None
+
+    def cgroup_procs(self, node: str) -> str | None:
+        """The `cgroup.procs` file of `node`'s cpu cgroup; None without a CPU share."""
+        group = self.cpu_groups.get(node)
+        if group is None or self.cpu_hierarchy is None:
+            return None
+        return str(self.cpu_hierarchy.path(group) / "cgroup.procs")
 
     def run_prefix(self, node: str) -> tuple[str, ...]:
         """What starts a process in `node`'s cpu cgroup; () without a CPU share."""

@@ -71,6 +71,7 @@ def _tear_down(cluster: ClusterContext) -> None:
             except Exception as exc:  # keep tearing down; report at the end
                 errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
+    cluster.spawner.close()
     cluster.cpu_groups.clear()  # the groups go with the records, once their tasks left
     cluster.cpu_hierarchy = None
     with cluster.stage("down.records_s"):

@@ -22,7 +22,7 @@ from testbed.kernel.ns import attach_netns, delete_netns
 from testbed.model.names import pod_netns_name
 from testbed.model.spec import ContainerSpec
 from testbed.pods import cni
-from testbed.pods.pause import Container, Pod, spawn_pause, wait_pause
+from testbed.pods.pause import Container, Pod, wait_pause
 
 CONTAINER_START_S = 5.0
 # (node, pod name, containers) of a pod to create
@@ -83,13 +83,16 @@ def _spawn(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
     """Every pause process spawned, none waited for (they start on every core); each
     recorded before it is made."""
     records = cluster.records
+    if cluster.spawner.pid is None:
+        cluster.spawner.start()
+        records.record_process(cluster.spawner.pid, "pause spawner")
     spawned: list[Pod] = []
     for node, name, _ in wanted:
         netns = pod_netns_name(node, name)
         records.record("netns", name=netns)
         own_mounts = cluster.services is not None  # for kubelet's resolv.conf and hosts
         prefix = cluster.run_prefix(node)  # the node's CPU share holds its pods too
-        pause = spawn_pause(own_mounts, prefix)
+        pause = cluster.spawner.spawn(own_mounts, cluster.cgroup_procs(node))
         started = records.record_process(pause.pid, f"pause {name}")
         pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
                   container_id=f"{records.run_id}-{name}", own_mounts=own_mounts,

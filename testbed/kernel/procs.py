@@ -108,13 +108,18 @@ def start_time(pid: int) -> int | None:
 
 
 def is_alive(pid: int, started: int | None = None) -> bool:
-    """True while `pid` runs (and, if given, is still the process that started at `started`)."""
-    st = start_time(pid)
-    if st is None:
+    """True while `pid` runs (and, if given, is still the process that started at
+    `started`): one read of /proc/PID/stat (state and start time), as teardown asks it
+    of every pod."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
         return False
-    if _is_zombie(pid):
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in {"Z", "X"}:
         return False
-    return started is None or st == started
+    return started is None or int(fields[19]) == started
 
 
 def state(pid: int) -> str | None:
@@ -141,15 +146,6 @@ def in_netns(inodes: set[int]) -> list[int]:
         except OSError:  # gone meanwhile, or a kernel thread's unreadable link
             continue
     return sorted(out)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2 :].split()[0] in {"Z", "X"}
 
 
 def stop_popen(proc: subprocess.Popen, timeout: float = 2.0) -> None:

@@ -57,7 +57,7 @@ class Pod:
     name: str
     node: str
     netns: str
-    pause: subprocess.Popen
+    pause: Any  # a subprocess.Popen, or a testbed.pods.spawner.PauseProcess
     pause_started: int | None
     ip: IPv4Interface | None = None
     container_id: str = ""
@@ -107,27 +107,6 @@ class Pod:
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.Popen([*self.run_prefix, *procs.DIE_WITH_PARENT,
                                  *self.nsenter_prefix(), *command], **kwargs)
-
-
-# setpriv: die with the testbed (procs.DIE_WITH_PARENT); unshare: the pod's own network,
-# UTS and IPC namespaces; then the pause process itself. Each execs the next, so the pid
-# is the pause's.
-PAUSE_ARGV = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc", *PAUSE_COMMAND)
-# With services, a mount namespace too: kubelet's resolv.conf and hosts are bind-mounted
-# over /etc's in it; everything else stays the machine's (mounts private to the pod).
-PAUSE_ARGV_MOUNTS = (*procs.DIE_WITH_PARENT, "unshare", "--net", "--uts", "--ipc", "--mount",
-                     "--propagation", "private", *PAUSE_COMMAND)
-
-
-def spawn_pause(own_mounts: bool = False, run_prefix: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Start a pause process (without waiting for it): new net/UTS/IPC namespaces (and
-    mount, with `own_mounts`), then catatonit, behind `run_prefix` (the node's cgroup).
-    Spawning many before waiting for any lets them run on every core."""
-    return subprocess.Popen(
-        [*run_prefix, *(PAUSE_ARGV_MOUNTS if own_mounts else PAUSE_ARGV)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # Ctrl-C in the terminal reaches us, not the pause process
-    )
 
 
 def wait_pause(proc: subprocess.Popen, hostname: str, timeout_s: float = 5.0) -> None:

@@ -1,0 +1,46 @@
+"""Pause processes through the spawner's helper (testbed.pods.spawner): the namespaces
+`setpriv ... unshare ... catatonit -P` gave, Popen's manners, and the death signal."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from testbed.kernel import procs
+from testbed.pods.pause import wait_pause
+from testbed.pods.spawner import Spawner
+
+
+def ns_of(pid: int, kind: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def test_pause_processes_in_their_own_namespaces_and_gone_with_the_helper() -> None:
+    spawner = Spawner()
+    try:
+        plain = spawner.spawn()
+        mounts = spawner.spawn(own_mounts=True)
+        for proc, host in ((plain, "p-plain"), (mounts, "p-mounts")):
+            wait_pause(proc, host)
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                assert f.read().split(b"\0")[:2] == [b"catatonit", b"-P"]
+            for kind in ("net", "uts", "ipc"):
+                assert ns_of(proc.pid, kind) != ns_of(os.getpid(), kind)
+            assert os.getsid(proc.pid) == proc.pid  # a session of its own, as before
+        assert ns_of(plain.pid, "mnt") == ns_of(os.getpid(), "mnt")
+        assert ns_of(mounts.pid, "mnt") != ns_of(os.getpid(), "mnt")
+        assert plain.poll() is None
+        plain.terminate()
+        plain.wait(timeout=2)
+        assert plain.poll() is not None and not procs.is_alive(plain.pid, plain.started)
+        plain.terminate()  # gone: nothing is signalled, nothing raised
+        helper = spawner.pid
+        assert helper is not None
+    finally:
+        spawner.close()
+    # the helper ended: its last pause process died with it (PR_SET_PDEATHSIG)
+    deadline = time.monotonic() + 2
+    while procs.is_alive(mounts.pid, mounts.started):
+        assert time.monotonic() < deadline, "a pause process outlived the helper"
+        time.sleep(0.01)
+    assert not procs.is_alive(helper)
