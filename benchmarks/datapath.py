@@ -116,13 +116,16 @@ def via_router(c: Cluster, a: str, b: str, on: bool) -> None:
             c.exec_node(host, ["sysctl", "-qw", f"net.ipv4.conf.all.{key}=0"])
 
 
-def paired(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per path: rounds, median of the per-round ratio to node-node, its interval."""
+def paired(frame: pd.DataFrame, baseline: str = BASELINE,
+           paths: tuple[str, ...] = PATHS) -> pd.DataFrame:
+    """Per path: rounds, median of the per-round ratio to the baseline, its interval."""
     tp = frame[frame["metric"] == "throughput_bps"].pivot_table(
         index="round", columns="path", values="value")
     rows = []
-    for path in [p for p in PATHS if p in tp.columns and p != BASELINE]:
-        ratios = (tp[path] / tp[BASELINE]).dropna().tolist()
+    for path in [p for p in paths if p in tp.columns and p != baseline]:
+        if baseline not in tp.columns:
+            break
+        ratios = (tp[path] / tp[baseline]).dropna().tolist()
         if not ratios:
             continue
         low, high = clip(bootstrap_ci(ratios), "ratio")
@@ -142,12 +145,15 @@ def report(frame: pd.DataFrame, cpus: int) -> str:
     table["throughput_bps"] = (table["throughput_bps"] / 1e9).round(2)
     table = table.rename(columns={"throughput_bps": "Gbit/s"}).round(2)
     ratios = paired(frame)
+    same_route = paired(frame, "node-node-via-router", ("pod-cross-node",))
     return "\n".join([
         "# Data path taken apart", "",
         "Medians over the rounds (CPU shares: busy and softirq share of each CPU over the "
         "same seconds, from /proc/stat):", "", table.reset_index().to_markdown(index=False),
         "", "Paired ratio to node-node (same round), median and bootstrap 95 % interval:",
-        "", ratios.to_markdown(index=False, floatfmt=".3f"), ""])
+        "", ratios.to_markdown(index=False, floatfmt=".3f"), "",
+        "Pod-cross-node over node-node through the router (the same route, the pod network's "
+        "own cost):", "", same_route.to_markdown(index=False, floatfmt=".3f"), ""])
 
 
 def main(argv: list[str] | None = None) -> int:

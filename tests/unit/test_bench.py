@@ -78,3 +78,20 @@ def test_sizes_and_the_floors_batches() -> None:
         "netns add ktb-floor-1", "link add ktbf1 type veth peer name eth0 netns ktb-floor-1"]
     assert delete.splitlines() == ["netns del ktb-floor-0", "netns del ktb-floor-1"]
     assert bringup.run_floor(0) == (0.0, 0.0)
+
+
+def test_the_data_path_is_paired_round_by_round() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import datapath
+
+    values = {"node-node": (10e9, 20e9, 16e9), "node-node-via-router": (9e9, 17e9, 14e9),
+              "pod-cross-node": (9e9, 16e9, 14e9)}
+    frame = pd.DataFrame([{"round": r, "path": p, "metric": "throughput_bps", "value": v}
+                          for p, vs in values.items() for r, v in enumerate(vs, 1)],
+                         columns=datapath.COLUMNS)
+    ratios = datapath.paired(frame).set_index("path")
+    assert ratios.loc["pod-cross-node", "per_round"] == "0.90, 0.80, 0.88"
+    assert ratios.loc["pod-cross-node", "median"] == 0.875
+    same = datapath.paired(frame, "node-node-via-router", ("pod-cross-node",))
+    assert same.iloc[0]["per_round"] == "1.00, 0.94, 1.00"
+    assert datapath.paired(frame, "missing").empty
