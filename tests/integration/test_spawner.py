@@ -15,6 +15,19 @@ def ns_of(pid: int, kind: str) -> str:
     return os.readlink(f"/proc/{pid}/ns/{kind}")
 
 
+def cmdline(pid: int) -> list[bytes]:
+    """The process's arguments, once exec has put them in place: the kernel points
+    /proc/PID/exe at the new program a moment before it sets up the new arguments, so
+    a read right after wait_pause can find them empty."""
+    deadline = time.monotonic() + 2
+    while True:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        if args != [b""] or time.monotonic() > deadline:
+            return args
+        time.sleep(0.001)
+
+
 def test_pause_processes_in_their_own_namespaces_and_gone_with_the_helper() -> None:
     spawner = Spawner()
     try:
@@ -22,8 +35,7 @@ def test_pause_processes_in_their_own_namespaces_and_gone_with_the_helper() -> N
         mounts = spawner.spawn(own_mounts=True)
         for proc, host in ((plain, "p-plain"), (mounts, "p-mounts")):
             wait_pause(proc, host)
-            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
-                assert f.read().split(b"\0")[:2] == [b"catatonit", b"-P"]
+            assert cmdline(proc.pid)[:2] == [b"catatonit", b"-P"]
             for kind in ("net", "uts", "ipc"):
                 assert ns_of(proc.pid, kind) != ns_of(os.getpid(), kind)
             assert os.getsid(proc.pid) == proc.pid  # a session of its own, as before
