@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,4 +102,21 @@ def test_traffic_from_outside_as_the_readme_shows_it() -> None:
     assert "default backend - 404" in out
     assert "node-2: underlay port down" in out and "node-2: underlay port up" in out
     assert out.count("200") >= 2
+    assert machine_snapshot() == before
+
+
+def test_a_node_stopped_and_started_from_the_cli(tmp_path: Path) -> None:
+    """`node <node> stop|start`, and `--timings` written after teardown."""
+    before = machine_snapshot()
+    timings = tmp_path / "t.json"
+    res = run("up", TWO_NODE, "--timings", str(timings), "-c", "node node-2 stop",
+              "-c", "pod-1 ping -c1 -W1 pod-3", "-c", "node node-2 start",
+              "-c", "pod-1 ping -c1 -W2 pod-3", "-c", "node node-2 restart")
+    assert res.returncode == 1  # the unreachable ping and the bad verb, no more
+    assert "node-2: stopped, " in res.stdout and " processes frozen" in res.stdout
+    assert "node-2: started" in res.stdout and "1 received" in res.stdout
+    assert "usage: node <node> stop|start" in res.stderr
+    assert "2 command(s) failed" in res.stderr
+    stages = json.loads(timings.read_text())
+    assert stages["up_s"] > 0 and stages["down_s"] > 0 and "pods.spawn_s" in stages
     assert machine_snapshot() == before
