@@ -71,7 +71,10 @@ def _tear_down(cluster: ClusterContext) -> None:
             except Exception as exc:  # keep tearing down; report at the end
                 errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
-    cluster.spawner.close()
+    try:  # the pause spawner's helper, idle by now (any pod it left dies with it)
+        cluster.spawner.close()
+    except Exception as exc:
+        errors.append(f"pause spawner: {exc}")
     cluster.cpu_groups.clear()  # the groups go with the records, once their tasks left
     cluster.cpu_hierarchy = None
     with cluster.stage("down.records_s"):

@@ -115,7 +115,8 @@ class Spawner:
         """End the helper (its pause processes, if any are left, get SIGKILL)."""
         if self._proc is not None:
             if self._proc.stdin is not None:
-                self._proc.stdin.close()
+                with contextlib.suppress(OSError):  # a helper already gone: nothing to say
+                    self._proc.stdin.close()
             try:
                 self._proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
