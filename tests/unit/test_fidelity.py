@@ -174,3 +174,16 @@ def test_snapshot_of_this_machine() -> None:
     snap_now = f.read_snapshot()
     assert snap_now.cpus and os.getpid() in snap_now.tasks
     assert snap_now.tasks[os.getpid()].ppid == os.getppid()
+
+
+def test_the_monitor_samples_less_often_when_a_snapshot_is_dear() -> None:
+    """At 10,000 pods one snapshot took 0.3 s: the thread waits long enough to stay
+    within MAX_SHARE of a core instead of sampling every 0.5 s."""
+    m = f.Monitor(interval_s=0.5)
+    assert m.wait_s() == 0.5
+    m.snapshot_s = 0.03  # 1000 pods here: the interval holds
+    assert m.wait_s() == 0.5
+    m.snapshot_s = 0.3  # 10,000 pods: 0.3 s in every 3 s at most
+    assert abs(m.wait_s() - 2.7) < 1e-9
+    m.mark()
+    assert 0 < m.snapshot_s < 5  # measured by mark()
