@@ -54,7 +54,9 @@ def test_report_ratios_and_targets() -> None:
     assert "- [x] 100x10 teardown 1.25x the floor's deletion (<= 1.5)" in text
     assert "5.00 ms a pod (floor 1.80)" in text
     # 500x20: (99 - 21) / 10000 = 7.8 ms a pod = 1.56x; nodes alone 21 / 3 = 7x
-    assert "- [ ] 500x20: 7.80 ms a pod = 1.56x that at 1000 pods (<= 1.3)" in text
+    # the floor: 1.8 ms a pod at 1000, 1.8 at 10,000 (18 s): its own growth 1.00x
+    assert "- [ ] 500x20: 7.80 ms a pod = 1.56x that at 1000 pods (<= 1.3; the floor's " \
+           "own: 1.00x)" in text
     assert "- [ ] 500 nodes alone 21.00 s = 7.00x 100 nodes alone (<= 6)" in text
     assert "- [x] 100x10 real plugins 2.40x the fast path (<= 3)" in text
     assert "fast in-process 5.00 s, plain Mininet 30.00 s (6.00x)" in text
