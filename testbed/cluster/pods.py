@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -30,11 +31,13 @@ PodRequest = Tuple[str, str, Iterable[ContainerSpec]]
 
 
 def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
-    """Create pods in stages, each stage for all of them before the next: every pause
-    process is spawned before any is waited for (they start on every core), then each
-    node's pods are wired in one call (one batch of netlink requests on the fast path),
-    then the containers. Records are written before what they describe. Each stage is
-    timed (`timings["pods.<stage>_s"]`)."""
+    """Create pods: pause processes (forked by the spawner's helper), their named
+    namespaces, each node's pods wired in one call (one batch of netlink requests on the
+    fast path), then the containers. With the plugins every pause process is asked for
+    before any is waited for and nodes are wired side by side in threads; in-process,
+    node after node, the next node's pause processes are forked while this one is wired
+    (`_pipeline`). Records are written before what they describe. Each stage is timed
+    (`timings["pods.<stage>_s"]`)."""
     names, nodes = set(cluster.pods), set(cluster.node_names)
     for node, name, _ in wanted:
         if node not in nodes:
@@ -44,19 +47,17 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
         if name in cluster.external:  # look-ups by name must find one thing
             raise TestbedError(f"{name} is a host behind the router")
         names.add(name)
-    with cluster.stage("pods.spawn_s"):
-        spawned = _spawn(cluster, wanted)
-    with cluster.stage("pods.pause_wait_s"):  # until each runs catatonit, its name set
+    if cluster.wiring.concurrent:  # the plugins: nodes side by side in threads
+        with cluster.stage("pods.spawn_s"):
+            spawned = _spawn(cluster, wanted)
+        by_node: dict[str, list[Pod]] = {}
         for pod in spawned:
-            wait_pause(pod.pause, pod.name)
-    with cluster.stage("pods.netns_attach_s"):
-        for pod in spawned:
-            attach_netns(pod.netns, pod.pause.pid)
-    by_node: dict[str, list[Pod]] = {}
-    for pod in spawned:
-        by_node.setdefault(pod.node, []).append(pod)
-    with cluster.stage("pods.wiring_s"):
-        _wire(cluster, by_node)
+            by_node.setdefault(pod.node, []).append(pod)
+        _ready(cluster, spawned)
+        with cluster.stage("pods.wiring_s"):
+            _wire(cluster, by_node)
+    else:
+        spawned = _pipeline(cluster, wanted)
     for stage, seconds in getattr(cluster.wiring, "timings", {}).items():
         cluster.timings[f"pods.wiring.{stage}"] = seconds  # the fast path's node and pod side
     for pod, (_, _, containers) in zip(spawned, wanted):  # hostPorts: portmap, chained
@@ -81,24 +82,81 @@ def add_pods(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]
 
 def _spawn(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
     """Every pause process spawned, none waited for (they start on every core); each
-    recorded before it is made."""
+    namespace recorded before it is made, each process as soon as its pid is known."""
+    _submit(cluster, wanted)
+    return _collect(cluster, wanted)
+
+
+def _submit(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> None:
+    """Ask the spawner for these pods' pause processes, without waiting for them."""
     records = cluster.records
-    if cluster.spawner.pid is None:
+    if cluster.spawner.pid is None:  # from this thread: the helper dies with it
         cluster.spawner.start()
         records.record_process(cluster.spawner.pid, "pause spawner")
-    spawned: list[Pod] = []
+    own_mounts = cluster.services is not None  # for kubelet's resolv.conf and hosts
     for node, name, _ in wanted:
-        netns = pod_netns_name(node, name)
-        records.record("netns", name=netns)
-        own_mounts = cluster.services is not None  # for kubelet's resolv.conf and hosts
-        prefix = cluster.run_prefix(node)  # the node's CPU share holds its pods too
-        pause = cluster.spawner.spawn(own_mounts, cluster.cgroup_procs(node))
+        records.record("netns", name=pod_netns_name(node, name))
+        cluster.spawner.submit(own_mounts, cluster.cgroup_procs(node))
+
+
+def _collect(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
+    """The pause processes `_submit` asked for, recorded, as pods of the cluster."""
+    records = cluster.records
+    own_mounts = cluster.services is not None
+    spawned: list[Pod] = []
+    for (node, name, _), pause in zip(wanted, cluster.spawner.collect(len(wanted))):
         started = records.record_process(pause.pid, f"pause {name}")
-        pod = Pod(name=name, node=node, netns=netns, pause=pause, pause_started=started,
-                  container_id=f"{records.run_id}-{name}", own_mounts=own_mounts,
-                  run_prefix=prefix)
+        pod = Pod(name=name, node=node, netns=pod_netns_name(node, name), pause=pause,
+                  pause_started=started, container_id=f"{records.run_id}-{name}",
+                  own_mounts=own_mounts,
+                  run_prefix=cluster.run_prefix(node))  # the node's CPU share holds them
         cluster.pods[name] = pod
         spawned.append(pod)
+    return spawned
+
+
+def _ready(cluster: ClusterContext, pods: Sequence[Pod]) -> None:
+    """Each pause process running catatonit, its hostname set, its netns named."""
+    with cluster.stage("pods.pause_wait_s"):
+        for pod in pods:
+            wait_pause(pod.pause, pod.name)
+    with cluster.stage("pods.netns_attach_s"):
+        for pod in pods:
+            attach_netns(pod.netns, pod.pause.pid)
+
+
+def _pipeline(cluster: ClusterContext, wanted: Sequence[PodRequest]) -> list[Pod]:
+    """In-process wiring, node after node: the helper forks the next node's pause
+    processes while this thread wires the node before (two cores busy, not one)."""
+    groups: dict[str, list[PodRequest]] = {}
+    for request in wanted:
+        groups.setdefault(request[0], []).append(request)
+    spawned: list[Pod] = []
+    pending: list[Pod] = []
+    try:
+        for requests in groups.values():
+            with cluster.stage("pods.spawn_s"):
+                _submit(cluster, requests)
+            if pending:
+                _ready(cluster, pending)
+                with cluster.stage("pods.wiring_s"):
+                    _wire(cluster, {pending[0].node: pending})
+            with cluster.stage("pods.spawn_s"):
+                pending = _collect(cluster, requests)
+            spawned += pending
+        if pending:
+            _ready(cluster, pending)
+            with cluster.stage("pods.wiring_s"):
+                _wire(cluster, {pending[0].node: pending})
+    except BaseException:
+        # asked for, not yet collected: taken as pods of the cluster, so teardown stops
+        # them while the helper (which reaps them) still runs
+        if cluster.spawner.outstanding:
+            done = {p.name for p in spawned}
+            rest = [r for r in wanted if r[1] not in done][:cluster.spawner.outstanding]
+            with contextlib.suppress(TestbedError):
+                _collect(cluster, rest)
+        raise
     return spawned
 
 

@@ -78,6 +78,7 @@ class Spawner:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._catatonit = shutil.which("catatonit") or "catatonit"
+        self.outstanding = 0  # asked for (`submit`), not yet collected
 
     @property
     def pid(self) -> int | None:
@@ -96,20 +97,40 @@ class Spawner:
               ) -> PauseProcess:
         """A pause process in new network, UTS and IPC namespaces (and mount, with
         `own_mounts`), in the cgroup whose `cgroup.procs` is given; not waited for."""
-        flags = CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | (CLONE_NEWNS if own_mounts else 0)
         with self._lock:
-            proc = self.start()
-            assert proc.stdin is not None and proc.stdout is not None
+            self.submit(own_mounts, cgroup_procs)
+            return self.collect(1)[0]
+
+    def submit(self, own_mounts: bool = False, cgroup_procs: str | None = None) -> None:
+        """Ask for a pause process (as `spawn`) without waiting for the answer: the helper
+        forks while the caller does other work; `collect` takes the answers in order.
+        Keep what is outstanding under a few thousand (the pipe's buffer)."""
+        flags = CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | (CLONE_NEWNS if own_mounts else 0)
+        proc = self.start()
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(f"{flags} {int(own_mounts)} {cgroup_procs or '-'}\n")
+        except (BrokenPipeError, OSError) as exc:
+            raise TestbedError(f"the pause spawner (pid {proc.pid}) is gone: {exc}") from None
+        self.outstanding += 1
+
+    def collect(self, count: int) -> list[PauseProcess]:
+        """The next `count` pause processes asked for, in the order they were asked."""
+        proc = self.start()
+        assert proc.stdout is not None
+        out = []
+        for _ in range(count):
             try:
-                proc.stdin.write(f"{flags} {int(own_mounts)} {cgroup_procs or '-'}\n")
                 answer = proc.stdout.readline().strip()
-            except (BrokenPipeError, OSError) as exc:
+            except OSError as exc:
                 raise TestbedError(f"the pause spawner (pid {proc.pid}) is gone: {exc}") \
                     from None
-        if not answer or answer.startswith("E"):
-            raise TestbedError(f"the pause spawner could not fork: "
-                               f"{os.strerror(int(answer.split()[1])) if answer else 'no answer'}")
-        return PauseProcess(int(answer), ["catatonit", "-P"])
+            self.outstanding -= 1
+            if not answer or answer.startswith("E"):
+                raise TestbedError("the pause spawner could not fork: " + (
+                    os.strerror(int(answer.split()[1])) if answer else "no answer"))
+            out.append(PauseProcess(int(answer), ["catatonit", "-P"]))
+        return out
 
     def close(self) -> None:
         """End the helper (its pause processes, if any are left, get SIGKILL)."""
@@ -124,3 +145,4 @@ class Spawner:
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
             self._proc = None
+            self.outstanding = 0

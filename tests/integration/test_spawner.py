@@ -56,3 +56,8 @@ def test_pause_processes_in_their_own_namespaces_and_gone_with_the_helper() -> N
         assert time.monotonic() < deadline, "a pause process outlived the helper"
         time.sleep(0.01)
     assert not procs.is_alive(helper)
+    # orphaned when it died, it is pid 1's to reap: wait for that, so that no zombie of
+    # this test shows in the next test's picture of the machine
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{mounts.pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
