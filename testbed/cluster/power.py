@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 from testbed.cluster.context import ClusterContext
 from testbed.cluster.outside import set_uplink
@@ -39,8 +40,23 @@ def stop(cluster: ClusterContext, node: str) -> int:
         except ProcessLookupError:
             continue
         frozen.append((pid, started))
+    _wait_stopped(frozen)
     set_uplink(cluster, node, False)
     return len(frozen)
+
+
+def _wait_stopped(frozen: list[tuple[int, int | None]], timeout_s: float = 2.0) -> None:
+    """Until every process signalled has stopped (state T) or gone: SIGSTOP takes
+    effect when the process is next scheduled, not when kill() returns."""
+    deadline = time.monotonic() + timeout_s
+    waiting = [pid for pid, started in frozen if procs.is_alive(pid, started)]
+    while waiting:
+        waiting = [pid for pid in waiting if procs.state(pid) not in (None, "T", "t", "Z")]
+        if waiting and time.monotonic() > deadline:
+            raise TestbedError(f"{len(waiting)} process(es) did not stop within "
+                               f"{timeout_s:g} s (e.g. pid {waiting[0]})")
+        if waiting:
+            time.sleep(0.001)
 
 
 def start(cluster: ClusterContext, node: str) -> None:
