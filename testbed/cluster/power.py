@@ -64,10 +64,7 @@ def start(cluster: ClusterContext, node: str) -> None:
     frozen = cluster.stopped_nodes.pop(node, None)
     if frozen is None:
         raise TestbedError(f"{node} is not stopped")
-    for pid, started in frozen:
-        if procs.is_alive(pid, started):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+    _resume(frozen)
     set_uplink(cluster, node, True)
 
 
@@ -75,7 +72,12 @@ def resume_all(cluster: ClusterContext) -> None:
     """Every stopped node's processes resumed (teardown: their SIGTERM must be heard).
     The uplinks stay as they are: they go with the network."""
     for node in list(cluster.stopped_nodes):
-        for pid, started in cluster.stopped_nodes.pop(node):
-            if procs.is_alive(pid, started):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+        _resume(cluster.stopped_nodes.pop(node))
+
+
+def _resume(frozen: list[tuple[int, int | None]]) -> None:
+    """SIGCONT to each process `stop` froze that is still the same process."""
+    for pid, started in frozen:
+        if procs.is_alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
