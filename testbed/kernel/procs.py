@@ -95,41 +95,37 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
                 os.kill(os.getpid(), pending[0])
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time (field 22 of /proc/PID/stat), or None if it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on, or None if the process is gone. The
+    command name (field 2) may hold spaces and parentheses: split after the last ')'."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
     except OSError:
         return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time (field 22 of /proc/PID/stat), or None if it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def is_alive(pid: int, started: int | None = None) -> bool:
     """True while `pid` runs (and, if given, is still the process that started at
     `started`): one read of /proc/PID/stat (state and start time), as teardown asks it
     of every pod."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in {"Z", "X"}:
+    fields = _stat(pid)
+    if fields is None or fields[0] in {"Z", "X"}:
         return False
     return started is None or int(fields[19]) == started
 
 
 def state(pid: int) -> str | None:
     """The process's state letter (R, S, T for stopped, ...), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()[0]
+    fields = _stat(pid)
+    return None if fields is None else fields[0]
 
 
 def in_netns(inodes: set[int]) -> list[int]:

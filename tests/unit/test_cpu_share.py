@@ -64,3 +64,27 @@ def test_names_and_descriptions() -> None:
     assert cgroup_name("node-1") == "ktb-node-1"
     assert describe(0.25, 2) == "25% of 2 CPUs (0.50 core)"
     assert describe(None, 2) == "unlimited"
+
+
+def test_the_cgroup_v2_interface_on_a_made_up_hierarchy(tmp_path, monkeypatch) -> None:
+    """These machines mount cgroup v1; the v2 path (cpu.max, the root handing down the
+    cpu controller) checked on directories shaped like /sys/fs/cgroup."""
+    from testbed.kernel import cgroups
+
+    v2 = tmp_path / "cgroup"
+    v2.mkdir()
+    monkeypatch.setattr(cgroups, "V1_ROOT", tmp_path / "no-v1")
+    monkeypatch.setattr(cgroups, "V2_ROOT", v2)
+    (v2 / "cgroup.subtree_control").write_text("memory pids\n")
+    hierarchy, why = cgroups.find()
+    assert hierarchy is None and "does not hand the cpu controller" in why
+    (v2 / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    hierarchy, why = cgroups.find()
+    assert hierarchy == cgroups.Hierarchy(v2, 2) and why == ""
+    bw = bandwidth(0.25, 2)
+    path = cgroups.create(hierarchy, "ktb-node-1", bw.period_us, bw.quota_us)
+    assert (path / "cpu.max").read_text() == "50000 100000"
+    assert cgroups.read_bandwidth(hierarchy, "ktb-node-1") == (100_000, 50_000)
+    (path / "cpu.max").write_text("max 100000")
+    assert cgroups.read_bandwidth(hierarchy, "ktb-node-1") == (100_000, -1)
+    assert cgroups.prefix("ktb-node-1") == ("cgexec", "-g", "cpu:/ktb-node-1")
