@@ -134,7 +134,10 @@ def netns_cleanup_running() -> bool:
     return False
 
 
-def settle_kernel(timeout_s: float = 120, quiet_s: float = 0.3) -> float:
+QUIET_S = 0.3  # settle_kernel's quiet window, part of every kernel_cleanup_s
+
+
+def settle_kernel(timeout_s: float = 120, quiet_s: float = QUIET_S) -> float:
     """Wait until the kernel has finished destroying namespaces (none for `quiet_s`);
     return the seconds waited. A teardown returns before the kernel has freed the
     namespaces it ended, and a run started meanwhile would pay for that work."""
@@ -464,6 +467,30 @@ def datapath_lines(tp: pd.DataFrame) -> tuple[list[str], list[tuple[str, bool]]]
     return lines, checks
 
 
+def teardown_parts(frame: pd.DataFrame, nodes: int, per_node: int, down: float,
+                   f_down: float) -> list[str]:
+    """The teardown beside the floor's deletion two more ways: the pods' share (NxP less
+    Nx0: the nodes' shells, router and bridges are not in the floor) and end to end,
+    until the kernel has destroyed the namespaces (`ip netns del` returns after the
+    unmounts; the kernel frees namespaces and links in the background for both)."""
+    out = []
+    alone = _mean(frame, "outside", nodes, 0, "down_s")
+    if not math.isnan(alone):
+        out.append(f"the pods' share {down - alone:.2f} s = {(down - alone) / f_down:.1f}x")
+    clean = _mean(frame, "outside", nodes, per_node, "kernel_cleanup_s")
+    f_clean = _mean(frame, "floor", nodes, per_node, "kernel_cleanup_s")
+    if not math.isnan(clean) and not math.isnan(f_clean):
+        ours = down + max(0.0, clean - QUIET_S)
+        floor = f_down + max(0.0, f_clean - QUIET_S)
+        out.append(f"until the kernel has destroyed everything {ours:.2f} s against the "
+                   f"floor's {floor:.2f} s ({ours / floor:.1f}x)")
+        alone_clean = _mean(frame, "outside", nodes, 0, "kernel_cleanup_s")
+        if not math.isnan(alone) and not math.isnan(alone_clean):
+            ours_alone = alone + max(0.0, alone_clean - QUIET_S)
+            out.append(f"of which the nodes and router alone {ours_alone:.2f} s")
+    return out
+
+
 def report(frame: pd.DataFrame, tp: pd.DataFrame, stages: pd.DataFrame) -> str:
     """The summary people read: means, ratios to the floor and the peer, time per pod,
     where the time goes, the data path, and issue 14's targets."""
@@ -502,6 +529,7 @@ def report(frame: pd.DataFrame, tp: pd.DataFrame, stages: pd.DataFrame) -> str:
             if label == "100x10":
                 checks.append((f"100x10 teardown {r:.2f}x the floor's deletion "
                                f"(<= {TARGETS['floor_down']:g})", r <= TARGETS["floor_down"]))
+            parts += teardown_parts(frame, nodes, per_node, down, f_down)
         ms = per_pod_ms(frame, "outside", nodes, per_node)
         if not math.isnan(ms):
             floor_ms = 1000 * f_up / pods if not math.isnan(f_up) else math.nan

@@ -3,19 +3,28 @@ interrupted. Idempotent; Ctrl-C and SIGTERM are held until it has finished (a te
 cut short would leave namespaces and processes behind), then delivered.
 
 Order, fastest first and nothing waiting on the kernel's background work:
-    1. every pod's processes signalled at once, node processes stopped, wiring closed
-    2. the network (underlay in one request, router, nodes), while pods still hold their
-       namespaces: once released, the kernel destroys them in the background, holding
-       the lock every link change needs
-    3. the pods' named namespaces released
-    4. whatever the orderly path missed, undone from the run's records; the records go
-    5. the lock
+    1. every container signalled at once, node processes stopped, wiring closed
+    2. the pods' named namespaces released: their pause processes still hold them, so
+       the kernel has nothing to destroy yet (an unmount takes microseconds then, and
+       five times longer while the kernel destroys namespaces beside it)
+    3. the network (underlay in one request, every node shell signalled at once, router,
+       nodes): the kernel removes the pods' veth pairs with the nodes' namespaces
+    4. every pause process at once: the spawner's helper kills and reaps them and exits;
+       containers reaped
+    5. whatever the orderly path missed, undone from the run's records; the records go
+    6. the lock
+The kernel destroys the namespaces afterwards, in the background: at 100 nodes that takes
+seconds, nearly all of it waiting in an RCU barrier once per bridge (`cbr0`), which the
+kernel's bridge code makes on deletion (br_multicast_dev_del); see benchmarks/bringup.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
+from typing import Any
 
 from testbed.cluster import power
 from testbed.cluster.context import ClusterContext
@@ -23,6 +32,7 @@ from testbed.cluster.pods import destroy_pod
 from testbed.emulation.nodes import settle_shell
 from testbed.errors import TestbedError
 from testbed.kernel import procs
+from testbed.kernel.ns import delete_netns
 from testbed.kernel.procs import signals_deferred
 from testbed.records import undo
 from testbed.records.journal import remove_run_dir
@@ -47,15 +57,21 @@ def _tear_down(cluster: ClusterContext) -> None:
         cluster.services.stop()
         cluster.services = None
     cluster.outside = None
-    with cluster.stage("down.processes_s"):  # every pod's signalled, nodes' stopped
+    with cluster.stage("down.processes_s"):  # containers signalled, node processes stopped
         power.resume_all(cluster)  # a stopped process would leave SIGTERM pending
-        signal_pods(cluster)
+        signal_containers(cluster)
         for proc in cluster.node_processes:
             procs.stop_popen(proc)
         cluster.node_processes.clear()
         cluster.daemons.clear()
         cluster.members = []
         cluster.wiring.close()
+    with cluster.stage("down.netns_s"):  # released; each pause process still holds its own
+        for pod in cluster.pods.values():
+            try:
+                delete_netns(pod.netns)
+            except OSError as exc:  # kept recorded: undo tries again below
+                errors.append(f"pod {pod.name}: netns {pod.netns}: {exc}")
     if cluster.net is not None:
         with cluster.stage("down.network_s"):
             try:
@@ -64,17 +80,17 @@ def _tear_down(cluster: ClusterContext) -> None:
                 errors.append(f"mininet stop: {exc!r}")
         cluster.net = None
     cluster.external.clear()  # their hosts and links went with the network
-    with cluster.stage("down.pods_s"):  # reaped, named namespaces released
+    with cluster.stage("down.pods_s"):  # every pause process at once; containers reaped
+        try:  # the helper kills and reaps every pause process it started, then exits
+            cluster.spawner.close()
+        except Exception as exc:
+            errors.append(f"pause spawner: {exc}")
         for pod in list(cluster.pods.values()):
             try:
                 destroy_pod(cluster, pod, cni_del=False)
             except Exception as exc:  # keep tearing down; report at the end
                 errors.append(f"pod {pod.name}: {exc}")
     cluster.pods.clear()
-    try:  # the pause spawner's helper, idle by now (any pod it left dies with it)
-        cluster.spawner.close()
-    except Exception as exc:
-        errors.append(f"pause spawner: {exc}")
     cluster.cpu_groups.clear()  # the groups go with the records, once their tasks left
     cluster.cpu_hierarchy = None
     with cluster.stage("down.records_s"):
@@ -92,15 +108,15 @@ def _tear_down(cluster: ClusterContext) -> None:
         raise TestbedError("teardown finished with errors: " + "; ".join(errors))
 
 
-def signal_pods(cluster: ClusterContext) -> None:
-    """The whole cluster goes: signal every pod's processes at once and reap them after
-    (destroy_pod), rather than one terminate-and-wait at a time."""
-    everything = [c.process for p in cluster.pods.values() for c in p.containers.values()
-                  if c.process is not None] + [p.pause for p in cluster.pods.values()]
-    for proc in everything:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+def signal_containers(cluster: ClusterContext) -> None:
+    """The whole cluster goes: signal every container at once and reap them after
+    (destroy_pod), rather than one terminate-and-wait at a time. Pause processes end
+    later, all at once, with the spawner's helper."""
+    for pod in cluster.pods.values():
+        for c in pod.containers.values():
+            if c.process is not None and c.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    c.process.terminate()
 
 
 def stop_network(cluster: ClusterContext) -> None:
@@ -115,7 +131,20 @@ def stop_network(cluster: ClusterContext) -> None:
     for switch in net.switches:  # one request: the bridge, its ports and their peers
         switch.stop(deleteIntfs=False)
         switch.terminate()
+    hangup_shells(net.hosts)
     for router in net.routers:
         router.terminate()  # ipmininet: FRR daemons, their files, then the node
     for host in net.hosts:
-        host.terminate()
+        host.terminate()  # its shell has the signal already: closes the pty, reaps
+
+
+def hangup_shells(hosts: list[Any]) -> None:
+    """Send every node shell Mininet's SIGHUP at once, before terminate() waits for each
+    in turn: the namespaces then end within milliseconds of each other, and the kernel
+    destroys them in a few batches instead of one per node (each batch waits for RCU
+    grace periods; 100 nodes ended one by one kept it busy for seconds afterwards)."""
+    for host in hosts:
+        shell = getattr(host, "shell", None)
+        if shell is not None and shell.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGHUP)

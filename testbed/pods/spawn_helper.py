@@ -9,20 +9,28 @@ dies with the helper (PR_SET_PDEATHSIG), starts a session, joins the node's cgro
 unshares the namespaces (marking its mounts private when it has its own), restores the
 signal dispositions Python changed, and execs catatonit -P with /dev/null as stdin,
 stdout and stderr: what `setpriv --pdeathsig KILL unshare ... catatonit -P` did, without
-two dynamically linked programs to load per pod. The helper ignores SIGCHLD, so the
-kernel reaps its children; it exits when the testbed closes its stdin (and its children
-then get SIGKILL). Exit codes of a failed child: 121-125 name the step that failed.
+two dynamically linked programs to load per pod. Exit codes of a failed child:
+121-125 name the step that failed.
+
+The helper reaps its children itself (every second, and before each answer), so a pid
+it signals is always its own child, alive or a zombie, never a reused one. When the
+testbed closes its stdin (the teardown's one step for every pause process), it sends
+SIGKILL to every child, reaps each, and exits: no child outlives it to be reparented (an
+init that does not reap, as on some VMs, would keep them as zombies).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import select
 import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
 MS_REC, MS_PRIVATE = 16384, 1 << 18
+REAP_EVERY_S = 1.0
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -54,23 +62,59 @@ def child(flags: int, own_mounts: bool, cgroup: str, catatonit: str, helper: int
     os._exit(125)
 
 
+def reap(children: set[int]) -> None:
+    """Reap every child that has ended (a zombie until then: its pid stays ours)."""
+    while children:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            children.clear()
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+
+
+def end_all(children: set[int]) -> None:
+    """SIGKILL every child, then reap each."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):  # not to an unreaped child
+            os.kill(pid, signal.SIGKILL)
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    children.clear()
+
+
 def main() -> None:
     catatonit = sys.argv[1]
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     helper = os.getpid()
+    children: set[int] = set()
     out = sys.stdout
-    for line in sys.stdin:
-        flags, mounts, cgroup = line.split()
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            out.write(f"E {exc.errno}\n")
-            out.flush()
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0], [], [], REAP_EVERY_S)
+        reap(children)
+        if not readable:
             continue
-        if pid == 0:
-            child(int(flags), mounts == "1", cgroup, catatonit, helper)
-        out.write(f"{pid}\n")
-        out.flush()
+        data = os.read(0, 65536)
+        if not data:  # the testbed closed our stdin: end every child, then exit
+            end_all(children)
+            return
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            flags, mounts, cgroup = line.decode().split()
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                out.write(f"E {exc.errno}\n")
+                out.flush()
+                continue
+            if pid == 0:
+                child(int(flags), mounts == "1", cgroup, catatonit, helper)
+            children.add(pid)
+            out.write(f"{pid}\n")
+            out.flush()
 
 
 if __name__ == "__main__":

@@ -133,13 +133,14 @@ class Spawner:
         return out
 
     def close(self) -> None:
-        """End the helper (its pause processes, if any are left, get SIGKILL)."""
+        """End the helper: it kills and reaps every pause process it started (all at once,
+        the teardown's way to end them), then exits."""
         if self._proc is not None:
             if self._proc.stdin is not None:
                 with contextlib.suppress(OSError):  # a helper already gone: nothing to say
                     self._proc.stdin.close()
             try:
-                self._proc.wait(timeout=2)
+                self._proc.wait(timeout=10)  # thousands of children to reap
             except subprocess.TimeoutExpired:
                 procs.stop_popen(self._proc)
             if self._proc.stdout is not None:

@@ -53,6 +53,11 @@ def test_report_ratios_and_targets() -> None:
     assert "- [x] 100x10 from the outside 1.67x the floor plus nodes alone (<= 2)" in text
     assert "- [x] 100x10 teardown 1.25x the floor's deletion (<= 1.5)" in text
     assert "5.00 ms a pod (floor 1.80)" in text
+    # the pods' share 1.0 - 0.5 = 0.5 s = 0.6x of 0.8; end to end (cleanup 1.0 less the
+    # 0.3 s quiet window): 1.0 + 0.7 against 0.8 + 0.7; the nodes alone 0.5 + 0.7
+    assert "the pods' share 0.50 s = 0.6x; until the kernel has destroyed everything " \
+           "1.70 s against the floor's 1.50 s (1.1x); of which the nodes and router alone " \
+           "1.20 s" in text
     # 500x20: (99 - 21) / 10000 = 7.8 ms a pod = 1.56x; nodes alone 21 / 3 = 7x
     # the floor: 1.8 ms a pod at 1000, 1.8 at 10,000 (18 s): its own growth 1.00x
     assert "- [ ] 500x20: 7.80 ms a pod = 1.56x that at 1000 pods (<= 1.3; the floor's " \
