@@ -26,13 +26,14 @@ from ipaddress import IPv4Address, IPv4Network
 
 # linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/veth.h, linux/if_addr.h
 NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x4, 0x8
+NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # flags of an error/ack message
 NLMSGERR_ATTR_MSG = 1
 SOL_NETLINK, NETLINK_EXT_ACK, NETLINK_CAP_ACK = 270, 11, 10
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 24, 25
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_TXQLEN = 1, 3, 4, 10, 13
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_TXQLEN = 1, 3, 4, 5, 10, 13
 IFLA_LINKINFO, IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_GROUP = 18, 26, 28, 27
 IFLA_INET_CONF = 1
 IPV4_DEVCONF_ARP_NOTIFY = 22  # linux/ip.h: the index of arp_notify in a device's IPv4 conf
@@ -115,11 +116,12 @@ def _mac(value: str | None) -> bytes:
 def veth_pair(name: str, peer: str, peer_netns_fd: int, *, mtu: int | None = None,
               txqlen: int | None = None, master: int | None = None, up: bool = True,
               group: int | None = None, mac: str | None = None,
-              peer_mac: str | None = None) -> bytes:
+              peer_mac: str | None = None, echo: bool = False) -> bytes:
     """RTM_NEWLINK: a veth pair, this end optionally up, enslaved and in a link group, the
     peer created directly in the namespace of `peer_netns_fd` (down, as the kernel makes
     it; same MTU and queue length). Unset attributes keep the kernel's defaults (a random
-    MAC address, for one)."""
+    MAC address, for one). With `echo`, the kernel sends the new link back (this end's
+    index, and the peer's as its IFLA_LINK): see RtnlSocket.create_links."""
     peer_body = (ifinfo() + attr_str(IFLA_IFNAME, peer) + _mac(peer_mac)
                  + _link_attrs(mtu, txqlen, None, None)
                  + attr_u32(IFLA_NET_NS_FD, peer_netns_fd))
@@ -128,7 +130,7 @@ def veth_pair(name: str, peer: str, peer_netns_fd: int, *, mtu: int | None = Non
     flags = IFF_UP if up else 0
     body = (ifinfo(flags=flags, change=flags) + attr_str(IFLA_IFNAME, name) + _mac(mac)
             + _link_attrs(mtu, txqlen, master, group) + linkinfo)
-    return message(RTM_NEWLINK, _CREATE, body)
+    return message(RTM_NEWLINK, _CREATE | (NLM_F_ECHO if echo else 0), body)
 
 
 def bridge(name: str, *, mtu: int | None = None, up: bool = True,
@@ -225,6 +227,21 @@ def route_del(dst: IPv4Network, oif: int) -> bytes:
     return message(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, body)
 
 
+def parse_link(payload: bytes) -> tuple[int, int | None]:
+    """(index, IFLA_LINK or None) of an RTM_NEWLINK message: a veth's IFLA_LINK is its
+    peer's index, in the peer's namespace."""
+    index = _IFINFO.unpack_from(payload)[2]
+    offset = _IFINFO.size
+    while offset + _ATTR.size <= len(payload):
+        length, kind = _ATTR.unpack_from(payload, offset)
+        if length < _ATTR.size:
+            break
+        if kind & ~NLA_F_NESTED == IFLA_LINK and length >= _ATTR.size + 4:
+            return index, struct.unpack_from("=I", payload, offset + _ATTR.size)[0]
+        offset += length + (-length % 4)
+    return index, None
+
+
 def parse_error(payload: bytes, flags: int) -> tuple[int, str]:
     """(errno, the kernel's extended-ack message or '') of an NLMSG_ERROR payload."""
     (code,) = struct.unpack_from("=i", payload)
@@ -276,8 +293,10 @@ class RtnlSocket:
             out.append(msg[:8] + struct.pack("=I", self._seq) + msg[12:])
         return b"".join(out), seqs
 
-    def _replies(self, pending: set[int]) -> list[tuple[int, int, int, bytes]]:
-        """Read until every pending sequence number has had its reply or ack."""
+    def _replies(self, pending: set[int], acks: bool = False
+                 ) -> list[tuple[int, int, int, bytes]]:
+        """Read until every pending sequence number has had its reply or ack (with
+        `acks`, its ack: an echoed message comes before it)."""
         got = []
         while pending:
             data = self.sock.recv(1 << 16)
@@ -287,7 +306,8 @@ class RtnlSocket:
                 if length < _HDR.size:
                     break
                 got.append((seq, kind, flags, data[offset + _HDR.size:offset + length]))
-                pending.discard(seq)
+                if not acks or kind == NLMSG_ERROR:
+                    pending.discard(seq)
                 offset += length + (-length % 4)
         return got
 
@@ -301,12 +321,29 @@ class RtnlSocket:
             self._request(messages[start:start + BATCH],
                           what[start:start + BATCH] if what else None, start, len(messages))
 
+    def create_links(self, messages: Sequence[bytes], what: Sequence[str] | None = None
+                     ) -> list[tuple[int, int | None] | None]:
+        """Send RTM_NEWLINK requests made with `echo` (as `request`); for each, the new
+        link's (index, IFLA_LINK), or None where the kernel echoed nothing (before Linux
+        6.3 it ignores NLM_F_ECHO on link creation: look the link up instead)."""
+        links: list[tuple[int, int | None] | None] = []
+        for start in range(0, len(messages), BATCH):
+            echoed: dict[int, tuple[int, int | None]] = {}
+            seqs = self._request(messages[start:start + BATCH],
+                                 what[start:start + BATCH] if what else None, start,
+                                 len(messages), echoed)
+            links += [echoed.get(seq) for seq in seqs]
+        return links
+
     def _request(self, messages: Sequence[bytes], what: Sequence[str] | None, base: int,
-                 total: int) -> None:
+                 total: int, echoed: dict[int, tuple[int, int | None]] | None = None
+                 ) -> list[int]:
         buf, seqs = self._stamp(messages)
         self.sock.sendall(buf)
         first: tuple[int, int, str] | None = None
-        for seq, kind, flags, payload in self._replies(set(seqs)):
+        for seq, kind, flags, payload in self._replies(set(seqs), acks=echoed is not None):
+            if kind == RTM_NEWLINK and echoed is not None:
+                echoed[seq] = parse_link(payload)
             if kind != NLMSG_ERROR:
                 continue
             code, text = parse_error(payload, flags)
@@ -318,6 +355,7 @@ class RtnlSocket:
             label = what[i] if what else f"request {base + i + 1} of {total}"
             detail = f"{os.strerror(code)}" + (f" ({text})" if text else "")
             raise NetlinkError(code, f"{label}: {detail}")
+        return seqs
 
     def link_index(self, name: str) -> int:
         """The index of link `name` in this socket's namespace."""

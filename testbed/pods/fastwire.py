@@ -48,6 +48,11 @@ def _node_root(node_netns: str) -> str:
     return node_netns.rsplit("/ns/", 1)[0] + "/root"
 
 
+def peer_index(link: tuple[int, int | None] | None) -> int | None:
+    """A veth pair's pod end's index, from the creation's echo (None: not told)."""
+    return None if link is None else link[1]
+
+
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's bridge when its configuration names none
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 
@@ -194,9 +199,10 @@ class FastWiring:
         try:
             for _, pod_netns in pods:
                 fds.append(os.open(pod_netns, os.O_RDONLY))
-            # up and enslaved in the create message itself: one request a pod, not three
-            self._node(node_netns).request(
-                [nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0, master=bridge)
+            # up and enslaved in the create message itself: one request a pod, not three;
+            # echoed back with the pod end's index, so no pod looks its eth0 up
+            links = self._node(node_netns).create_links(
+                [nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0, master=bridge, echo=True)
                  for name, fd in zip(host_ifs, fds)],
                 [f"veth pair for {cid}" for cid, _ in pods])
         finally:
@@ -216,7 +222,7 @@ class FastWiring:
         if config.get("isDefaultGateway") and DEFAULT_ROUTE not in [d for d, _ in routes]:
             routes.append((DEFAULT_ROUTE, gateway))  # the bridge plugin appends it last
         with ns.own_procfs() as proc:  # short look-ups (ns.write_sysctl)
-            self._pod_side(pods, ips, subnet, routes, proc)
+            self._pod_side(pods, ips, subnet, routes, proc, [peer_index(x) for x in links])
         self.timings["pod_side_s"] += time.monotonic() - t1
         return [CniResult(IPv4Interface(f"{ip}/{subnet.prefixlen}"), str(gateway), {})
                 for ip in ips]
@@ -224,15 +230,16 @@ class FastWiring:
     @staticmethod
     def _pod_side(pods: Sequence[tuple[str, str]], ips: Sequence[IPv4Address],
                   subnet: IPv4Network, routes: Sequence[tuple[IPv4Network, IPv4Address]],
-                  proc: int | None) -> None:
+                  proc: int | None, eth0s: Sequence[int | None]) -> None:
         """The bridge plugin's work inside each pod: eth0 (DAD off, arp_notify, up, its
-        address), lo up, host-local's routes."""
-        for (container_id, pod_netns), ip in zip(pods, ips):
+        address), lo up, host-local's routes. `eth0s`: each pod's eth0 index, where the
+        kernel told it at creation (None: looked up here)."""
+        for (container_id, pod_netns), ip, index in zip(pods, ips, eth0s):
             with ns.entered(pod_netns):
                 # IPv6 settings have no netlink request; arp_notify goes with eth0 up
                 ns.write_sysctl("net.ipv6.conf.eth0.accept_dad", "0", proc)
                 with nl.RtnlSocket() as pod:
-                    eth0 = pod.link_index("eth0")
+                    eth0 = index if index is not None else pod.link_index("eth0")
                     pod.request(
                         [nl.link_up(nl.LO_INDEX),
                          nl.link_up_inet_conf(eth0, {nl.IPV4_DEVCONF_ARP_NOTIFY: 1}),
@@ -256,15 +263,16 @@ class FastWiring:
             for _, pod_netns in pods:
                 fds.append(os.open(pod_netns, os.O_RDONLY))
             node = self._node(node_netns)
-            node.request([nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0)
-                          for name, fd in zip(host_ifs, fds)],
-                         [f"veth pair for {cid}" for cid, _ in pods])
+            links = node.create_links([nl.veth_pair(name, "eth0", fd, mtu=mtu, txqlen=0,
+                                                    echo=True)
+                                       for name, fd in zip(host_ifs, fds)],
+                                      [f"veth pair for {cid}" for cid, _ in pods])
         finally:
             for fd in fds:
                 os.close(fd)
         steps, names = [], []
-        for name, ip in zip(host_ifs, ips):
-            index = node.link_index(name)
+        for name, ip, link in zip(host_ifs, ips, links):
+            index = link[0] if link is not None else node.link_index(name)
             steps += [nl.addr_add(index, gateway, IPv4Network(f"{gateway}/32"),
                                   broadcast=False),
                       nl.route_add(IPv4Network(f"{ip}/32"), None, index,
@@ -276,10 +284,11 @@ class FastWiring:
         routes = [(IPv4Network(r["dst"]), IPv4Address(r.get("gw", gateway)))
                   for r in ipam_routes]
         gw32 = IPv4Network(f"{gateway}/32")
-        for (container_id, pod_netns), ip in zip(pods, ips):
+        for (container_id, pod_netns), ip, link in zip(pods, ips, links):
             # unlike the bridge plugin, ptp leaves IPv6 DAD and arp_notify as they are
             with ns.entered(pod_netns), nl.RtnlSocket() as pod:
-                eth0 = pod.link_index("eth0")
+                index = peer_index(link)
+                eth0 = index if index is not None else pod.link_index("eth0")
                 pod.request(
                     [nl.link_up(nl.LO_INDEX), nl.link_up(eth0), nl.addr_add(eth0, ip, subnet)]
                     + [nl.route_add(dst, gw, eth0, nl.RTPROT_BOOT) for dst, gw in routes]

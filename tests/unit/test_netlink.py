@@ -127,3 +127,52 @@ def test_link_up_with_ipv4_device_settings() -> None:
     # (length, type); pyroute2 cannot decode a partial IPv4 conf, so the bytes are spelt out
     assert data[32:] == struct.pack("=HHHHHHHHI", 20, nl.IFLA_AF_SPEC, 16, 2, 12,
                                     nl.IFLA_INET_CONF, 8, 22, 1)
+
+
+def test_veth_pair_asks_for_an_echo_and_the_echo_names_the_peer() -> None:
+    msg = decode(ifinfmsg, nl.veth_pair("veth1", "eth0", 3, echo=True))
+    assert msg["header"]["flags"] & nl.NLM_F_ECHO
+    assert not decode(ifinfmsg, nl.veth_pair("veth1", "eth0", 3))["header"]["flags"] \
+        & nl.NLM_F_ECHO
+    # what the kernel echoes: the new link, its peer's index as IFLA_LINK
+    reply = ifinfmsg()
+    reply["index"] = 7
+    reply["attrs"] = [("IFLA_IFNAME", "veth1"), ("IFLA_MTU", 1500), ("IFLA_LINK", 2)]
+    reply.encode()
+    assert nl.parse_link(bytes(reply.data[16:])) == (7, 2)
+    bare = ifinfmsg()
+    bare["index"] = 9
+    bare["attrs"] = [("IFLA_IFNAME", "lo")]
+    bare.encode()
+    assert nl.parse_link(bytes(bare.data[16:])) == (9, None)
+
+
+class AcksOnly:
+    """A netlink socket's stand-in for a kernel that ignores NLM_F_ECHO on link creation
+    (before Linux 6.3): an ack for every request, nothing echoed."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sent = data
+
+    def recv(self, _size: int) -> bytes:
+        out, offset = b"", 0
+        while offset < len(self.sent):
+            length, _kind, _flags, seq, _pid = struct.unpack_from("=IHHII", self.sent, offset)
+            body = struct.pack("=i", 0) + self.sent[offset:offset + 16]
+            out += struct.pack("=IHHII", 16 + len(body), nl.NLMSG_ERROR, 0, seq, 0) + body
+            offset += length
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_create_links_without_an_echo_says_so() -> None:
+    with nl.RtnlSocket() as sock:
+        sock.sock.close()
+        sock.sock = AcksOnly()
+        messages = [nl.veth_pair(f"veth{i}", "eth0", 3, echo=True) for i in range(3)]
+        assert sock.create_links(messages) == [None, None, None]
