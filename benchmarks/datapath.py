@@ -19,10 +19,11 @@ as the default experiment pins them), in the same order every round:
     node-node-unpinned,    the first and the fourth again without `-A`: where the
     pod-cross-node-unpinned  scheduler puts client, server and softirq work
 
-Per measurement: throughput, retransmits, iperf3's CPU figures, and from /proc/stat over
-the same seconds each CPU's busy share and softirq share. Per path, the paired ratio to
-node-node in the same round: its median and bootstrap 95 % interval
-(testbed.results.stats). Writes <out>/bench-datapath-<time>/: datapath.csv (tidy),
+Per measurement: throughput, retransmits, iperf3's CPU figures, from /proc/stat over
+the same seconds each CPU's busy share and softirq share, and from /proc/net/softnet_stat
+the packets dropped at a full input backlog and the receive softirq's budget run-outs.
+Per path, the paired ratio to node-node in the same round: its median and bootstrap 95 %
+interval (testbed.results.stats). Writes <out>/bench-datapath-<time>/: datapath.csv (tidy),
 report.md, metadata.json.
 """
 
@@ -72,6 +73,19 @@ def cpu_times() -> list[tuple[int, int, int]]:
     return out
 
 
+def softnet() -> tuple[int, int]:
+    """(packets dropped because a CPU's input backlog was full, times the receive
+    softirq ran out of budget), summed over the CPUs: /proc/net/softnet_stat's second and
+    third columns. Every veth hop queues to that backlog (netdev_max_backlog long)."""
+    dropped = squeezed = 0
+    with open("/proc/net/softnet_stat") as f:
+        for line in f:
+            fields = line.split()
+            dropped += int(fields[1], 16)
+            squeezed += int(fields[2], 16)
+    return dropped, squeezed
+
+
 def cpu_shares(a: list[tuple[int, int, int]], b: list[tuple[int, int, int]]
                ) -> dict[str, float]:
     """Each CPU's busy and softirq share between two /proc/stat readings."""
@@ -88,9 +102,9 @@ def measure(run: Any, server: str, port: int, seconds: int,
     """One iperf3 run (retried while its server starts) with the CPU shares around it."""
     deadline = time.monotonic() + 5
     while True:
-        before = cpu_times()
+        before, net_before = cpu_times(), softnet()
         res = run(client_argv(server, port, seconds, pin=pin), timeout=seconds + 20)
-        after = cpu_times()
+        after, net_after = cpu_times(), softnet()
         if "Connection refused" not in res.stdout + res.stderr or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -98,7 +112,9 @@ def measure(run: Any, server: str, port: int, seconds: int,
         result = parse_iperf3_json(res.stdout)
     except TestbedError as exc:
         raise RuntimeError(f"{server}:{port}: {exc} {res.stderr.strip()[:200]}") from None
-    return {**result.metrics(), **cpu_shares(before, after)}
+    return {**result.metrics(), **cpu_shares(before, after),
+            "backlog_drops": net_after[0] - net_before[0],
+            "softirq_squeezed": net_after[1] - net_before[1]}
 
 
 def via_router(c: Cluster, a: str, b: str, on: bool) -> None:
@@ -139,7 +155,8 @@ def paired(frame: pd.DataFrame, baseline: str = BASELINE,
 def report(frame: pd.DataFrame, cpus: int) -> str:
     med = frame.groupby(["path", "metric"])["value"].median().unstack("metric")
     med = med.reindex([p for p in PATHS if p in med.index])
-    cols = ["throughput_bps", "retransmits", "cpu_client_pct", "cpu_server_pct"]
+    cols = ["throughput_bps", "retransmits", "backlog_drops", "softirq_squeezed",
+            "cpu_client_pct", "cpu_server_pct"]
     cols += [f"cpu{i}_{k}" for i in range(cpus) for k in ("busy", "softirq")]
     table = med[[c for c in cols if c in med.columns]].copy()
     table["throughput_bps"] = (table["throughput_bps"] / 1e9).round(2)
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows += [{"round": rnd, "path": path, "metric": k, "value": v}
                              for k, v in found.items()]
                     print(f"r{rnd} {path:24} {found['throughput_bps'] / 1e9:6.2f} Gbit/s  "
+                          f"retr {found.get('retransmits', 0):5.0f} drops "
+                          f"{found['backlog_drops']:5d}  "
                           + "  ".join(f"cpu{i} {found[f'cpu{i}_busy']:.2f}"
                                       f"/{found[f'cpu{i}_softirq']:.2f}"
                                       for i in range(len(cpu_times()))), flush=True)
