@@ -4,9 +4,14 @@ cut short would leave namespaces and processes behind), then delivered.
 
 Order, fastest first and nothing waiting on the kernel's background work:
     1. every container signalled at once, node processes stopped, wiring closed
-    2. the network (underlay in one request, every node shell signalled at once, router,
-       nodes), while pods still hold their namespaces: the kernel removes the pods'
-       veth pairs with the nodes' namespaces, and the pods' IPv6 chatter stops
+    2. the network (underlay in one request, router, nodes), while pods still hold their
+       namespaces: the kernel removes the pods' veth pairs with the nodes' namespaces.
+       The router goes before the nodes: once node namespaces end, the kernel holds the
+       lock every link change and IPv6 sysctl write needs (RTNL) while it deletes their
+       bridges, 25 ms a bridge (an RCU barrier in br_multicast_dev_del), 12 s for 500
+       nodes, and ipmininet's router restores its sysctls on the way out (IPv6 ones wait
+       for that lock). With every node shell ended first, the network step took 1.2 s,
+       8 s and 47 s in three runs (100 and 500 nodes) instead of 0.1-0.9 s
     3. every pause process at once (the spawner's helper kills and reaps them, then
        exits); containers reaped; the pods' named namespaces released. Measured at
        10,000 pods: released after their pause processes ended, 1.3 s; released while
@@ -14,17 +19,14 @@ Order, fastest first and nothing waiting on the kernel's background work:
     4. whatever the orderly path missed, undone from the run's records; the records go
     5. the lock
 The kernel destroys the namespaces afterwards, in the background: at 100 nodes that takes
-seconds, nearly all of it waiting in an RCU barrier once per bridge (`cbr0`), which the
-kernel's bridge code makes on deletion (br_multicast_dev_del); see benchmarks/bringup.py.
+seconds, nearly all of it waiting in that RCU barrier once per bridge (`cbr0`); see
+benchmarks/bringup.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
-from typing import Any
 
 from testbed.cluster import power
 from testbed.cluster.context import ClusterContext
@@ -124,20 +126,7 @@ def stop_network(cluster: ClusterContext) -> None:
     for switch in net.switches:  # one request: the bridge, its ports and their peers
         switch.stop(deleteIntfs=False)
         switch.terminate()
-    hangup_shells(net.hosts)
     for router in net.routers:
         router.terminate()  # ipmininet: FRR daemons, their files, then the node
     for host in net.hosts:
-        host.terminate()  # its shell has the signal already: closes the pty, reaps
-
-
-def hangup_shells(hosts: list[Any]) -> None:
-    """Send every node shell Mininet's SIGHUP at once, before terminate() waits for each
-    in turn: the namespaces then end within milliseconds of each other, and the kernel
-    destroys them in a few batches instead of one per node (each batch waits for RCU
-    grace periods; 100 nodes ended one by one kept it busy for seconds afterwards)."""
-    for host in hosts:
-        shell = getattr(host, "shell", None)
-        if shell is not None and shell.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(shell.pid, signal.SIGHUP)
+        host.terminate()

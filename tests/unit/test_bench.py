@@ -45,7 +45,11 @@ def test_report_ratios_and_targets() -> None:
         for r, bps in enumerate(values, 1)
     ], columns=bringup.TP_COLUMNS)
     stages = pd.DataFrame([dict(impl="outside", nodes=100, pods_per_node=10, repeat=1,
-                                stage="pods.spawn_s", seconds=1.5)],
+                                stage="pods.spawn_s", seconds=1.5),
+                           dict(impl="outside", nodes=100, pods_per_node=10, repeat=1,
+                                stage="pods_s", seconds=3.0),
+                           dict(impl="outside", nodes=500, pods_per_node=20, repeat=1,
+                                stage="pods_s", seconds=36.0)],
                           columns=bringup.STAGE_COLUMNS)
     text = bringup.report(frame, tp, stages)
     # 8 / (1.8 + 3) = 1.67; teardown 1.0 / 0.8 = 1.25; per pod (8 - 3) / 1000 = 5 ms
@@ -60,8 +64,9 @@ def test_report_ratios_and_targets() -> None:
            "1.20 s" in text
     # 500x20: (99 - 21) / 10000 = 7.8 ms a pod = 1.56x; nodes alone 21 / 3 = 7x
     # the floor: 1.8 ms a pod at 1000, 1.8 at 10,000 (18 s): its own growth 1.00x
+    # inside, the pods step: 3.0 ms a pod at 1000, 3.6 at 10,000 (36 s): 1.20x
     assert "- [ ] 500x20: 7.80 ms a pod = 1.56x that at 1000 pods (<= 1.3; the floor's " \
-           "own: 1.00x)" in text
+           "own: 1.00x; inside, the pods step alone: 3.60 ms = 1.20x)" in text
     assert "- [ ] 500 nodes alone 21.00 s = 7.00x 100 nodes alone (<= 6)" in text
     assert "- [x] 100x10 real plugins 2.40x the fast path (<= 3)" in text
     assert "fast in-process 5.00 s, plain Mininet 30.00 s (6.00x)" in text
