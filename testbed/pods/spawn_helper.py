@@ -12,11 +12,11 @@ stdout and stderr: what `setpriv --pdeathsig KILL unshare ... catatonit -P` did,
 two dynamically linked programs to load per pod. Exit codes of a failed child:
 121-125 name the step that failed.
 
-The helper reaps its children itself (once a second), so a pid
-it signals is always its own child, alive or a zombie, never a reused one. When the
-testbed closes its stdin (the teardown's one step for every pause process), it sends
-SIGKILL to every child, reaps each, and exits: no child outlives it to be reparented (an
-init that does not reap, as on some VMs, would keep them as zombies).
+The helper reaps its children itself (once a second), so a pid it signals is always its
+own child, alive or a zombie, never a reused one. When the testbed closes its stdin (the
+teardown's one step for every pause process), it sends SIGKILL to every child, reaps
+each, and exits: no child outlives it to be reparented (an init that does not reap, as
+on some VMs, would keep them as zombies).
 """
 
 from __future__ import annotations

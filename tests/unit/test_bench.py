@@ -26,7 +26,7 @@ def rows(impl: str, nodes: int, per_node: int, up: float, down: float,
          wall: float = float("nan")) -> list[dict]:
     return [dict(impl=impl, nodes=nodes, pods_per_node=per_node, pods=nodes * per_node,
                  repeat=r, up_s=up, down_s=down, wall_s=wall, peak_rss_mb=10.0,
-                 kernel_cleanup_s=1.0) for r in (1, 2)]
+                 kernel_cleanup_s=1.0, init_cpu_s=0.25) for r in (1, 2)]
 
 
 def test_report_ratios_and_targets() -> None:
@@ -74,6 +74,7 @@ def test_report_ratios_and_targets() -> None:
     assert "paired ratio median 0.90" in text and "rounds 0.90, 0.95, 0.75" in text
     assert "- [x] fast 100x10 data path: paired ratio 0.90 [" in text
     assert "| pods.spawn_s |" in text
+    assert "init_cpu_s" in text and "0.25" in text  # pid 1's CPU beside each run
 
 
 def test_sizes_and_the_floors_batches() -> None:
