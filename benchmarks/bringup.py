@@ -24,7 +24,9 @@ across sizes shows a super-linear stage. up_s runs until every pod exists and a 
 cross-node pod pairs answers a ping; down_s until the network is gone; wall_s (outside)
 the whole process. peak_rss_mb is the peak rise of the machine's used memory (MemTotal -
 MemAvailable, sampled every 50 ms) over its level before the run: every process and the
-kernel's own structures, not only this Python process.
+kernel's own structures, not only this Python process. init_cpu_s is the CPU pid 1 used
+during the run: on the VMs these figures come from, pid 1 is the sandbox's agent, whose
+load grows with the number of processes on the machine (about a core at 10,000 pods).
 
 The kernel destroys the namespaces of a torn-down cluster in the background, after the
 teardown has returned. The benchmark waits for it after every run (kernel_cleanup_s, the
