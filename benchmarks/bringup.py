@@ -93,13 +93,8 @@ def init_cpu_s() -> float:
     competes with it: on the Firecracker VMs these figures come from, pid 1 is the
     sandbox's agent, which used 0.05 cores with 1,200 processes on the machine, 0.56 with
     4,300 and ~1 core with 10,600 (one of two); systemd on a standard Debian uses ~0."""
-    try:
-        with open("/proc/1/stat") as f:
-            stat = f.read()
-    except OSError:
-        return math.nan
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = procs.cpu_seconds(1)
+    return math.nan if used is None else used
 
 
 class MemoryPeak:

@@ -122,6 +122,14 @@ def is_alive(pid: int, started: int | None = None) -> bool:
     return started is None or int(fields[19]) == started
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time the process has used, user and system (fields 14 and 15), in seconds;
+    None if it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else \
+        (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def state(pid: int) -> str | None:
     """The process's state letter (R, S, T for stopped, ...), or None if it is gone."""
     fields = _stat(pid)

@@ -57,7 +57,7 @@ class Pod:
     name: str
     node: str
     netns: str
-    pause: Any  # a subprocess.Popen, or a testbed.pods.spawner.PauseProcess
+    pause: Any  # a testbed.pods.spawner.PauseProcess: Popen's poll, wait, terminate, kill
     pause_started: int | None
     ip: IPv4Interface | None = None
     container_id: str = ""
@@ -109,7 +109,7 @@ class Pod:
                                  *self.nsenter_prefix(), *command], **kwargs)
 
 
-def wait_pause(proc: subprocess.Popen, hostname: str, timeout_s: float = 5.0) -> None:
+def wait_pause(proc: Any, hostname: str, timeout_s: float = 5.0) -> None:
     """Wait until a spawned pause process runs catatonit (its namespaces exist), then name
     its UTS namespace `hostname`. On failure the process is stopped and an error raised."""
     deadline = time.monotonic() + timeout_s

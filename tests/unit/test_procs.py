@@ -87,3 +87,14 @@ def test_children_die_with_the_testbed_without_a_preexec_hook() -> None:
     while procs.is_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not procs.is_alive(pid)
+
+
+def test_cpu_seconds_is_what_the_kernel_counted() -> None:
+    """User and system time from /proc/PID/stat, as os.times() reports them for us."""
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # some CPU time to count
+        pass
+    times = os.times()
+    assert procs.cpu_seconds(os.getpid()) == pytest.approx(times.user + times.system,
+                                                           abs=0.05)
+    assert procs.cpu_seconds(2**22 + 1) is None  # above any pid_max: no such process
