@@ -77,7 +77,8 @@ def run_one(experiment: Experiment, ctx: Context) -> None:
 
 def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = None) -> None:
     """Write each result as it comes, with its fidelity (ctx.fidelity judges the window
-    since the previous result); `steps[0]` counts the progress steps taken."""
+    since the previous result; a claim's row carries its window's); `steps[0]` counts
+    the progress steps taken."""
     steps = steps if steps is not None else [0]
     log = ctx.fidelity
     if log is not None:
@@ -94,10 +95,12 @@ def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = Non
                 ctx.progress.step(result.label)
                 steps[0] += 1
             elif isinstance(result, Verdict):
-                ctx.run.add_claim(result.result.row())
+                # the verdict's window is judged first, so its row carries its fidelity
+                row = result.result.row()
                 if log is not None:
-                    _judge(ctx, f"claim {result.result.claim}",
-                           [(result.result.claim, 0, "", "")])
+                    row["fidelity"] = _judge(ctx, f"claim {result.result.claim}",
+                                             [(result.result.claim, 0, "", "")])
+                ctx.run.add_claim(row)
                 ctx.progress.note(f"claim {result.result.claim}: "
                                   f"{result.result.verdict.upper()}: {result.result.evidence}")
                 ctx.progress.step(f"claim {result.result.claim}")
@@ -110,10 +113,12 @@ def _consume(experiment: Experiment, ctx: Context, steps: list[int] | None = Non
 
 
 def _judge(ctx: Context, label: str, keys: list[tuple[str, int, str, str]],
-           suspect: tuple[tuple[str, str], ...] = ()) -> None:
-    """The unit's fidelity verdict, said at once when it is not `ok`."""
+           suspect: tuple[tuple[str, str], ...] = ()) -> str:
+    """The unit's fidelity verdict, said at once when it is not `ok`; returns it in one
+    cell ("ok", "suspect: <reasons>", ...) for a claim's row."""
     log = ctx.fidelity
     if log.unit(label, keys, suspect) != "ok":
         unit = log.units[-1]
         ctx.progress.note(f"fidelity: {label}: {unit['verdict'].upper()}: "
                           f"{unit['reasons']}")
+    return str(log.last())

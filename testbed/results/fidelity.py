@@ -1,13 +1,18 @@
-"""The fidelity of a run's measurements, written beside them (issue 13).
+"""The fidelity of a run's measurements, written beside them (issues 13, 23).
 
     fidelity.csv           one row a measured unit (UNIT_COLUMNS): the unit's key as in
                            measurements.csv (experiment, repeat, src, dst; a claim's name
                            for a claim), its window, its verdict (ok, suspect, unknown),
-                           the reasons and the averages they rest on; rewritten
-                           atomically as each unit finishes
+                           the reasons and the figures they rest on (foreign CPU in
+                           cores: the mean, the busiest slice, the part seen in named
+                           processes; steal: mean and busiest slice); rewritten
+                           atomically as each unit finishes (a run from before issue 23
+                           has fewer figures: read, they are blank)
     fidelity_samples.csv   tidy samples (SAMPLE_COLUMNS): seconds since the run started,
                            metric, value, one row a metric a sample interval
-    metadata.json          "fidelity": {"verdict": "ok" | "suspect", "reasons": [...]}
+    metadata.json          "fidelity": {"verdict": "ok" | "suspect", "reasons": [...],
+                           "thresholds": {...}}
+    claims.csv             each claim's `fidelity`: its window's, in one cell (`summary`)
 
 A unit's window runs from the end of the previous unit (or the start of the experiment)
 to the moment its rows are written, so it covers everything the unit did; the monitor
@@ -23,15 +28,20 @@ from typing import Any
 
 import pandas as pd
 
-from testbed.measure.fidelity import SUSPECT, Judgement, Monitor, judge, judge_run
+from testbed.measure.fidelity import SUSPECT, Judgement, Monitor, judge, judge_run, summary
 from testbed.results.rundir import RunDir
 
 UNITS_FILE = "fidelity.csv"
 SAMPLES_FILE = "fidelity_samples.csv"
-FIGURES = ("foreign_cpu", "foreign_runnable", "steal_pct", "softirq_max_pct", "busy_pct",
-           "procs_running")
+FIGURES = ("foreign_cpu", "foreign_cpu_peak", "foreign_seen_cpu", "foreign_runnable",
+           "steal_pct", "steal_pct_peak", "softirq_max_pct", "busy_pct", "procs_running",
+           "cores")
 UNIT_COLUMNS = ["experiment", "repeat", "src", "dst", "label", "start_s", "end_s",
                 "verdict", "reasons", "codes", "samples", *FIGURES]
+# fidelity.csv as runs before issue 23 wrote it (read, for reports and resumes)
+LEGACY_FIGURES = ("foreign_cpu", "foreign_runnable", "steal_pct", "softirq_max_pct",
+                  "busy_pct", "procs_running")
+LEGACY_UNIT_COLUMNS = [*UNIT_COLUMNS[:UNIT_COLUMNS.index("samples") + 1], *LEGACY_FIGURES]
 SAMPLE_COLUMNS = ["start_s", "end_s", "metric", "value"]
 
 
@@ -72,6 +82,11 @@ class FidelityLog:
         self.run.write_csv(UNITS_FILE, pd.DataFrame(self.units, columns=UNIT_COLUMNS))
         return judgement.verdict
 
+    def last(self) -> str:
+        """The last unit's fidelity in one cell (claims.csv's `fidelity`): `ok`, or
+        "suspect: <reasons>", "unknown: <reasons>"."""
+        return summary(self.units[-1]) if self.units else "unknown: not monitored"
+
     def finish(self) -> dict[str, Any]:
         """Write the samples; the run's verdict (for metadata.json)."""
         self.monitor.mark()
@@ -106,9 +121,9 @@ def _load(run: RunDir) -> list[dict[str, Any]]:
         frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         return []  # not ours to trust: the units are judged again as they run
-    if list(frame.columns) != UNIT_COLUMNS:
+    if list(frame.columns) not in (UNIT_COLUMNS, LEGACY_UNIT_COLUMNS):
         return []
-    return frame.to_dict("records")
+    return frame.reindex(columns=UNIT_COLUMNS, fill_value="").to_dict("records")
 
 
 def units_frame(run: RunDir) -> pd.DataFrame:

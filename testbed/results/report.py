@@ -173,37 +173,72 @@ def errors_section(df: pd.DataFrame) -> list[str]:
 
 def claims_section(claims: pd.DataFrame | None) -> list[str]:
     """The series' claims (the seed article's, then the Services part's, then traffic from
-    outside) and their verdicts: the report opens with them."""
+    outside) and their verdicts: the report opens with them. A verdict measured in a
+    window the fidelity monitor found suspect stands as measured, and says so."""
     if claims is None or claims.empty:
         return []
     table = claims[["claim", "verdict", "evidence"]].copy()
-    table["verdict"] = table["verdict"].map(lambda v: f"**{v}**")
+    window = (claims["fidelity"].astype(str) if "fidelity" in claims
+              else pd.Series("", index=claims.index))
+    suspect = window.str.startswith("suspect")
+    table["verdict"] = [f"**{v}**" + (" (measured in a suspect window)" if bad else "")
+                        for v, bad in zip(table["verdict"], suspect)]
+    table.insert(2, "fidelity", [w.split(":", 1)[0] or "-" for w in window])
     counts = claims["verdict"].value_counts()
     summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("confirmed", "refuted", "error"))
+    flagged = ([f"{int(suspect.sum())} claim(s) measured in a window the fidelity monitor "
+                "found suspect: the verdict stands as measured, but the machine may not "
+                "have kept up (the reasons: `claims.csv`, column `fidelity`).", ""]
+               if suspect.any() else [])
     return ["## The series' claims", "", f"{len(claims)} claims: {summary}.", "",
-            _md(table, index=False), "", "Key numbers: see `claims.csv`.", ""]
+            *flagged, _md(table, index=False), "", "Key numbers: see `claims.csv`.", ""]
+
+
+def fidelity_checked(thresholds: Mapping[str, Any] | None) -> str:
+    """What the fidelity monitor checked, in words, from the thresholds the run recorded
+    (metadata.json): no more than it did."""
+    t = thresholds or {}
+    if t.get("method") != "proc-stat":
+        return ("CPU of other processes seen in two consecutive samples, averaged over each "
+                "measurement, and steal (a run from before issue 23: processes in any other "
+                "network namespace were taken for the emulation's, short-lived ones were "
+                "not counted)")
+    cores = int(t.get("cores", 1))
+    mean_share, slice_share = float(t["foreign_mean_share"]), float(t["foreign_slice_share"])
+    return (f"CPU used outside the emulation (outside the run's process tree and the "
+            f"network namespaces it made): the machine's busy time from /proc/stat, irq "
+            f"and softirq included, minus the emulation's processes and the children they "
+            f"reaped and kernel threads, so short-lived processes count; at most "
+            f"{mean_share * cores:.2f} cores on average over each measurement "
+            f"({mean_share:.0%} of {cores}) and {slice_share * cores:.2f} in any "
+            f"{float(t['slice_s']):g} s slice; other tasks waiting to run; steal at most "
+            f"{float(t['steal_pct']):g} % ({float(t['steal_slice_pct']):g} % in a slice). "
+            "Not checked: memory, disk, the machine's own network")
 
 
 def fidelity_section(verdict: Mapping[str, Any] | None,
                      units: pd.DataFrame | None) -> list[str]:
-    """The run's fidelity verdict first, in one line, then the units that were not `ok`
-    (their reasons and figures); nothing for a run made before the monitor existed."""
+    """The run's fidelity verdict first, in one line with what was checked, then the units
+    that were not `ok` (their reasons and figures); nothing for a run made before the
+    monitor existed."""
     if not verdict:
         return []
     ok = verdict.get("verdict") == "ok"
     n = 0 if units is None else len(units)
+    checked = fidelity_checked(verdict.get("thresholds"))
     lines = [f"**Fidelity: {'ok' if ok else 'SUSPECT'}**: " + (
-        f"no measurement was disturbed ({n} unit(s) sampled: no other process competed "
-        "for the CPUs, no steal; `fidelity.csv`)." if ok else
-        "some measurements may be wrong: " + "; ".join(verdict.get("reasons", [])) + "."),
-        ""]
+        f"no measurement flagged ({n} unit(s) sampled; `fidelity.csv`). " if ok else
+        "some measurements may be wrong: " + "; ".join(verdict.get("reasons", [])) + ". ")
+        + f"Checked: {checked}.", ""]
     if units is not None and not ok:
         bad = units[units["verdict"] != "ok"]
         if len(bad):
-            lines += ["Measurements the fidelity monitor flagged (foreign CPU in cores, "
-                      "steal in %, over the unit's window):", "",
-                      _md(bad[["label", "verdict", "reasons", "foreign_cpu",
-                               "foreign_runnable", "steal_pct"]].head(20), index=False),
+            figures = [c for c in ("foreign_cpu", "foreign_cpu_peak", "foreign_runnable",
+                                   "steal_pct") if c in bad]
+            lines += ["Measurements the fidelity monitor flagged (foreign CPU in cores: "
+                      "mean over the unit's window and its busiest slice; steal in %):", "",
+                      _md(bad[["label", "verdict", "reasons", *figures]].head(20),
+                          index=False),
                       "" if len(bad) <= 20 else f"... and {len(bad) - 20} more in "
                       "`fidelity.csv`.", ""]
     return lines

@@ -45,8 +45,11 @@ UNITS = {
     "cpu_server_pct": "%", "recovery_s": "s", "outage_s": "s", "lost": "count",
     "frozen": "count",
 }
-# claims.csv: one verdict a row (confirmed, refuted or error), with its evidence
-CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement"]
+# claims.csv: one verdict a row (confirmed, refuted or error), with its evidence and the
+# fidelity of the window it was measured in (testbed.measure.fidelity.summary: "ok",
+# "suspect: <reasons>", "unknown: ...", blank for an `error` or a run from before it)
+CLAIM_COLUMNS = ["claim", "verdict", "evidence", "numbers", "statement", "fidelity"]
+LEGACY_CLAIM_COLUMNS = CLAIM_COLUMNS[:-1]  # runs from before issue 23: read, fidelity blank
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ class RunDir:
             except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{path / name}: not readable as CSV ({quote(str(exc))})"
                                  ) from None
+            if name == "claims.csv" and list(frame.columns) == LEGACY_CLAIM_COLUMNS:
+                frame = frame.reindex(columns=CLAIM_COLUMNS, fill_value="")
             if list(frame.columns) != columns:
                 raise UsageError(f"{path / name}: columns {quote(list(frame.columns))}, not "
                                  f"{', '.join(columns)}")
