@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, Union
 
-from experiments.claims import ClaimResult
+from experiments.claims import ClaimResult, not_applicable
+from experiments.needs import Needs
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError, one_line
 from testbed.kernel.procs import ExecResult
@@ -203,14 +204,22 @@ class Experiment(Protocol):
 
 
 class Claim:
-    """Defaults for a claim of the article: one verdict, on the shared cluster."""
+    """Defaults for a claim of the article: one verdict, on the shared cluster, on any
+    topology (`requires`: what it needs of the topology it runs on, experiments/needs.py;
+    a claim on clusters of its own built from a fixed topology needs nothing of it)."""
 
     name: ClassVar[str]
     kind: ClassVar[str] = CLAIM
     needs: ClassVar[str] = SHARED_CLUSTER
+    requires: ClassVar[Needs] = Needs()
 
     def steps(self, ctx: Context) -> int:
         return 1
+
+    def inapplicable(self, spec: ClusterSpec) -> ClaimResult | None:
+        """`not applicable` with the reasons when `spec` lacks what the claim needs."""
+        reason = self.requires.reason(spec)
+        return not_applicable(self.name, reason) if reason else None
 
 
 def outcome(result: ExecResult) -> dict[str, Any]:

@@ -5,8 +5,10 @@ give them. Pure.
 `CLAIMS` is the articles' list, in their order (claims.csv follows it); each claim is an
 experiment of its own (see registry.py), whose verdict is a `ClaimResult`.
 
-A verdict is `confirmed` or `refuted` from real measurements, or `error` (with the reason)
-when the experiment could not run: never a silent pass.
+A verdict is `confirmed` or `refuted` from real measurements, `error` (with the reason)
+when the experiment could not run or measured nothing, or `not applicable` (with the
+reason) when the topology lacks what the claim needs (experiments/needs.py): never a
+silent pass, and never `refuted` for a claim the topology could not show.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ CLAIMS: dict[str, str] = {
                         "other node after the convergence time measured; one that leaves is "
                         "withdrawn from every node and the router",
 }
-VERDICTS = ("confirmed", "refuted", "error")
+CONFIRMED, REFUTED, ERROR, NOT_APPLICABLE = "confirmed", "refuted", "error", "not applicable"
+VERDICTS = (CONFIRMED, REFUTED, ERROR, NOT_APPLICABLE)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,12 @@ def judge(claim: str, checks: Mapping[str, bool], evidence: str,
 
 
 def error(claim: str, reason: str) -> ClaimResult:
-    return ClaimResult(claim, "error", reason.replace("\n", " ").strip()[:500])
+    return ClaimResult(claim, ERROR, reason.replace("\n", " ").strip()[:500])
+
+
+def not_applicable(claim: str, reason: str) -> ClaimResult:
+    """The topology lacks what the claim needs (`reason` says what): nothing was judged."""
+    return ClaimResult(claim, NOT_APPLICABLE, reason.replace("\n", " ").strip()[:500])
 
 
 def _fmt(value: float) -> str:

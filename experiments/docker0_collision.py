@@ -36,6 +36,7 @@ from experiments.base import (
     retry,
 )
 from experiments.claims import ClaimResult, error, judge
+from experiments.needs import Needs
 from testbed.cluster import Cluster
 from testbed.model.names import DOCKER_DEFAULT, KUBENET
 from testbed.pods.wiring import CNI
@@ -53,7 +54,7 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
     metric `missed_intended_pct` (100: another pod or nobody answered)."""
     c = cluster
     for pod in c.pods:
-        c.add_container(pod, "whoami", probes.tcp_server("0.0.0.0", PORT, pod))
+        c.add_container(pod, "claim-whoami", probes.tcp_server("0.0.0.0", PORT, pod))
     results, rows = [], []
     for src in c.pods:
         for dst in c.pods:
@@ -73,12 +74,26 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
     return pd.DataFrame(results), Rows(f"{NAME} {layout}", tuple(rows))
 
 
-def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str]) -> ClaimResult:
-    """The verdict from every probe (layout, src, dst, path, who answered): pure.
+def expected_answer(src: str, dst: str, ips: Mapping[str, str],
+                    node_of: Mapping[str, str]) -> str:
+    """Who answers a cross-node probe on docker0: the pod on the sender's own node that
+    holds the destination's address (the collision), or nobody ("") when none there
+    does: the address is then on no interface the sender's node can reach."""
+    return next((p for p, ip in sorted(ips.items())
+                 if ip == ips.get(dst) and p != dst and node_of.get(p) == node_of.get(src)),
+                "")
 
-    The collision itself must be seen: a cross-node probe on docker0 counts only if
-    *another pod* answered it (one that timed out proves nothing), and nothing measured on
-    a layout, or no pair on one node or across two, gives `error`, never a pass."""
+
+def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str],
+                   node_of: Mapping[str, str]) -> ClaimResult:
+    """The verdict from every probe (layout, src, dst, path, who answered), the pods'
+    docker0 addresses and their nodes: pure.
+
+    The collision itself must be seen: a cross-node probe on docker0 must be answered by
+    the pod of the sender's node that holds the same address, and by nobody when no pod
+    there holds it (a probe to another node's address that timed out when a local pod
+    held it proves nothing); at least one probe must have collided. Nothing measured on a
+    layout, or no pair on one node or across two, gives `error`, never a pass."""
     frame = pd.DataFrame(list(probes_), columns=["layout", "src", "dst", "path", "answered"])
     dock, kube = frame[frame["layout"] == "docker0"], frame[frame["layout"] == "kubenet"]
     cross = dock[dock["path"] == "pod-cross-node"]
@@ -87,23 +102,37 @@ def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str]) -> 
         return error(NAME, f"nothing to judge: {len(cross)} cross-node and {len(same)} "
                      f"same-node probes on docker0, {len(kube)} on kubenet (needs two nodes "
                      "with pods, one with at least two)")
-    pods = set(frame["src"])
     reached = lambda f: f["answered"] == f["dst"]  # noqa: E731 - a small predicate, used thrice
-    wrong_pod = cross["answered"].isin(pods) & ~reached(cross)
-    example = cross[wrong_pod].iloc[0] if wrong_pod.any() else None
+    expected = pd.Series([expected_answer(r.src, r.dst, ips, node_of)
+                          for r in cross.itertuples()], index=cross.index, dtype=object)
+    collided = expected != ""
+    pods = set(frame["src"])
+    as_expected = (cross["answered"] == expected) | (~collided & ~cross["answered"].isin(pods))
+    example = cross[collided & as_expected].iloc[0] if (collided & as_expected).any() else None
     return judge(
         NAME,
         {"docker0: same-node pods reach each other": bool(reached(same).all()),
-         "docker0: every cross-node probe is answered by another pod": bool(wrong_pod.all()),
+         "docker0: no cross-node probe reaches the intended pod": not bool(
+             reached(cross).any()),
+         "docker0: a colliding address is answered by the sender's own node's pod":
+             bool(collided.any()) and bool(as_expected[collided].all()),
+         "docker0: an address no pod of the sender's node holds is answered by none":
+             bool(as_expected[~collided].all()),
          "kubenet: every pod reaches every pod": bool(reached(kube).all())},
         f"docker0 addresses {', '.join(f'{k} {v}' for k, v in sorted(ips.items()))}: "
-        f"{int(wrong_pod.sum())} of {len(cross)} cross-node probes were answered by another "
-        "pod"
+        f"{int((collided & as_expected).sum())} of {int(collided.sum())} cross-node probes "
+        "to an address also held on the sender's node were answered by that pod"
         + (f" (e.g. {example['src']} -> {example['dst']} was answered by "
            f"{example['answered']})" if example is not None else "")
-        + f", {int(reached(same).sum())} of {len(same)} same-node probes reached the intended "
-        f"pod; kubenet: {int(reached(kube).sum())} of {len(kube)} probes reached it",
-        {"docker0_cross_node_answered_by_another_pct": 100.0 * float(wrong_pod.mean()),
+        + f", {int((~collided & as_expected).sum())} of {int((~collided).sum())} to an "
+        f"address held only on another node went unanswered, {int(reached(cross).sum())} "
+        f"reached the intended pod; {int(reached(same).sum())} of {len(same)} same-node "
+        f"probes reached the intended pod; kubenet: {int(reached(kube).sum())} of "
+        f"{len(kube)} probes reached it",
+        {"docker0_cross_node_answered_by_another_pct": 100.0 * float(
+            (cross["answered"].isin(pods) & ~reached(cross)).mean()),
+         "docker0_cross_node_collided": int(collided.sum()),
+         "docker0_cross_node_reached_pct": 100.0 * float(reached(cross).mean()),
          "docker0_same_node_missed_pct": 100.0 * float((~reached(same)).mean()),
          "kubenet_missed_pct": 100.0 * float((~reached(kube)).mean())},
     )
@@ -114,6 +143,7 @@ class Docker0Collision(Claim):
 
     name = NAME
     needs = OWN_CLUSTERS
+    requires = Needs(nodes_with_pods=2, pods_on_a_node=2)
 
     def steps(self, ctx: Context) -> int:
         return 1 + len(LAYOUTS)
@@ -135,9 +165,10 @@ class Docker0Collision(Claim):
         probes_ = [{"layout": layout, **row} for layout, f in frames.items()
                    for row in f[["src", "dst", "path", "answered"]].to_dict("records")]
         ctx.raw(f"{NAME}/probes.csv", pd.DataFrame(probes_).to_csv(index=False))
-        keep_evidence(ctx, NAME, {"probes": probes_, "docker0_addresses": ips})
+        keep_evidence(ctx, NAME, {"probes": probes_, "docker0_addresses": ips,
+                                  "nodes": node_of})
         matrices = {k: f.pivot(index="src", columns="dst", values="missed")
                     for k, f in frames.items()}
         yield Figure(HEATMAP, heatmap_png(
             matrices, node_of, "Did the intended pod answer? (% of probes that missed it)"))
-        yield Verdict(judge_evidence(probes_, ips))
+        yield Verdict(judge_evidence(probes_, ips, node_of))

@@ -4,7 +4,7 @@
        node B, the pod: the path the article draws
     2. withdraw node B's route through FRR, as an operator would
        (vtysh: `no ip route <B pod CIDR> <B IP>`): B's pods are unreachable from A's pods,
-       still reachable from B's own pods
+       still reachable from B's own (another pod on B; B itself when it has one pod)
     3. restore the route: reachable again. The route is restored whatever happens.
 
 The evidence (raw/gateway-routes/evidence.json) has the hops, the router's routes at each
@@ -18,6 +18,7 @@ from typing import Any
 
 from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
 from experiments.claims import ClaimResult, error, judge
+from experiments.needs import Needs
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.ping import ping_argv, ping_metrics
@@ -70,21 +71,27 @@ class GatewayRoutes(Claim):
     """Cross-node pod traffic goes through the router's per-node routes."""
 
     name = NAME
+    requires = Needs(nodes_with_pods=2, router_routes=True)
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
         by_node = c.pods_by_node()
         nodes = [n for n in c.node_names if by_node.get(n)]
-        if len(nodes) < 2 or len(by_node[nodes[1]]) < 2:
-            raise ValueError("needs two nodes with pods, the second with at least two")
-        node_a, node_b = nodes[0], nodes[1]
-        src, dst, neighbour = by_node[node_a][0], by_node[node_b][0], by_node[node_b][1]
+        if len(nodes) < 2:
+            raise ValueError("needs two nodes with pods")
+        node_a = nodes[0]
+        # node B: the first other node with two pods (a neighbour pod checks that B's own
+        # still reach it); with none, the first other one, and B itself is the neighbour
+        node_b = next((n for n in nodes[1:] if len(by_node[n]) >= 2), nodes[1])
+        src, dst = by_node[node_a][0], by_node[node_b][0]
+        neighbour = by_node[node_b][1] if len(by_node[node_b]) >= 2 else node_b
         b_plan = c.node_plan(node_b)
         cidr, via = str(b_plan.pod_cidr), str(b_plan.underlay_ip.ip)
         dst_ip = c.endpoint_ip(dst)
 
         def loss(frm: str) -> float:
-            res = c.pod(frm).exec(ping_argv(dst_ip, count=3, interval_s=0.05))
+            argv = ping_argv(dst_ip, count=3, interval_s=0.05)
+            res = c.pod(frm).exec(argv) if frm in c.pods else c.exec_node(frm, argv)
             return ping_metrics(res.returncode, res.stdout, res.stderr)["loss_pct"]
 
         trace = c.pod(src).exec(traceroute_argv(dst_ip))

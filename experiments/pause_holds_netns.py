@@ -25,6 +25,7 @@ from typing import Any
 
 from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
 from experiments.claims import ClaimResult, error, judge
+from experiments.needs import Needs
 from testbed.errors import TestbedError
 from testbed.kernel.ns import netns_inode, netns_of
 from testbed.measure.ping import ping_argv, ping_metrics
@@ -64,6 +65,7 @@ class PauseHoldsNetns(Claim):
     """The pause process, not the app, holds the pod's network."""
 
     name = NAME
+    requires = Needs(pods=1)
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()

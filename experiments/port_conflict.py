@@ -25,6 +25,7 @@ from experiments.base import (
     two_pods,
 )
 from experiments.claims import ClaimResult, judge
+from experiments.needs import Needs
 
 NAME = "port-conflict"
 PORT = 7002
@@ -48,21 +49,23 @@ class PortConflict(Claim):
     """A port held by one container of a pod is held for the whole pod."""
 
     name = NAME
+    requires = Needs(pods=2)
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
         a, b = two_pods(c)
-        c.add_container(a, "first", probes.tcp_server("0.0.0.0", PORT, "first"))
-        c.add_container(a, "second", ["sleep", "infinity"])
+        c.add_container(a, "claim-first", probes.tcp_server("0.0.0.0", PORT, "first"))
+        c.add_container(a, "claim-second", ["sleep", "infinity"])
         try:
             # the first container holds the port once its server answers
             held = retry(lambda: c.pod(a).exec(probes.tcp_client("127.0.0.1", PORT)),
                          lambda r: r.ok)
-            second = c.pod(a).exec(probes.bind_once("0.0.0.0", PORT), container="second")
+            second = c.pod(a).exec(probes.bind_once("0.0.0.0", PORT),
+                                   container="claim-second")
             other = c.pod(b).exec(probes.bind_once("0.0.0.0", PORT))
         finally:
-            c.remove_container(a, "first")
-            c.remove_container(a, "second")
+            c.remove_container(a, "claim-first")
+            c.remove_container(a, "claim-second")
         evidence = {"pod_a": a, "pod_b": b, "first_holds": outcome(held),
                     "second_bind": outcome(second), "other_pod_bind": outcome(other)}
         keep_evidence(ctx, NAME, evidence)

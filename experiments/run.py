@@ -87,8 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="repetitions of each measurement (default 3; 1 with --quick)")
     ap.add_argument("--quick", action="store_true",
                     help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~20 s")
-    ap.add_argument("--experiment", choices=["all", *REGISTRY], default=None,
-                    help="run one experiment instead of the whole suite")
+    ap.add_argument("--experiment", type=_experiments, default=None, metavar="NAME[,NAME...]",
+                    help="run these experiments (in the suite's order) instead of the whole "
+                         f"suite: all, or names among {', '.join(REGISTRY)}")
     ap.add_argument("--duration", type=int, default=None,
                     help="whole seconds per iperf3 run (default 3; 1 with --quick)")
     ap.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -174,6 +175,19 @@ def _modes(text: str) -> tuple[str, ...]:
     return modes
 
 
+def _experiments(text: str) -> list[str]:
+    """`--experiment a,b`: experiments of the registry, each once, in the suite's order
+    (shared-cluster ones run first whatever the order given); `all` for every one."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: name each once, among all, {', '.join(REGISTRY)}")
+    return [n for n in REGISTRY if n in names]
+
+
 def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -226,7 +240,7 @@ def plan_run(args: argparse.Namespace) -> Plan:
     """The run the arguments ask for (SpecError or Refused if they cannot be run)."""
     if args.resume is None:
         return Plan(load_spec(args.topology or DEFAULT_TOPOLOGY), make_params(args),
-                    list(REGISTRY) if args.experiment in (None, "all") else [args.experiment],
+                    list(REGISTRY) if args.experiment is None else args.experiment,
                     args.wiring or DEFAULT_WIRING)
     run, meta = load_for_resume(args.resume)
     source = str(args.resume / "metadata.json")

@@ -26,6 +26,7 @@ from experiments.base import (
     two_pods,
 )
 from experiments.claims import ClaimResult, judge
+from experiments.needs import Needs
 
 NAME = "shared-localhost"
 PORT = 7001
@@ -55,22 +56,24 @@ class SharedLocalhost(Claim):
     """Containers of one pod share localhost; another pod's localhost is its own."""
 
     name = NAME
+    requires = Needs(pods=2)
 
     def run(self, ctx: Context) -> Iterator[Result]:
         c = ctx.require_cluster()
         a, b = two_pods(c)
-        c.add_container(a, "server", probes.tcp_server("127.0.0.1", PORT, f"hello from {a}"))
-        c.add_container(a, "client", ["sleep", "infinity"])
+        c.add_container(a, "claim-server",
+                        probes.tcp_server("127.0.0.1", PORT, f"hello from {a}"))
+        c.add_container(a, "claim-client", ["sleep", "infinity"])
         try:
             same = retry(lambda: c.pod(a).exec(probes.tcp_client("127.0.0.1", PORT),
-                                               container="client"), lambda r: r.ok)
+                                               container="claim-client"), lambda r: r.ok)
             other = c.pod(b).exec(probes.tcp_client("127.0.0.1", PORT))
             addr = ["ip", "-4", "-o", "addr", "show", "eth0"]
-            ip_server = _eth0(c.pod(a).exec(addr, container="server").stdout)
-            ip_client = _eth0(c.pod(a).exec(addr, container="client").stdout)
+            ip_server = _eth0(c.pod(a).exec(addr, container="claim-server").stdout)
+            ip_client = _eth0(c.pod(a).exec(addr, container="claim-client").stdout)
         finally:
-            c.remove_container(a, "server")
-            c.remove_container(a, "client")
+            c.remove_container(a, "claim-server")
+            c.remove_container(a, "claim-client")
         evidence = {"pod_a": a, "pod_b": b, "same_pod": outcome(same),
                     "other_pod": outcome(other), "ip_server": ip_server, "ip_client": ip_client}
         keep_evidence(ctx, NAME, evidence)

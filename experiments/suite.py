@@ -64,6 +64,14 @@ def run_one(experiment: Experiment, ctx: Context) -> None:
         return
     # a claim is judged on its evidence as a whole: rows of an unfinished attempt go
     ctx.run.drop_rows(experiment.name)
+    inapplicable = getattr(experiment, "inapplicable", None)
+    result = inapplicable(ctx.spec) if inapplicable is not None else None
+    if result is not None:  # the topology lacks what it needs: nothing to run
+        ctx.run.add_claim(result.row())
+        ctx.progress.note(f"claim {experiment.name}: NOT APPLICABLE: {result.evidence}")
+        for _ in range(experiment.steps(ctx)):
+            ctx.progress.step(f"claim {experiment.name}")
+        return
     steps = [0]
     try:
         _consume(experiment, ctx, steps)

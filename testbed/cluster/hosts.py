@@ -29,7 +29,9 @@ def add_external_host(cluster: ClusterContext, name: str, network: str,
     if (name in cluster.external or name in cluster.node_names or name in cluster.pods
             or name == ROUTER):  # look-ups by name must find one thing
         raise TestbedError(f"a host, pod or node named {name} already exists")
-    for other in (*cluster.spec.underlays, cluster.plan.cluster_cidr):
+    taken = [*cluster.spec.underlays, cluster.plan.cluster_cidr, cluster.spec.service_cidr,
+             *(h.ip.network for h in cluster.external.values())]
+    for other in taken:
         if net.overlaps(other):
             raise TestbedError(f"{network} overlaps {other}")
     router = cluster.net[ROUTER]

@@ -88,7 +88,9 @@ def test_testbed_bad_arguments_are_argparse_errors(capsys, argv: list[str]) -> N
 @pytest.mark.parametrize(("argv", "message"), [
     (["--repeat", "0"], "--repeat must be at least 1"),
     (["--duration", "1.5"], "invalid int value"),
-    (["--experiment", "nope"], "invalid choice"),
+    (["--experiment", "nope"], "name each once, among all"),
+    (["--experiment", "throughput,nope"], "name each once"),
+    (["--experiment", "throughput,throughput"], "name each once"),
     (["--resume", "r", "--topology", "t.yaml"], "drop --topology"),
     (["--resume", "r", "--quick"], "drop --quick"),
     (["--modes", "calico,bogus"], "name each once, among kubenet"),

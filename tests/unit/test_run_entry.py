@@ -26,3 +26,13 @@ def test_help_works_through_the_project_environment() -> None:
     assert res.returncode == 0
     for option in ("--topology", "--out", "--repeat", "--quick", "--experiment"):
         assert option in res.stdout
+
+
+def test_experiment_takes_a_list_in_the_suite_order() -> None:
+    from experiments import run
+    from experiments.registry import REGISTRY
+
+    args = run.parse_args(["--experiment", "gateway-routes,shared-localhost"])
+    assert args.experiment == ["shared-localhost", "gateway-routes"]  # the registry's order
+    assert run.parse_args(["--experiment", "all"]).experiment == list(REGISTRY)
+    assert run.parse_args([]).experiment is None

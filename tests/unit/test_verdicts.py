@@ -152,21 +152,64 @@ KUBE = [probe("kubenet", s, d, d) for s in PODS for d in PODS if s != d]
 # docker0: a cross-node probe reaches the pod of the same address on the sender's node
 DOCK = [probe("docker0", s, d, d if probe("docker0", s, d, "")["path"] == "pod-same-node"
               else SWAP[d]) for s in PODS for d in PODS if s != d]
-IPS = {"pod-1": "172.17.0.2/16", "pod-3": "172.17.0.2/16"}
+IPS = {"pod-1": "172.17.0.2/16", "pod-2": "172.17.0.3/16", "pod-3": "172.17.0.2/16",
+       "pod-4": "172.17.0.3/16"}
+NODES = {"pod-1": "node-1", "pod-2": "node-1", "pod-3": "node-2", "pod-4": "node-2"}
 
 
 def test_docker0_collision() -> None:
-    judge = docker0_collision.judge_evidence
-    assert judge(DOCK + KUBE, IPS).verdict == "confirmed"
-    # cross-node probes that nobody answered are not the collision: refuted
+    def judge(probes: list[dict], ips: dict = IPS, nodes: dict = NODES) -> ClaimResult:
+        return docker0_collision.judge_evidence(probes, ips, nodes)
+
+    assert judge(DOCK + KUBE).verdict == "confirmed"
+    # cross-node probes that nobody answered, although a pod of the sender's node holds
+    # the address, are not the collision: refuted
     timed_out = [{**p, "answered": "error: timed out"} if p["path"] == "pod-cross-node"
                  else p for p in DOCK]
-    result = judge(timed_out + KUBE, IPS)
-    assert result.verdict == "refuted" and "answered by another pod" in result.evidence
+    result = judge(timed_out + KUBE)
+    assert result.verdict == "refuted"
+    assert "a colliding address is answered by the sender's own node's pod" in result.evidence
+    # one probe that reached the intended pod across nodes: no collision there
+    crossed = [{**p, "answered": p["dst"]} if (p["src"], p["dst"]) == ("pod-1", "pod-3")
+               else p for p in DOCK]
+    result = judge(crossed + KUBE)
+    assert result.verdict == "refuted"
+    assert "no cross-node probe reaches the intended pod" in result.evidence
     broken_kube = [{**p, "answered": ""} for p in KUBE]
-    assert judge(DOCK + broken_kube, IPS).verdict == "refuted"
+    assert judge(DOCK + broken_kube).verdict == "refuted"
     lonely = [{**p, "answered": "pod-9"} if p["path"] == "pod-same-node" else p for p in DOCK]
-    assert judge(lonely + KUBE, IPS).verdict == "refuted"
+    assert judge(lonely + KUBE).verdict == "refuted"
+
+
+def test_docker0_collision_with_unequal_nodes() -> None:
+    """node-1 has three pods (172.17.0.2-4), node-2 two: a probe from node-2 to pod-c
+    (172.17.0.4, only on node-1) goes unanswered, which is the claim holding (seen on
+    topologies/outside.yaml, where it was once judged refuted)."""
+    ips = {"a": "172.17.0.2/16", "b": "172.17.0.3/16", "c": "172.17.0.4/16",
+           "d": "172.17.0.2/16", "e": "172.17.0.3/16"}
+    nodes = {"a": "node-1", "b": "node-1", "c": "node-1", "d": "node-2", "e": "node-2"}
+    swap = {"a": "d", "b": "e", "d": "a", "e": "b"}
+    pods = list(ips)
+
+    def path(s: str, d: str) -> str:
+        return "pod-same-node" if nodes[s] == nodes[d] else "pod-cross-node"
+
+    def row(s: str, d: str, answered: str) -> dict[str, str]:
+        return {"layout": "docker0", "src": s, "dst": d, "path": path(s, d),
+                "answered": answered}
+
+    dock = [row(s, d, d if path(s, d) == "pod-same-node" else
+                swap.get(d, "error: timed out"))
+            for s in pods for d in pods if s != d]
+    kube = [{**row(s, d, d), "layout": "kubenet"} for s in pods for d in pods if s != d]
+    result = docker0_collision.judge_evidence(dock + kube, ips, nodes)
+    assert result.verdict == "confirmed", result.evidence
+    assert "2 of 2 to an address held only on another node went unanswered" in \
+        result.evidence
+    # but a probe to c answered by some other pod is not what the layout predicts
+    wrong = [{**p, "answered": "e"} if (p["src"], p["dst"]) == ("d", "c") else p
+             for p in dock]
+    assert docker0_collision.judge_evidence(wrong + kube, ips, nodes).verdict == "refuted"
 
 
 @pytest.mark.parametrize("probes", [
@@ -176,4 +219,4 @@ def test_docker0_collision() -> None:
     DOCK,  # kubenet never ran
 ], ids=["nothing", "one-node", "one-pod-a-node", "no-kubenet"])
 def test_docker0_collision_on_degenerate_evidence_is_an_error(probes: list[dict]) -> None:
-    assert docker0_collision.judge_evidence(probes, IPS).verdict == "error"
+    assert docker0_collision.judge_evidence(probes, IPS, NODES).verdict == "error"
