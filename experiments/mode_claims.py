@@ -35,6 +35,7 @@ from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep
 from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import Capture, keep_capture
 from testbed.cluster import Cluster
+from testbed.measure.iproute import ip_json
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
 from testbed.model.names import CALICO, FLANNEL_HOST_GW, FLANNEL_VXLAN, ROUTER, underlay_intf
@@ -75,7 +76,7 @@ def _pings(c: Cluster) -> list[dict[str, Any]]:
 
 
 def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
-    return json.loads(c.exec_node(where, ["ip", "-j", "-4", "route"]).stdout or "[]")
+    return ip_json(c.exec_node(where, ["ip", "-j", "-4", "route"]), f"routes of {where}")
 
 
 # -- host-gw: no router routes; racks ---------------------------------------------------------
@@ -327,8 +328,8 @@ class CalicoBgp(ModeClaim):
         with _cluster(ctx, load_spec(TOPOLOGIES / "calico.yaml")) as c:
             pings = _pings(c)  # traffic first: the gateway is resolved by then
             pod = c.pod("pod-1")
-            neigh = pod.exec(["ip", "-j", "neigh", "show", "169.254.1.1"]).stdout
-            entries = json.loads(neigh or "[]")
+            entries = ip_json(pod.exec(["ip", "-j", "neigh", "show", "169.254.1.1"]),
+                              "pod-1's neighbour 169.254.1.1")
             host = json.loads(pod.exec(["ip", "-j", "link", "show", "eth0"]).stdout)[0]
             peer_index = host.get("link_index")
             links = json.loads(c.exec_node(pod.node, ["ip", "-j", "link"]).stdout)

@@ -8,7 +8,6 @@ none of them imports the class that calls it.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Callable  # typing's: `Progress` runs on 3.8
 from testbed.errors import TestbedError
 from testbed.kernel import cgroups, ns, procs
 from testbed.kernel.procs import ExecResult, decode_output
+from testbed.measure.iproute import ip_json
 from testbed.model.addressing import AddressPlan, NodePlan
 from testbed.model.names import ROUTER
 from testbed.model.paths import Endpoint
@@ -217,7 +217,7 @@ class ClusterContext:
         """The router's kernel routes installed by FRR (`proto static`), as ip -j gives them."""
         # Filtered here: `ip route show proto static` does not match the number FRR uses.
         res = self.exec_node(ROUTER, ["ip", "-j", "route", "show"])
-        return [r for r in json.loads(res.stdout or "[]") if r.get("protocol") == "static"]
+        return [r for r in ip_json(res, "the router's routes") if r.get("protocol") == "static"]
 
 
 def route_dst(route: dict[str, Any]) -> str:

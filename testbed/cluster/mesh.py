@@ -20,7 +20,6 @@ A node that left keeps its pods and its stale kernel routes (BIRD's kernel proto
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -30,6 +29,7 @@ from typing import Any
 from testbed.cluster.context import ClusterContext, route_dst
 from testbed.errors import TestbedError
 from testbed.kernel import procs
+from testbed.measure.iproute import ip_json
 from testbed.model.names import ROUTER
 from testbed.model.podnet.base import Daemon, NodeSetup
 
@@ -112,7 +112,7 @@ def wait_routes(cluster: ClusterContext, want: Mapping[str, Iterable[Any]],
 def _routes(cluster: ClusterContext, node: str) -> set[str]:
     """The destinations of a node's (or the router's) IPv4 routes."""
     res = cluster.exec_node(node, ["ip", "-j", "-4", "route", "show"])
-    return {route_dst(r) for r in json.loads(res.stdout or "[]")}
+    return {route_dst(r) for r in ip_json(res, f"routes of {node}")}
 
 
 def start(cluster: ClusterContext) -> None:

@@ -121,3 +121,52 @@ def chi_square_uniform(counts: Iterable[int]) -> tuple[float, float]:
         return stat, math.exp(-stat / 2)
     z = ((stat / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
     return stat, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+EVEN, UNEVEN, UNDECIDED = "even", "uneven", "undecided"
+
+
+@dataclass(frozen=True)
+class Share:
+    """One server's share of the connections, with its Clopper-Pearson interval."""
+
+    server: str
+    count: int
+    share: float
+    low: float
+    high: float
+
+
+def clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided interval of a proportion k/n at `level`:
+    it never undercovers, which matters when the verdict rests on it."""
+    from scipy.stats import beta
+
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"a proportion needs 0 <= k <= n and n > 0, not {k}/{n}")
+    tail = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - tail, k + 1, n - k))
+    return low, high
+
+
+def even_split(counts: dict[str, int], margin: float,
+               alpha: float) -> tuple[str, list[Share]]:
+    """Is the split of connections over k servers even, within `margin` of 1/k each?
+
+    An equivalence test, not a failure to reject evenness (which a lopsided 66/34 split
+    of 100 passes): each share's exact interval at 1 - 2 alpha / k (two one-sided tests
+    at `alpha`, Bonferroni over the k shares) must lie inside [1/k - margin, 1/k + margin]
+    for `even`; a share whose whole interval lies outside that band is `uneven`; anything
+    else is `undecided` (too few connections to tell: more would)."""
+    k, n = len(counts), sum(counts.values())
+    if k < 2 or n < 1:
+        raise ValueError("an even split needs at least two servers and one connection")
+    level = 1 - 2 * alpha / k
+    lo, hi = 1 / k - margin, 1 / k + margin
+    shares = [Share(s, c, c / n, *clopper_pearson(c, n, level)) for s, c in counts.items()]
+    if all(lo <= s.low and s.high <= hi for s in shares):
+        return EVEN, shares
+    if any(s.high < lo or s.low > hi for s in shares):
+        return UNEVEN, shares
+    return UNDECIDED, shares

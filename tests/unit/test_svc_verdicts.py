@@ -13,6 +13,8 @@ from experiments import svc_claims as sc
 from testbed.measure.services import (
     addresses_seen,
     chi_square_uniform,
+    clopper_pearson,
+    even_split,
     parse_access_log,
     parse_client,
     parse_conntrack,
@@ -114,20 +116,73 @@ def test_network_absent() -> None:
 
 
 SPLIT = {"name": "service-test", "vip": VIP, "resolved": VIP, "dns_answers": 1,
-         "client": {"connections": 200, "succeeded": 200, "failed": 0},
-         "served": {"server-1": 104, "server-2": 96}}
+         "client": {"connections": 600, "succeeded": 600, "failed": 0},
+         "served": {"server-1": 310, "server-2": 290}}
+
+
+def split(a: int, b: int) -> dict:
+    return {**SPLIT, "client": {"connections": a + b, "succeeded": a + b, "failed": 0},
+            "served": {"server-1": a, "server-2": b}}
 
 
 def test_even_split() -> None:
     assert verdict(sc.judge_split(SPLIT)) == "confirmed"
-    skewed = {**SPLIT, "served": {"server-1": 140, "server-2": 60}}
+    skewed = split(450, 150)  # 0.75: its whole interval above 0.6
     result = sc.judge_split(skewed)
     assert result.verdict == "refuted" and "the split is even" in result.evidence
     wrong_name = {**SPLIT, "resolved": "10.3.240.99"}
     assert verdict(sc.judge_split(wrong_name)) == "refuted"
-    few = {**SPLIT, "client": {"connections": 10, "succeeded": 10, "failed": 0},
-           "served": {"server-1": 5, "server-2": 5}}
+    assert verdict(sc.judge_split({**SPLIT, "dns_answers": 0})) == "refuted"
+    failed = {**SPLIT, "client": {"connections": 600, "succeeded": 599, "failed": 1}}
+    assert verdict(sc.judge_split(failed)) == "refuted"
+    unserved = split(300, 290)
+    unserved["client"] = {"connections": 600, "succeeded": 600, "failed": 0}
+    assert verdict(sc.judge_split(unserved)) == "refuted"
+    few = split(5, 5)
     assert verdict(sc.judge_split(few)) == "error"
+    assert verdict(sc.judge_split(split(0, 0))) == "error"
+    assert verdict(sc.judge_split({**SPLIT, "served": {"server-1": 600}})) == "error"
+
+
+@pytest.mark.parametrize(("a", "b"), [(66, 34), (123, 77)])
+def test_a_lopsided_split_is_never_confirmed(a: int, b: int) -> None:
+    """Failing to reject evenness is not evenness: both were once `confirmed` (chi-square
+    p above 0.001); each share's interval reaches past 0.6, so: too few to tell."""
+    result = sc.judge_split(split(a, b))
+    assert result.verdict == "error" and "too few connections to decide" in result.evidence
+
+
+def test_even_split_margin_boundaries() -> None:
+    """The band is 1/2 +- 0.1: a share of 0.55 with 2000 connections is inside it, one
+    of 0.65 with 2000 outside (refuted); equivalence at alpha 0.05 a side."""
+    assert verdict(sc.judge_split(split(1100, 900))) == "confirmed"
+    assert verdict(sc.judge_split(split(1300, 700))) == "refuted"
+    # 0.58 of 2000: interval about 0.556..0.604, reaching past 0.6: undecided
+    assert verdict(sc.judge_split(split(1160, 840))) == "error"
+
+
+def test_even_split_interval_is_exact() -> None:
+    from scipy.stats import binomtest
+
+    for k, n in [(0, 10), (3, 10), (10, 10), (290, 600)]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        low, high = clopper_pearson(k, n, 0.95)
+        assert (low, high) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    with pytest.raises(ValueError):
+        clopper_pearson(3, 0, 0.95)
+    with pytest.raises(ValueError):
+        clopper_pearson(4, 3, 0.95)
+
+
+def test_even_split_three_servers() -> None:
+    answer, shares = even_split({"a": 1000, "b": 1000, "c": 1000}, 0.1, 0.05)
+    assert answer == "even" and len(shares) == 3
+    # each interval at 1 - 2*0.05/3
+    low, high = clopper_pearson(1000, 3000, 1 - 0.1 / 3)
+    assert (shares[0].low, shares[0].high) == (low, high)
+    assert even_split({"a": 2000, "b": 500, "c": 500}, 0.1, 0.05)[0] == "uneven"
+    with pytest.raises(ValueError):
+        even_split({"a": 3}, 0.1, 0.05)
 
 
 REWRITE = {"vip": VIP, "client_node": "node-1", "remote_server": "server-2",
@@ -176,13 +231,21 @@ def conns(start: float, n: int, ok: bool) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
+REFUSED = "ConnectionRefusedError: [Errno 111] Connection refused"
+
+
+def failed(start: float, n: int, error: str = REFUSED) -> list[dict[str, Any]]:
+    return [{**c, "error": error} for c in conns(start, n, False)]
+
+
 DOWN = {"node": "node-1",
         "iptables": {"killed_at": 101.0, "connections": conns(100.0, 60, True),
-                     "first_error": ""},
+                     "exit": -9, "back": conns(110.0, 5, True), "first_error": ""},
         "userspace": {"killed_at": 101.0,
                       "connections": conns(100.0, 20, True) + [
-                          {**c, "seq": c["seq"] + 20} for c in conns(101.0, 40, False)],
-                      "first_error": "ConnectionRefusedError"}}
+                          {**c, "seq": c["seq"] + 20} for c in failed(101.0, 40)],
+                      "exit": -9, "back": conns(110.0, 5, True),
+                      "first_error": REFUSED}}
 
 
 def test_kube_proxy_down() -> None:
@@ -193,6 +256,37 @@ def test_kube_proxy_down() -> None:
     short = copy.deepcopy(DOWN)
     short["iptables"]["connections"] = conns(100.0, 10, True)
     assert verdict(sc.judge_down(short)) == "error"
+
+
+@pytest.mark.parametrize(("path", "value", "check"), [
+    # any failure after the kill is not the claim: it must be refused
+    ("userspace.connections", conns(100.0, 20, True) + failed(101.0, 40, "timeout: timed out"),
+     "every connection refused"),
+    ("userspace.exit", 0, "userspace: kube-proxy killed"),
+    ("iptables.exit", None, "iptables: kube-proxy killed"),
+    ("userspace.back", [{**conns(110.0, 1, False)[0], "seq": 9}] + conns(110.0, 4, True),
+     "userspace: flowing again"),
+    ("iptables.back", conns(110.0, 4, True) + conns(110.0, 1, False),
+     "iptables: flowing once kube-proxy is back"),
+    ("iptables.connections", conns(100.0, 20, True) + conns(101.0, 40, False),
+     "iptables: still flowing after the kill"),
+    ("iptables.connections", conns(100.0, 19, True) + conns(100.95, 41, True)
+     + conns(100.5, 1, False), "iptables: flowing before the kill"),
+])
+def test_kube_proxy_down_each_check(path: str, value: Any, check: str) -> None:
+    e = copy.deepcopy(DOWN)
+    mode, key = path.split(".")
+    e[mode][key] = value
+    result = sc.judge_down(e)
+    assert result.verdict == "refuted" and check in result.evidence, result.evidence
+
+
+def test_kube_proxy_down_needs_its_controls() -> None:
+    for mode in ("iptables", "userspace"):
+        e = copy.deepcopy(DOWN)
+        e[mode]["back"] = []
+        result = sc.judge_down(e)
+        assert result.verdict == "error" and "once kube-proxy was back" in result.evidence
 
 
 def readiness(to_target_while_out: int) -> dict[str, Any]:

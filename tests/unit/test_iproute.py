@@ -1,0 +1,35 @@
+"""`ip -j` reads: a failed read is an error, never an empty table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from testbed.measure.iproute import ReadError, ip_json
+
+
+@dataclass
+class Res:
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+
+def test_a_good_read() -> None:
+    assert ip_json(Res(0, '[{"dst": "default"}]'), "routes") == [{"dst": "default"}]
+    assert ip_json(Res(0, "[]\n"), "routes") == []  # really empty: ip said so
+
+
+@pytest.mark.parametrize(("res", "words"), [
+    (Res(1, "", 'Cannot open network namespace "x": No such file'), "exited 1"),
+    (Res(255, "", ""), "exited 255"),
+    (Res(0, ""), "printed no JSON"),  # once read as [] ("nothing there")
+    (Res(0, "garbage"), "printed no JSON"),
+    (Res(0, '{"a": 1}'), "not a list"),
+    (Res(0, "[1, 2]"), "not a list"),
+])
+def test_a_failed_read_raises(res: Res, words: str) -> None:
+    with pytest.raises(ReadError, match=words) as info:
+        ip_json(res, "routes of node-1")
+    assert "routes of node-1" in str(info.value)
