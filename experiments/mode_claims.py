@@ -35,6 +35,7 @@ from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep
 from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import Capture, keep_capture
 from testbed.cluster import Cluster
+from testbed.errors import TestbedError
 from testbed.measure.iproute import ip_json
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
@@ -82,6 +83,9 @@ def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
 # -- host-gw: no router routes; racks ---------------------------------------------------------
 
 NAME_HOST_GW = "mode-host-gw-routes"
+# the kernel's answer to a route whose gateway is on no link: iproute2 prints the kernel's
+# extended ack, older ones the errno (ENETUNREACH, what flanneld logs)
+UNREACHABLE = ("Nexthop has invalid gateway", "Network is unreachable")
 
 
 def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
@@ -100,8 +104,10 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
              p["ok"] for p in hgw["pings"] if not p["same_node"]),
          "racks: host-gw's pods still reach their own node's": all(
              p["ok"] for p in hgw["pings"] if p["same_node"]),
-         "racks: the agent's error says why": any("network is unreachable" in n
-                                                  for n in hgw["notes"]),
+         "racks: the kernel refuses the route flanneld would add (gateway on no link)":
+             bool(hgw.get("route_attempts")) and all(
+                 a["returncode"] != 0 and any(w in a["stderr"] for w in UNREACHABLE)
+                 for a in hgw["route_attempts"]),
          "racks: vxlan's pods reach across the router": all(p["ok"] for p in vx["pings"]),
          "racks: calico's (BGP) pods reach across the router": bool(e["racks_calico"]["pings"])
              and all(p["ok"] for p in e["racks_calico"]["pings"])},
@@ -111,8 +117,12 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
         f"{sum(p['ok'] for p in hgw['pings'] if not p['same_node'])}/"
         f"{sum(1 for p in hgw['pings'] if not p['same_node'])}, same node "
         f"{sum(p['ok'] for p in hgw['pings'] if p['same_node'])}/"
-        f"{sum(1 for p in hgw['pings'] if p['same_node'])}, "
-        f"'{hgw['notes'][0] if hgw['notes'] else 'no error'}'; two racks, vxlan: "
+        f"{sum(1 for p in hgw['pings'] if p['same_node'])}; the route flanneld would add, "
+        "tried in the node: "
+        + "; ".join(f"{a['node']}: `{a['command']}`: "
+                    f"{a['stderr'].strip() or 'added (exit 0)'}"
+                    for a in hgw.get("route_attempts", [])[:2])
+        + "; two racks, vxlan: "
         f"{sum(p['ok'] for p in vx['pings'])}/{len(vx['pings'])}, calico: "
         f"{sum(p['ok'] for p in e['racks_calico']['pings'])}/"
         f"{len(e['racks_calico']['pings'])}",
@@ -134,7 +144,8 @@ class HostGwRoutes(ModeClaim):
                  "in_cluster": r.get("dst", "") not in ("", "default") and _in(r["dst"], cidr)}
                 for r in _routes(c, "router")], "pings": _pings(c)}
         with _cluster(ctx, _racks(FLANNEL_HOST_GW)) as c:
-            hgw = {"pings": _pings(c), "notes": [n for ns in c.node_notes.values() for n in ns]}
+            hgw = {"pings": _pings(c), "route_attempts": _attempt_routes(c),
+                   "notes": [n for ns in c.node_notes.values() for n in ns]}
         with _cluster(ctx, _racks(FLANNEL_VXLAN)) as c:
             vx = {"pings": _pings(c)}
         with _cluster(ctx, _racks(CALICO)) as c:
@@ -143,6 +154,24 @@ class HostGwRoutes(ModeClaim):
              "racks_calico": calico}
         keep_evidence(ctx, NAME_HOST_GW, e)
         yield Verdict(judge_host_gw(e))
+
+
+def _attempt_routes(c: Cluster) -> list[dict[str, Any]]:
+    """What flanneld's host-gw backend does for every other node's lease, tried in each
+    node: `ip route add <its pod CIDR> via <its address>`, for the nodes on another rack.
+    The kernel's answer is the evidence (a route it accepted is removed again)."""
+    out = []
+    for node in c.plan.nodes:
+        for other in c.plan.nodes:
+            if other.name == node.name or c.plan.same_segment(node, other):
+                continue
+            argv = ["ip", "route", "add", str(other.pod_cidr), "via", str(other.underlay_ip.ip)]
+            res = c.exec_node(node.name, argv)
+            if res.ok:
+                c.exec_node(node.name, ["ip", "route", "del", str(other.pod_cidr)])
+            out.append({"node": node.name, "to": other.name, "command": " ".join(argv),
+                        "returncode": res.returncode, "stderr": res.stderr.strip()})
+    return out
 
 
 def _in(dst: str, cidr: Any) -> bool:
@@ -157,53 +186,77 @@ def _in(dst: str, cidr: Any) -> bool:
 # -- VXLAN: 50 bytes of MTU, UDP on the underlay -------------------------------------------
 
 NAME_VXLAN = "mode-vxlan-mtu"
-VXLAN_LINE = re.compile(r"IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+): "
+# `tcpdump -n -v -T vxlan`: the outer IP header (its total length), the outer addresses
+# and UDP port with the VNI, the inner IP header (its length), the inner addresses
+IP_HEADER = re.compile(r"IP \(tos .*, length (\d+)\)\s*$")
+VXLAN_LINE = re.compile(r"(\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+): "
                         r"VXLAN, flags \[[^\]]*\] \([^)]*\), vni (\d+)")
-INNER_LINE = re.compile(r"IP (\d+\.\d+\.\d+\.\d+) > (\d+\.\d+\.\d+\.\d+): ICMP echo")
+INNER_LINE = re.compile(r"(\d+\.\d+\.\d+\.\d+) > (\d+\.\d+\.\d+\.\d+): ICMP echo")
+VXLAN_OVERHEAD = 50  # outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (the claim's figure)
 
 
 def parse_vxlan(text: str) -> list[dict[str, Any]]:
-    """Encapsulated ICMP echoes in `tcpdump -n -T vxlan` text: outer source and
-    destination, UDP port, VNI, inner source and destination."""
+    """Encapsulated ICMP echoes in `tcpdump -n -v -T vxlan` text: outer source,
+    destination, UDP port, VNI and IP length (what the underlay carried), inner source,
+    destination and IP length (the pod's packet)."""
     out = []
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = VXLAN_LINE.search(line)
-        if not m:
+        if not m or i == 0 or i + 2 >= len(lines):
             continue
-        inner = INNER_LINE.search(line) or (INNER_LINE.search(lines[i + 1])
-                                            if i + 1 < len(lines) else None)
-        if inner:
+        outer, inner_header = IP_HEADER.search(lines[i - 1]), IP_HEADER.search(lines[i + 1])
+        inner = INNER_LINE.search(lines[i + 2])
+        if outer and inner_header and inner:
             out.append({"outer_src": m.group(1), "outer_dst": m.group(2),
                         "port": int(m.group(3)), "vni": int(m.group(4)),
-                        "inner_src": inner.group(1), "inner_dst": inner.group(2)})
+                        "outer_len": int(outer.group(1)), "inner_src": inner.group(1),
+                        "inner_dst": inner.group(2), "inner_len": int(inner_header.group(1))})
     return out
 
 
 def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
+    """Everything from the kernels and the wire: the pod's eth0 MTU and the underlay's
+    read from sysfs; the don't-fragment ping that fills the pod MTU seen on the underlay,
+    its outer packet 50 bytes longer than the pod's and as long as the underlay allows;
+    one byte more refused by the pod's own kernel naming the pod MTU (not by some hop
+    further on) and never on the wire."""
     fits, over = e["fits"], e["over"]
     packets = e["packets"]
     if not packets and not fits["ok"]:
         return error(NAME_VXLAN, "nothing crossed the underlay to look at")
     wanted = [p for p in packets if (p["inner_src"], p["inner_dst"]) == (e["src_ip"],
                                                                           e["dst_ip"])]
+    full = [p for p in wanted if p["inner_len"] == e["pod_mtu"]]
+    too_big = [p for p in wanted if p["inner_len"] > e["pod_mtu"]]
     return judge(
         NAME_VXLAN,
-        {"the pods' MTU is the underlay's minus 50": e["pod_mtu"] == e["underlay_mtu"] - 50,
+        {"the pod's MTU (its eth0) is the underlay's minus 50":
+             e["pod_mtu"] == e["underlay_mtu"] - VXLAN_OVERHEAD,
          "a don't-fragment ping filling the pod MTU crosses": fits["ok"],
-         "one byte more does not": not over["ok"],
+         "on the wire it is 50 bytes longer, filling the underlay's MTU": bool(full) and all(
+             p["outer_len"] - p["inner_len"] == VXLAN_OVERHEAD
+             and p["outer_len"] == e["underlay_mtu"] for p in full),
+         "one byte more is refused by the pod's own kernel at its MTU":
+             not over["ok"] and f"mtu={e['pod_mtu']}" in over.get("output", ""),
+         "and never reaches the underlay": not too_big,
          "on the underlay: node addresses outside, UDP 8472, VNI 1, pod addresses inside":
              bool(wanted) and all(
                  (p["outer_src"], p["outer_dst"], p["port"], p["vni"])
                  == (e["src_node_ip"], e["dst_node_ip"], 8472, 1) for p in wanted)},
-        f"pod MTU {e['pod_mtu']} on an underlay of {e['underlay_mtu']}; ping -M do -s "
-        f"{fits['size']} ({fits['size'] + 28} bytes) {'crossed' if fits['ok'] else 'failed'}, "
-        f"-s {over['size']} {'crossed' if over['ok'] else 'failed'}; "
-        f"{len(wanted)} encapsulated echoes of {e['src_ip']} -> {e['dst_ip']} on "
+        f"pod {e['src']} eth0 MTU {e['pod_mtu']} (sysfs) on an underlay of "
+        f"{e['underlay_mtu']}; ping -M do -s {fits['size']} ({fits['size'] + 28} bytes) "
+        f"{'crossed' if fits['ok'] else 'failed'}, -s {over['size']} "
+        f"{'crossed' if over['ok'] else 'failed'} ("
+        + (over.get("output", "").strip().splitlines() or ["no output"])[-1][:80]
+        + f"); {len(wanted)} encapsulated echoes of {e['src_ip']} -> {e['dst_ip']} on "
         f"{e['capture_point']}"
-        + (f", e.g. {wanted[0]['outer_src']} -> {wanted[0]['outer_dst']}:"
-           f"{wanted[0]['port']} vni {wanted[0]['vni']}" if wanted else ""),
-        {"pod_mtu": e["pod_mtu"], "encapsulated": len(wanted)},
+        + (f", e.g. {full[0]['outer_src']} -> {full[0]['outer_dst']}:{full[0]['port']} vni "
+           f"{full[0]['vni']}, {full[0]['outer_len']} bytes around the pod's "
+           f"{full[0]['inner_len']}" if full else ""),
+        {"pod_mtu": e["pod_mtu"], "underlay_mtu": e["underlay_mtu"],
+         "encapsulated": len(wanted),
+         "outer_len": full[0]["outer_len"] if full else 0},
     )
 
 
@@ -214,18 +267,20 @@ class VxlanMtu(ModeClaim):
         with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-vxlan.yaml")) as c:
             src, dst = "pod-1", "pod-3"
             node = c.pod(src).node
-            pod_mtu = c.mtu[node]
-            underlay_mtu = int(c.exec_node(node, ["cat", f"/sys/class/net/"
-                                                  f"{underlay_intf(node)}/mtu"]).stdout)
+            pod_mtu = _sysfs_int(c.pod(src).exec(["cat", "/sys/class/net/eth0/mtu"]),
+                                 f"{src}'s eth0 MTU")
+            underlay_mtu = _sysfs_int(c.exec_node(node, ["cat", f"/sys/class/net/"
+                                                         f"{underlay_intf(node)}/mtu"]),
+                                      f"{node}'s underlay MTU")
             cap = Capture(c, node, underlay_intf(node), "vxlan-node-1")
             try:
                 fits = _ping(c, src, dst, pod_mtu - 28)  # 20 IP + 8 ICMP header bytes
                 over = _ping(c, src, dst, pod_mtu - 27)
             finally:
                 cap.stop()
-            text = c.exec_node(node, ["tcpdump", "-n", "-T", "vxlan", "-r", str(cap.pcap),
-                                      "udp port 8472"]).stdout
-            e = {"pod_mtu": pod_mtu, "underlay_mtu": underlay_mtu, "fits": fits,
+            text = c.exec_node(node, ["tcpdump", "-n", "-v", "-T", "vxlan", "-r",
+                                      str(cap.pcap), "udp port 8472"]).stdout
+            e = {"src": src, "pod_mtu": pod_mtu, "underlay_mtu": underlay_mtu, "fits": fits,
                  "over": over, "src_ip": c.endpoint_ip(src), "dst_ip": c.endpoint_ip(dst),
                  "src_node_ip": c.endpoint_ip(node),
                  "dst_node_ip": c.endpoint_ip(c.pod(dst).node),
@@ -234,6 +289,17 @@ class VxlanMtu(ModeClaim):
             keep_capture(ctx, NAME_VXLAN, node, cap, text)
         keep_evidence(ctx, NAME_VXLAN, e)
         yield Verdict(judge_vxlan(e))
+
+
+def _sysfs_int(res: Any, what: str) -> int:
+    """A number read from sysfs in a node or pod (TestbedError when the read failed)."""
+    try:
+        if res.returncode != 0:
+            raise ValueError(res.stderr.strip())
+        return int(res.stdout.strip())
+    except ValueError as exc:
+        raise TestbedError(f"{what}: could not be read ({exc or res.stdout.strip()!r})") \
+            from None
 
 
 # -- kindnet: no bridge, a route per pod --------------------------------------------------------

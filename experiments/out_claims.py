@@ -36,7 +36,16 @@ from typing import Any
 import pandas as pd
 
 from experiments import probes
-from experiments.base import OWN_CLUSTERS, Claim, Context, Figure, Result, Verdict, keep_evidence
+from experiments.base import (
+    OWN_CLUSTERS,
+    Claim,
+    Context,
+    Figure,
+    Result,
+    Verdict,
+    keep_evidence,
+    retry,
+)
 from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import Capture, conntrack, keep_capture, nat_table, summary
 from testbed.cluster import Cluster
@@ -116,8 +125,13 @@ NAME_ROUTE = "out-service-route"
 
 
 def judge_route(e: Mapping[str, Any]) -> ClaimResult:
-    if not e["with_route"]["connections"]:
-        return error(NAME_ROUTE, "no connection was made with the route in place")
+    """Each phase must have made connections (0 of 0 "unreachable" proves nothing), and
+    the failure with the node off needs its positive control: reachable again once the
+    node is back, through the same route."""
+    empty = [phase for phase in ("before", "with_route", "node_down", "node_back")
+             if not e.get(phase, {}).get("connections")]
+    if empty:
+        return error(NAME_ROUTE, f"no connection was made in phase(s) {', '.join(empty)}")
     sources = [ip for ips in e["sources"].values() for ip in ips]
     via = e["node"]
     return judge(
@@ -128,17 +142,20 @@ def judge_route(e: Mapping[str, Any]) -> ClaimResult:
              ip in e["node_addresses"] for ip in sources),
          f"every connection crossed {via}'s uplink": e["syns_at_node"]
              >= e["with_route"]["connections"],
-         f"unreachable once {via} fails": e["node_down"]["succeeded"] == 0},
+         f"unreachable once {via} fails": e["node_down"]["succeeded"] == 0,
+         f"reachable again once {via} is back": e["node_back"]["failed"] == 0},
         f"to {e['vip']}:80 from {e['client']}: {e['before']['succeeded']}/"
         f"{e['before']['connections']} without a route; with {e['service_cidr']} via {via} "
         f"at the router {e['with_route']['succeeded']}/{e['with_route']['connections']}, "
         f"served by " + ", ".join(f"{p} {len(v)}" for p, v in e["sources"].items())
         + f" from {sorted(set(sources))} ({via}'s addresses: {e['node_addresses']}); "
         f"{e['syns_at_node']} SYNs to the virtual IP on {via}'s uplink; with {via} off "
-        f"the network {e['node_down']['succeeded']}/{e['node_down']['connections']}",
+        f"the network {e['node_down']['succeeded']}/{e['node_down']['connections']}, back "
+        f"on it {e['node_back']['succeeded']}/{e['node_back']['connections']}",
         {"before_ok": e["before"]["succeeded"], "with_route_ok": e["with_route"]["succeeded"],
          "with_route": e["with_route"]["connections"], "syns_at_node": e["syns_at_node"],
-         "node_down_ok": e["node_down"]["succeeded"]},
+         "node_down_ok": e["node_down"]["succeeded"],
+         "node_back_ok": e["node_back"]["succeeded"]},
     )
 
 
@@ -167,13 +184,16 @@ class ServiceRoute(OutsideClaim):
                     down, _ = fetch(c, vip, SERVICE_PORT, "route-down", 4)
                 finally:
                     c.set_uplink(node, True)
+                back = retry(lambda: fetch(c, vip, SERVICE_PORT, "route-back", 4)[0],
+                             lambda conns: bool(conns) and all(x.ok for x in conns),
+                             timeout_s=5)
             finally:
                 c.exec_node(ROUTER, ["ip", "route", "del", cidr, "via", node_ip])
             logs = served(c, "route", WEB)
             e = {"vip": vip, "client": c.endpoint_ip(CLIENT), "service_cidr": cidr,
                  "node": node, "node_addresses": node_addresses(c)[node],
                  "before": summary(before), "with_route": summary(with_route),
-                 "node_down": summary(down),
+                 "node_down": summary(down), "node_back": summary(back),
                  "sources": {p: sorted(v.values()) for p, v in logs.items()},
                  "syns_at_node": _syns(text, vip, SERVICE_PORT)}
             keep_capture(ctx, NAME_ROUTE, node, cap, text)

@@ -104,9 +104,17 @@ NAME_RANGE = "svc-range-separate"
 
 
 def judge_range(e: Mapping[str, Any]) -> ClaimResult:
-    if len(e["pod_cidrs"]) < 2 or not e["cluster_ips"]:
-        return error(NAME_RANGE, "needs two nodes with pod CIDRs and a service with a "
-                     "cluster IP in kube-proxy's rules")
+    """Every range read from the kernels, not the spec: each node's bridge (its pod CIDR)
+    and its underlay address must have been read, else there is nothing to compare."""
+    nodes = e.get("nodes", [])
+    unread = [f"{n} ({'pod CIDR' if n not in e['pod_cidrs'] else 'underlay'})"
+              for n in nodes if n not in e["pod_cidrs"] or n not in e["underlays"]]
+    if len(nodes) < 2 or unread or not e["cluster_ips"]:
+        return error(NAME_RANGE, "needs two nodes whose pod CIDR (bridge) and underlay "
+                     "address were read from their kernels, and a service with a cluster "
+                     f"IP in kube-proxy's rules: {len(nodes)} node(s)"
+                     + (f", not read on {', '.join(unread)}" if unread else "")
+                     + f", {len(e['cluster_ips'])} cluster IP(s)")
     svc = e["service_cidr"]
     ranges = {f"pod CIDR of {n}": cidr for n, cidr in e["pod_cidrs"].items()}
     ranges.update({f"underlay of {n}": net for n, net in e["underlays"].items()})
@@ -135,7 +143,7 @@ class RangeSeparate(ServicesClaim):
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
             e: dict[str, Any] = {"service_cidr": str(c.spec.service_cidr), "pod_cidrs": {},
-                                 "underlays": {}}
+                                 "underlays": {}, "nodes": list(c.node_names)}
             for node in c.node_names:
                 for a in _addresses(c, node):
                     net = str(ipaddress.ip_interface(f"{a['address']}/{a['prefix']}").network)

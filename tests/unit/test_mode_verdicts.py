@@ -6,22 +6,35 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from experiments import mode_claims as mc
 
 # tcpdump -n -T vxlan -r capture.pcap 'udp port 8472', as the claim reads it
+# `tcpdump -n -v -T vxlan -r` of a real run's capture (flannel-vxlan.yaml, node-1's uplink)
 TCPDUMP_VXLAN = """\
-07:20:01.000001 IP 10.100.0.2.41523 > 10.100.0.3.8472: VXLAN, flags [I] (0x08), vni 1
-IP 10.0.0.2 > 10.0.1.2: ICMP echo request, id 7, seq 1, length 1430
-07:20:01.000090 IP 10.100.0.3.51022 > 10.100.0.2.8472: VXLAN, flags [I] (0x08), vni 1
-IP 10.0.1.2 > 10.0.0.2: ICMP echo reply, id 7, seq 1, length 1430
+22:55:25.326942 IP (tos 0x0, ttl 64, id 17158, offset 0, flags [none], proto UDP (17), length 1500)
+    10.100.0.2.34243 > 10.100.0.3.8472: VXLAN, flags [I] (0x08), vni 1
+IP (tos 0x0, ttl 63, id 0, offset 0, flags [DF], proto ICMP (1), length 1450)
+    10.0.0.2 > 10.0.1.2: ICMP echo request, id 30933, seq 1, length 1430
+22:55:25.327007 IP (tos 0x0, ttl 64, id 27609, offset 0, flags [none], proto UDP (17), length 1500)
+    10.100.0.3.34243 > 10.100.0.2.8472: VXLAN, flags [I] (0x08), vni 1
+IP (tos 0x0, ttl 63, id 48750, offset 0, flags [none], proto ICMP (1), length 1450)
+    10.0.1.2 > 10.0.0.2: ICMP echo reply, id 30933, seq 1, length 1430
 """
+OVER = ("PING 10.0.1.2 (10.0.1.2) 1423(1451) bytes of data.\n\n--- 10.0.1.2 ping statistics ---"
+        "\n2 packets transmitted, 0 received, +2 errors, 100% packet loss, time 52ms\n\n"
+        "ping: local error: message too long, mtu=1450\n")
 
 
 def test_parse_vxlan() -> None:
     packets = mc.parse_vxlan(TCPDUMP_VXLAN)
     assert packets[0] == {"outer_src": "10.100.0.2", "outer_dst": "10.100.0.3", "port": 8472,
-                          "vni": 1, "inner_src": "10.0.0.2", "inner_dst": "10.0.1.2"}
+                          "vni": 1, "outer_len": 1500, "inner_src": "10.0.0.2",
+                          "inner_dst": "10.0.1.2", "inner_len": 1450}
     assert len(packets) == 2 and mc.parse_vxlan("") == []
+    # a block cut short is not a packet
+    assert mc.parse_vxlan("\n".join(TCPDUMP_VXLAN.splitlines()[:3])) == []
 
 
 def ping(src: str, dst: str, ok: bool, ttl: int, same: bool) -> dict[str, Any]:
@@ -36,8 +49,16 @@ def host_gw() -> dict[str, Any]:
                          "pings": [ping("pod-1", "pod-2", True, 64, True), *cross]},
         "racks_host_gw": {"pings": [ping("pod-1", "pod-2", True, 64, True),
                                     ping("pod-1", "pod-3", False, 0, False)],
-                          "notes": ["flanneld would fail: Error adding route to 10.0.1.0/24 "
-                                    "via 10.100.1.2: network is unreachable"]},
+                          "route_attempts": [
+                              {"node": "node-1", "to": "node-3",
+                               "command": "ip route add 10.0.2.0/24 via 10.100.1.2",
+                               "returncode": 2,
+                               "stderr": "Error: Nexthop has invalid gateway."},
+                              {"node": "node-3", "to": "node-1",
+                               "command": "ip route add 10.0.0.0/24 via 10.100.0.2",
+                               "returncode": 2, "stderr": "RTNETLINK answers: Network is "
+                                                         "unreachable"}],
+                          "notes": []},
         "racks_vxlan": {"pings": [ping("pod-1", "pod-3", True, 62, False)]},
         "racks_calico": {"pings": [ping("pod-1", "pod-3", True, 62, False)]}}
 
@@ -65,9 +86,25 @@ def test_host_gw_confirmed_refuted_error() -> None:
     assert mc.judge_host_gw(e).verdict == "error"
 
 
+@pytest.mark.parametrize("attempts", [
+    [],  # never tried: the model's words are not the kernel's
+    [{"node": "node-1", "to": "node-3", "command": "ip route add ...", "returncode": 0,
+      "stderr": ""}],  # the kernel took the route
+    [{"node": "node-1", "to": "node-3", "command": "ip route add ...", "returncode": 1,
+      "stderr": "Error: any other error"}],  # refused, but not for the gateway
+])
+def test_host_gw_unreachable_comes_from_the_kernel(attempts: list) -> None:
+    e = host_gw()
+    e["racks_host_gw"]["route_attempts"] = attempts
+    e["racks_host_gw"]["notes"] = ["flanneld would fail: ... network is unreachable"]
+    result = mc.judge_host_gw(e)
+    assert result.verdict == "refuted" and "the kernel refuses the route" in result.evidence
+
+
 def vxlan() -> dict[str, Any]:
-    return {"pod_mtu": 1450, "underlay_mtu": 1500,
-            "fits": {"ok": True, "size": 1422}, "over": {"ok": False, "size": 1423},
+    return {"src": "pod-1", "pod_mtu": 1450, "underlay_mtu": 1500,
+            "fits": {"ok": True, "size": 1422, "output": ""},
+            "over": {"ok": False, "size": 1423, "output": OVER},
             "src_ip": "10.0.0.2", "dst_ip": "10.0.1.2", "src_node_ip": "10.100.0.2",
             "dst_node_ip": "10.100.0.3", "capture_point": "node-1 node-1-eth0",
             "packets": mc.parse_vxlan(TCPDUMP_VXLAN)}
@@ -87,6 +124,41 @@ def test_vxlan_confirmed_refuted_error() -> None:
     e = vxlan()
     e["packets"], e["fits"]["ok"] = [], False
     assert mc.judge_vxlan(e).verdict == "error"
+
+
+@pytest.mark.parametrize(("change", "check"), [
+    # the pod's MTU as the kernel has it, not the testbed's arithmetic
+    ({"pod_mtu": 1400}, "the pod's MTU (its eth0) is the underlay's minus 50"),
+    ({"underlay_mtu": 1450}, "the pod's MTU (its eth0) is the underlay's minus 50"),
+    # one byte more failing somewhere else (a hop of 1450 further on) is not the pod's MTU
+    ({"over": {"ok": False, "size": 1423, "output": "100% packet loss"}},
+     "refused by the pod's own kernel"),
+    ({"over": {"ok": False, "size": 1423, "output": OVER.replace("mtu=1450", "mtu=1400")}},
+     "refused by the pod's own kernel"),
+    ({"fits": {"ok": False, "size": 1422, "output": ""}}, "filling the pod MTU crosses"),
+])
+def test_vxlan_each_check(change: dict, check: str) -> None:
+    e = {**vxlan(), **change}
+    result = mc.judge_vxlan(e)
+    assert result.verdict == "refuted" and check in result.evidence, result.evidence
+
+
+@pytest.mark.parametrize("packet", [
+    {"outer_len": 1490},  # 40 bytes of overhead on the wire, not 50
+    {"outer_len": 1480, "inner_len": 1430},  # the pod's packet did not fill its MTU
+])
+def test_vxlan_sizes_on_the_wire(packet: dict) -> None:
+    e = vxlan()
+    e["packets"] = [{**p, **packet} for p in e["packets"]]
+    result = mc.judge_vxlan(e)
+    assert result.verdict == "refuted" and "50 bytes longer" in result.evidence
+
+
+def test_vxlan_oversize_on_the_wire() -> None:
+    e = vxlan()
+    e["packets"] = [*e["packets"], {**e["packets"][0], "inner_len": 1451, "outer_len": 1501}]
+    result = mc.judge_vxlan(e)
+    assert result.verdict == "refuted" and "never reaches the underlay" in result.evidence
 
 
 def kindnet() -> dict[str, Any]:

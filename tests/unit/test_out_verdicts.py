@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from experiments import out_claims as oc
 
 CLIENT = "198.51.100.10"
@@ -85,7 +87,7 @@ def test_node_down_confirmed_refuted_error() -> None:
 def route() -> dict[str, Any]:
     return {"vip": "10.3.246.230", "client": CLIENT, "service_cidr": "10.3.240.0/20",
             "node": "node-1", "node_addresses": ADDRS["node-1"], "before": s(0, 4),
-            "with_route": s(20, 20), "node_down": s(0, 4),
+            "with_route": s(20, 20), "node_down": s(0, 4), "node_back": s(4, 4),
             "sources": {"web-1": ["10.0.0.1"] * 11, "web-2": ["10.100.0.2"] * 9},
             "syns_at_node": 20}
 
@@ -101,6 +103,30 @@ def test_route_confirmed_refuted_error() -> None:
     e = route()
     e["with_route"] = s(0, 0)
     assert oc.judge_route(e).verdict == "error"
+
+
+@pytest.mark.parametrize("phase", ["before", "with_route", "node_down", "node_back"])
+def test_route_every_phase_must_have_connections(phase: str) -> None:
+    """0 of 0 before the route and 0 of 0 with the node down once confirmed."""
+    e = route()
+    e[phase] = s(0, 0)
+    result = oc.judge_route(e)
+    assert result.verdict == "error" and phase in result.evidence
+
+
+@pytest.mark.parametrize(("key", "value", "check"), [
+    ("before", s(1, 4), "unreachable from outside without the route"),
+    ("with_route", s(19, 20), "reachable with the route"),
+    ("sources", {"web-1": [], "web-2": []}, "every connection reached its server"),
+    ("syns_at_node", 19, "every connection crossed"),
+    ("node_down", s(1, 4), "unreachable once node-1 fails"),
+    ("node_back", s(3, 4), "reachable again once node-1 is back"),
+])
+def test_route_each_check(key: str, value: Any, check: str) -> None:
+    e = route()
+    e[key] = value
+    result = oc.judge_route(e)
+    assert result.verdict == "refuted" and check in result.evidence, result.evidence
 
 
 def hostport() -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_chi_square() -> None:
 RANGE = {"service_cidr": "10.3.240.0/20",
          "pod_cidrs": {"node-1": "10.0.0.0/24", "node-2": "10.0.1.0/24"},
          "underlays": {"node-1": "10.100.0.0/24", "node-2": "10.100.0.0/24"},
-         "cluster_ips": ["10.3.240.10", VIP]}
+         "cluster_ips": ["10.3.240.10", VIP], "nodes": ["node-1", "node-2"]}
 
 
 def test_range() -> None:
@@ -88,6 +88,19 @@ def test_range() -> None:
     one = copy.deepcopy(RANGE)
     del one["pod_cidrs"]["node-2"]
     assert verdict(sc.judge_range(one)) == "error"
+    # no underlay read: once confirmed (nothing could overlap what was never read)
+    blind = {**RANGE, "underlays": {}}
+    result = sc.judge_range(blind)
+    assert result.verdict == "error" and "node-1 (underlay)" in result.evidence
+    assert verdict(sc.judge_range({**RANGE, "cluster_ips": []})) == "error"
+    assert verdict(sc.judge_range({**RANGE, "nodes": ["node-1"]})) == "error"
+    routed = copy.deepcopy(RANGE)
+    routed["underlays"]["node-2"] = "10.3.241.0/24"
+    result = sc.judge_range(routed)
+    assert result.verdict == "refuted" and "no node network overlaps" in result.evidence
+    stray = {**RANGE, "cluster_ips": ["10.3.240.10", "10.99.0.1"]}
+    result = sc.judge_range(stray)
+    assert result.verdict == "refuted" and "every cluster IP lies" in result.evidence
 
 
 ABSENT = {"service_cidr": "10.3.240.0/20", "vip": VIP,
