@@ -186,6 +186,8 @@ def claims_section(claims: pd.DataFrame | None) -> list[str]:
     table.insert(2, "fidelity", [w.split(":", 1)[0] or "-" for w in window])
     counts = claims["verdict"].value_counts()
     summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("confirmed", "refuted", "error"))
+    if counts.get("not applicable", 0):  # the topology lacked what those claims need
+        summary += f", {counts['not applicable']} not applicable"
     flagged = ([f"{int(suspect.sum())} claim(s) measured in a window the fidelity monitor "
                 "found suspect: the verdict stands as measured, but the machine may not "
                 "have kept up (the reasons: `claims.csv`, column `fidelity`).", ""]

@@ -132,6 +132,9 @@ def test_the_claims_section_counts_each_verdict() -> None:
     text = "\n".join(claims_section(claims))
     assert "4 claims: 2 confirmed, 1 refuted, 1 error." in text
     assert "| a       | **confirmed** |" in text
+    claims.loc[3, "verdict"] = "not applicable"
+    text = "\n".join(claims_section(claims))
+    assert "4 claims: 2 confirmed, 1 refuted, 0 error, 1 not applicable." in text
 
 
 def test_a_unit_that_could_not_be_measured_is_listed_not_counted(frame: pd.DataFrame) -> None:
