@@ -86,8 +86,9 @@ def test_masquerade_seen_from_the_receiving_side(run_dir: Path) -> None:
 def test_services_claims_rest_on_their_measurements(run_dir: Path,
                                                     claims: pd.DataFrame) -> None:
     split = numbers(claims, "svc-dns-even-split")
-    assert split["server-1"] > 0 and split["server-2"] > 0 and split["p_value"] >= 0.001
-    assert split["server-1"] + split["server-2"] == split["connections"]
+    assert split["server-1"] + split["server-2"] == split["connections"] >= 600
+    for server in ("server-1", "server-2"):  # each share's interval inside 0.4..0.6
+        assert 0.4 <= split[f"{server}_share_low"] <= split[f"{server}_share_high"] <= 0.6
     rewrite = numbers(claims, "svc-rewrite-on-node")
     assert rewrite["vip_packets"] == 0 and rewrite["remote_server_packets"] > 0
     assert rewrite["conntrack_rewritten"] == rewrite["conntrack_vip_entries"] > 0
@@ -95,7 +96,9 @@ def test_services_claims_rest_on_their_measurements(run_dir: Path,
     assert proxy["iptables_listening"] == 0 and proxy["userspace_listening"] > 0
     down = numbers(claims, "svc-kube-proxy-down")
     assert down["iptables_after_ok"] == down["iptables_after"] > 0
-    assert down["userspace_after_ok"] == 0 and down["userspace_after"] > 0
+    assert down["userspace_after_ok"] == 0
+    assert down["userspace_after_refused"] == down["userspace_after"] > 0
+    assert down["iptables_back_ok"] > 0 and down["userspace_back_ok"] > 0
     ready = numbers(claims, "svc-readiness")
     assert ready["to_unready_pod"] == 0 and ready["while_unready"] > 0 and ready["failed"] == 0
     for claim in [c for c in CLAIMS if c.startswith("svc-")]:
@@ -109,7 +112,7 @@ def test_outside_claims_rest_on_their_measurements(run_dir: Path,
     from experiments.out_claims import detection_bound_s
 
     route = numbers(claims, "out-service-route")
-    assert route["before_ok"] == 0 and route["node_down_ok"] == 0
+    assert route["before_ok"] == 0 and route["node_down_ok"] == 0 < route["node_back_ok"]
     assert route["with_route_ok"] == route["with_route"] <= route["syns_at_node"]
     nodeport = numbers(claims, "out-nodeport")
     assert nodeport["forwarded_syns"] > 0 and nodeport["served_elsewhere"] > 0
@@ -135,6 +138,7 @@ def test_pod_network_claims_rest_on_their_measurements(run_dir: Path,
     assert host_gw["racks_calico_ok"] > 0
     vxlan = numbers(claims, "mode-vxlan-mtu")
     assert vxlan["pod_mtu"] == 1450 and vxlan["encapsulated"] > 0
+    assert vxlan["outer_len"] == vxlan["underlay_mtu"] == 1500
     assert numbers(claims, "mode-kindnet-no-bridge")["bridges"] == 0
     assert (run_dir / "raw" / "mode-vxlan-mtu" / "capture-node-1.pcap").stat().st_size
     calico = numbers(claims, "mode-calico-bgp")
