@@ -123,6 +123,9 @@ def build_network(cluster: ClusterContext) -> None:
         cluster.net.build()
     for name in [ROUTER, *cluster.node_names]:
         records.record_process(cluster.net[name].shell.pid, f"{name} shell")
+    # every FRR process the router starts, its crash-log directory removed by that pid
+    cluster.net[ROUTER].on_frr_start = lambda daemon, pid: records.record(
+        "frrlog", daemon=daemon, pid=pid)
     cluster.progress("starting router (FRR) and nodes")
     try:
         with cluster.stage("network.start_s"):  # FRR on the router, every shell's prompt

@@ -23,6 +23,7 @@ import os
 import pty
 import select
 import time
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Interface, ip_interface
 from typing import Any
 
@@ -31,7 +32,9 @@ from mininet.node import Host, OVSBridge
 from testbed.emulation.ipmn import IPIntf, IPLink, IPSwitch, Router
 from testbed.kernel import netlink as nl
 from testbed.kernel import ns
+from testbed.kernel.procs import DIE_WITH_PARENT
 from testbed.model.names import LINK_GROUP
+from testbed.records.journal import FRR_DAEMONS
 from testbed.records.undo import delete_links
 
 
@@ -112,13 +115,41 @@ class GatewayRouter(Router):
     Why: ipmininet's start() polls every 0.5 s until no IPv6 address is "tentative", and
     the kernel gives each interface a link-local address that stays tentative for ~1-2 s.
     The router has no IPv6 to check, so that wait was pure cost at every bring-up.
+
+    Every FRR daemon it starts (ipmininet's configuration checks and daemons, the pod
+    network's bgpd) is reported to `on_frr_start` with its pid as it starts, so that
+    the run records it and removes its crash-log directory by that pid once it is gone
+    (testbed.records.journal). The pid is the daemon's own: mnexec and setpriv exec it,
+    and ipmininet runs FRR in the foreground.
     """
+
+    # (daemon, pid) -> None; the cluster sets it to a journal record before start()
+    on_frr_start: Callable[[str, int], None] | None = None
 
     def __init__(self, name: str, **params: Any) -> None:
         super().__init__(name, **params)
         with ns.entered(ns.netns_of(self.pid)):
             for scope in ("all", "default"):
                 ns.write_sysctl(f"net.ipv6.conf.{scope}.accept_dad", "0")
+
+    def popen(self, *args: Any, **kwargs: Any) -> Any:
+        proc = super().popen(*args, **kwargs)
+        daemon = frr_daemon(args[0] if len(args) == 1 else args)
+        if daemon is not None and self.on_frr_start is not None:
+            self.on_frr_start(daemon, proc.pid)
+        return proc
+
+
+def frr_daemon(command: Any) -> str | None:
+    """The FRR daemon a command starts (`bgpd -f ...`, `/usr/lib/frr/zebra -Cf ...`, with
+    or without the DIE_WITH_PARENT prefix), or None. Mininet takes a list or a string."""
+    argv: Sequence[str] = command.split() if isinstance(command, str) else list(command)
+    if tuple(argv[:len(DIE_WITH_PARENT)]) == DIE_WITH_PARENT:
+        argv = argv[len(DIE_WITH_PARENT):]
+    if not argv:
+        return None
+    name = os.path.basename(str(argv[0]))
+    return name if name in FRR_DAEMONS else None
 
 
 def _flags(node: Any, name: str) -> int:

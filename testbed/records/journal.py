@@ -13,6 +13,14 @@ at reboot, as the namespaces they describe do):
         containers/             each container's output, <pod>_<container>.log
         hosts/                  working directory of the hosts behind the router
 
+FRR keeps a crash-log directory per daemon start, `/var/tmp/frr/<daemon>.<pid>`, and
+removes it only when the daemon exits through its own shutdown (a configuration check,
+`-C`, exits without it; SIGKILL too). The router mounts a private tmpfs there, but each FRR
+process the router starts is still recorded (`frrlog`: daemon and pid) and its directory
+removed by that pid once the daemon is gone: on a machine where the private mount did not
+take, or after a crash, the directory would otherwise stay in the machine's own
+/var/tmp/frr, where other FRRs keep theirs.
+
 Records are appended (one short line, one write) so that a crash at any moment leaves a
 readable file; teardown and `testbed clean` undo exactly these records and nothing else.
 A record is acted on only if it passes `check_record` (the testbed's own names and
@@ -40,6 +48,12 @@ STATE_ROOT = Path(os.environ.get("KTESTBED_STATE_ROOT", "/run/ktestbed"))
 RECORDED_DIRS = (FRR_TMP,)
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # what the kernel takes (no '/', no space)
 NETNS_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,250}")
+# FRR's daemons, by the names they give their crash-log directories (`<daemon>.<pid>`)
+FRR_DAEMONS = frozenset({
+    "zebra", "staticd", "bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "fabricd",
+    "pimd", "ldpd", "nhrpd", "eigrpd", "babeld", "sharpd", "pbrd", "bfdd", "vrrpd", "pathd",
+    "mgmtd", "watchfrr",
+})
 # record kinds that name something machine-wide, and the names each may have
 NAMED_KINDS = {"netns": NETNS_RE, "link": IFNAME_RE, "ovsbridge": IFNAME_RE}
 
@@ -56,7 +70,8 @@ class RunState:
         return self.directory / "state.jsonl"
 
     def record(self, kind: str, **fields: Any) -> None:
-        """Append one record (kind: netns, link, process, dir) before or as it is created."""
+        """Append one record (kind: netns, link, process, dir, frrlog, ...) before or as
+        it is created."""
         line = json.dumps({"kind": kind, **fields}, sort_keys=True) + "\n"
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -147,11 +162,26 @@ def check_record(rec: Any) -> str | None:
                 or not NETNS_RE.fullmatch(Path(path).name) or not is_own_name(Path(path).name)):
             return f"cgroup record {quote(path)}: not a group the testbed makes"
         return None
+    if kind == "frrlog":  # an FRR daemon's crash-log directory, by daemon and pid
+        daemon, pid = rec.get("daemon"), rec.get("pid")
+        if daemon not in FRR_DAEMONS:
+            return f"FRR crash-log record for {quote(daemon)}: not an FRR daemon"
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+            return f"FRR crash-log record with pid {quote(pid)}: only pids above 1"
+        return None
     if kind == "dir":
         if rec.get("path") not in RECORDED_DIRS:
             return f"directory record {quote(rec.get('path'))}: not one the testbed makes"
         return None
     return f"unknown record kind {quote(kind)}"
+
+
+def frr_crashlog(daemon: str, pid: int, root: str = FRR_TMP) -> str:
+    """The crash-log directory FRR's `daemon` makes when it starts as `pid` (FRR's
+    lib/zlog.c: TMPBASEDIR/<progname>.<pid>)."""
+    if daemon not in FRR_DAEMONS or isinstance(pid, bool) or pid <= 1:
+        raise ValueError(f"not an FRR daemon's crash log: {quote(daemon)} {quote(pid)}")
+    return os.path.join(root, f"{daemon}.{pid}")
 
 
 def new_run(name: str, root: Path = STATE_ROOT) -> RunState:

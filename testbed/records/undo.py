@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,13 @@ from testbed.errors import LeftoverError, quote
 from testbed.kernel import cgroups, procs
 from testbed.kernel.netlink import NetlinkError, RtnlSocket, group_del, link_del
 from testbed.kernel.ns import delete_netns
+from testbed.model.names import FRR_TMP
 from testbed.records.journal import (
     STATE_ROOT,
     RunState,
     check_record,
     existing_runs,
+    frr_crashlog,
     remove_run_dir,
 )
 from testbed.records.lock import ClusterLock
@@ -52,6 +55,32 @@ def _owned_by_run(pid: int, state: RunState) -> bool:
         return False
 
 
+def _comm(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def remove_frr_crashlog(daemon: str, pid: int, root: str = FRR_TMP) -> bool:
+    """Remove FRR's crash-log directory of `daemon` started as `pid`, once no live
+    `daemon` has that pid (ours not stopped yet, or a new owner of the pid: the directory
+    is then its). Exactly that one name, a directory not reached through a symlink;
+    nothing else in `root` is looked at. True if it was there and is gone."""
+    path = frr_crashlog(daemon, pid, root)
+    if procs.is_alive(pid) and _comm(pid) == daemon:
+        return False
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(mode):
+        return False  # not what FRR makes there
+    shutil.rmtree(path)
+    return True
+
+
 @dataclass
 class Undone:
     """What undoing a run's records left: the problems, and the records kept for another
@@ -62,8 +91,9 @@ class Undone:
 
 
 def undo_run(state: RunState) -> Undone:
-    """Stop recorded processes, delete recorded namespaces, directories (if empty) and
-    links, acting only on records that pass `check_record`. The journal is rewritten to
+    """Stop recorded processes, remove the crash-log directories of recorded FRR daemons,
+    delete recorded namespaces, directories (if empty) and links, acting only on records
+    that pass `check_record`. The journal is rewritten to
     what is kept; the caller removes the run's directory only if nothing is."""
     result = Undone()
     valid: list[dict[str, Any]] = []
@@ -92,6 +122,11 @@ def undo_run(state: RunState) -> Undone:
                 procs.stop_recorded(pid, procs.start_time(pid))
             except Exception as exc:
                 result.errors.append(f"FRR {daemon} {pid}: {exc}")
+    for rec in [r for r in valid if r["kind"] == "frrlog"]:  # once the daemons are gone
+        try:
+            remove_frr_crashlog(rec["daemon"], rec["pid"])
+        except OSError as exc:
+            failed(rec, f"FRR crash log {frr_crashlog(rec['daemon'], rec['pid'])}", exc)
     for rec in reversed([r for r in valid if r["kind"] == "netns"]):
         try:
             delete_netns(rec["name"])

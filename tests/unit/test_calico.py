@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
 from testbed.errors import SpecError, TestbedError
+from testbed.kernel import procs
 from testbed.model.load import load_spec, parse_spec
+from testbed.model.names import FRR_TMP
 from testbed.model.podnet import pod_network
 from testbed.model.podnet.calico import tunnel_ip, vtep_mac
 from testbed.pods.calico import BlockIpam, veth_name
+from testbed.records import undo
+from testbed.records.journal import frr_crashlog
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "topologies" / "calico-vxlan.yaml"
 
@@ -160,9 +165,20 @@ def test_bgpd_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     conf = tmp_path / "bgpd.conf"
     conf.write_text(bird.frr_bgpd([IPv4Address("10.100.0.1")],
                                   [IPv4Address("10.100.0.2"), IPv4Address("10.100.0.3")]))
-    res = subprocess.run([bgpd, "-C", "-f", str(conf), "--vty_socket", str(tmp_path)],
-                         capture_output=True, text=True, timeout=30)
-    assert res.returncode == 0, res.stdout + res.stderr
+    # `bgpd -C` exits without its shutdown: its crash-log directory, /var/tmp/frr/bgpd.<pid>,
+    # stays unless removed by that pid (and /var/tmp/frr itself, if this made it)
+    made_frr_tmp = not os.path.isdir(FRR_TMP)
+    proc = subprocess.Popen([bgpd, "-C", "-f", str(conf), "--vty_socket", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        procs.stop_popen(proc)
+        undo.remove_frr_crashlog("bgpd", proc.pid)
+        if made_frr_tmp:
+            undo.remove_dir_if_empty(FRR_TMP)
+    assert proc.returncode == 0, out
+    assert not os.path.exists(frr_crashlog("bgpd", proc.pid))
 
 
 def test_bird_accepts_the_rendered_configuration(tmp_path: Path) -> None:
