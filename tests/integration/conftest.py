@@ -3,14 +3,20 @@ a skip would hide a broken data plane, so they fail instead."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
 from testbed.model.load import load_spec
+from testbed.model.names import FRR_TMP, LINK_GROUP, is_own_name
 from testbed.model.spec import ClusterSpec
+from testbed.records.journal import STATE_ROOT
+from tests.support import leaks
+from tests.support.leaks import SESSION_VAR
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"
@@ -35,24 +41,88 @@ def two_node_spec() -> ClusterSpec:
     return load_spec(TOPOLOGIES / "two-node.yaml")
 
 
+# Every process this session starts, and theirs, carries this mark (see tests.support.leaks).
+SESSION_MARK = f"{SESSION_VAR}={os.getpid()}-{uuid.uuid4().hex[:12]}"
+os.environ[SESSION_VAR] = SESSION_MARK.split("=", 1)[1]
+CPU_ROOTS = (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup"))
+# Where ipmininet and Mininet would write if a router's working directory were left at
+# its default, and where FRR keeps crash logs
+TMP_DIRS = (Path("/tmp"), Path("/var/tmp"))
+
+
+def _own_netns() -> tuple[set[str], set[int]]:
+    """The named namespaces with the testbed's names, and their inodes."""
+    names, inodes = set(), set()
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if is_own_name(name):
+            names.add(name)
+            with contextlib.suppress(OSError):
+                inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+    return names, inodes
+
+
+def _session_processes(netns_inodes: set[int]) -> set[str]:
+    """`pid cmdline` of every process this session started (its mark in the process's
+    environment), and of any process in a namespace with the testbed's name."""
+    mark = SESSION_MARK.encode()
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                ours = leaks.carries_mark(f.read(), mark)
+            if not ours and netns_inodes:
+                ours = os.stat(f"/proc/{entry}/ns/net").st_ino in netns_inodes
+            if ours:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                out.add(f"{entry} {cmdline}")
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return out
+
+
+def _links() -> set[str]:
+    out = set()
+    for name in os.listdir("/sys/class/net"):
+        group = None
+        with contextlib.suppress(OSError, ValueError), \
+                open(f"/sys/class/net/{name}/netdev_group") as f:
+            group = int(f.read())
+        if leaks.testbed_link(name, group, LINK_GROUP):
+            out.add(name)
+    return out
+
+
+def _entries(directory: Path, keep) -> set[str]:  # noqa: ANN001 - a name predicate
+    try:
+        return {str(directory / n) for n in os.listdir(directory) if keep(n)}
+    except OSError:
+        return set()
+
+
 def machine_snapshot() -> dict[str, set[str]]:
-    """What a run could leave behind: named netns, interfaces in the machine's namespace,
-    testbed-related processes, the state directory, nodes' cpu cgroups, and files in /tmp
-    and /var/tmp (FRR keeps crash-log directories in /var/tmp/frr; ipmininet writes a key
-    pair to /tmp)."""
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    procs = subprocess.run(["pgrep", "-a", "-f", "mininet:|catatonit|iperf3|/usr/lib/frr/|zebra|"
-                            "dnsmasq|testbed.proxy|"
-                            "staticd"], capture_output=True, text=True).stdout
+    """What a run could leave behind, and only that (tests.support.leaks says why): named
+    netns with the testbed's names; the machine namespace's interfaces the testbed or
+    Mininet names (or in the testbed's link group); this session's processes; the state
+    directory; nodes' cpu cgroups; FRR's crash-log directories in /var/tmp/frr (and that
+    directory itself, the router's mount point); ipmininet's and Mininet's files in /tmp
+    and /var/tmp by their names, and ipmininet's SSH key pair. Files other processes write
+    in /tmp are not looked at."""
+    netns, inodes = _own_netns()
+    frr = Path(FRR_TMP)
     return {
-        "netns": {line.split()[0] for line in netns.splitlines() if line.strip()},
-        "links": set(os.listdir("/sys/class/net")),
-        "procs": {line for line in procs.splitlines() if "pgrep" not in line},
-        "state": {str(p) for p in Path("/run/ktestbed").glob("*")},
-        "cgroups": {str(p) for root in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup")
-                    for p in Path(root).glob("ktb-*")},
-        "tmp": {str(p) for d in ("/tmp", "/var/tmp", "/var/tmp/frr") for p in Path(d).glob("*")
-                if not p.name.startswith("pytest-of-")},
+        "netns": netns,
+        "links": _links(),
+        "procs": _session_processes(inodes),
+        "state": {str(p) for p in STATE_ROOT.glob("*")},
+        "cgroups": set().union(*(_entries(root, is_own_name) for root in CPU_ROOTS)),
+        "frr": _entries(frr, leaks.frr_crashlog) | ({str(frr)} if frr.exists() else set()),
+        "tmp": {p for d in TMP_DIRS for p in _entries(d, leaks.ipmininet_or_mininet_file)}
+        | {p for d in TMP_DIRS for p in leaks.ssh_key_pairs(d)},
     }
 
 
