@@ -216,11 +216,11 @@ def parse_vxlan(text: str) -> list[dict[str, Any]]:
 
 
 def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
-    """Everything from the kernels and the wire: the pod's eth0 MTU and the underlay's
-    read from sysfs; the don't-fragment ping that fills the pod MTU seen on the underlay,
-    its outer packet 50 bytes longer than the pod's and as long as the underlay allows;
-    one byte more refused by the pod's own kernel naming the pod MTU (not by some hop
-    further on) and never on the wire."""
+    """Everything from the kernels and the wire: the pod's eth0 MTU (netlink) and the
+    underlay's (the node's sysfs); the don't-fragment ping that fills the pod MTU seen on
+    the underlay, its outer packet 50 bytes longer than the pod's and as long as the
+    underlay allows; one byte more refused by the pod's own kernel naming the pod MTU (not
+    by some hop further on) and never on the wire."""
     fits, over = e["fits"], e["over"]
     packets = e["packets"]
     if not packets and not fits["ok"]:
@@ -244,7 +244,7 @@ def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
              bool(wanted) and all(
                  (p["outer_src"], p["outer_dst"], p["port"], p["vni"])
                  == (e["src_node_ip"], e["dst_node_ip"], 8472, 1) for p in wanted)},
-        f"pod {e['src']} eth0 MTU {e['pod_mtu']} (sysfs) on an underlay of "
+        f"pod {e['src']} eth0 MTU {e['pod_mtu']} (from its kernel) on an underlay of "
         f"{e['underlay_mtu']}; ping -M do -s {fits['size']} ({fits['size'] + 28} bytes) "
         f"{'crossed' if fits['ok'] else 'failed'}, -s {over['size']} "
         f"{'crossed' if over['ok'] else 'failed'} ("
@@ -267,8 +267,13 @@ class VxlanMtu(ModeClaim):
         with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-vxlan.yaml")) as c:
             src, dst = "pod-1", "pod-3"
             node = c.pod(src).node
-            pod_mtu = _sysfs_int(c.pod(src).exec(["cat", "/sys/class/net/eth0/mtu"]),
-                                 f"{src}'s eth0 MTU")
+            # over netlink: a pod has no /sys of its own (a `cat /sys/class/net/eth0/mtu`
+            # run in its network namespace reads the machine's eth0)
+            links = ip_json(c.pod(src).exec(["ip", "-j", "link", "show", "eth0"]),
+                            f"{src}'s eth0")
+            if len(links) != 1 or not isinstance(links[0].get("mtu"), int):
+                raise TestbedError(f"{src}'s eth0: no MTU in {links!r:.200}")
+            pod_mtu = links[0]["mtu"]
             underlay_mtu = _sysfs_int(c.exec_node(node, ["cat", f"/sys/class/net/"
                                                          f"{underlay_intf(node)}/mtu"]),
                                       f"{node}'s underlay MTU")
