@@ -27,7 +27,16 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.base import OWN_CLUSTERS, Claim, Context, Figure, Result, Verdict, keep_evidence
+from experiments.base import (
+    OWN_CLUSTERS,
+    Claim,
+    Context,
+    Figure,
+    Result,
+    Verdict,
+    keep_evidence,
+    retry,
+)
 from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import (
     CLIENT,
@@ -498,7 +507,10 @@ def _kill_during(c: Cluster, ctx: Context, mode: str) -> dict[str, Any]:
     proxy = c.services.proxies[node]
     client = start_client(c, f"down-{mode}", 60, 0.05, out)
     try:
-        time.sleep(1.0)
+        # kill once enough connections are over (the judge needs 5 before; on a loaded
+        # machine a fixed second gave 3 in userspace mode)
+        retry(lambda: out.read_text(errors="replace").count('"seq"'), lambda n: n >= 10,
+              timeout_s=10.0)
         killed_at = time.time()
         c.services.kill_proxy(node)
         client.wait(timeout=120)
