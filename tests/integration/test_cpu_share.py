@@ -19,19 +19,22 @@ from .conftest import TOPOLOGIES, machine_snapshot
 
 HOG = ["sh", "-c", "while :; do :; done"]
 WINDOW_S = 2.0
+WINDOWS = 5  # windows tried for one where the machine's other load leaves room to see a cap
+ROOM = 2.0  # the uncapped node must get this many times the cap for the cap to show
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cores_used(groups: list[list[int]]) -> list[float]:
+    """Cores each group of processes used over one and the same window: the groups are
+    measured side by side, so other load on the machine weighs on all of them alike."""
+    def total(pids: list[int]) -> float:
+        return sum(procs.cpu_seconds(p) or 0.0 for p in pids)
 
-
-def cores_used(pids: list[int]) -> float:
-    before = sum(cpu_seconds(p) for p in pids)
+    before = [total(g) for g in groups]
+    t0 = time.monotonic()
     time.sleep(WINDOW_S)
-    return (sum(cpu_seconds(p) for p in pids) - before) / WINDOW_S
+    after = [total(g) for g in groups]
+    elapsed = time.monotonic() - t0
+    return [(a - b) / elapsed for a, b in zip(after, before)]
 
 
 def group_of(pid: int) -> str:
@@ -43,11 +46,20 @@ def group_of(pid: int) -> str:
 
 @pytest.mark.skipif(bool(cgroups.problems()), reason="; ".join(cgroups.problems()))
 def test_a_busy_node_gets_its_share_and_no_more() -> None:
+    """Two hogs on node-1 (a tenth of the machine) and one on node-2 (all of it), measured
+    in the same windows. The cap is absolute (other load can only lower what node-1 gets);
+    that node-2 is not held to it is judged against what node-1 got in the same window,
+    not against a free-core figure that other load on the machine takes away. A window
+    counts only if node-2 got ROOM times node-1's cap: with less, a node without a cap
+    would not have got more than its cap either (the two nodes' groups weigh the same),
+    and the window shows nothing."""
     before = machine_snapshot()
     d = load_spec(TOPOLOGIES / "two-node.yaml").to_dict()
     d["cpu"] = 0.1  # every node: a tenth of the machine ...
     d["nodes"][1]["cpu"] = 1.0  # ... but node-2, given all of it
     cpus = os.cpu_count() or 1
+    share = 0.1 * cpus  # cores' worth
+    windows = []
     with Cluster(parse_spec(d)) as c:
         # everything of node-1 is in its group: shell, pause, container, exec'd commands
         pod = c.pods_by_node()["node-1"][0]
@@ -59,19 +71,31 @@ def test_a_busy_node_gets_its_share_and_no_more() -> None:
         hogs_1 = [c.popen_node("node-1", HOG), c.pod(pod).popen(HOG)]
         hogs_2 = [c.popen_node("node-2", HOG)]
         try:
-            limited = cores_used([p.pid for p in hogs_1])
-            free = cores_used([p.pid for p in hogs_2])
-            throttled = c.cpu_stat("node-1")
+            time.sleep(0.5)  # the hogs running, node-1's group at its quota
+            for _ in range(WINDOWS):
+                throttled_before = c.cpu_stat("node-1").get("nr_throttled", 0)
+                limited, free = cores_used([[p.pid for p in hogs_1], [p.pid for p in hogs_2]])
+                throttled = c.cpu_stat("node-1").get("nr_throttled", 0) - throttled_before
+                windows.append((limited, free, throttled))
+                print(f"node-1 (share {share:.2f} core): {limited:.3f} cores; "
+                      f"node-2: {free:.3f}; node-1 throttled {throttled} times")
+                if free >= ROOM * share:
+                    break
         finally:
             for p in hogs_1 + hogs_2:
                 procs.stop_popen(p)
-    share = 0.1 * cpus  # cores' worth
-    print(f"node-1 (share {share:.2f} core): {limited:.3f} cores; node-2: {free:.3f}; "
-          f"{throttled}")
-    assert limited <= share * 1.3, (limited, share)  # two hogs held to a tenth together
-    assert free >= 0.6, free  # node-2's one hog runs freely (a whole core, less noise)
-    assert throttled.get("nr_throttled", 0) > 0, throttled
     assert machine_snapshot() == before
+    # the cap, in every window: other load can only lower what node-1 gets
+    assert all(limited <= share * 1.3 for limited, _, _ in windows), (share, windows)
+    limited, free, throttled = windows[-1]
+    if free < ROOM * share:
+        pytest.skip(f"the machine's other load left node-2 (no cap) {free:.2f} cores in "
+                    f"each of {WINDOWS} windows, under {ROOM:g} times node-1's cap of "
+                    f"{share:.2f}: a cap cannot show; windows {windows}")
+    # node-2 is not held to node-1's share: in the same window its one hog got well over
+    # what node-1's two got together (a group without its cap gets as much as node-2's)
+    assert free >= 1.5 * limited, (limited, free)
+    assert throttled > 0, windows  # the kernel held node-1 back in that window
 
 
 def test_a_stopped_node_is_frozen_then_resumed() -> None:
