@@ -4,7 +4,7 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: setup run quick test unit integration lint clean
+.PHONY: setup run quick test unit integration lint mutate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,9 @@ integration: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+mutate: setup  ## mutation testing of the verdicts, parsers and statistics (minutes; no root)
+	$(PYTHON) scripts/mutate.py $(ARGS)
 
 clean: setup  ## remove what a crashed run left behind (recorded objects only)
 	$(VENV)/bin/testbed clean
