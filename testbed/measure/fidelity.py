@@ -225,8 +225,8 @@ def parse_proc_stat(text: str) -> tuple[dict[str, CpuTimes], int]:
         if not parts:
             continue
         if parts[0].startswith("cpu") and parts[0] != "cpu":
-            values = [int(v) for v in parts[1:9]] + [0] * max(0, 8 - len(parts[1:9]))
-            cpus[parts[0]] = CpuTimes(*values[:8])
+            # an older kernel's line is shorter: the missing counters are 0
+            cpus[parts[0]] = CpuTimes(*([int(v) for v in parts[1:9]] + [0] * 8)[:8])
         elif parts[0] == "procs_running":
             running = int(parts[1])
     return cpus, running
@@ -315,9 +315,11 @@ def reaped_since(a: Snapshot, b: Snapshot, own_a: Iterable[int], own_b: set[int]
         now = b.tasks.get(pid)
         if then is None or (now is not None and now.started == then.started):
             continue
-        ancestor, hops = then.ppid, 0
-        while ancestor not in alive and ancestor in a.tasks and hops < len(a.tasks):
-            ancestor, hops = a.tasks[ancestor].ppid, hops + 1
+        ancestor, visited = then.ppid, set()
+        # (a scan is not atomic: a reused pid could make a loop of parents)
+        while ancestor not in alive and ancestor in a.tasks and ancestor not in visited:
+            visited.add(ancestor)
+            ancestor = a.tasks[ancestor].ppid
         if ancestor in alive:
             folded[ancestor] = folded.get(ancestor, 0) + then.total
     out = 0
@@ -364,7 +366,7 @@ def sample(a: Snapshot, b: Snapshot, own: Iterable[int],
         softirq_max = max(softirq_max, 100.0 * (now.softirq - then.softirq) / d_total)
     cores = len(b.cpus) or 1
     residual = machine - emu - kernel_ticks - TOLERANCE_TICKS * cores
-    foreign_ticks = max(residual, seen_ticks, 0)
+    foreign_ticks = max(residual, seen_ticks)  # (seen_ticks is never below 0)
     per_core = CLK_TCK * dt
     return Sample(a.t, b.t, cores, foreign_ticks / per_core, seen_ticks / per_core, runnable,
                   100.0 * steal / total if total else 0.0, softirq_max,

@@ -33,8 +33,10 @@ def test_parse_proc_stat_per_cpu_and_run_queue() -> None:
     assert cpus["cpu1"].total == 840 and cpus["cpu1"].busy == 335
     # what processes and the kernel did: user, nice, system, irq, softirq; not steal
     assert f.CpuTimes(1, 2, 4, 1000, 1000, 8, 16, 32).used == 31
-    short, _ = f.parse_proc_stat("cpu0 1 2 3 4\n")  # an old kernel's shorter line
-    assert short["cpu0"] == f.CpuTimes(1, 2, 3, 4, 0, 0, 0, 0)
+    short, none = f.parse_proc_stat("cpu0 1 2 3 4\n\ncpu1 5 6 7 8 9 10 11 12 13 14\n")
+    assert short["cpu0"] == f.CpuTimes(1, 2, 3, 4, 0, 0, 0, 0)  # an old kernel's line
+    assert short["cpu1"] == f.CpuTimes(5, 6, 7, 8, 9, 10, 11, 12)  # past an empty line
+    assert none == 0  # no procs_running line
 
 
 def test_parse_task_stat_with_a_name_holding_spaces_and_parentheses() -> None:
@@ -55,6 +57,8 @@ def test_parse_task_stat_with_a_name_holding_spaces_and_parentheses() -> None:
 
 HOST, NODE, POD, OTHER = "net:[1]", "net:[2]", "net:[3]", "net:[9]"
 ROOT = 100
+B = 1000  # every process of `machine()` has used this much before the first snapshot
+C = 500  # and reaped children that used this much
 
 
 def T(pid: int, ppid: int, ticks: int = 0, netns: str = HOST, children: int = 0,
@@ -69,9 +73,10 @@ def machine(**extra: f.Task) -> list[f.Task]:
     init in the node's namespace (300); init, kthreadd and a kworker; a process of
     someone else (900) and a loop started with `ip netns exec` in a namespace of its own
     (901)."""
-    tasks = [T(1, 0, name="init"), T(2, 0, kernel=True), T(50, 2, kernel=True),
-             T(ROOT, 1), T(101, ROOT, netns=NODE), T(102, ROOT), T(103, 102, netns=POD),
-             T(300, 1, netns=NODE), T(900, 1), T(901, 1, netns=OTHER)]
+    tasks = [T(1, 0, B, name="init", children=C), T(2, 0, B, kernel=True),
+             T(50, 2, B, kernel=True), T(ROOT, 1, B, children=C),
+             T(101, ROOT, B, NODE, children=C), T(102, ROOT, B, children=C),
+             T(103, 102, B, POD), T(300, 1, B, NODE), T(900, 1, B), T(901, 1, B, OTHER)]
     by_pid = {t.pid: t for t in tasks}
     for t in extra.values():
         by_pid[t.pid] = t
@@ -95,18 +100,25 @@ def test_the_emulation_is_what_the_run_created_not_any_other_namespace() -> None
     assert f.emulation(tasks, 4242, HOST) == (set(), frozenset())
     assert f.kernel_threads(tasks) == {2, 50}
     assert f.kernel_threads({7: T(7, 1, kernel=True)}) == {7}  # by flag, whatever its parent
+    assert f.kernel_threads({8: T(8, 2)}) == {8}  # by parent, whatever its flags
+    # a namespace that could not be read ("") is nobody's: it makes nothing the emulation's
+    unread = {t.pid: t for t in machine(shell=T(101, ROOT, netns=""),
+                                        other=T(903, 1, netns=""))}
+    assert 903 not in f.emulation(unread, ROOT, HOST)[0]
+    assert f.emulation(unread, ROOT, HOST)[1] == frozenset({POD})
 
 
 def cpus(used: int, steal: int = 0, softirq: int = 0, idle: int = 0,
          n: int = 2) -> dict[str, f.CpuTimes]:
     """`n` CPUs sharing `used` ticks of user time (`softirq` of it as softirq), `steal`
-    and `idle` ticks."""
+    and `idle` ticks, on top of what every counter held already (since boot)."""
     out = {}
     for i in range(n):
         share = used // n + (used % n if i == 0 else 0)
         soft = softirq // n + (softirq % n if i == 0 else 0)
         st = steal // n + (steal % n if i == 0 else 0)
-        out[f"cpu{i}"] = f.CpuTimes(share - soft, 0, 0, idle // n, 0, 0, soft, st)
+        out[f"cpu{i}"] = f.CpuTimes(*(10_000 + i + v for v in (
+            share - soft, 0, 0, idle // n, 0, 0, soft, st)))
     return out
 
 
@@ -116,10 +128,10 @@ def snap(t: float, cpu: dict[str, f.CpuTimes], tasks: list[f.Task],
 
 
 def one_second(before: list[f.Task], after: list[f.Task], used: int,
-               **kw: int) -> f.Sample:
+               seconds: float = 1.0, **kw: int) -> f.Sample:
     """The sample of one second in which the machine was busy `used` ticks."""
-    a = snap(0.0, cpus(0), before)
-    b = snap(1.0, cpus(used, **kw), after)
+    a = snap(10.0, cpus(0), before)
+    b = snap(10.0 + seconds, cpus(used, **kw), after)
     own_a = f.emulation(a.tasks, ROOT, HOST)[0]
     own_b = f.emulation(b.tasks, ROOT, HOST)[0]
     return f.sample(a, b, own_b, own_a)
@@ -132,9 +144,9 @@ def cores(ticks: int, n: int = 2) -> float:
 
 def test_the_emulations_cpu_is_not_foreign() -> None:
     before = machine()
-    after = machine(shell=T(101, ROOT, 80, NODE), pause=T(103, 102, 10, POD),
-                    daemon=T(300, 1, 30, NODE), runner=T(ROOT, 1, 40), kw=T(50, 2, 5,
-                                                                          kernel=True))
+    after = machine(shell=T(101, ROOT, B + 80, NODE, children=C),
+                    pause=T(103, 102, B + 10, POD), daemon=T(300, 1, B + 30, NODE),
+                    runner=T(ROOT, 1, B + 40, children=C), kw=T(50, 2, B + 5, kernel=True))
     s = one_second(before, after, 80 + 10 + 30 + 40 + 5)
     assert s.foreign_cpu == 0.0 and s.foreign_seen_cpu == 0.0 and s.foreign == ()
     assert s.cores == 2
@@ -143,8 +155,8 @@ def test_the_emulations_cpu_is_not_foreign() -> None:
 def test_a_loop_in_a_namespace_of_its_own_is_foreign() -> None:
     """The issue's first finding: `ip netns exec` in another namespace was taken for the
     emulation's own."""
-    after = machine(shell=T(101, ROOT, 60, NODE),
-                    loop=T(901, 1, HZ, OTHER, state="R", name="busy"))
+    after = machine(shell=T(101, ROOT, B + 60, NODE, children=C),
+                    loop=T(901, 1, B + HZ, OTHER, state="R", name="busy"))
     s = one_second(machine(), after, 60 + HZ)
     # the residual (a core, less the tolerance), never less than what was seen by name
     assert s.foreign_cpu == pytest.approx(1.0) and s.foreign_seen_cpu == pytest.approx(1.0)
@@ -153,6 +165,9 @@ def test_a_loop_in_a_namespace_of_its_own_is_foreign() -> None:
     assert more.foreign_cpu == pytest.approx(cores(HZ + 50))
     assert s.foreign == (("busy (901)", pytest.approx(1.0)),) and s.foreign_runnable == 1
     assert f.judge([s]).codes == ("foreign_cpu",)
+    # over two seconds, the same ticks are half a core
+    slow = one_second(machine(), after, 60 + HZ, seconds=2.0)
+    assert slow.foreign_cpu == pytest.approx(0.5) and slow.foreign[0][1] == pytest.approx(0.5)
 
 
 def test_short_lived_processes_are_counted_from_proc_stat() -> None:
@@ -168,23 +183,33 @@ def test_short_lived_processes_are_counted_from_proc_stat() -> None:
     s2 = one_second(machine(), machine(new=T(950, 1, 30, name="new")), 30)
     assert s2.foreign_seen_cpu == pytest.approx(0.3)
     assert s2.foreign_cpu == pytest.approx(0.3)  # seen beats a residual under tolerance
+    # a tick is a tick
+    tick = one_second(machine(), machine(hog=T(900, 1, B + 1)), 1)
+    assert tick.foreign_seen_cpu == pytest.approx(1 / HZ)
+    assert tick.foreign == (("p900 (900)", pytest.approx(1 / HZ)),)
 
 
 def test_an_emulation_child_that_exits_and_is_reaped_is_not_foreign() -> None:
     """A child seen with 50 ticks, then 20 more before it exits: its parent (the
     spawner) reaps it, so the parent's cutime grows by all 70. Only 20 are new: counting
     70 would hide 50 ticks of someone else's CPU."""
-    before = machine(child=T(104, 102, 50, POD))
-    after = machine(spawner=T(102, ROOT, 0, children=70))
+    before = machine(child=T(104, 102, 50, POD), sibling=T(106, 102, 300, POD))
+    after = machine(spawner=T(102, ROOT, B, children=C + 70),
+                    sibling=T(106, 102, 300, POD))  # alive, idle: not reaped
     hidden = 60  # a foreign storm's ticks, in /proc/stat only
     s = one_second(before, after, 20 + hidden)
     assert s.foreign_cpu == pytest.approx(cores(hidden))
     # a grandchild and its parent both gone: folded into the ancestor still alive
     before = machine(c=T(104, 102, 30, POD), g=T(105, 104, 40, POD))
-    after = machine(spawner=T(102, ROOT, 0, children=30 + 40 + 10))
+    after = machine(spawner=T(102, ROOT, B, children=C + 30 + 40 + 10))
+    assert one_second(before, after, 10 + hidden).foreign_cpu == pytest.approx(cores(hidden))
+    # children of two parents, each reaped by its own
+    before = machine(c=T(104, 102, 30, POD), d=T(107, 101, 40, NODE))
+    after = machine(spawner=T(102, ROOT, B, children=C + 35),
+                    shell=T(101, ROOT, B, NODE, children=C + 45))
     assert one_second(before, after, 10 + hidden).foreign_cpu == pytest.approx(cores(hidden))
     # a child whose CPU all came in the interval (not seen before): all of it is new
-    after = machine(spawner=T(102, ROOT, 0, children=70))
+    after = machine(spawner=T(102, ROOT, B, children=C + 70))
     assert one_second(machine(), after, 70 + hidden).foreign_cpu == pytest.approx(
         cores(hidden))
 
@@ -194,7 +219,7 @@ def test_a_child_reparented_to_init_takes_its_cpu_there() -> None:
     init's cutime, not the emulation's, so nothing is taken back from the emulation (only
     its CPU since the last snapshot, 5 ticks, is lost and reads as foreign)."""
     before = machine(child=T(104, 102, 500, POD))
-    after = machine(init=T(1, 0, 0, children=505, name="init"))
+    after = machine(init=T(1, 0, B, children=C + 505, name="init"))
     hidden = 60
     s = one_second(before, after, 5 + hidden)
     assert s.foreign_cpu == pytest.approx(cores(5 + hidden))
@@ -216,7 +241,7 @@ def test_a_reused_pid_is_a_new_process() -> None:
 def test_kernel_threads_and_the_tolerance() -> None:
     """A kworker's CPU is the kernel's; a tick or two of tick-sampling noise per CPU is
     forgiven, no more."""
-    after = machine(kw=T(50, 2, 30, kernel=True))
+    after = machine(kw=T(50, 2, B + 30, kernel=True))
     assert one_second(machine(), after, 30).foreign_cpu == 0.0
     noise = TOL * 2  # what is forgiven on 2 CPUs
     assert one_second(machine(), machine(), noise).foreign_cpu == 0.0
@@ -225,8 +250,14 @@ def test_kernel_threads_and_the_tolerance() -> None:
 
 def test_steal_softirq_and_busy_shares() -> None:
     a = snap(0.0, cpus(0), machine())
-    b = snap(1.0, {"cpu0": f.CpuTimes(80, 0, 0, 0, 0, 0, 20, 0),
-                   "cpu1": f.CpuTimes(30, 0, 10, 50, 0, 0, 0, 10)}, machine(), running=4)
+
+    def later(cpu: str, *ticks: int) -> f.CpuTimes:
+        return f.CpuTimes(*(x + y for x, y in zip(
+            (getattr(a.cpus[cpu], k) for k in ("user", "nice", "system", "idle", "iowait",
+                                               "irq", "softirq", "steal")), ticks)))
+
+    b = snap(1.0, {"cpu0": later("cpu0", 80, 0, 0, 0, 0, 0, 20, 0),
+                   "cpu1": later("cpu1", 30, 0, 10, 50, 0, 0, 0, 10)}, machine(), running=4)
     s = f.sample(a, b, f.emulation_pids(b.tasks, ROOT, HOST))
     assert s.steal_pct == 5.0 and s.softirq_max_pct == 20.0 and s.busy_pct == 75.0
     assert s.procs_running == 4
@@ -235,10 +266,15 @@ def test_steal_softirq_and_busy_shares() -> None:
     stolen = f.sample(a, snap(1.0, cpus(0, steal=30, idle=170), machine()), set())
     assert stolen.foreign_cpu == 0.0 and stolen.steal_pct == 15.0
     # a CPU that appeared, or whose counters did not move, adds nothing
-    odd = f.sample(snap(0.0, {"cpu0": f.CpuTimes(0, 0, 0, 0, 0, 0, 0, 0)}, []),
-                   snap(1.0, {"cpu0": f.CpuTimes(0, 0, 0, 0, 0, 0, 0, 0),
-                              "cpu9": f.CpuTimes(50, 0, 0, 50, 0, 0, 0, 0)}, []), set())
-    assert odd.busy_pct == 0.0 and odd.steal_pct == 0.0 and odd.foreign_cpu == 0.0
+    still = f.CpuTimes(7, 0, 0, 7, 0, 0, 0, 0)
+    odd = f.sample(snap(0.0, {"cpu1": still, "cpu2": f.CpuTimes(10, 0, 0, 10, 0, 0, 0, 0)},
+                        []),
+                   snap(1.0, {"cpu9": f.CpuTimes(50, 0, 0, 50, 0, 0, 0, 0), "cpu1": still,
+                              "cpu2": f.CpuTimes(70, 0, 0, 50, 0, 0, 0, 0)}, []), set())
+    assert odd.busy_pct == 60.0 and odd.steal_pct == 0.0 and odd.softirq_max_pct == 0.0
+    assert odd.foreign_cpu == pytest.approx((60 - 3 * TOL) / HZ) and odd.cores == 3
+    none = f.sample(snap(0.0, {}, []), snap(1.0, {}, []), set())
+    assert none.cores == 1 and none.busy_pct == 0.0 and none.foreign_cpu == 0.0
 
 
 def sample_of(foreign_cpu: float = 0.0, runnable: int = 0, steal: float = 0.0,
@@ -336,12 +372,17 @@ def test_foreign_tasks_waiting_to_run() -> None:
     hog = f.judge(series([1.0, 1.0], runnable=1))
     assert hog.codes == ("foreign_cpu", "foreign_runnable")
     assert f.judge([]).verdict == "unknown" and f.judge([]).codes == ("unsampled",)
+    assert f.judge([]).reasons == ("nothing was sampled during this measurement",)
 
 
 def test_the_reason_names_what_was_seen() -> None:
-    who = (("busy (901)", 0.9), ("sh (77)", 0.05))
+    who = (("sh (77)", 0.9), ("busy (901)", 0.05))
     j = f.judge(series([1.0, 1.0], seen=0.95, who=who))
-    assert j.reasons[0].endswith("; seen: busy (901) 0.90, sh (77) 0.05")
+    assert j.reasons[0].endswith("(foreign CPU): 1.00 cores on average (more than 0.20: "
+                                 "10% of 2 cores); seen: sh (77) 0.90, busy (901) 0.05")
+    nobody = f.judge(series([1.0, 1.0])).reasons[0]
+    assert nobody.endswith("10% of 2 cores); most of it in processes too short-lived to "
+                           "be seen")
     assert f.judge(series([1.0, 1.0], seen=0.4, who=(("x (1)", 0.4),))).reasons[0].endswith(
         "; seen: x (1) 0.40; most of it in processes too short-lived to be seen")
     assert f.judge(series([1.0, 1.0], seen=0.5, who=(("x (1)", 0.5),))).reasons[0].endswith(
@@ -354,6 +395,74 @@ def test_the_reason_names_what_was_seen() -> None:
     assert reason.endswith("; seen: loud (6) 1.00") and "calm" not in reason
     four = tuple((f"p ({i})", 0.3 - i * 0.01) for i in range(4))
     assert "p (3)" not in f.judge(series([1.2, 1.2], seen=1.2, who=four)).reasons[0]
+
+
+def test_the_busiest_foreign_processes_first_five_at_most() -> None:
+    after = machine(**{f"p{i}": T(910 + i, 1, 10 * (i + 1), name=f"n{9 - i}")
+                       for i in range(7)})
+    s = one_second(machine(), after, 280)
+    assert [n for n, _ in s.foreign] == [f"n{9 - i} ({910 + i})" for i in (6, 5, 4, 3, 2)]
+    assert s.foreign[0][1] == pytest.approx(0.7)
+    assert s.foreign_seen_cpu == pytest.approx(2.8)
+
+
+def test_midpoint_of_two_reads_of_proc_stat() -> None:
+    early = {"cpu0": f.CpuTimes(10, 20, 30, 40, 50, 60, 70, 80)}
+    late = {"cpu0": f.CpuTimes(21, 40, 60, 80, 100, 120, 140, 160),
+            "cpu1": f.CpuTimes(1, 1, 1, 1, 1, 1, 1, 1)}
+    mid = f._midpoint(early, late)
+    assert mid["cpu0"] == f.CpuTimes(15, 30, 45, 60, 75, 90, 105, 120)
+    assert mid["cpu1"] == late["cpu1"]  # came online between the reads: the later
+
+
+def test_the_monitor_remembers_the_emulations_namespaces(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's shell exits (teardown) while a daemon it started, re-parented to init,
+    still runs in its namespace: still the emulation's, because the monitor saw the
+    namespace hold the emulation before."""
+    first = snap(0.0, cpus(0), machine())
+    gone = [t for t in machine(daemon=T(300, 1, B + 50, NODE)) if t.pid != 101]
+    second = snap(1.0, cpus(50), gone)
+    queue = [first, second]
+
+    def fake() -> f.Snapshot:
+        if not queue:
+            raise OSError("no /proc")
+        return queue.pop(0)
+
+    monkeypatch.setattr(f, "read_snapshot", fake)
+    m = f.Monitor(interval_s=10.0, root=ROOT)
+    m.root_netns = HOST
+    assert m.mark() == 0.0 and m.samples == []  # one snapshot: nothing to compare yet
+    assert m.mark() == 1.0 and len(m.samples) == 1
+    assert m.samples[0].foreign_cpu == 0.0 and m.netns == frozenset({NODE, POD})
+    assert m.window(0.5, 2.0) == m.samples and m.window(2.0, 3.0) == []
+    m.mark()  # no /proc: nothing sampled
+    assert len(m.samples) == 1
+    # the same two snapshots without the memory: the daemon's CPU reads as foreign
+    fresh = f.emulation(second.tasks, ROOT, HOST)[0]
+    assert f.sample(first, second, fresh).foreign_cpu == pytest.approx(0.5)
+
+
+def test_the_monitor_thread_samples_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+
+    def fake() -> f.Snapshot:
+        clock[0] += 1.0
+        return snap(clock[0], cpus(0), machine())
+
+    monkeypatch.setattr(f, "read_snapshot", fake)
+    with f.Monitor(interval_s=0.01, root=ROOT) as m:
+        deadline = 100
+        while len(m.samples) < 3 and deadline:
+            import time
+
+            time.sleep(0.01)
+            deadline -= 1
+    assert m._thread is not None and not m._thread.is_alive()
+    count = len(m.samples)
+    assert count >= 3 and all(s.foreign_cpu == 0.0 for s in m.samples)
+    assert [s.end for s in m.samples] == [float(i) for i in range(2, count + 2)]
 
 
 def test_overlapping_windows() -> None:
@@ -387,7 +496,13 @@ def test_judge_run() -> None:
     old = f.judge_run([unit("x", "suspect", "foreign_burst", peak="")])
     assert old["reasons"] == ["1 of 1 measurement(s): a burst of CPU used outside the "
                               "emulation (foreign CPU) (e.g. x)"]
-    assert f.judge_run([])["verdict"] == "suspect"  # nothing monitored is not `ok`
+    assert f.judge_run([]) == {"verdict": "suspect",  # nothing monitored is not `ok`
+                               "reasons": ["no measurement was monitored"]}
+    many = f.judge_run([unit(x, "suspect", "rate") for x in "abcd"])
+    assert many["reasons"] == ["4 of 4 measurement(s): a shaped link not at its configured "
+                               "rate (e.g. a, b, c)"]
+    assert f.judge_run([unit("a", "suspect", "new_code")])["reasons"] == [
+        "1 of 1 measurement(s): new_code (e.g. a)"]  # a code this version does not know
 
 
 def test_summary_in_one_cell() -> None:
