@@ -9,7 +9,8 @@
     testbed graph topologies/two-node.yaml -o cluster.svg
 
 Exit status: 0 success, 1 a command or the bring-up failed, 2 bad input (topology file or
-arguments), 130 interrupted.
+arguments), 130 interrupted; `compare --fail-on-difference`: 0 same, 1 differs, 3 cannot
+tell, 2 bad input.
 """
 
 from __future__ import annotations
@@ -131,20 +132,23 @@ def cmd_clean(_args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare runs (testbed.results.compare): Markdown on stdout, or a file (.md with
-    its figure beside it, .html self-contained). No root needed."""
+    its figure beside it, .html self-contained). No root needed. Exit status: 2 bad input;
+    with --fail-on-difference 0 same, 1 differs, 3 cannot tell; without it 0."""
     from testbed.results import compare
     from testbed.results.html import render_html
     from testbed.results.rundir import RunDir
 
     if len(args.runs) < 2:
         raise UsageError("compare needs two runs or more (the first is the reference)")
+    margins = compare.Margins.parse(args.margin or [])
     runs = [compare.Run.load(RunDir.open(path)) for path in args.runs]
+    comparisons = [compare.compare(runs[0], other, args.gate, margins) for other in runs[1:]]
     png = compare.ratios_png(runs)
     out: Path | None = args.output
     figure = None
     if out is not None and png is not None:
         figure = out.with_suffix(".png").name
-    text = compare.markdown(runs, figure)
+    text = compare.markdown(runs, figure, args.gate, margins, comparisons)
     if out is None:
         print(text)
     elif out.suffix == ".html":
@@ -156,11 +160,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         write_whole(out, text)
     if out is not None:
         print(f"comparison: {out}")
-    diff = [d for other in runs[1:] for d in compare.differs(runs[0], other)]
-    if diff and args.fail_on_difference:
-        print("differs: " + "; ".join(diff), file=sys.stderr)
-        return 1
-    return 0
+    answer = compare.outcome(comparisons)
+    if not args.fail_on_difference:
+        return 0
+    if answer != compare.SAME:
+        why = [w for c in comparisons for w in c.reasons()]
+        print(f"{answer}: " + "; ".join(why), file=sys.stderr)
+    return compare.EXIT[answer]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -209,14 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("clean", help="remove what a crashed run left behind (and nothing else)")
     c.set_defaults(func=cmd_clean)
     m = sub.add_parser("compare", help="compare runs: verdicts, paired ratios and metrics "
-                                       "(rank test), environment differences; no root")
+                                       "(differs / same within a margin / cannot tell), "
+                                       "environment differences; no root")
     m.add_argument("runs", type=Path, nargs="+", metavar="RUN",
                    help="run directories; every later one is compared with the first")
     m.add_argument("-o", "--output", type=Path, default=None,
                    help="write the comparison here (.md with a .png beside it, or .html)")
     m.add_argument("--fail-on-difference", action="store_true",
-                   help="exit 1 if a verdict changed or a paired ratio differs "
-                        "significantly (for CI against a stored reference run)")
+                   help="exit 0 only if every gated metric is the same within its margin "
+                        "and no verdict changed; 1 if something differs, 3 if these rounds "
+                        "cannot tell (for CI against a stored reference run); 2 bad input")
+    m.add_argument("--gate", choices=["all", "ratios"], default="all",
+                   help="what decides the answer: every metric (default), or only the "
+                        "verdicts and the paired ratios to node-node (what travels between "
+                        "machines; absolute figures move 2-3x between machines of a kind)")
+    m.add_argument("--margin", action="append", metavar="[WHAT=]FRACTION",
+                   help="how large a change still counts as the same: 0.1 is +-10 %% for "
+                        "paired ratios and absolute figures; ratios=, absolute= or "
+                        "METRIC= for one kind or metric (repeatable; defaults: ratios and "
+                        "absolute 0.15, retransmits 1.0, ttl 0.01)")
     m.set_defaults(func=cmd_compare)
     g = sub.add_parser("graph", help="draw a topology's cluster as SVG or PNG (no root)")
     g.add_argument("topology", type=Path)

@@ -1,21 +1,51 @@
 """Two (or more) runs side by side: did the verdicts change, did the numbers move, and
-what differed about the machine (issue 13). Pure functions of run directories' contents.
+what differed about the machine (issues 13 and 23). Pure functions of run directories'
+contents.
 
     testbed compare RUN_A RUN_B [RUN_C ...] [-o comparison.md|.html] [--fail-on-difference]
+                    [--gate all|ratios] [--margin [WHAT=]FRACTION ...]
 
 Every later run is compared with the first (the reference: a stored result, for CI's "did
-this change the numbers"):
+this change the numbers"). Each metric gets one of three answers, never a bare "no
+significant difference" (which at few rounds says nothing):
 
-- verdicts: each claim's in both, `same` or `changed`;
-- paired ratios (each path's throughput over node-node's in the same round, the figure
-  that travels between runs): medians, their ratio with a bootstrap interval, and a
-  two-sided Mann-Whitney rank test on the per-round ratios; `significant` below ALPHA,
-  `no difference` above, and `too few rounds` when even complete separation could not
-  reach ALPHA (three rounds a side cannot: the smallest p is 0.10);
-- every other metric (per experiment, path class and metric), the same way;
-- the environment: what differs in the metadata (kernel, packages, CPU, parameters,
-  pinning, code, topology) and each run's fidelity verdict with its reasons, since a
-  difference measured on a disturbed run says little.
+- `differs`: the test of "no change" (Welch's t on the log values, testbed.results.stats)
+  rejects it, Holm-adjusted over the family, and the change is not shown to lie within
+  the margin: the report gives the direction and size, B/A with its 95 % interval;
+- `same`: the two one-sided tests (TOST) show the change lies within the margin (the 90 %
+  interval of B/A inside [1/(1+m), 1+m]); this answer takes precedence over a change that
+  is significant but smaller than what the margin says matters;
+- `cannot tell`: neither, with the smallest change these rounds could have detected
+  (80 % power at the family's first Holm level, alpha / family size) and the rounds a side
+  that would tell a change as large as the margin.
+
+What is compared: the verdicts (a changed one is a difference); the paired ratios (each
+path's throughput over node-node's in the same round: what travels between machines);
+every other metric per experiment, path class and metric, one value per round (the median
+of a round's values: rounds, not pod pairs, are the repeated measurement). The gate says
+which of them decide the answer: `all` (default) every metric, `ratios` the verdicts and
+the paired ratios only (absolute figures move 2-3x between machines of the same kind); the
+rest is still shown, marked "not gated", and judged in a family of its own.
+
+The family: "differs" is a claim that *some* metric changed, so it is Holm-adjusted over
+the gated metrics (the chance of any false "differs" stays below alpha). "Same" for the
+whole gate is a claim that *every* metric is within its margin: an intersection-union
+test, valid at alpha with each metric's TOST at alpha and no adjustment (it holds only if
+each does).
+
+Margins (`Margins`, `--margin`): paired ratios and absolute figures +-15 % by default; the
+stored reference's round-to-round spread (log sd 0.03-0.06 for the ratios, 0.005-0.04 for
+throughput and CPU) makes its own 90 % interval at five rounds +-2-7 %, and two idle runs
+of this machine moved a ratio by 7 % (README); retransmits (reordering, 41-161 in five
+rounds of one path) +-100 %, i.e. within a factor of two; the TTL 1 %, so one hop is a
+difference. A metric with a zero is compared in its units, the margin its relative
+margin times A's mean but at least UNIT_FLOOR (1 percentage point of loss...).
+
+Exit status of the CLI (`outcome`): 0 same, 1 differs, 3 cannot tell (with
+`--fail-on-difference`; without it 0 once the comparison is made), 2 bad input (Run.load
+and `compare` raise UsageError: no such directory, no measurements.csv or metadata.json,
+a value NaN, infinite or outside what the metric can be, a node-node baseline of 0,
+nothing in common to compare).
 """
 
 from __future__ import annotations
@@ -23,26 +53,90 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from testbed.errors import UsageError
 from testbed.results.rundir import ERROR, RunDir
 from testbed.results.stats import (
     ALPHA,
+    LEVEL,
+    LOG,
+    POWER,
+    bounds,
+    change,
+    detectable,
     holm,
     paired,
-    rank_test,
-    ratio_of_medians_ci,
-    smallest_p,
+    rounds_needed,
 )
 
-SIGNIFICANT, SAME, TOO_FEW = "significant", "no difference", "too few rounds"
+DIFFERS, SAME, CANNOT = "differs", "same", "cannot tell"
+EXIT = {SAME: 0, DIFFERS: 1, CANNOT: 3}  # 2: bad input
+GATES = ("all", "ratios")
+RATIOS, ABSOLUTE = "ratios", "absolute"
+RATIO_MARGIN = 0.15
+ABSOLUTE_MARGIN = 0.15
+METRIC_MARGINS = {"retransmits": 1.0, "ttl": 0.01}
+# a metric with a zero is compared in its units: its margin is at least this much
+UNIT_FLOOR = {"%": 1.0, "count": 1.0, "s": 0.05, "ms": 0.05}
 ENV_KEYS = ("environment", "parameters", "pinning", "wiring", "pod_network", "host",
             "topology", "git")
-COMPARE_COLUMNS = ["what", "path", "metric", "n_a", "n_b", "median_a", "median_b", "b_over_a",
-                   "ci95_low", "ci95_high", "p", "p_holm", "finding"]
+COMPARE_COLUMNS = ["what", "path", "metric", "gated", "scale", "n_a", "n_b", "a", "b",
+                   "estimate", "ci95_low", "ci95_high", "margin", "p", "p_holm", "p_same",
+                   "detectable", "rounds_needed", "answer", "note"]
+HEADLINE_ITEMS = 6
+
+
+@dataclass(frozen=True)
+class Margins:
+    """How large a change still counts as "the same": relative for paired ratios and
+    absolute figures (B/A within [1/(1+m), 1+m]); per metric where its own noise asks
+    for another (the metric's name wins over its kind)."""
+
+    ratios: float = RATIO_MARGIN
+    absolute: float = ABSOLUTE_MARGIN
+    metrics: Mapping[str, float] = field(default_factory=lambda: dict(METRIC_MARGINS))
+
+    def of(self, kind: str, metric: str) -> float:
+        if metric in self.metrics:
+            return self.metrics[metric]
+        return self.ratios if kind == RATIOS else self.absolute
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> Margins:
+        """`--margin` values: FRACTION (ratios and absolute figures), ratios=FRACTION,
+        absolute=FRACTION or METRIC=FRACTION; 0.1 is +-10 %."""
+        ratios, absolute, metrics = RATIO_MARGIN, ABSOLUTE_MARGIN, dict(METRIC_MARGINS)
+        for spec in specs:
+            what, _, value = spec.rpartition("=")
+            try:
+                m = float(value)
+            except ValueError:
+                raise UsageError(f"--margin {spec}: not [WHAT=]FRACTION") from None
+            if not (m > 0 and math.isfinite(m)):
+                raise UsageError(f"--margin {spec}: the margin must be above 0 (0.1 is "
+                                 "+-10 %)")
+            if not what:
+                ratios = absolute = m
+            elif what == RATIOS:
+                ratios = m
+            elif what == ABSOLUTE:
+                absolute = m
+            else:
+                metrics[what] = m
+        return cls(ratios, absolute, metrics)
+
+    def describe(self, metrics: Sequence[str] = ()) -> str:
+        """The margins in words (`±15 %`, or per kind), with those of `metrics` that have
+        their own."""
+        out = (f"±{_pct(self.ratios)}" if self.ratios == self.absolute else
+               f"±{_pct(self.ratios)} (paired ratios), ±{_pct(self.absolute)} (absolute)")
+        extra = [f"{k} ±{_pct(v)}" for k, v in sorted(self.metrics.items())
+                 if not metrics or k in metrics]
+        return out + (f" ({', '.join(extra)})" if extra else "")
 
 
 @dataclass
@@ -56,15 +150,33 @@ class Run:
 
     @classmethod
     def load(cls, run: RunDir) -> Run:
+        """A run directory's measurements, verdicts and metadata; UsageError (one line)
+        for a directory without them or with a value no measurement can have."""
+        where = run.path
+        if run.read("measurements.csv") is None:
+            raise UsageError(f"{where}: no measurements.csv (not a run directory, or the "
+                             "run did not get to measure)")
         raw = run.read("metadata.json")
+        if raw is None:
+            raise UsageError(f"{where}: no metadata.json (not a run directory testbed wrote)")
         try:
-            meta = json.loads(raw) if raw else {}
+            meta = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            meta = {}
+            raise UsageError(f"{where}/metadata.json: not JSON") from None
+        if not isinstance(meta, dict):
+            raise UsageError(f"{where}/metadata.json: not a JSON object")
         frame = run.frame()
-        return cls(run.path.name, frame[frame["metric"] != ERROR],
-                   {c: row["verdict"] for c, row in run.claims.items()},
-                   meta if isinstance(meta, dict) else {})
+        frame = frame[frame["metric"] != ERROR]
+        for i, row in enumerate(frame.itertuples(index=False)):
+            lo, hi = bounds(str(row.metric))
+            value = float(row.value)
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise UsageError(
+                    f"{where}/measurements.csv: row {i + 1} ({row.experiment} {row.path} "
+                    f"{row.metric}, round {row.repeat}): {value!r} is not a possible "
+                    f"measurement (it must be finite, {lo:g} .. {hi:g})")
+        return cls(run.path.name, frame, {c: r["verdict"] for c, r in run.claims.items()},
+                   meta)
 
 
 def verdicts(a: Run, b: Run) -> pd.DataFrame:
@@ -75,52 +187,229 @@ def verdicts(a: Run, b: Run) -> pd.DataFrame:
                         columns=["claim", "a", "b", "same"])
 
 
-def _row(what: str, path: str, metric: str, xa: Sequence[float],
-         xb: Sequence[float]) -> dict[str, Any]:
-    ma = float(pd.Series(xa).median()) if len(xa) else math.nan
-    mb = float(pd.Series(xb).median()) if len(xb) else math.nan
-    low, high = ratio_of_medians_ci(xa, xb)
-    return {"what": what, "path": path, "metric": metric, "n_a": len(xa), "n_b": len(xb),
-            "median_a": ma, "median_b": mb, "b_over_a": mb / ma if ma else math.nan,
-            "ci95_low": low, "ci95_high": high, "p": rank_test(xa, xb)}
+def _pct(m: float) -> str:
+    return f"{100 * m:.3g} %"
 
 
-def _judged(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The family's findings: Holm-adjusted p below ALPHA is significant; a row whose
-    sample sizes could never get there (complete separation, adjusted as the first of the
-    family would be) says so instead of `no difference`."""
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
-        if smallest_p(row["n_a"], row["n_b"]) * len(rows) >= ALPHA:
-            row["finding"] = TOO_FEW
-        else:
-            row["finding"] = SIGNIFICANT if adjusted < ALPHA else SAME
-    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+def _row(what: str, path: str, metric: str, xa: Sequence[float], xb: Sequence[float],
+         margin: float, unit: str, gated: bool) -> dict[str, Any]:
+    floor = UNIT_FLOOR.get(unit, 0.0)
+    mean_a = sum(xa) / len(xa) if len(xa) else math.nan
+    c = change(xa, xb, margin, max(margin * abs(mean_a), floor) if len(xa) else floor)
+    note = "" if c.scale == LOG else f"a zero: compared as B - A in {unit or 'its units'}"
+    return {"what": what, "path": path, "metric": metric, "gated": gated, "scale": c.scale,
+            "n_a": c.n_a, "n_b": c.n_b, "a": c.center_a, "b": c.center_b,
+            "estimate": c.estimate, "ci95_low": c.low, "ci95_high": c.high,
+            "margin": c.margin, "p": c.p, "p_same": c.p_same, "note": note, "_change": c}
 
 
-def ratios(a: Run, b: Run, experiment: str = "throughput", metric: str = "throughput_bps",
-           baseline: str = "node-node") -> pd.DataFrame:
-    """Per path class: the per-round paired ratios of run a against run b's."""
+def _judge(rows: list[dict[str, Any]], alpha: float = ALPHA) -> None:
+    """Each row's answer within its family (the gated rows, or the rest): Holm over the
+    family for "differs", TOST at alpha for "same" (an intersection-union test for the
+    family: no adjustment), else "cannot tell" with the change detectable at alpha over
+    the family's size (Holm's first step) and the rounds that would tell."""
+    for gated in (True, False):
+        family = [r for r in rows if r["gated"] == gated]
+        level = alpha / max(len(family), 1)
+        for row, adjusted in zip(family, holm([r["p"] for r in family])):
+            c = row["_change"]
+            row["p_holm"] = adjusted
+            row["detectable"] = c.to_scale(detectable(c, level))
+            row["rounds_needed"] = rounds_needed(c.sd, c.bound, level)
+            if c.p_same < alpha:
+                row["answer"] = SAME
+            elif adjusted < alpha:
+                row["answer"] = DIFFERS
+            else:
+                row["answer"] = CANNOT
+                if math.isnan(c.p):
+                    row["note"] = "; ".join(filter(None, [
+                        row["note"], "fewer than two rounds on a side: no spread to judge by"]))
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{k: r.get(k) for k in COMPARE_COLUMNS} for r in rows],
+                        columns=COMPARE_COLUMNS)
+
+
+def _ratio_rows(a: Run, b: Run, margins: Margins, gated: bool, experiment: str = "throughput",
+                metric: str = "throughput_bps", baseline: str = "node-node"
+                ) -> list[dict[str, Any]]:
+    for run in (a, b):
+        base = run.rows[(run.rows["experiment"] == experiment)
+                        & (run.rows["metric"] == metric) & (run.rows["path"] == baseline)]
+        if (base["value"].astype(float) <= 0).any():
+            raise UsageError(f"{run.name}: a {baseline} {metric} of 0: no paired ratio to it "
+                             "can be formed (the baseline did not move data)")
     pa = paired(a.rows, experiment, metric, baseline)
     pb = paired(b.rows, experiment, metric, baseline)
     out = []
-    for path in [p for p in dict.fromkeys([*pa["path"], *pb["path"]])]:
+    for path in dict.fromkeys([*pa["path"], *pb["path"]]):
         xa = pa[pa["path"] == path]["ratio"].tolist()
         xb = pb[pb["path"] == path]["ratio"].tolist()
         if xa and xb:
-            out.append(_row(f"{experiment} / {baseline}", path, "ratio", xa, xb))
-    return _judged(out)
+            out.append(_row(f"{experiment} / {baseline}", path, "ratio", xa, xb,
+                            margins.of(RATIOS, "ratio"), "", gated))
+    return out
 
 
-def metrics(a: Run, b: Run) -> pd.DataFrame:
-    """Per experiment, path class and metric measured in both runs."""
-    out = []
+def _per_round(run: Run) -> dict[tuple[str, str, str], list[float]]:
+    """Per experiment, path class and metric: one value per round (the round's median)."""
+    rows = run.rows.assign(value=run.rows["value"].astype(float))
     keys = ["experiment", "path", "metric"]
-    ga = {k: g["value"].astype(float).tolist() for k, g in a.rows.groupby(keys, sort=False)}
-    gb = {k: g["value"].astype(float).tolist() for k, g in b.rows.groupby(keys, sort=False)}
-    for key in [k for k in ga if k in gb]:
-        out.append(_row(key[0], key[1], key[2], ga[key], gb[key]))
-    return _judged(out)
+    return {k: g.groupby("repeat")["value"].median().tolist()
+            for k, g in rows.groupby(keys, sort=False)}
+
+
+def _metric_rows(a: Run, b: Run, margins: Margins, gated: bool) -> list[dict[str, Any]]:
+    ga, gb = _per_round(a), _per_round(b)
+    units = dict(zip(zip(a.rows["experiment"], a.rows["path"], a.rows["metric"]),
+                     a.rows["unit"]))
+    return [_row(k[0], k[1], k[2], ga[k], gb[k], margins.of(ABSOLUTE, k[2]),
+                 str(units.get(k, "")), gated) for k in ga if k in gb]
+
+
+@dataclass
+class Comparison:
+    """Run B against reference A: the verdicts, every metric's row, and the answer."""
+
+    a: Run
+    b: Run
+    gate: str
+    margins: Margins
+    verdicts: pd.DataFrame
+    table: pd.DataFrame  # COMPARE_COLUMNS; paired ratios first
+
+    @property
+    def ratios(self) -> pd.DataFrame:
+        return self.table[self.table["metric"] == "ratio"]
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return self.table[self.table["metric"] != "ratio"]
+
+    @property
+    def answer(self) -> str:
+        """differs (a verdict changed or a gated metric differs), same (every gated
+        metric the same), else cannot tell."""
+        gated = self.table[self.table["gated"]]
+        if (~self.verdicts["same"]).any() or (gated["answer"] == DIFFERS).any():
+            return DIFFERS
+        return SAME if (gated["answer"] == SAME).all() else CANNOT
+
+    def reasons(self) -> list[str]:
+        """What decided the answer, in words: the changed verdicts and differing gated
+        metrics; or the gated metrics that cannot tell; empty when the same."""
+        gated = self.table[self.table["gated"]]
+        if self.answer == DIFFERS:
+            return ([f"claim {r.claim}: {r.a} -> {r.b}" for r in self.verdicts.itertuples()
+                     if not r.same]
+                    + [_change_words(r) for r in gated.itertuples() if r.answer == DIFFERS])
+        if self.answer == CANNOT:
+            return [f"{_name(r)}: {_cannot_words(r)}" for r in gated.itertuples()
+                    if r.answer == CANNOT]
+        return []
+
+
+def compare(a: Run, b: Run, gate: str = "all", margins: Margins | None = None) -> Comparison:
+    """Run B against reference A; UsageError when the gate has nothing to compare."""
+    if gate not in GATES:
+        raise UsageError(f"--gate {gate}: one of {', '.join(GATES)}")
+    margins = margins or Margins()
+    rows = _ratio_rows(a, b, margins, True) + _metric_rows(a, b, margins, gate == "all")
+    if not any(r["gated"] for r in rows):
+        raise UsageError(f"{a.name} and {b.name}: nothing in common to compare ("
+                         + ("no paired ratio to node-node in both" if gate == RATIOS else
+                            "no metric measured in both") + ")")
+    _judge(rows)
+    return Comparison(a, b, gate, margins, verdicts(a, b), _frame(rows))
+
+
+def outcome(comparisons: Sequence[Comparison]) -> str:
+    """The answer over every comparison: differs if any differs, else cannot tell if any
+    cannot, else same."""
+    answers = {c.answer for c in comparisons}
+    return DIFFERS if DIFFERS in answers else CANNOT if CANNOT in answers else SAME
+
+
+def ratios(a: Run, b: Run, margins: Margins | None = None) -> pd.DataFrame:
+    """Per path class: the per-round paired ratios of run b against run a's, judged."""
+    return compare(a, b, RATIOS, margins).ratios
+
+
+def _name(r: Any) -> str:
+    return (f"{r.path} {r.what} ratio" if r.metric == "ratio"
+            else f"{r.path} {r.metric} ({r.what})")
+
+
+def _signed(x: float, log: bool) -> str:
+    return f"{100 * (x - 1):+.1f} %" if log else f"{x:+.4g}"
+
+
+def _change_words(r: Any) -> str:
+    """`pod-cross-node throughput_bps (throughput): 0.667x (-33.3 %, 95 % interval
+    -35.0 .. -31.6 %), lower in B`."""
+    log = r.scale == LOG
+    size = (f"{r.estimate:.3g}x ({_signed(r.estimate, log)}, 95 % interval "
+            f"{_signed(r.ci95_low, log)} .. {_signed(r.ci95_high, log)})" if log else
+            f"B - A {_signed(r.estimate, log)} (95 % interval {_signed(r.ci95_low, log)} .. "
+            f"{_signed(r.ci95_high, log)})")
+    up = r.estimate > (1 if log else 0)
+    return f"{_name(r)}: {size}, {'higher' if up else 'lower'} in B"
+
+
+def _margin_words(r: Any) -> str:
+    return f"±{_pct(r.margin)}" if r.scale == LOG else f"±{r.margin:.3g}"
+
+
+def _detectable_words(r: Any) -> str:
+    if math.isnan(r.detectable):
+        return ""
+    return f"±{_pct(r.detectable)}" if r.scale == LOG else f"±{r.detectable:.3g}"
+
+
+def _rounds_words(n: int) -> str:
+    return f"more than {n - 1}" if n > 1000 else str(n)
+
+
+def _cannot_words(r: Any) -> str:
+    if math.isnan(r.detectable):
+        return r.note
+    return (f"smallest detectable change {_detectable_words(r)} at {r.n_a}/{r.n_b} rounds, "
+            f"margin {_margin_words(r)} (measure {_rounds_words(r.rounds_needed)} rounds)")
+
+
+def _answer_words(r: Any) -> str:
+    if r.answer == SAME:
+        return f"same within {_margin_words(r)}"
+    if r.answer == DIFFERS:
+        log = r.scale == LOG
+        return f"differs: {_signed(r.estimate, log)}"
+    return "cannot tell"
+
+
+def headline(c: Comparison) -> str:
+    """One line: what changed and by how much, or same within which margins, or why it
+    cannot tell and how many rounds would."""
+    reasons = c.reasons()
+    more = (f"; and {len(reasons) - HEADLINE_ITEMS} more" if len(reasons) > HEADLINE_ITEMS
+            else "")
+    gated = c.table[c.table["gated"]]
+    if c.answer == DIFFERS:
+        return "**Differs:** " + "; ".join(reasons[:HEADLINE_ITEMS]) + more + "."
+    scope = "verdicts and paired ratios" if c.gate == RATIOS else "verdicts and every metric"
+    within = c.margins.describe(list(gated["metric"]))
+    claims = (f"{len(c.verdicts)} verdict(s) unchanged" if len(c.verdicts) else
+              "no verdicts in either run")
+    if c.answer == SAME:
+        return (f"**Same within {within}:** {claims}, {len(gated)} metric(s) shown the same "
+                f"(gate: {scope}).")
+    cannot = gated[gated["answer"] == CANNOT]
+    rounds = int(cannot["rounds_needed"].max())
+    return (f"**Cannot tell:** {len(cannot)} of {len(gated)} metric(s) neither differ nor "
+            f"are shown the same within {within}: "
+            + "; ".join(reasons[:HEADLINE_ITEMS]) + more
+            + f" (measure {_rounds_words(rounds)} rounds a side); {claims}.")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
@@ -152,16 +441,6 @@ def fidelity(run: Run) -> str:
     return str(f.get("verdict", "?")) + (f": {reasons}" if reasons else "")
 
 
-def differs(a: Run, b: Run) -> list[str]:
-    """Why the two runs differ, in words (empty: they agree): changed verdicts and
-    significant differences of the paired ratios."""
-    out = [f"claim {r.claim}: {r.a} -> {r.b}" for r in verdicts(a, b).itertuples()
-           if not r.same]
-    out += [f"{r.path} {r.what}: {r.median_a:.3f} -> {r.median_b:.3f} (p {r.p:.3g})"
-            for r in ratios(a, b).itertuples() if r.finding == SIGNIFICANT]
-    return out
-
-
 def _fmt(frame: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
@@ -173,52 +452,77 @@ def _fmt(frame: pd.DataFrame) -> str:
 
 
 def _metric_table(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    out["B/A 95% CI"] = [f"{lo:.3f} .. {hi:.3f}" if not math.isnan(lo) else ""
-                         for lo, hi in zip(out["ci95_low"], out["ci95_high"])]
-    return out[["what", "path", "metric", "n_a", "n_b", "median_a", "median_b", "b_over_a",
-                "B/A 95% CI", "p", "p_holm", "finding"]]
+    """Per metric: A and B, B/A (or, in brackets, B - A for a metric with a zero) with its
+    95 % interval, the answer, the margin, and for "cannot tell" the smallest detectable
+    change and rounds needed."""
+    out = []
+    for r in frame.itertuples():
+        log = r.scale == LOG
+        out.append({
+            "path": r.path, "metric": r.metric if r.metric != "ratio" else r.what,
+            "rounds A/B": f"{r.n_a}/{r.n_b}", "A": r.a, "B": r.b,
+            "B/A (B - A)": f"{r.estimate:.4g}" if log else f"({r.estimate:+.4g})",
+            "95 % interval": "" if math.isnan(r.ci95_low) else (
+                f"{r.ci95_low:.4g} .. {r.ci95_high:.4g}"),
+            "answer": _answer_words(r) + ("" if r.gated else " (not gated)"),
+            "margin": _margin_words(r),
+            "smallest detectable change": (_detectable_words(r) + f" (measure "
+                                           f"{_rounds_words(r.rounds_needed)} rounds)"
+                                           if r.answer == CANNOT else ""),
+            "p (Holm)": r.p_holm, "note": r.note})
+    return pd.DataFrame(out)
 
 
-def markdown(runs: Sequence[Run], figure: str | None = None) -> str:
+def _about(margins: Margins) -> str:
+    return (f"Each metric is compared on the log scale (B/A: the ratio of the geometric "
+            f"means, with its {LEVEL:.0%} Welch t interval; a metric with a zero as B - A "
+            f"in its units): **differs** when the two-sided Welch t-test of \"no change\", "
+            f"Holm-adjusted over the gated metrics, is below {ALPHA:g} and the change is "
+            f"not shown to be within the margin; **same within ±m** when two one-sided "
+            f"tests at {ALPHA:g} put the change within the margin (the "
+            f"{1 - 2 * ALPHA:.0%} interval of B/A inside [1/(1+m), 1+m]; the whole gate "
+            f"is the same only when each metric is); otherwise **cannot tell**, with the "
+            f"smallest change these rounds detect with {POWER:.0%} power and the rounds a "
+            f"side that would tell a change as large as the margin. One value per round "
+            f"(the round's median). Margins: {margins.describe()} (`--margin`).")
+
+
+def markdown(runs: Sequence[Run], figure: str | None = None, gate: str = "all",
+             margins: Margins | None = None,
+             comparisons: Sequence[Comparison] | None = None) -> str:
     """The comparison of every later run with the first, as Markdown."""
     ref = runs[0]
+    margins = margins or Margins()
+    comparisons = comparisons or [compare(ref, other, gate, margins) for other in runs[1:]]
     lines = [f"# Runs compared: {', '.join(r.name for r in runs)}", "",
-             f"Reference (A): `{ref.name}`. Rank test: two-sided Mann-Whitney U on the "
-             f"values of each side, `{SIGNIFICANT}` when its p, Holm-adjusted over the "
-             f"table (many metrics at once: some fall below {ALPHA:g} by chance), is below "
-             f"{ALPHA:g}; `{TOO_FEW}` when even completely separated values could not "
-             "reach it (three a side cannot; five a side can in a family of up to six: "
-             "measure more rounds, `--repeat 5` or more). Intervals: bootstrap, of the "
-             "ratio of medians B/A.", ""]
+             f"Reference (A): `{ref.name}`. Gate: `{gate}` ("
+             + ("verdicts and paired ratios decide; absolute figures are shown, not gated"
+                if gate == RATIOS else "verdicts and every metric decide") + "). "
+             + _about(margins), ""]
     if figure:
         lines += [f"![{figure}]({figure})", ""]
-    for other in runs[1:]:
-        v = verdicts(ref, other)
-        changed = v[~v["same"]]
-        r = ratios(ref, other)
-        m = metrics(ref, other)
-        sig = m[m["finding"] == SIGNIFICANT]
-        diff = differs(ref, other)
-        few = len(r) and (r["finding"] == TOO_FEW).all()
-        headline = ("**Differs:** " + "; ".join(diff) + "." if diff else
-                    "**Same verdicts; the paired ratios rest on too few rounds to show a "
-                    "difference** (measure more rounds)." if few else
-                    "**Same verdicts, no significant difference in any paired ratio.**")
+    for c in comparisons:
+        other = c.b
+        text = headline(c)
         suspect = [n for n, run in (("A", ref), ("B", other))
                    if (run.meta.get("fidelity") or {}).get("verdict") == "suspect"]
         if suspect:
-            headline += (f" **{' and '.join(suspect)} {'was' if len(suspect) == 1 else 'were'}"
-                         " flagged suspect by the fidelity monitor: measure again on a quiet "
-                         "machine before drawing conclusions.**")
-        lines += [f"## B: `{other.name}`", "", headline, "",
+            text += (f" **{' and '.join(suspect)} {'was' if len(suspect) == 1 else 'were'}"
+                     " flagged suspect by the fidelity monitor: measure again on a quiet "
+                     "machine before drawing conclusions.**")
+        v = c.verdicts
+        changed = v[~v["same"]]
+        m = c.metrics
+        counts = ", ".join(f"{(m['answer'] == a).sum()} {a}" for a in (DIFFERS, SAME, CANNOT))
+        lines += [f"## B: `{other.name}`", "", text, "",
                   f"Fidelity: A {fidelity(ref)}; B {fidelity(other)}.", "",
                   "### Verdicts", "",
                   (f"{len(v)} claim(s), all the same." if changed.empty and len(v) else
                    _fmt(changed if len(changed) else v)), "",
-                  "### Paired ratios to node-node (per round)", "", _fmt(_metric_table(r)), "",
-                  f"### Other metrics ({len(m)} compared; {len(sig)} significant)", "",
-                  _fmt(_metric_table(sig if len(sig) else m.head(0))), "",
+                  "### Paired ratios to node-node (per round)", "",
+                  _fmt(_metric_table(c.ratios)), "",
+                  f"### Other metrics ({len(m)} compared: {counts})", "",
+                  _fmt(_metric_table(m)), "",
                   "### What differs in the metadata", "", _fmt(environment(ref, other)), ""]
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
-"""Statistics for noisy measurements (issue 13): paired ratios, bootstrap intervals,
-physically possible bounds, and the rank test that compares two runs. Pure.
+"""Statistics for noisy measurements (issues 13 and 23): paired ratios, bootstrap
+intervals, physically possible bounds, and the test that compares two runs. Pure.
 
 Why paired ratios: on a small machine the same path's throughput moves by 1.4-1.9x
 between runs, while the ratio of two paths measured back to back in the same round moves
@@ -7,16 +7,42 @@ far less (a slow moment weighs on both). The throughput experiment measures its 
 interleaved rounds (ABCD ABCD ...), so round r of a path pairs with round r of the
 baseline.
 
-Why bootstrap percentile intervals: they stay inside the range the data can take (a
-ratio's interval never goes below zero, as a t interval on three repeats did), and make no
-normality assumption. With few rounds they are narrow and optimistic: the report always
-says how many rounds an interval rests on.
+Why bootstrap percentile intervals for one run's figures: they stay inside the range the
+data can take and make no normality assumption. With few rounds they are narrow and
+optimistic: the report always says how many rounds an interval rests on.
+
+Comparing two runs (`change`): what is tested, exactly. Throughputs, times and their
+ratios are multiplicative (a slower machine scales them), so a metric whose values are
+all above zero is compared on the log scale: the estimate is the ratio of the geometric
+means B/A = exp(mean(log b) - mean(log a)), with Welch's t interval (unequal variances,
+Welch-Satterthwaite degrees of freedom) and three tests on the difference d of the log
+means:
+
+- "no change" (H0: d = 0), two-sided Welch t: its p-value, adjusted by the caller over
+  the family it reports (Holm);
+- "the change is at least the margin" (H0: d <= -log(1+m) or d >= log(1+m)), two one-sided
+  tests (TOST): p_same is the larger of the two one-sided p-values, below alpha exactly
+  when the 1 - 2 alpha interval of B/A lies inside [1/(1+m), 1+m];
+- power: the smallest change the two-sided test at level alpha would detect with
+  probability POWER at these rounds and this spread, (t_{1-alpha/2} + t_POWER) * se, and
+  the rounds a side at which a change of the margin's size would be (`rounds_needed`).
+
+A rank test cannot do this at few rounds: at three rounds a side its smallest possible
+p-value is 0.10, so no difference can ever show; Welch's t on the logs can.
+
+A metric with a value of zero (a loss, a count, an outage) has no log: it is compared on
+its own scale, B - A in its units, the same three tests with the margin in its units. Both
+sides without any spread (every value the same): the difference is exact, p is 0 or 1, and
+the interval is that one value. Fewer than two values on a side: no spread to judge by,
+every p is NaN (the caller says "cannot tell" and why).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,9 +52,12 @@ LEVEL = 0.95
 RESAMPLES = 4999
 SEED = 20261127  # fixed: the same data give the same interval in every report
 ALPHA = 0.05
+POWER = 0.80  # the chance of detecting the smallest detectable change
+MAX_ROUNDS = 1000  # `rounds_needed` stops looking here
 # the range each metric can take; anything else measured here is >= 0
 BOUNDS = {"loss_pct": (0.0, 100.0), "missed_intended_pct": (0.0, 100.0), "ttl": (0.0, 255.0)}
 RATIO_COLUMNS = ["path", "baseline", "rounds", "median", "ci95_low", "ci95_high"]
+LOG, LINEAR = "log", "linear"
 
 
 def bounds(metric: str) -> tuple[float, float]:
@@ -91,41 +120,132 @@ def paired_ratios(df: pd.DataFrame, experiment: str = "throughput",
     return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
 
-def smallest_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value a rank test of n_a against n_b values can give
-    (complete separation): 2 / C(n_a + n_b, n_a). Below ALPHA or no difference can show."""
-    if n_a < 1 or n_b < 1:
-        return 1.0
-    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+@dataclass(frozen=True)
+class Change:
+    """Run B against run A for one metric (see the module's docstring for the tests).
+
+    On the log scale `estimate`, `low` and `high` are B/A (ratio of geometric means) and
+    `margin` is relative (same within [1/(1+margin), 1+margin]); on the linear scale they
+    are B - A and the margin is in the metric's units. `se`, `df` and `sd` are on the
+    scale of the test (log values or the values themselves)."""
+
+    scale: str
+    n_a: int
+    n_b: int
+    center_a: float  # geometric mean (log scale) or mean (linear)
+    center_b: float
+    estimate: float
+    low: float  # the LEVEL interval of the estimate
+    high: float
+    p: float  # two-sided, H0 "no change"
+    p_same: float  # TOST, H0 "the change is at least the margin"
+    margin: float
+    diff: float  # d: difference of the (log) means
+    se: float
+    df: float
+    sd: float  # the two sides' pooled standard deviation, for `rounds_needed`
+
+    @property
+    def bound(self) -> float:
+        """The margin on the test's scale: log(1 + m), or m units."""
+        return math.log1p(self.margin) if self.scale == LOG else self.margin
+
+    def to_scale(self, delta: float) -> float:
+        """A change on the test's scale as reported: relative (e^delta - 1) or units."""
+        return math.expm1(delta) if self.scale == LOG else delta
 
 
-def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value (exact for small samples without ties); NaN for
-    an empty side."""
-    a = [v for v in a if not math.isnan(v)]
-    b = [v for v in b if not math.isnan(v)]
-    if not a or not b:
-        return math.nan
-    if len(set(a) | set(b)) == 1:
-        return 1.0
-    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+def _welch(xa: np.ndarray, xb: np.ndarray) -> tuple[float, float, float, float]:
+    """d = mean(b) - mean(a), its standard error, Welch-Satterthwaite degrees of freedom,
+    and the pooled standard deviation."""
+    va, vb = float(np.var(xa, ddof=1)), float(np.var(xb, ddof=1))
+    na, nb = len(xa), len(xb)
+    se2 = va / na + vb / nb
+    df = se2 ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1)) if se2 > 0 \
+        else float(na + nb - 2)
+    sd = math.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
+    return float(np.mean(xb) - np.mean(xa)), math.sqrt(se2), df, sd
 
 
-def ratio_of_medians_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Bootstrap interval of median(b) / median(a), each side resampled on its own."""
+def change(a: Sequence[float], b: Sequence[float], margin: float,
+           margin_units: float | None = None, alpha: float = ALPHA,
+           level: float = LEVEL) -> Change:
+    """Run B's values against run A's (NaN values dropped; none may be negative): the
+    estimate, its `level` interval, the two-sided p of "no change" and the TOST p of "the
+    change is at least the margin" at `alpha`. On the log scale when every value is above
+    zero (`margin` relative), else on the linear scale with `margin_units` (default:
+    `margin` times A's mean)."""
     xa = np.asarray([v for v in a if not math.isnan(v)], dtype=float)
     xb = np.asarray([v for v in b if not math.isnan(v)], dtype=float)
-    if len(xa) < 2 or len(xb) < 2 or np.median(xa) == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(SEED)
-    ma = np.median(rng.choice(xa, (RESAMPLES, len(xa))), axis=1)
-    mb = np.median(rng.choice(xb, (RESAMPLES, len(xb))), axis=1)
-    ok = ma > 0
-    ratios = mb[ok] / ma[ok]
-    if not len(ratios):
-        return math.nan, math.nan
-    tail = 100 * (1 - LEVEL) / 2
-    return float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
+    if (xa < 0).any() or (xb < 0).any():
+        raise ValueError("a negative value cannot be compared as a measurement")
+    log = len(xa) > 0 and len(xb) > 0 and bool((xa > 0).all() and (xb > 0).all())
+    if log:
+        ta, tb = np.log(xa), np.log(xb)
+        center_a = float(np.exp(ta.mean()))
+        center_b = float(np.exp(tb.mean()))
+        m = margin
+    else:
+        ta, tb = xa, xb
+        center_a = float(xa.mean()) if len(xa) else math.nan
+        center_b = float(xb.mean()) if len(xb) else math.nan
+        m = margin_units if margin_units is not None else margin * abs(center_a)
+    scale = LOG if log else LINEAR
+    back = (lambda d: math.exp(d)) if log else (lambda d: d)  # noqa: E731
+    if len(ta) < 2 or len(tb) < 2:
+        est = back(float(tb.mean() - ta.mean())) if len(ta) and len(tb) else math.nan
+        return Change(scale, len(ta), len(tb), center_a, center_b, est, math.nan, math.nan,
+                      math.nan, math.nan, m, math.nan, math.nan, math.nan, math.nan)
+    d, se, df, sd = _welch(ta, tb)
+    bound = math.log1p(m) if log else m
+    if se == 0:  # no spread on either side: the difference is exact
+        p = 1.0 if d == 0 else 0.0
+        p_same = 0.0 if abs(d) < bound else 1.0
+        return Change(scale, len(ta), len(tb), center_a, center_b, back(d), back(d), back(d),
+                      p, p_same, m, d, 0.0, df, 0.0)
+    half = float(stats.t.ppf(1 - (1 - level) / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(d) / se, df))
+    p_same = max(float(stats.t.sf((d + bound) / se, df)),   # H0: d <= -bound
+                 float(stats.t.cdf((d - bound) / se, df)))  # H0: d >= +bound
+    return Change(scale, len(ta), len(tb), center_a, center_b, back(d), back(d - half),
+                  back(d + half), p, p_same, m, d, se, df, sd)
+
+
+def detectable(c: Change, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest change (on the test's scale) that the two-sided test at `alpha`
+    detects with probability `power` at these rounds and this spread: (t_{1-alpha/2} +
+    t_power) * se. NaN without a spread to judge by."""
+    if math.isnan(c.se):
+        return math.nan
+    return (float(stats.t.ppf(1 - alpha / 2, c.df)) + float(stats.t.ppf(power, c.df))) * c.se
+
+
+@functools.lru_cache(maxsize=64)
+def _round_factors(alpha: float, power: float, alpha_same: float) -> np.ndarray:
+    """For n = 2 .. MAX_ROUNDS rounds a side: the larger of the two tests' quantile sums
+    times sqrt(2 / n), i.e. the smallest bound (on the test's scale, per unit of sd) that
+    n rounds a side tell (`rounds_needed`). Computed once per levels: a call is a look-up."""
+    n = np.arange(2, MAX_ROUNDS + 1)
+    df = 2 * n - 2
+    differ = stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)
+    same = stats.t.ppf(1 - alpha_same, df) + stats.t.ppf(1 - (1 - power) / 2, df)
+    return np.maximum(differ, same) * np.sqrt(2 / n)
+
+
+def rounds_needed(sd: float, bound: float, alpha: float = ALPHA, power: float = POWER,
+                  alpha_same: float = ALPHA) -> int:
+    """Rounds a side (both sides alike, this pooled sd) at which a change as large as the
+    margin (`bound`, on the test's scale) is detected with probability `power` by the
+    two-sided test at `alpha`, and, with no change at all, the TOST at `alpha_same` shows
+    "same" with that probability too: the smallest n with (t_{1-alpha/2} + t_power) * sd *
+    sqrt(2/n) <= bound and (t_{1-alpha_same} + t_{1-(1-power)/2}) * sd * sqrt(2/n) <= bound,
+    at 2n - 2 degrees of freedom. MAX_ROUNDS + 1 when even MAX_ROUNDS are not enough."""
+    if math.isnan(sd) or math.isnan(bound) or bound <= 0:
+        return MAX_ROUNDS + 1
+    if sd == 0:
+        return 2
+    ok = np.nonzero(_round_factors(alpha, power, alpha_same) * sd <= bound)[0]
+    return int(ok[0]) + 2 if len(ok) else MAX_ROUNDS + 1
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

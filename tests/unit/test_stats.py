@@ -1,4 +1,5 @@
-"""Paired ratios, bootstrap intervals, bounds and the rank test (pure)."""
+"""Paired ratios, bootstrap intervals and bounds (pure); comparing two runs is tested in
+test_compare_power.py."""
 
 from __future__ import annotations
 
@@ -60,18 +61,30 @@ def test_intervals_never_leave_the_possible_range() -> None:
     assert summary.iloc[0]["ci95_low"] == 0.0
 
 
-def test_rank_test_and_its_power() -> None:
-    assert st.smallest_p(3, 3) == 0.1  # three rounds a side can never reach 0.05
-    assert st.smallest_p(5, 5) < st.ALPHA
-    assert st.rank_test([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == st.smallest_p(5, 5)
-    assert st.rank_test([1, 2, 3], [1, 2, 3]) > 0.5
-    assert st.rank_test([1.0, 1.0], [1.0]) == 1.0 and math.isnan(st.rank_test([], [1.0]))
+def test_bootstrap_is_percentile_of_4999_seeded_resamples() -> None:
+    # the contract that makes a report reproducible: this seed, this many resamples, the
+    # 2.5th and 97.5th percentiles of the resampled medians
+    values = np.random.default_rng(5).lognormal(0, 0.3, 9)
+    rng = np.random.default_rng(20261127)
+    medians = np.median(rng.choice(values, (4999, 9)), axis=1)
+    expected = (np.percentile(medians, 2.5), np.percentile(medians, 97.5))
+    assert st.bootstrap_ci(values) == expected
+    assert st.RESAMPLES == 4999 and st.SEED == 20261127 and st.LEVEL == 0.95
 
 
-def test_ratio_of_medians_interval() -> None:
-    low, high = st.ratio_of_medians_ci([1.0, 1.1, 0.9, 1.0], [2.0, 2.1, 1.9, 2.0])
-    assert 1.6 < low <= 2.0 <= high < 2.5
-    assert all(math.isnan(x) for x in st.ratio_of_medians_ci([1.0], [2.0, 3.0]))
+def test_a_95_interval_is_95_not_90() -> None:
+    # the bootstrap interval of a mean of 400 normal values is close to mean +- 1.96 se;
+    # a 90 % interval would be 1.645 se (16 % narrower)
+    x = np.random.default_rng(3).normal(10, 2, 400)
+    se = x.std() / 20
+    low, high = st.bootstrap_ci(x, np.mean)
+    assert 0.96 < (high - low) / 2 / (1.96 * se) < 1.04
+    low90, high90 = st.bootstrap_ci(x, np.mean, level=0.90)
+    assert 0.96 < (high90 - low90) / 2 / (1.645 * se) < 1.04
+    # and the paired ratios' interval is the 95 % one
+    df = rows({"node-node": [10.0] * 9, "pod-cross-node": list(10 * x[:9] / 10)})
+    row = st.paired_ratios(df).iloc[0]
+    assert (row["ci95_low"], row["ci95_high"]) == st.bootstrap_ci(list(x[:9] / 10))
 
 
 def test_the_report_says_how_many_rounds_and_where_iperf3_ran() -> None:
