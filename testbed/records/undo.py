@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -63,11 +64,18 @@ def _comm(pid: int) -> str | None:
         return None
 
 
+# What FRR writes in a daemon's crash-log directory (lib/zlog.c, lib/zlog_targets.c):
+# a log buffer per thread (unlinked as the thread ends) and, after a crash, the crash log
+FRR_CRASHLOG_FILES = re.compile(r"logbuf\.[0-9]+|crashlog")
+
+
 def remove_frr_crashlog(daemon: str, pid: int, root: str = FRR_TMP) -> bool:
     """Remove FRR's crash-log directory of `daemon` started as `pid`, once no live
     `daemon` has that pid (ours not stopped yet, or a new owner of the pid: the directory
-    is then its). Exactly that one name, a directory not reached through a symlink;
-    nothing else in `root` is looked at. True if it was there and is gone."""
+    is then its). Exactly that one name, a directory not reached through a symlink, and
+    in it only the files FRR writes there; nothing else in `root` is looked at, nothing is
+    removed recursively (anything else in the directory is an error, and it stays).
+    True if it was there and is gone."""
     path = frr_crashlog(daemon, pid, root)
     if procs.is_alive(pid) and _comm(pid) == daemon:
         return False
@@ -77,7 +85,20 @@ def remove_frr_crashlog(daemon: str, pid: int, root: str = FRR_TMP) -> bool:
         return False
     if not stat.S_ISDIR(mode):
         return False  # not what FRR makes there
-    shutil.rmtree(path)
+    for name in os.listdir(path):
+        inside = os.path.join(path, name)
+        if FRR_CRASHLOG_FILES.fullmatch(name) and stat.S_ISREG(os.lstat(inside).st_mode):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(inside)
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ENOTEMPTY:
+            raise OSError(exc.errno, f"holds what FRR does not write there: "
+                                     f"{sorted(os.listdir(path))[:5]}") from None
+        raise
     return True
 
 

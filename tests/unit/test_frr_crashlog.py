@@ -94,8 +94,9 @@ def test_only_that_directory_goes_and_only_once_the_daemon_is_gone(tmp_path: Pat
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
     mine = root / f"bgpd.{gone.pid}"
-    (mine / "sub").mkdir(parents=True)
-    (mine / "sub" / "logbuf.1").write_text("x")  # FRR's per-thread log buffers
+    mine.mkdir()
+    (mine / "logbuf.1234").write_text("x")  # FRR's per-thread log buffer ...
+    (mine / "crashlog").write_text("x")  # ... and its crash log
     others = [root / f"zebra.{gone.pid}", root / f"bgpd.{gone.pid}0", root / "bgpd.1103",
               root / "unrelated"]
     for d in others:
@@ -115,6 +116,20 @@ def test_only_that_directory_goes_and_only_once_the_daemon_is_gone(tmp_path: Pat
     finally:
         live.kill()
         live.wait()
+
+
+def test_what_frr_does_not_write_there_is_an_error_and_stays(tmp_path: Path) -> None:
+    root = tmp_path / "frr"
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    mine = root / f"bgpd.{gone.pid}"
+    (mine / "logbuf.7").mkdir(parents=True)  # FRR's name, but a directory
+    (mine / "notes").write_text("somebody's")
+    (mine / "logbuf.8").write_text("x")
+    with pytest.raises(OSError, match="holds what FRR does not write there"):
+        undo.remove_frr_crashlog("bgpd", gone.pid, str(root))
+    assert sorted(p.name for p in mine.iterdir()) == ["logbuf.7", "notes"]
+    assert (mine / "notes").read_text() == "somebody's"
 
 
 def test_a_symlink_or_a_file_by_that_name_is_not_followed(tmp_path: Path) -> None:
