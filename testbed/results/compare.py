@@ -17,7 +17,8 @@ significant difference" (which at few rounds says nothing):
   is significant but smaller than what the margin says matters;
 - `cannot tell`: neither, with the smallest change these rounds could have detected
   (80 % power at the family's first Holm level, alpha / family size) and the rounds a side
-  that would tell a change as large as the margin.
+  that would give a definite answer, with that power, were the true change the one
+  observed.
 
 What is compared: the verdicts (a changed one is a difference); the paired ratios (each
 path's throughput over node-node's in the same round: what travels between machines);
@@ -215,7 +216,7 @@ def _judge(rows: list[dict[str, Any]], alpha: float = ALPHA) -> None:
             c = row["_change"]
             row["p_holm"] = adjusted
             row["detectable"] = c.to_scale(detectable(c, level))
-            row["rounds_needed"] = rounds_needed(c.sd, c.bound, level)
+            row["rounds_needed"] = rounds_needed(c.sd, c.bound, c.diff, level)
             if c.p_same < alpha:
                 row["answer"] = SAME
             elif adjusted < alpha:
@@ -297,16 +298,17 @@ class Comparison:
             return DIFFERS
         return SAME if (gated["answer"] == SAME).all() else CANNOT
 
-    def reasons(self) -> list[str]:
+    def reasons(self, rounds: bool = True) -> list[str]:
         """What decided the answer, in words: the changed verdicts and differing gated
-        metrics; or the gated metrics that cannot tell; empty when the same."""
+        metrics; or the gated metrics that cannot tell (with the rounds that would tell
+        each); empty when the same."""
         gated = self.table[self.table["gated"]]
         if self.answer == DIFFERS:
             return ([f"claim {r.claim}: {r.a} -> {r.b}" for r in self.verdicts.itertuples()
                      if not r.same]
                     + [_change_words(r) for r in gated.itertuples() if r.answer == DIFFERS])
         if self.answer == CANNOT:
-            return [f"{_name(r)}: {_cannot_words(r)}" for r in gated.itertuples()
+            return [f"{_name(r)}: {_cannot_words(r, rounds)}" for r in gated.itertuples()
                     if r.answer == CANNOT]
         return []
 
@@ -372,11 +374,12 @@ def _rounds_words(n: int) -> str:
     return f"more than {n - 1}" if n > 1000 else str(n)
 
 
-def _cannot_words(r: Any) -> str:
+def _cannot_words(r: Any, rounds: bool = True) -> str:
     if math.isnan(r.detectable):
         return r.note
     return (f"smallest detectable change {_detectable_words(r)} at {r.n_a}/{r.n_b} rounds, "
-            f"margin {_margin_words(r)} (measure {_rounds_words(r.rounds_needed)} rounds)")
+            f"margin {_margin_words(r)}"
+            + (f" (measure {_rounds_words(r.rounds_needed)} rounds)" if rounds else ""))
 
 
 def _answer_words(r: Any) -> str:
@@ -391,7 +394,7 @@ def _answer_words(r: Any) -> str:
 def headline(c: Comparison) -> str:
     """One line: what changed and by how much, or same within which margins, or why it
     cannot tell and how many rounds would."""
-    reasons = c.reasons()
+    reasons = c.reasons(rounds=False)
     more = (f"; and {len(reasons) - HEADLINE_ITEMS} more" if len(reasons) > HEADLINE_ITEMS
             else "")
     gated = c.table[c.table["gated"]]
@@ -483,8 +486,9 @@ def _about(margins: Margins) -> str:
             f"{1 - 2 * ALPHA:.0%} interval of B/A inside [1/(1+m), 1+m]; the whole gate "
             f"is the same only when each metric is); otherwise **cannot tell**, with the "
             f"smallest change these rounds detect with {POWER:.0%} power and the rounds a "
-            f"side that would tell a change as large as the margin. One value per round "
-            f"(the round's median). Margins: {margins.describe()} (`--margin`).")
+            f"side that would give a definite answer were the change the one observed. "
+            f"One value per round (the round's median). Margins: {margins.describe()} "
+            "(`--margin`).")
 
 
 def markdown(runs: Sequence[Run], figure: str | None = None, gate: str = "all",

@@ -25,7 +25,8 @@ means:
   when the 1 - 2 alpha interval of B/A lies inside [1/(1+m), 1+m];
 - power: the smallest change the two-sided test at level alpha would detect with
   probability POWER at these rounds and this spread, (t_{1-alpha/2} + t_POWER) * se, and
-  the rounds a side at which a change of the margin's size would be (`rounds_needed`).
+  the rounds a side at which a true change as large as the one observed would get a
+  definite answer, "same" or "differs", with that probability (`rounds_needed`).
 
 A rank test cannot do this at few rounds: at three rounds a side its smallest possible
 p-value is 0.10, so no difference can ever show; Welch's t on the logs can.
@@ -221,31 +222,38 @@ def detectable(c: Change, alpha: float = ALPHA, power: float = POWER) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _round_factors(alpha: float, power: float, alpha_same: float) -> np.ndarray:
-    """For n = 2 .. MAX_ROUNDS rounds a side: the larger of the two tests' quantile sums
-    times sqrt(2 / n), i.e. the smallest bound (on the test's scale, per unit of sd) that
-    n rounds a side tell (`rounds_needed`). Computed once per levels: a call is a look-up."""
+def _round_factors(alpha: float, power: float, alpha_same: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """For n = 2 .. MAX_ROUNDS rounds a side, per unit of sd: the smallest change the
+    two-sided test at alpha detects with `power`, (t_{1-alpha/2} + t_power) * sqrt(2/n),
+    and the room within the margin that the TOST at alpha_same needs to show "same" with
+    `power`, (t_{1-alpha_same} + t_{1-(1-power)/2}) * sqrt(2/n), at 2n - 2 degrees of
+    freedom. Computed once per levels: `rounds_needed` is then a look-up."""
     n = np.arange(2, MAX_ROUNDS + 1)
     df = 2 * n - 2
-    differ = stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)
-    same = stats.t.ppf(1 - alpha_same, df) + stats.t.ppf(1 - (1 - power) / 2, df)
-    return np.maximum(differ, same) * np.sqrt(2 / n)
+    root = np.sqrt(2 / n)
+    differ = (stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * root
+    same = (stats.t.ppf(1 - alpha_same, df) + stats.t.ppf(1 - (1 - power) / 2, df)) * root
+    return differ, same
 
 
-def rounds_needed(sd: float, bound: float, alpha: float = ALPHA, power: float = POWER,
-                  alpha_same: float = ALPHA) -> int:
-    """Rounds a side (both sides alike, this pooled sd) at which a change as large as the
-    margin (`bound`, on the test's scale) is detected with probability `power` by the
-    two-sided test at `alpha`, and, with no change at all, the TOST at `alpha_same` shows
-    "same" with that probability too: the smallest n with (t_{1-alpha/2} + t_power) * sd *
-    sqrt(2/n) <= bound and (t_{1-alpha_same} + t_{1-(1-power)/2}) * sd * sqrt(2/n) <= bound,
-    at 2n - 2 degrees of freedom. MAX_ROUNDS + 1 when even MAX_ROUNDS are not enough."""
-    if math.isnan(sd) or math.isnan(bound) or bound <= 0:
+def rounds_needed(sd: float, bound: float, diff: float = 0.0, alpha: float = ALPHA,
+                  power: float = POWER, alpha_same: float = ALPHA) -> int:
+    """Rounds a side (both sides alike, this pooled sd) at which a true change of `diff`
+    (on the test's scale; the observed one, for "cannot tell") gets a definite answer with
+    probability `power`: "same", when |diff| < bound (the margin on the test's scale) and
+    (t_{1-alpha_same} + t_{1-(1-power)/2}) * sd * sqrt(2/n) <= bound - |diff|, or "differs",
+    when (t_{1-alpha/2} + t_power) * sd * sqrt(2/n) <= |diff|; whichever comes first.
+    MAX_ROUNDS + 1 when even MAX_ROUNDS are not enough (or nothing to judge by)."""
+    if math.isnan(sd) or math.isnan(bound) or math.isnan(diff) or bound <= 0:
         return MAX_ROUNDS + 1
+    d = abs(diff)
     if sd == 0:
         return 2
-    ok = np.nonzero(_round_factors(alpha, power, alpha_same) * sd <= bound)[0]
-    return int(ok[0]) + 2 if len(ok) else MAX_ROUNDS + 1
+    differ, same = _round_factors(alpha, power, alpha_same)
+    ok = (same * sd <= bound - d) | ((differ * sd <= d) & (d > 0))
+    found = np.nonzero(ok)[0]
+    return int(found[0]) + 2 if len(found) else MAX_ROUNDS + 1
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

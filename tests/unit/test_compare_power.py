@@ -123,27 +123,53 @@ def test_detectable_change_has_the_power_it_claims() -> None:
     assert 0.77 < found / 2000 < 0.83
 
 
+def factors(k):  # int or array of ints
+    """(differ, same) per unit of sd at k rounds a side, straight from scipy."""
+    df = 2 * k - 2
+    root = np.sqrt(2 / k)
+    return ((stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) * root,
+            (stats.t.ppf(0.95, df) + stats.t.ppf(0.9, df)) * root)
+
+
 def test_rounds_needed() -> None:
     bound = math.log(1.15)
+    # no change observed: the rounds at which the TOST shows "same" with 80 % power
     n = st.rounds_needed(0.1, bound)
     assert n == 10
-    for k, sd in ((n, 0.1), (st.rounds_needed(0.05, bound), 0.05)):
-        df = 2 * k - 2
-        need = max(stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df),
-                   stats.t.ppf(0.95, df) + stats.t.ppf(0.9, df)) * sd * math.sqrt(2 / k)
-        df1 = 2 * (k - 1) - 2
-        before = max(stats.t.ppf(0.975, df1) + stats.t.ppf(0.8, df1),
-                     stats.t.ppf(0.95, df1) + stats.t.ppf(0.9, df1)) * sd * math.sqrt(
-                         2 / (k - 1)) if k > 2 else math.inf
-        assert need <= bound < before  # the first that is enough
-    assert st.rounds_needed(0.1, bound, alpha=0.05 / 23) > n
+    assert factors(n)[1] * 0.1 <= bound < factors(n - 1)[1] * 0.1  # the first enough
+    # a change observed inside the margin: less room left, more rounds
+    inside = st.rounds_needed(0.1, bound, math.log(1.07))
+    assert factors(inside)[1] * 0.1 <= bound - math.log(1.07) < factors(inside - 1)[1] * 0.1
+    assert st.rounds_needed(0.1, bound, -math.log(1.07)) == inside > n
+    # one outside it: the rounds that detect it
+    out = st.rounds_needed(0.1, bound, math.log(1.3))
+    assert factors(out)[0] * 0.1 <= math.log(1.3) < factors(out - 1)[0] * 0.1
+    # at the margin itself, only detection can tell
+    at = st.rounds_needed(0.1, bound, bound)
+    assert factors(at)[0] * 0.1 <= bound < factors(at - 1)[0] * 0.1
+    # near the margin, whichever comes first
+    ks = np.arange(2, st.MAX_ROUNDS + 1)
+    table = factors(ks)
+
+    def first(ok) -> int:
+        hits = np.nonzero(ok(*table))[0]
+        return int(ks[hits[0]]) if len(hits) else st.MAX_ROUNDS + 1
+
+    for frac in (0.5, 0.8, 0.95):
+        d = frac * bound
+        assert st.rounds_needed(0.1, bound, d) == min(
+            first(lambda _differ, same, d=d: same * 0.1 <= bound - d),
+            first(lambda differ, _same, d=d: differ * 0.1 <= d))
+    assert st.rounds_needed(0.1, bound, alpha=0.05 / 23, diff=math.log(1.3)) > out
     assert st.rounds_needed(0.1, bound, power=0.9) > n
     assert st.rounds_needed(0.1, bound, alpha_same=0.01) > n
+    assert st.rounds_needed(0.1, bound, alpha=0.01) == n  # "same" needs no family level
     assert st.rounds_needed(0.0, bound) == 2
     assert st.rounds_needed(10.0, bound) == st.MAX_ROUNDS + 1
-    assert st.rounds_needed(math.nan, bound) == st.MAX_ROUNDS + 1
-    assert st.rounds_needed(0.1, 0.0) == st.MAX_ROUNDS + 1
-    assert st.rounds_needed(0.1, math.nan) == st.MAX_ROUNDS + 1
+    assert st.rounds_needed(0.1, bound, 1e-9) == n  # a tiny change is not found first
+    for nothing in ((math.nan, bound, 0.0), (0.1, math.nan, 0.0), (0.1, 0.0, 0.0),
+                    (0.1, bound, math.nan)):
+        assert st.rounds_needed(*nothing) == st.MAX_ROUNDS + 1
 
 
 def test_holm_orders_and_keeps_monotone() -> None:
