@@ -273,7 +273,6 @@ def emulation(tasks: Mapping[int, Task], root: int, root_netns: str,
     netns = set(known)
     netns.update(tasks[pid].netns for pid in tree if tasks[pid].netns)
     netns.discard(root_netns)
-    netns.discard("")
     inside = [pid for pid, t in tasks.items() if t.netns in netns]
     return descendants(tasks, [*tree, *inside]), frozenset(netns)
 

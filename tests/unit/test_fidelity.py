@@ -165,7 +165,9 @@ def test_a_loop_in_a_namespace_of_its_own_is_foreign() -> None:
     assert more.foreign_cpu == pytest.approx(cores(HZ + 50))
     assert s.foreign == (("busy (901)", pytest.approx(1.0)),) and s.foreign_runnable == 1
     assert f.judge([s]).codes == ("foreign_cpu",)
-    # over two seconds, the same ticks are half a core
+    # over half a second, twice the cores; over two seconds, half
+    assert one_second(machine(), after, 60 + HZ, seconds=0.5).foreign_cpu == \
+        pytest.approx(2.0)
     slow = one_second(machine(), after, 60 + HZ, seconds=2.0)
     assert slow.foreign_cpu == pytest.approx(0.5) and slow.foreign[0][1] == pytest.approx(0.5)
 
@@ -208,6 +210,9 @@ def test_an_emulation_child_that_exits_and_is_reaped_is_not_foreign() -> None:
     after = machine(spawner=T(102, ROOT, B, children=C + 35),
                     shell=T(101, ROOT, B, NODE, children=C + 45))
     assert one_second(before, after, 10 + hidden).foreign_cpu == pytest.approx(cores(hidden))
+    # parents that loop (a pid reused while the scan ran): the walk ends
+    before = machine(c=T(104, 105, 30, POD), g=T(105, 104, 40, POD))
+    assert one_second(before, machine(), hidden).foreign_cpu == pytest.approx(cores(hidden))
     # a child whose CPU all came in the interval (not seen before): all of it is new
     after = machine(spawner=T(102, ROOT, B, children=C + 70))
     assert one_second(machine(), after, 70 + hidden).foreign_cpu == pytest.approx(
@@ -224,6 +229,9 @@ def test_a_child_reparented_to_init_takes_its_cpu_there() -> None:
     s = one_second(before, after, 5 + hidden)
     assert s.foreign_cpu == pytest.approx(cores(5 + hidden))
     assert s.foreign_seen_cpu == 0.0  # init's cutime is not init's own CPU
+    # init's own CPU is (its cutime does not hide it)
+    busy_init = machine(init=T(1, 0, B + 10, children=C + 505, name="init"))
+    assert one_second(before, busy_init, 15).foreign_seen_cpu == pytest.approx(0.1)
 
 
 def test_a_reused_pid_is_a_new_process() -> None:
@@ -275,6 +283,7 @@ def test_steal_softirq_and_busy_shares() -> None:
     assert odd.foreign_cpu == pytest.approx((60 - 3 * TOL) / HZ) and odd.cores == 3
     none = f.sample(snap(0.0, {}, []), snap(1.0, {}, []), set())
     assert none.cores == 1 and none.busy_pct == 0.0 and none.foreign_cpu == 0.0
+    assert none.steal_pct == 0.0
 
 
 def sample_of(foreign_cpu: float = 0.0, runnable: int = 0, steal: float = 0.0,
@@ -390,9 +399,11 @@ def test_the_reason_names_what_was_seen() -> None:
     # a burst names what ran in its slice, not elsewhere
     calm = (("calm (5)", 0.01),)
     burst = [*series([0.0] * 10, who=calm), sample_of(1.0, start=5.0, end=5.5, seen=1.0,
-                                                     who=(("loud (6)", 1.0),))]
+                                                     who=(("loud (6)", 1.0),)),
+             sample_of(0.0, start=5.5, end=6.0, who=(("after (7)", 0.01),))]
     reason = f.judge(burst).reasons[0]
     assert reason.endswith("; seen: loud (6) 1.00") and "calm" not in reason
+    assert "after" not in reason
     four = tuple((f"p ({i})", 0.3 - i * 0.01) for i in range(4))
     assert "p (3)" not in f.judge(series([1.2, 1.2], seen=1.2, who=four)).reasons[0]
 
