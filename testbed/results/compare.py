@@ -23,7 +23,9 @@ significant difference" (which at few rounds says nothing):
 What is compared: the verdicts (a changed one is a difference); the paired ratios (each
 path's throughput over node-node's in the same round: what travels between machines);
 every other metric per experiment, path class and metric, one value per round (the median
-of a round's values: rounds, not pod pairs, are the repeated measurement). The gate says
+of a round's values: rounds, not pod pairs, are the repeated measurement). A ratio or
+metric the reference has and B does not (its path failed: only error rows) cannot tell;
+one only B has is new and left out. The gate says
 which of them decide the answer: `all` (default) every metric, `ratios` the verdicts and
 the paired ratios only (absolute figures move 2-3x between machines of the same kind); the
 rest is still shown, marked "not gated", and judged in a family of its own.
@@ -197,7 +199,8 @@ def _row(what: str, path: str, metric: str, xa: Sequence[float], xb: Sequence[fl
     floor = UNIT_FLOOR.get(unit, 0.0)
     mean_a = sum(xa) / len(xa) if len(xa) else math.nan
     c = change(xa, xb, margin, max(margin * abs(mean_a), floor) if len(xa) else floor)
-    note = "" if c.scale == LOG else f"a zero: compared as B - A in {unit or 'its units'}"
+    note = ("not measured in B (no value, or only errors)" if not len(xb) else
+            "" if c.scale == LOG else f"a zero: compared as B - A in {unit or 'its units'}")
     return {"what": what, "path": path, "metric": metric, "gated": gated, "scale": c.scale,
             "n_a": c.n_a, "n_b": c.n_b, "a": c.center_a, "b": c.center_b,
             "estimate": c.estimate, "ci95_low": c.low, "ci95_high": c.high,
@@ -223,7 +226,7 @@ def _judge(rows: list[dict[str, Any]], alpha: float = ALPHA) -> None:
                 row["answer"] = DIFFERS
             else:
                 row["answer"] = CANNOT
-                if math.isnan(c.p):
+                if math.isnan(c.p) and c.n_b:
                     row["note"] = "; ".join(filter(None, [
                         row["note"], "fewer than two rounds on a side: no spread to judge by"]))
 
@@ -245,10 +248,10 @@ def _ratio_rows(a: Run, b: Run, margins: Margins, gated: bool, experiment: str =
     pa = paired(a.rows, experiment, metric, baseline)
     pb = paired(b.rows, experiment, metric, baseline)
     out = []
-    for path in dict.fromkeys([*pa["path"], *pb["path"]]):
+    for path in dict.fromkeys(pa["path"]):  # one only B has is new: nothing to compare with
         xa = pa[pa["path"] == path]["ratio"].tolist()
         xb = pb[pb["path"] == path]["ratio"].tolist()
-        if xa and xb:
+        if xa:
             out.append(_row(f"{experiment} / {baseline}", path, "ratio", xa, xb,
                             margins.of(RATIOS, "ratio"), "", gated))
     return out
@@ -266,8 +269,8 @@ def _metric_rows(a: Run, b: Run, margins: Margins, gated: bool) -> list[dict[str
     ga, gb = _per_round(a), _per_round(b)
     units = dict(zip(zip(a.rows["experiment"], a.rows["path"], a.rows["metric"]),
                      a.rows["unit"]))
-    return [_row(k[0], k[1], k[2], ga[k], gb[k], margins.of(ABSOLUTE, k[2]),
-                 str(units.get(k, "")), gated) for k in ga if k in gb]
+    return [_row(k[0], k[1], k[2], ga[k], gb.get(k, []), margins.of(ABSOLUTE, k[2]),
+                 str(units.get(k, "")), gated) for k in ga]
 
 
 @dataclass
@@ -314,15 +317,19 @@ class Comparison:
 
 
 def compare(a: Run, b: Run, gate: str = "all", margins: Margins | None = None) -> Comparison:
-    """Run B against reference A; UsageError when the gate has nothing to compare."""
+    """Run B against reference A; UsageError when the two have no metric in common, or
+    the reference nothing in the gate (B lacking some of the gate's metrics is "cannot
+    tell": its path may have failed)."""
     if gate not in GATES:
         raise UsageError(f"--gate {gate}: one of {', '.join(GATES)}")
     margins = margins or Margins()
     rows = _ratio_rows(a, b, margins, True) + _metric_rows(a, b, margins, gate == "all")
+    if not any(r["n_b"] for r in rows):
+        raise UsageError(f"{a.name} and {b.name}: nothing in common to compare (no metric "
+                         "measured in both)")
     if not any(r["gated"] for r in rows):
-        raise UsageError(f"{a.name} and {b.name}: nothing in common to compare ("
-                         + ("no paired ratio to node-node in both" if gate == RATIOS else
-                            "no metric measured in both") + ")")
+        raise UsageError(f"{a.name}: no paired ratio to node-node to compare (--gate "
+                         "ratios needs a throughput run as the reference)")
     _judge(rows)
     return Comparison(a, b, gate, margins, verdicts(a, b), _frame(rows))
 

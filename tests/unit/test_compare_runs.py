@@ -304,8 +304,19 @@ def test_bad_input_is_exit_2_and_one_line(tmp_path: Path, capsys) -> None:
     other.write_json("metadata.json", {})
     assert "nothing in common to compare (no metric measured in both)" in bad(
         tmp_path, capsys, str(a), str(other.path))
-    assert "no paired ratio to node-node in both" in bad(
+    assert "no metric measured in both" in bad(
         tmp_path, capsys, str(a), str(other.path), "--gate", "ratios")
+    rtt = RunDir.create(tmp_path / "rtt", "t")
+    rtt.add([Measurement("reachability", 1, "a", "b", "n1", "n2", "pod-cross-node",
+                         "rtt_avg_ms", 0.1)])
+    rtt.write_json("metadata.json", {})
+    assert "no paired ratio to node-node to compare" in bad(
+        tmp_path, capsys, str(rtt.path), str(a), "--gate", "ratios")
+    dns = RunDir.create(tmp_path / "dns", "t")
+    dns.add([Measurement("dns", 1, "a", "b", "n1", "n2", "pod-pod", "start_s", 2.0)])
+    dns.write_json("metadata.json", {})
+    assert cli.main(["compare", str(other.path), str(dns.path)]) == 0
+    capsys.readouterr()
     assert "--margin x" in bad(tmp_path, capsys, str(a), str(a), "--margin", "x")
 
 
@@ -326,3 +337,31 @@ def test_a_run_without_the_monitor(tmp_path: Path) -> None:
     assert compare.fidelity(load(make_run(tmp_path, "b", STEADY))) == "ok"
     assert compare.fidelity(load(make_run(tmp_path, "c", STEADY, fidelity="suspect"))) == \
         "suspect: a CPU hog"
+
+
+def test_a_path_the_reference_has_and_b_lost_cannot_tell(tmp_path: Path, capsys) -> None:
+    a_dir = make_run(tmp_path, "a", STEADY)
+    run = RunDir.create(tmp_path / "b", "t")
+    rows = []
+    for r in range(1, 6):
+        rows.append(Measurement("throughput", r, "a", "b", "n1", "n2", "node-node",
+                                "throughput_bps", 10e9))
+        rows.append(Measurement("throughput", r, "a", "b", "n1", "n2", "pod-cross-node",
+                                "error", math.nan, note="iperf3: connection refused"))
+        rows.append(Measurement("throughput", r, "a", "b", "n1", "n2", "pod-same-node",
+                                "throughput_bps", 9e9))  # new in B: nothing to compare
+    run.add(rows)
+    run.add_claim({"claim": "pod-ips-routable", "verdict": "confirmed", "evidence": "e",
+                   "numbers": "{}", "statement": "s"})
+    run.write_json("metadata.json", {})
+    c = compare.compare(load(a_dir), load(run.path))
+    r = row(c, "pod-cross-node", "ratio")
+    assert r.answer == compare.CANNOT and r.n_b == 0 and "not measured in B" in r.note
+    assert row(c, "pod-cross-node", "rtt_avg_ms").answer == compare.CANNOT
+    assert row(c, "node-node", "throughput_bps").answer == compare.SAME
+    assert "pod-same-node" not in set(c.table["path"])
+    assert c.reasons()[0] == ("pod-cross-node throughput / node-node ratio: not measured in "
+                              "B (no value, or only errors)")
+    assert cli.main(["compare", str(a_dir), str(run.path), "--gate", "ratios",
+                     "--fail-on-difference"]) == 3
+    assert "not measured in B" in capsys.readouterr().err
