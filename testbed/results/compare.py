@@ -341,11 +341,6 @@ def outcome(comparisons: Sequence[Comparison]) -> str:
     return DIFFERS if DIFFERS in answers else CANNOT if CANNOT in answers else SAME
 
 
-def ratios(a: Run, b: Run, margins: Margins | None = None) -> pd.DataFrame:
-    """Per path class: the per-round paired ratios of run b against run a's, judged."""
-    return compare(a, b, RATIOS, margins).ratios
-
-
 def _name(r: Any) -> str:
     return (f"{r.path} {r.what} ratio" if r.metric == "ratio"
             else f"{r.path} {r.metric} ({r.what})")

@@ -115,6 +115,8 @@ def test_noisy_rounds_cannot_tell_and_say_how_many_rounds(tmp_path: Path, capsys
     reason = c.reasons()[0]
     assert reason.startswith("pod-cross-node throughput / node-node ratio: smallest "
                              "detectable change ±") and "at 3/3 rounds, margin ±15 %" in reason
+    assert reason.endswith(f"margin ±15 % (measure {r.rounds_needed} rounds)")
+    assert c.reasons(rounds=False)[0].endswith("at 3/3 rounds, margin ±15 %")
     text = compare.markdown([load(a_dir), load(b_dir)], gate="ratios")
     assert "**Cannot tell:** 1 of 1 metric(s)" in text
     assert f"(measure {r.rounds_needed} rounds a side)" in text
@@ -178,9 +180,45 @@ def test_zeros_are_compared_in_their_units(tmp_path: Path) -> None:
     r = row(c, "pod-cross-node", "loss_pct")
     assert r.answer == compare.DIFFERS and r.estimate == 48.0
     assert "pod-cross-node loss_pct (reachability): B - A +48" in c.reasons()[0]
-    assert "higher in B" in c.reasons()[0]
+    assert c.reasons()[0] == (f"pod-cross-node loss_pct (reachability): B - A +48 (95 % "
+                              f"interval {r.ci95_low:+.4g} .. {r.ci95_high:+.4g}), higher in B")
+    assert 40 < r.ci95_low < 48 < r.ci95_high < 56
+    fewer = compare.compare(lossy, a)
+    assert row(fewer, "pod-cross-node", "loss_pct").estimate == -48.0
+    assert fewer.reasons()[0].endswith("), lower in B")
     text = compare.markdown([a, lossy])
     assert "| (+48)" in text and "differs: +48" in text and "±1 " in text
+
+
+def test_small_changes_in_units(tmp_path: Path) -> None:
+    def run(name: str, values: list[float]) -> compare.Run:
+        d = RunDir.create(tmp_path / name, "t")
+        d.add([Measurement("faults", r, "a", "b", "n1", "n2", "pod-pod", "drops", v)
+               for r, v in enumerate(values, 1)])
+        d.write_json("metadata.json", {})
+        return load(d.path)
+
+    zero = run("zero", [0.0] * 5)
+    # up by half a unit, no unit floor: the margin is 15 % of A's mean, 0
+    c = compare.compare(zero, run("half", [0.5, 0.5, 0.5, 0.6, 0.4]))
+    r = row(c, "pod-pod", "drops")
+    assert r.answer == compare.DIFFERS and r.margin == 0 and r.estimate == 0.5
+    assert c.reasons()[0].startswith("pod-pod drops (faults): B - A +0.5 (95 % interval +0.")
+    assert c.reasons()[0].endswith("higher in B")
+    # noisy: cannot tell, the detectable change in units
+    noisy = compare.compare(zero, run("noisy", [0.0, 3.0, 0.0, 0.0, 1.0]))
+    r = row(noisy, "pod-pod", "drops")
+    assert r.answer == compare.CANNOT
+    assert noisy.reasons()[0] == (f"pod-pod drops (faults): smallest detectable change "
+                                  f"±{r.detectable:.3g} at 5/5 rounds, margin ±0 (measure "
+                                  f"{compare._rounds_words(r.rounds_needed)} rounds)")
+    assert r.detectable > 1 and "%" not in noisy.reasons()[0]
+
+
+def test_words() -> None:
+    assert compare._rounds_words(1000) == "1000"
+    assert compare._rounds_words(1001) == "more than 1000"
+    assert compare._pct(0.15) == "15 %" and compare._pct(1.0) == "100 %"
 
 
 def test_one_round_cannot_tell_and_says_why(tmp_path: Path) -> None:
@@ -192,6 +230,8 @@ def test_one_round_cannot_tell_and_says_why(tmp_path: Path) -> None:
     assert c.reasons() == ["pod-cross-node throughput / node-node ratio: fewer than two "
                            "rounds on a side: no spread to judge by"]
     assert "(measure more than 1000 rounds a side)" in compare.headline(c)
+    (cell,) = compare._metric_table(c.ratios)["smallest detectable change"]
+    assert cell == " (measure more than 1000 rounds)"
 
 
 def test_margins() -> None:
