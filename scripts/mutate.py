@@ -18,21 +18,25 @@ to remember to add it. The script then
 
   - starts from a fresh mutants/ (mutmut keeps a survivor's result even after a test that
     would kill it is added, so a cached run could understate the score),
-  - runs `mutmut run`, its output kept in mutants/mutmut.log,
+  - runs `mutmut run` on the scored functions' mutants only (of the files given, or all),
+    its output kept in mutants/mutmut.log,
   - prints, per file, killed / scored and the overall percentage,
   - writes every scored mutant that was not killed (survived, no test reaches it, ...) with
     its diff to mutants-survived.txt,
-  - exits 1 when the overall score is under --min-score (90 % by default), so that
-    `make mutate` can gate; it is not part of `make test` (it takes minutes).
+  - exits 1 when the overall score is under --min-score (90 % by default) or some scored
+    mutant was not checked, so that `make mutate` can gate; it is not part of `make test`
+    (it takes long: every mutant is a pytest run of the tests that reach its function).
 
 A mutant whose tests hang past mutmut's time limit counts as killed: the change was noticed.
 
-    .venv/bin/python scripts/mutate.py [--min-score 90] [--jobs 2]
+    .venv/bin/python scripts/mutate.py [FILE ...] [--min-score 90] [--jobs 2] [--no-run]
+    make mutate ARGS="experiments/svc_claims.py"      one file's functions only
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import os
@@ -73,6 +77,7 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     },
     "experiments/mode_claims.py": {
         "*.run": EMULATION, "_cluster": EMULATION, "_racks": EMULATION,
+        "_attempt_routes": EMULATION,
         "_ping": EMULATION, "_pings": EMULATION, "_routes": EMULATION,
     },
     "experiments/shared_localhost.py": {"*.run": EMULATION},
@@ -137,7 +142,34 @@ def check_config() -> None:
                  f"only here {sorted(known - mutated)}")
 
 
-def run_mutmut(jobs: int, only: list[str]) -> int:
+def scored_functions(path: str) -> list[str]:
+    """The functions of a file that count (top-level functions and methods, as mutmut
+    mutates them: a nested function is part of its parent), read from its source."""
+    tree = ast.parse((ROOT / path).read_text())
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.ClassDef):
+            names += [f"{node.name}.{f.name}" for f in node.body
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [n for n in names if scored(path, n)]
+
+
+def mutant_globs(paths: list[str]) -> list[str]:
+    """mutmut names of the scored functions' mutants: `experiments.claims.x_judge__mutmut_*`,
+    `testbed.results.compare.xǁRunǁload__mutmut_*`."""
+    globs = []
+    for path in paths:
+        module = path[:-len(".py")].replace("/", ".")
+        for func in scored_functions(path):
+            cls, _, name = func.rpartition(".")
+            mangled = f"x\u01c1{cls}\u01c1{name}" if cls else f"x_{name}"
+            globs.append(f"{module}.{mangled}__mutmut_*")
+    return globs
+
+
+def run_mutmut(jobs: int, names: list[str]) -> int:
     if MUTANTS.exists():
         shutil.rmtree(MUTANTS)
     MUTANTS.mkdir()
@@ -146,10 +178,15 @@ def run_mutmut(jobs: int, only: list[str]) -> int:
     print(f"mutate: mutmut run (log: {log.relative_to(ROOT)}) ...", flush=True)
     with log.open("w") as out:
         # mutmut draws a spinner; its output goes to the log, not the terminal
-        res = subprocess.run([str(mutmut), "run", "--max-children", str(jobs), *only], cwd=ROOT,
-                             stdout=out, stderr=subprocess.STDOUT,
-                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    return res.returncode
+        proc = subprocess.Popen([str(mutmut), "run", "--max-children", str(jobs), *names],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        try:
+            return proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted: take mutmut (and its workers) down too
+                proc.terminate()
+                proc.wait()
 
 
 def results() -> dict[str, dict[str, object]]:
@@ -178,53 +215,67 @@ def diff(mutant: str, path: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", metavar="FILE",
+                    help="test only the mutants of these files (of pyproject.toml's "
+                         "only_mutate), e.g. experiments/svc_claims.py; default: all")
     ap.add_argument("--min-score", type=float, default=90.0,
                     help="exit 1 under this percentage of scored mutants killed (default 90)")
     ap.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
-    ap.add_argument("--only", nargs="+", default=[], metavar="GLOB",
-                    help="test only these mutants (mutmut names, e.g. "
-                         "'experiments.svc_claims.x_judge_absent__mutmut_*'); the others are "
-                         "scored as not checked: for working on one function's tests")
     ap.add_argument("--no-run", action="store_true",
                     help="score the results mutants/ holds already, without running mutmut")
     args = ap.parse_args()
     check_config()
+    unknown = sorted(set(args.files) - set(NOT_SCORED))
+    if unknown:
+        ap.error(f"not mutated (see pyproject.toml's [tool.mutmut]): {', '.join(unknown)}")
+    files = args.files or list(NOT_SCORED)
     start = time.monotonic()
     if not args.no_run:
-        rc = run_mutmut(args.jobs, args.only)
+        # Only the scored functions' mutants are tested: the others (a claim's `run`...)
+        # would cost time and count for nothing.
+        rc = run_mutmut(args.jobs, mutant_globs(files))
         if rc != 0:
             tail = (MUTANTS / "mutmut.log").read_text(errors="replace")[-3000:]
             print(tail.replace("\r", "\n"))
             print(f"mutate: mutmut failed (exit {rc}); see mutants/mutmut.log", file=sys.stderr)
             return 2
 
-    rows: list[tuple[str, int, int]] = []
+    rows: list[tuple[str, int, int, int]] = []  # (path, killed, scored, not checked)
     missed: list[tuple[str, str, str]] = []  # (path, mutant, status)
     unreached_functions: dict[str, set] = {}
     for path, codes in results().items():
-        killed = total = 0
+        if path not in files:
+            continue
+        killed = total = unchecked = 0
         for mutant, code in sorted(codes.items()):
             func = function_of(mutant)
-            if not scored(path, func) or (args.only and code is None):
+            if not scored(path, func):
                 continue
             total += 1
-            if code in KILLED:
+            if code is None:
+                unchecked += 1
+            elif code in KILLED:
                 killed += 1
             else:
-                status = STATUS.get(code, f"exit {code}")
-                missed.append((path, mutant, status))
+                missed.append((path, mutant, STATUS.get(code, f"exit {code}")))
                 if code in (33, 5):
                     unreached_functions.setdefault(path, set()).add(func)
-        rows.append((path, killed, total))
+        rows.append((path, killed, total, unchecked))
 
-    width = max(len(p) for p, _, _ in rows)
+    width = max(len(r[0]) for r in rows)
     print(f"\n{'file':<{width}}  killed / scored")
-    for path, killed, total in rows:
-        pct = f"{100 * killed / total:5.1f} %" if total else "    -  "
-        print(f"{path:<{width}}  {killed:4d} / {total:4d}  {pct}")
-    all_killed, all_total = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    for path, killed, total, unchecked in rows:
+        pct = f"{100 * killed / (total - unchecked):5.1f} %" if total > unchecked else "  -"
+        note = f"  ({unchecked} not checked)" if unchecked else ""
+        print(f"{path:<{width}}  {killed:4d} / {total - unchecked:4d}  {pct}{note}")
+    all_killed = sum(r[1] for r in rows)
+    all_total = sum(r[2] - r[3] for r in rows)
+    all_unchecked = sum(r[3] for r in rows)
     score = 100 * all_killed / all_total if all_total else 0.0
     print(f"{'overall':<{width}}  {all_killed:4d} / {all_total:4d}  {score:5.1f} %")
+    if all_unchecked:
+        print(f"mutate: {all_unchecked} scored mutants were not checked (an interrupted or "
+              "partial run): the score covers the others only", file=sys.stderr)
 
     with SURVIVORS.open("w") as f:
         f.write(f"# {len(missed)} scored mutants not killed by the unit tests "
@@ -235,9 +286,8 @@ def main() -> int:
             f.write(f"\n## {mutant}: {status} ({path})\n{diff(mutant, path).rstrip()}\n")
     print(f"\nmutate: {len(missed)} scored mutants not killed, with their diffs, in "
           f"{SURVIVORS.relative_to(ROOT)}; {time.monotonic() - start:.0f} s")
-    if score < args.min_score:
-        print(f"mutate: score {score:.1f} % is under the target {args.min_score:g} %",
-              file=sys.stderr)
+    if score < args.min_score or all_unchecked:
+        print(f"mutate: score {score:.1f} % (target {args.min_score:g} %)", file=sys.stderr)
         return 1
     return 0
 
