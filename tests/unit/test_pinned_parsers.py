@@ -130,3 +130,53 @@ def test_traceroute_refuses_what_is_not_a_path(text: str, message: str) -> None:
     with pytest.raises(TestbedError) as err:
         parse_traceroute(text)
     assert str(err.value).startswith(message)
+
+
+# -- a ping stream through a fault -----------------------------------------------------------
+
+def reply(t: str, seq: int, ms: str) -> str:
+    return f"[{t}] 64 bytes from 10.0.1.2: icmp_seq={seq} ttl=61 time={ms} ms"
+
+
+# probe 1 never answered; 3 was sent just before 100.0, 4 exactly at 100.0 (replied at
+# 100.5 after 500 ms); 5 met an ICMP error; 6 was sent exactly at 101.0 and answered at
+# 101.5; 7 answered at once; 8, the last, never answered
+FAULT_STREAM = "\n".join([
+    "PING 10.0.1.2 (10.0.1.2) 56(84) bytes of data.",
+    "[99.000] no answer yet for icmp_seq=1",
+    reply("99.500", 2, "100"),
+    reply("100.4999", 3, "500"),
+    reply("100.5", 4, "500"),
+    "[100.6] From 10.100.0.1 icmp_seq=5 Destination Net Unreachable",
+    reply("101.5", 6, "500"),
+    reply("102.0", 7, "1"),
+    "[102.5] no answer yet for icmp_seq=8",
+]) + "\n"
+
+
+def test_recovery_counts_every_unanswered_probe_first_and_last_included() -> None:
+    from testbed.measure.ping import recovery
+
+    r = recovery(FAULT_STREAM, t_fault=100.0, t_restore=101.5)
+    assert (r.sent, r.lost) == (8, 3)  # 1, 5 and 8
+    assert r.recovery_s == pytest.approx(0.0, abs=1e-9)  # a reply at the restore counts
+    # before the fault: probes sent before 100.0 (2 and 3); 4, sent at 100.0, is not
+    assert r.outage_s == pytest.approx(101.5 - 100.4999, abs=1e-9)
+
+
+def test_recovery_a_probe_sent_at_the_fault_is_after_it() -> None:
+    from testbed.measure.ping import recovery
+
+    r = recovery(FAULT_STREAM, t_fault=101.0, t_restore=101.5)
+    assert r.recovery_s == pytest.approx(0.0, abs=1e-9)  # probe 6, sent at 101.0
+    assert r.outage_s == pytest.approx(101.5 - 100.5, abs=1e-9)
+    # probe 3 was sent 0.1 ms before the fault, so its reply (after the restore) is not
+    # the first one after the fault: probe 4's is
+    r = recovery(FAULT_STREAM, t_fault=100.0, t_restore=100.4)
+    assert r.recovery_s == pytest.approx(100.5 - 100.4, abs=1e-9)
+
+
+def test_recovery_of_nothing() -> None:
+    from testbed.measure.ping import Recovery, recovery
+
+    assert recovery("", 1.0, 2.0) == Recovery(sent=0, lost=0, outage_s=None, recovery_s=None)
