@@ -167,6 +167,15 @@ def test_nodeport_each_check_refuted_alone(change: Callable[[dict], None],
     assert refuted_by(oc.judge_nodeport(e), *checks)
 
 
+def test_nodeport_names_every_node_without_a_server_pod() -> None:
+    e = copy.deepcopy(NODEPORT)
+    e["entries"]["node-4"] = {**s(12, 12), "served": {"web-1": 6, "web-2": 6}}
+    e["forwarded_from_empty"] = 24
+    r = oc.judge_nodeport(e)
+    assert r.verdict == "confirmed"
+    assert r.evidence.endswith("; 24 SYNs from node-3, node-4 to the web pods on its uplink")
+
+
 def test_nodeport_more_forwarded_syns_than_connections_pass() -> None:
     assert oc.judge_nodeport({**NODEPORT, "forwarded_from_empty": 13}).verdict == "confirmed"
 
@@ -448,6 +457,12 @@ def test_ingress_each_case_refuted_alone(change: Callable[[dict], None], check: 
     e = ingress()
     change(e)
     assert refuted_by(oc.judge_ingress(e), check)
+
+
+def test_ingress_lists_each_upstream_nginx_named_once() -> None:
+    e = ingress()
+    e["cases"][1]["upstreams"] = ["default-web-80", "default-web-80", "default-cart-80"]
+    assert "web-1 2, web-2 2 [default-cart-80, default-web-80];" in oc.judge_ingress(e).evidence
 
 
 @pytest.mark.parametrize("cases", [[], [{**case("a", "/", "web", {"web-1": 4}, [200] * 4),

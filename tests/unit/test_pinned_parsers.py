@@ -81,6 +81,13 @@ def test_parse_conntrack_both_directions_of_each_entry() -> None:
         Flow("icmp", "10.0.0.3", "10.0.1.2", 0, "10.0.1.2", "10.0.0.3", 0)]
 
 
+def test_parse_conntrack_a_value_may_hold_an_equals_sign_and_a_bare_word_is_no_field(
+) -> None:
+    (flow,) = parse_conntrack("tcp 6 1 src dport src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 "
+                              "src=2.2.2.2 dst=a=b sport=2 dport=1\n")
+    assert flow == Flow("tcp", "1.1.1.1", "2.2.2.2", 2, "2.2.2.2", "a=b", 2)
+
+
 def test_parse_conntrack_ignores_words_that_only_look_like_fields() -> None:
     (flow,) = parse_conntrack("tcp 6 1 ESTABLISHED src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 "
                               "zone=3 src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 xsrc=9.9.9.9\n")
@@ -95,9 +102,10 @@ def test_addresses_seen_counts_each_packet_once_per_address() -> None:
             "05:29:38.833228 IP 10.0.1.2.8080 > 10.0.0.3.35382: Flags [S.], length 0\n"
             "05:29:38.9 IP 10.0.0.3 > 10.0.0.3: ICMP echo request\n"
             "05:29:39.0 IP6 fe80::1 > ff02::1: ICMP6, 1.2.3 seq 4.5.6.x\n"
-            "05:29:39.1 IP 10.0.0.3.1>10.0.1.2.2:tcp\n")
+            "05:29:39.1 IP 10.0.0.3.1>10.0.1.2.2:tcp\n"
+            "05:29:39.2 IP 10.0.0.7.domain > 10.0.0.9:53 (named port, colon port)\n")
     assert addresses_seen(text) == {"10.0.0.3": 4, "10.0.1.2": 3, "10.100.0.3": 1,
-                                    "10.100.0.1": 1}
+                                    "10.100.0.1": 1, "10.0.0.7": 1, "10.0.0.9": 1}
     assert addresses_seen("") == {}
 
 
@@ -130,6 +138,19 @@ def test_traceroute_refuses_what_is_not_a_path(text: str, message: str) -> None:
     with pytest.raises(TestbedError) as err:
         parse_traceroute(text)
     assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("text, prefix", [
+    (" 1  10.0.0.1  0.05 ms\n 3  " + "x" * 300 + "\n",
+     "traceroute: hop 3 where hop 2 was expected: "),
+    (" 1  * " + "x" * 300 + "\n", "traceroute: cannot read hop line: "),
+], ids=["out-of-order", "unreadable"])
+def test_traceroute_quotes_at_most_200_characters_of_a_bad_line(text: str, prefix: str
+                                                                ) -> None:
+    with pytest.raises(TestbedError) as err:
+        parse_traceroute(text)
+    message = str(err.value)
+    assert message.startswith(prefix) and len(message) == len(prefix) + 200
 
 
 # -- a ping stream through a fault -----------------------------------------------------------

@@ -298,6 +298,24 @@ def test_readiness_each_check_refuted(change: Callable[[dict], None], checks: li
     assert refuted_by(sc.judge_readiness(e), *checks)
 
 
+def test_readiness_a_window_connection_nobody_logged_is_not_the_targets() -> None:
+    e = readiness()
+    serve(WINDOW, None)(e)
+    r = sc.judge_readiness(e)
+    assert "while unready: 10 (0 to server-2)" in r.evidence
+    assert dict(r.numbers)["to_unready_pod"] == 0
+
+
+@pytest.mark.parametrize("group", [BEFORE, AFTER], ids=["before", "after"])
+def test_readiness_one_connection_to_the_target_is_enough(group: Callable[[float], bool]
+                                                          ) -> None:
+    e = readiness()
+    first = min(c["seq"] for c in e["connections"] if group(c["t"]))
+    serve(group, OTHER)(e)
+    e["served_by"][str(first)] = TARGET
+    assert sc.judge_readiness(e).verdict == "confirmed"
+
+
 def test_readiness_one_failed_connection_refutes() -> None:
     e = readiness()
     e["connections"][26]["ok"] = False
