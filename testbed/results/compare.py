@@ -346,19 +346,26 @@ def _name(r: Any) -> str:
             else f"{r.path} {r.metric} ({r.what})")
 
 
-def _signed(x: float, log: bool) -> str:
-    return f"{100 * (x - 1):+.1f} %" if log else f"{x:+.4g}"
+def _rel(x: float) -> str:
+    """A ratio as a signed percentage: 0.667 -> -33.3 %."""
+    return f"{100 * (x - 1):+.1f} %"
+
+
+def _units(x: float) -> str:
+    return f"{x:+.4g}"
 
 
 def _change_words(r: Any) -> str:
     """`pod-cross-node throughput_bps (throughput): 0.667x (-33.3 %, 95 % interval
-    -35.0 .. -31.6 %), lower in B`."""
-    log = r.scale == LOG
-    size = (f"{r.estimate:.3g}x ({_signed(r.estimate, log)}, 95 % interval "
-            f"{_signed(r.ci95_low, log)} .. {_signed(r.ci95_high, log)})" if log else
-            f"B - A {_signed(r.estimate, log)} (95 % interval {_signed(r.ci95_low, log)} .. "
-            f"{_signed(r.ci95_high, log)})")
-    up = r.estimate > (1 if log else 0)
+    -35.0 % .. -31.6 %), lower in B`; in units for a metric with a zero."""
+    if r.scale == LOG:
+        size = (f"{r.estimate:.3g}x ({_rel(r.estimate)}, 95 % interval {_rel(r.ci95_low)} .. "
+                f"{_rel(r.ci95_high)})")
+        up = r.estimate > 1
+    else:
+        size = (f"B - A {_units(r.estimate)} (95 % interval {_units(r.ci95_low)} .. "
+                f"{_units(r.ci95_high)})")
+        up = r.estimate > 0
     return f"{_name(r)}: {size}, {'higher' if up else 'lower'} in B"
 
 
@@ -376,7 +383,7 @@ def _rounds_words(n: int) -> str:
     return f"more than {n - 1}" if n > 1000 else str(n)
 
 
-def _cannot_words(r: Any, rounds: bool = True) -> str:
+def _cannot_words(r: Any, rounds: bool) -> str:
     if math.isnan(r.detectable):
         return r.note
     return (f"smallest detectable change {_detectable_words(r)} at {r.n_a}/{r.n_b} rounds, "
@@ -388,8 +395,7 @@ def _answer_words(r: Any) -> str:
     if r.answer == SAME:
         return f"same within {_margin_words(r)}"
     if r.answer == DIFFERS:
-        log = r.scale == LOG
-        return f"differs: {_signed(r.estimate, log)}"
+        return "differs: " + (_rel(r.estimate) if r.scale == LOG else _units(r.estimate))
     return "cannot tell"
 
 

@@ -116,6 +116,7 @@ def test_noisy_rounds_cannot_tell_and_say_how_many_rounds(tmp_path: Path, capsys
     assert reason.startswith("pod-cross-node throughput / node-node ratio: smallest "
                              "detectable change ±") and "at 3/3 rounds, margin ±15 %" in reason
     assert reason.endswith(f"margin ±15 % (measure {r.rounds_needed} rounds)")
+    assert f"smallest detectable change ±{100 * r.detectable:.3g} % at" in reason
     assert c.reasons(rounds=False)[0].endswith("at 3/3 rounds, margin ±15 %")
     text = compare.markdown([load(a_dir), load(b_dir)], gate="ratios")
     assert "**Cannot tell:** 1 of 1 metric(s)" in text
