@@ -78,6 +78,7 @@ def test_the_95_interval_covers_95_percent() -> None:
 def test_no_spread_fewer_than_two_and_zeros() -> None:
     same = st.change([64.0, 64.0], [64.0, 64.0, 64.0], 0.01)
     assert (same.p, same.p_same, same.low, same.high, same.se) == (1.0, 0.0, 1.0, 1.0, 0.0)
+    assert same.df == 3.0 and same.sd == 0.0  # n_a + n_b - 2
     hop = st.change([64.0, 64.0], [63.0, 63.0], 0.01)  # one hop fewer, exactly
     assert hop.p == 0.0 and hop.p_same == 1.0 and hop.estimate == pytest.approx(63 / 64)
     within = st.change([64.0, 64.0], [63.0, 63.0], 0.02)

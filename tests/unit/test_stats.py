@@ -47,6 +47,8 @@ def test_bootstrap_stays_inside_the_data_and_is_reproducible() -> None:
     assert min(values) <= low <= np.median(values) <= high <= max(values)
     assert (low, high) == st.bootstrap_ci(values)  # fixed seed
     assert all(math.isnan(x) for x in st.bootstrap_ci([1.0]))
+    assert all(math.isnan(x) for x in st.bootstrap_ci([1.0, math.nan]))
+    assert st.bootstrap_ci([1.0, 3.0]) == (1.0, 3.0)  # two values are enough
     assert st.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
 
 
