@@ -152,6 +152,10 @@ def test_calico_converged_just_inside_the_bounds_passes(seconds: float) -> None:
     assert mc.judge_calico({**calico(), "converge_s": seconds}).verdict == "confirmed"
 
 
+def test_calico_convergence_to_the_millisecond() -> None:
+    assert mc.judge_calico({**calico(), "converge_s": 2.12345}).numbers["converge_s"] == 2.123
+
+
 def test_calico_evidence_of_a_failed_look() -> None:
     r = mc.judge_calico({**calico(), "gateway_mac": "", "blackhole": False,
                          "outside_ok": False})
@@ -225,6 +229,11 @@ def test_join_each_check_refuted_alone(change: Callable[[dict], None], check: st
     e = join()
     change(e)
     assert refuted_by(mc.judge_join(e), check)
+
+
+def test_join_times_to_the_millisecond() -> None:
+    r = mc.judge_join({**join(), "leave_s": 0.07149, "join_s": 1.70051})
+    assert dict(r.numbers) == {"leave_s": 0.071, "join_s": 1.701}
 
 
 def test_join_routes_of_nodes_not_among_the_others_do_not_count() -> None:

@@ -231,6 +231,11 @@ def test_lb_each_check_refuted_alone(change: Callable[[dict], None], check: str)
     assert refuted_by(oc.judge_lb(e), check)
 
 
+def test_lb_one_connection_to_a_node_is_spread_enough() -> None:
+    assert oc.judge_lb({**LB, "per_node": {**LB["per_node"], "node-3": 1}}).verdict \
+        == "confirmed"
+
+
 def test_lb_with_no_node_to_spread_over_is_not_spread() -> None:
     r = oc.judge_lb({**LB, "nodes": [], "per_node": {}, "states": {}})
     assert refuted_by(r, SPREAD)
@@ -317,6 +322,32 @@ def test_node_down_a_connection_under_way_at_the_failure_is_not_before_it() -> N
     e["connections"].append({"seq": 998, "t": 1.99, "ok": False, "ms": 20.0})
     r = oc.judge_node_down(e)
     assert r.verdict == "confirmed" and "40 before the failure" in r.evidence
+
+
+def test_node_down_a_connection_ending_at_the_failure_is_not_before_it() -> None:
+    e = node_down()
+    e["connections"].append({"seq": 997, "t": 1.5, "ok": False, "ms": 500.0})  # ends at 2.0
+    r = oc.judge_node_down(e)
+    assert r.verdict == "confirmed" and r.numbers["lost"] == 4
+
+
+def test_node_down_a_failure_a_second_before_is_not_lost_to_it() -> None:
+    e = node_down()
+    e["connections"].append({"seq": 996, "t": 1.0, "ok": False, "ms": 1500.0})
+    r = oc.judge_node_down(e)
+    assert r.verdict == "confirmed" and r.numbers["lost"] == 3
+
+
+def test_node_down_times_relative_to_the_start_and_detection_to_the_millisecond() -> None:
+    e = node_down()
+    e["t0"] = 1.0
+    e["marked_down_at"] = 5.12345
+    e["back_up"] = False
+    r = oc.judge_node_down(e)
+    assert r.evidence.startswith("node-2 off the network at t=1.00 s; HAProxy marked it "
+                                 "DOWN 3.12 s later")
+    assert "node-2 not UP again after it returned [failed: " in r.evidence
+    assert r.numbers["detection_s"] == 3.123
 
 
 def test_node_down_never_marked_is_refuted() -> None:
@@ -523,6 +554,12 @@ def test_hostport_each_check_refuted_alone(change: Callable[[dict], None], check
     change(e)
     r = oc.judge_hostport(e)
     assert refuted_by(r, check)
+
+
+def test_hostport_one_refused_connection_on_another_node_is_enough() -> None:
+    e = hostport()
+    e["nodes"]["node-1"] = {**s(0, 1), "refused": 1}
+    assert oc.judge_hostport(e).verdict == "confirmed"
 
 
 def test_hostport_without_a_portmap_rule_says_none() -> None:

@@ -69,6 +69,17 @@ def test_absent_an_address_in_the_range_refutes() -> None:
     assert dict(r.numbers)["holders"] == 1
 
 
+def test_absent_names_every_holder_and_route() -> None:
+    e = copy.deepcopy(ABSENT)
+    e["addresses"] += [{"where": "node-2", "ifname": "a", "address": VIP, "prefix": 32},
+                       {"where": "node-2", "ifname": "b", "address": "10.3.240.1",
+                        "prefix": 32}]
+    e["routes"] += [route("router", "10.3.240.0/24"), route("node-1", "10.3.241.0/24")]
+    r = sc.judge_absent(e)
+    assert ("in 10.3.240.0/20: node-2:a 10.3.241.152, node-2:b 10.3.240.1, router: "
+            "10.3.240.0/24, node-1: 10.3.241.0/24;") in r.evidence
+
+
 @pytest.mark.parametrize("dst", ["10.3.240.0/20", "10.3.241.0/24", "10.0.0.0/8", VIP])
 def test_absent_a_route_covering_the_range_refutes(dst: str) -> None:
     e = copy.deepcopy(ABSENT)
@@ -219,6 +230,13 @@ def test_userspace_each_check_refuted_alone(change: Callable[[dict], None], chec
     e = copy.deepcopy(USERSPACE)
     change(e)
     assert refuted_by(sc.judge_userspace(e), check)
+
+
+def test_userspace_evidence_names_every_source_seen() -> None:
+    e = copy.deepcopy(USERSPACE)
+    e["iptables"]["sources"] = ["10.0.0.3"] * 19 + ["10.0.0.1"]
+    assert "iptables mode: the servers saw 10.0.0.1, 10.0.0.3 (client 10.0.0.3)" in \
+        sc.judge_userspace(e).evidence
 
 
 def test_userspace_boundaries_pass() -> None:
