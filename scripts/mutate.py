@@ -174,6 +174,9 @@ def run_mutmut(jobs: int, names: list[str]) -> int:
         shutil.rmtree(MUTANTS)
     MUTANTS.mkdir()
     mutmut = Path(sys.executable).with_name("mutmut")
+    if not mutmut.exists():
+        sys.exit("mutate: mutmut is not installed in this environment (a dev dependency for "
+                 "Python 3.10 and later: make setup)")
     log = MUTANTS / "mutmut.log"
     print(f"mutate: mutmut run (log: {log.relative_to(ROOT)}) ...", flush=True)
     with log.open("w") as out:
