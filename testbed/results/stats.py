@@ -201,7 +201,7 @@ def change(a: Sequence[float], b: Sequence[float], margin: float,
     bound = math.log1p(m) if log else m
     if se == 0:  # no spread on either side: the difference is exact
         p = 1.0 if d == 0 else 0.0
-        p_same = 0.0 if abs(d) < bound else 1.0
+        p_same = 0.0 if d == 0 or abs(d) < bound else 1.0  # identical: the same
         return Change(scale, len(ta), len(tb), center_a, center_b, back(d), back(d), back(d),
                       p, p_same, m, d, 0.0, df, 0.0)
     half = float(stats.t.ppf(1 - (1 - level) / 2, df)) * se
@@ -244,12 +244,9 @@ def rounds_needed(sd: float, bound: float, diff: float = 0.0, alpha: float = ALP
     probability `power`: "same", when |diff| < bound (the margin on the test's scale) and
     (t_{1-alpha_same} + t_{1-(1-power)/2}) * sd * sqrt(2/n) <= bound - |diff|, or "differs",
     when (t_{1-alpha/2} + t_power) * sd * sqrt(2/n) <= |diff|; whichever comes first.
-    MAX_ROUNDS + 1 when even MAX_ROUNDS are not enough (or nothing to judge by)."""
-    if math.isnan(sd) or math.isnan(bound) or math.isnan(diff) or bound <= 0:
-        return MAX_ROUNDS + 1
-    d = abs(diff)
-    if sd == 0:
-        return 2
+    No spread (sd 0): two rounds. MAX_ROUNDS + 1 when even MAX_ROUNDS are not enough, or
+    nothing to judge by (a NaN)."""
+    d = abs(diff)  # a NaN sd or diff: no comparison holds, MAX_ROUNDS + 1
     differ, same = _round_factors(alpha, power, alpha_same)
     ok = (same * sd <= bound - d) | ((differ * sd <= d) & (d > 0))
     found = np.nonzero(ok)[0]

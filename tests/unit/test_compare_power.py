@@ -100,6 +100,9 @@ def test_no_spread_fewer_than_two_and_zeros() -> None:
     assert default_units.margin == 1.0  # half of A's mean
     zeros = st.change([0.0, 0.0], [0.0, 0.0], 0.1, margin_units=1.0)
     assert zeros.p == 1.0 and zeros.p_same == 0.0  # identical: the same
+    no_margin = st.change([0.0, 0.0], [0.0, 0.0], 0.1, margin_units=0.0)
+    assert no_margin.p_same == 0.0  # identical is the same even with a margin of 0
+    assert st.change([0.0, 0.0], [1.0, 1.0], 0.1, margin_units=0.0).p_same == 1.0
     with pytest.raises(ValueError, match="negative"):
         st.change([1.0, -1.0], [1.0, 1.0], 0.1)
     nan = st.change([1.0, math.nan, 1.1], [1.0, 1.1], 0.1)
@@ -165,7 +168,12 @@ def test_rounds_needed() -> None:
     assert st.rounds_needed(0.1, bound, power=0.9) > n
     assert st.rounds_needed(0.1, bound, alpha_same=0.01) > n
     assert st.rounds_needed(0.1, bound, alpha=0.01) == n  # "same" needs no family level
-    assert st.rounds_needed(0.0, bound) == 2
+    assert st.rounds_needed(0.0, bound) == 2 and st.rounds_needed(0.0, bound, 0.3) == 2
+    # a margin of 0 (a metric all zero in A, no unit floor): only detection can tell
+    assert st.rounds_needed(0.1, 0.0, math.log(1.3)) == out
+    # exactly at a factor's edge: enough (<=, not <)
+    edge = st._round_factors(0.05, 0.8, 0.05)[1][8] * 0.1
+    assert st.rounds_needed(0.1, edge) == 10
     assert st.rounds_needed(10.0, bound) == st.MAX_ROUNDS + 1
     assert st.rounds_needed(0.1, bound, 1e-9) == n  # a tiny change is not found first
     for nothing in ((math.nan, bound, 0.0), (0.1, math.nan, 0.0), (0.1, 0.0, 0.0),

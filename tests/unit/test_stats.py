@@ -71,6 +71,11 @@ def test_bootstrap_is_percentile_of_4999_seeded_resamples() -> None:
     medians = np.median(rng.choice(values, (4999, 9)), axis=1)
     expected = (np.percentile(medians, 2.5), np.percentile(medians, 97.5))
     assert st.bootstrap_ci(values) == expected
+    # the same with a continuous statistic (the medians of 9 values are only 9 numbers)
+    rng = np.random.default_rng(20261127)
+    means = np.array([row.mean() for row in rng.choice(values, (4999, 9))])
+    assert st.bootstrap_ci(values, np.mean) == (np.percentile(means, 2.5),
+                                                 np.percentile(means, 97.5))
     assert st.RESAMPLES == 4999 and st.SEED == 20261127 and st.LEVEL == 0.95
 
 
