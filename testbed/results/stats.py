@@ -78,12 +78,11 @@ def bootstrap_ci(values: Sequence[float],
                  statistic: Callable[[np.ndarray], float] = np.median,
                  level: float = LEVEL) -> tuple[float, float]:
     """Percentile bootstrap interval of `statistic` (default the median); NaN for fewer
-    than two values, the value itself when all are equal."""
+    than two values (every resample of equal values gives that value: the interval is
+    the value itself)."""
     data = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if len(data) < 2:
         return math.nan, math.nan
-    if np.all(data == data[0]):
-        return float(data[0]), float(data[0])
     rng = np.random.default_rng(SEED)
     resampled = rng.choice(data, (RESAMPLES, len(data)))
     values_ = np.array([statistic(row) for row in resampled]) if statistic is not np.median \

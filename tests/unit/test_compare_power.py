@@ -172,8 +172,10 @@ def test_rounds_needed() -> None:
     # a margin of 0 (a metric all zero in A, no unit floor): only detection can tell
     assert st.rounds_needed(0.1, 0.0, math.log(1.3)) == out
     # exactly at a factor's edge: enough (<=, not <)
-    edge = st._round_factors(0.05, 0.8, 0.05)[1][8] * 0.1
-    assert st.rounds_needed(0.1, edge) == 10
+    differ_f, same_f = st._round_factors(0.05, 0.8, 0.05)
+    assert st.rounds_needed(0.1, same_f[8] * 0.1) == 10
+    assert st.rounds_needed(0.1, 1e-6, differ_f[8] * 0.1) == 10
+    assert st.rounds_needed(0.0, math.nan, 0.0) == st.MAX_ROUNDS + 1
     assert st.rounds_needed(10.0, bound) == st.MAX_ROUNDS + 1
     assert st.rounds_needed(0.1, bound, 1e-9) == n  # a tiny change is not found first
     for nothing in ((math.nan, bound, 0.0), (0.1, math.nan, 0.0), (0.1, 0.0, 0.0),
