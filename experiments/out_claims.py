@@ -132,6 +132,11 @@ def judge_route(e: Mapping[str, Any]) -> ClaimResult:
              if not e.get(phase, {}).get("connections")]
     if empty:
         return error(NAME_ROUTE, f"no connection was made in phase(s) {', '.join(empty)}")
+    if e.get("capture_dropped", 0) and e["syns_at_node"] < e["with_route"]["connections"]:
+        return error(NAME_ROUTE, f"the capture on {e['node']}'s uplink dropped "
+                     f"{e['capture_dropped']} packet(s) and saw {e['syns_at_node']} SYNs for "
+                     f"{e['with_route']['connections']} connections: it cannot say one did "
+                     "not cross")
     sources = [ip for ips in e["sources"].values() for ip in ips]
     via = e["node"]
     return judge(
@@ -195,7 +200,8 @@ class ServiceRoute(OutsideClaim):
                  "before": summary(before), "with_route": summary(with_route),
                  "node_down": summary(down), "node_back": summary(back),
                  "sources": {p: sorted(v.values()) for p, v in logs.items()},
-                 "syns_at_node": _syns(text, vip, SERVICE_PORT)}
+                 "syns_at_node": _syns(text, vip, SERVICE_PORT),
+                 "capture_dropped": cap.dropped}
             keep_capture(ctx, NAME_ROUTE, node, cap, text)
             ctx.raw(f"{NAME_ROUTE}/client.jsonl", raw)
         keep_evidence(ctx, NAME_ROUTE, e)

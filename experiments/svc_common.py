@@ -10,6 +10,7 @@ each request naming its connection (`GET /?probe=<tag>-<seq>`).
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -110,6 +111,7 @@ class Capture:
 
     def __init__(self, c: Cluster, node: str, interface: str, name: str) -> None:
         self.c, self.node = c, node
+        self.dropped = 0  # packets the kernel dropped for tcpdump, known once stopped
         directory = c.records.subdir("captures")
         self.pcap = directory / f"{name}.pcap"
         self.log = directory / f"{name}.log"
@@ -134,8 +136,16 @@ class Capture:
                 procs.stop_popen(self.proc)
         if self.proc in self.c.node_processes:
             self.c.node_processes.remove(self.proc)
+        self.dropped = dropped(self.log.read_text(errors="replace"))
         res = self.c.exec_node(self.node, ["tcpdump", "-n", "-r", str(self.pcap)])
         return res.stdout
+
+
+def dropped(log: str) -> int:
+    """Packets the kernel dropped for tcpdump (its closing words on stderr: "N packets
+    dropped by kernel"): a capture that lost some cannot say a packet was not there."""
+    m = re.search(r"(\d+) packets? dropped by kernel", log)
+    return int(m.group(1)) if m else 0
 
 
 def summary(conns: list[Connection]) -> dict[str, Any]:

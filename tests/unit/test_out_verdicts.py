@@ -221,3 +221,26 @@ def test_refused_lb_and_nodeport_verdicts() -> None:
     rows = oc._path_rows(np_e, via_lb="203.0.113.100:80")
     assert any("one more hop" in label for label, _ in rows)
     assert all(hops[2].startswith("cloud-lb") for _, hops in rows)
+
+
+def test_route_a_capture_that_dropped_packets_cannot_refute() -> None:
+    """Seen once on a loaded machine: 19 SYNs for 20 connections. When tcpdump says the
+    kernel dropped packets for it, a missing SYN is the capture's, not the route's."""
+    e = {**route(), "syns_at_node": 19, "capture_dropped": 3}
+    result = oc.judge_route(e)
+    assert result.verdict == "error" and "dropped 3 packet(s)" in result.evidence
+    e["capture_dropped"] = 0  # nothing dropped: the SYN really did not cross
+    assert oc.judge_route(e).verdict == "refuted"
+    e = {**route(), "capture_dropped": 3}  # every SYN seen all the same: judged
+    assert oc.judge_route(e).verdict == "confirmed"
+
+
+def test_tcpdump_drops_are_read_from_its_closing_words() -> None:
+    from experiments.svc_common import dropped
+
+    log = ("listening on node-1-eth0, link-type EN10MB (Ethernet), snapshot length 262144 "
+           "bytes\n42 packets captured\n44 packets received by filter\n2 packets dropped by "
+           "kernel\n")
+    assert dropped(log) == 2
+    assert dropped(log.replace("2 packets dropped", "1 packet dropped")) == 1
+    assert dropped("listening on x\n") == 0
