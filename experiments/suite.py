@@ -77,7 +77,11 @@ def run_one(experiment: Experiment, ctx: Context) -> None:
         _consume(experiment, ctx, steps)
     except Exception as exc:  # noqa: BLE001 - any failure becomes the claim's `error`
         result = error(experiment.name, f"{type(exc).__name__}: {exc}")
-        ctx.run.add_claim(result.row())
+        row = result.row()
+        if ctx.fidelity is not None:  # an error on a disturbed machine says so too
+            row["fidelity"] = _judge(ctx, f"claim {experiment.name}",
+                                     [(experiment.name, 0, "", "")])
+        ctx.run.add_claim(row)
         ctx.progress.note(f"claim {experiment.name}: ERROR: {result.evidence}")
         for _ in range(max(experiment.steps(ctx) - steps[0], 1)):
             ctx.progress.step(f"claim {experiment.name}")

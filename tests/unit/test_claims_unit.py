@@ -26,6 +26,7 @@ from experiments.base import (
     Verdict,
 )
 from experiments.claims import CLAIMS, ClaimResult, error, judge
+from experiments.needs import Needs
 from experiments.registry import REGISTRY
 from experiments.suite import run_one
 from testbed.kernel import procs
@@ -147,3 +148,50 @@ def test_an_interrupt_python_dropped_stops_the_suite_after_the_result(tmp_path: 
         signal.signal(signal.SIGTERM, previous)
         procs.acknowledge_interrupt()
     assert len(ctx.run.rows) == 1  # the finished result is kept, nothing after it ran
+
+
+class Needy(Claim):
+    """Needs more pods than two-node.yaml has: never runs there."""
+
+    name = "port-conflict"
+    requires = Needs(pods=99)
+    ran = 0
+
+    def run(self, ctx: Context) -> Iterator[Result]:
+        type(self).ran += 1
+        yield Verdict(judge(self.name, {"ok": True}, "seen"))
+
+
+def test_a_claim_whose_needs_are_unmet_is_not_applicable_and_not_run(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    run_one(Needy(), ctx)
+    row = pd.read_csv(ctx.run.path / "claims.csv").iloc[0]
+    assert row["verdict"] == "not applicable" and Needy.ran == 0
+    assert row["evidence"] == ("not applicable to topology two-node: needs at least 99 pods, "
+                               "the topology has 4")
+
+
+class FakeLog:
+    """What the suite asks of the fidelity log (testbed.results.fidelity.FidelityLog)."""
+
+    def __init__(self) -> None:
+        self.units: list[dict[str, str]] = []
+
+    def begin(self) -> None:
+        pass
+
+    def unit(self, label: str, keys: list, suspect: tuple = ()) -> str:
+        self.units.append({"label": label, "verdict": "suspect", "reasons": "a hog"})
+        return "suspect"
+
+    def last(self) -> str:
+        return "suspect: a hog"
+
+
+def test_a_claim_in_error_carries_its_windows_fidelity(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.fidelity = FakeLog()
+    run_one(Broken(), ctx)
+    row = pd.read_csv(ctx.run.path / "claims.csv", keep_default_na=False).iloc[0]
+    assert row["verdict"] == "error" and row["fidelity"] == "suspect: a hog"
+    assert ctx.fidelity.units[-1]["label"] == "claim port-conflict"
