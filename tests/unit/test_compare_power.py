@@ -6,6 +6,7 @@ the same; how often no change is called a difference)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ def test_change_on_the_log_scale_is_welch_as_scipy_computes_it() -> None:
         assert math.log(c.low) == pytest.approx(ci.low, rel=1e-9)
         assert math.log(c.high) == pytest.approx(ci.high, rel=1e-9)
         assert c.estimate == pytest.approx(math.exp(logs(b).mean() - logs(a).mean()))
+        assert c.diff == pytest.approx(logs(b).mean() - logs(a).mean())
         assert c.center_a == pytest.approx(stats.gmean(a))
         assert c.center_b == pytest.approx(stats.gmean(b))
         # TOST: the larger of the two one-sided p-values against -+log(1.15)
@@ -79,16 +81,30 @@ def test_no_spread_fewer_than_two_and_zeros() -> None:
     same = st.change([64.0, 64.0], [64.0, 64.0, 64.0], 0.01)
     assert (same.p, same.p_same, same.low, same.high, same.se) == (1.0, 0.0, 1.0, 1.0, 0.0)
     assert same.df == 3.0 and same.sd == 0.0  # n_a + n_b - 2
+    assert (same.scale, same.margin, same.diff) == (st.LOG, 0.01, 0.0)
+    assert same.center_a == pytest.approx(64.0) == same.center_b
     hop = st.change([64.0, 64.0], [63.0, 63.0], 0.01)  # one hop fewer, exactly
     assert hop.p == 0.0 and hop.p_same == 1.0 and hop.estimate == pytest.approx(63 / 64)
+    assert hop.diff == pytest.approx(math.log(63 / 64)) and hop.center_b == pytest.approx(63)
+    # exact differences in units: the margin is exclusive, and not on the log scale
+    assert st.change([0.0, 0.0], [0.5, 0.5], 0.1, margin_units=0.6).p_same == 0.0
+    assert st.change([0.0, 0.0], [1.0, 1.0], 0.1, margin_units=1.0).p_same == 1.0
     within = st.change([64.0, 64.0], [63.0, 63.0], 0.02)
     assert within.p == 0.0 and within.p_same == 0.0
     one = st.change([1.0], [2.0, 2.1], 0.1)
+    assert one.n_b == 2 and one.margin == 0.1 and one.scale == st.LOG
+    assert all(math.isnan(x) for x in (one.diff, one.df, one.sd, one.high))
     assert one.n_a == 1 and one.estimate == pytest.approx(math.exp(
         logs([2.0, 2.1]).mean())) and all(math.isnan(x) for x in (one.p, one.p_same,
                                                                    one.low, one.se))
-    empty = st.change([], [1.0], 0.1)
-    assert math.isnan(empty.estimate) and empty.scale == st.LINEAR
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty side is taken
+        empty = st.change([], [1.0], 0.1)
+        assert math.isnan(empty.estimate) and empty.scale == st.LINEAR
+        assert math.isnan(empty.center_a) and empty.center_b == 1.0
+        lost = st.change([1.0, 2.0], [], 0.1)
+        assert lost.scale == st.LINEAR and lost.n_b == 0 and math.isnan(lost.estimate)
+    assert st.change([1.0, 2.0], [0.0, 1.0], 0.1).scale == st.LINEAR  # a zero in B alone
     # a zero: no log; B - A in the units, Welch on the values themselves
     loss = st.change([0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 1.0], 0.1, margin_units=1.0)
     ref = stats.ttest_ind([0.0, 2.0, 0.0, 1.0], [0.0] * 4, equal_var=False)
@@ -103,7 +119,8 @@ def test_no_spread_fewer_than_two_and_zeros() -> None:
     no_margin = st.change([0.0, 0.0], [0.0, 0.0], 0.1, margin_units=0.0)
     assert no_margin.p_same == 0.0  # identical is the same even with a margin of 0
     assert st.change([0.0, 0.0], [1.0, 1.0], 0.1, margin_units=0.0).p_same == 1.0
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match="^a negative value cannot be compared as a "
+                                         "measurement$"):
         st.change([1.0, -1.0], [1.0, 1.0], 0.1)
     nan = st.change([1.0, math.nan, 1.1], [1.0, 1.1], 0.1)
     assert nan.n_a == 2

@@ -32,6 +32,20 @@ def test_paired_ratio_pairs_rounds_not_medians() -> None:
     # an unpaired view would have spread: medians 8e9 / 10e9 but ratios 0.4 .. 1.6
 
 
+def test_only_the_metric_and_experiment_asked_for() -> None:
+    df = rows({"node-node": [10e9, 10e9, 0.0], "pod-z": [5e9, 5e9, 5e9],
+               "pod-a": [20e9, 20e9, 20e9]})
+    other = rows({"node-node": [1.0, 1.0, 1.0], "pod-z": [9.0, 9.0, 9.0]})
+    other["metric"] = "retransmits"
+    elsewhere = rows({"node-node": [1.0, 1.0, 1.0], "pod-z": [9.0, 9.0, 9.0]})
+    elsewhere["experiment"] = "campaign"
+    table = st.paired_ratios(pd.concat([df, other, elsewhere]))
+    assert list(table.columns) == st.RATIO_COLUMNS
+    assert list(table["path"]) == ["pod-a", "pod-z"]
+    assert list(table["rounds"]) == [2, 2]  # the round whose baseline was 0 left out
+    assert list(table["median"]) == [2.0, 0.5] and set(table["baseline"]) == {"node-node"}
+
+
 def test_a_round_missing_its_baseline_is_left_out() -> None:
     df = rows({"node-node": [10e9, 10e9], "pod-same-node": [9e9, 11e9, 12e9]})
     df = pd.concat([df, pd.DataFrame([{"experiment": "throughput", "repeat": 3,
