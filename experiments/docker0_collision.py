@@ -18,6 +18,7 @@ shared cluster is down.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -33,11 +34,11 @@ from experiments.base import (
     Rows,
     Verdict,
     keep_evidence,
-    retry,
 )
 from experiments.claims import ClaimResult, error, judge
 from experiments.needs import Needs
 from testbed.cluster import Cluster
+from testbed.errors import TestbedError
 from testbed.model.names import DOCKER_DEFAULT, KUBENET
 from testbed.pods.wiring import CNI
 from testbed.results.plots import heatmap_png
@@ -57,20 +58,22 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
         c.add_container(pod, "claim-whoami", probes.tcp_server("0.0.0.0", PORT, pod))
     results, rows = [], []
     for src in c.pods:
-        for dst in c.pods:
-            if src == dst:
-                continue
-            res = retry(lambda s=src, d=dst: c.pod(s).exec(
-                probes.tcp_client(c.endpoint_ip(d), PORT, timeout_s=1)),
-                lambda r: r.ok or "refused" not in r.stdout, timeout_s=2)
-            out = res.stdout.strip()
-            answered = out[len("reply:"):].strip() if res.ok and out.startswith("reply:") else ""
+        dsts = [d for d in c.pods if d != src]
+        res = c.pod(src).exec(probes.tcp_ask_many([c.endpoint_ip(d) for d in dsts], PORT),
+                              timeout=len(dsts) * 4 + 30)
+        answers = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+        if len(answers) != len(dsts):
+            raise TestbedError(f"{src}'s probes answered {len(answers)} of {len(dsts)}: "
+                               f"{(res.stderr or res.stdout).strip()[:300]}")
+        for dst, answer in zip(dsts, answers):
+            out = answer["out"].strip()
+            answered = out[len("reply:"):].strip() if answer["ok"] else ""
             missed = 0.0 if answered == dst else 100.0
             row = ctx.measurement(f"{NAME}/{layout}", 1, src, dst, None,
                                   METRIC, missed, cluster=c)
             rows.append(row)
             results.append({"src": src, "dst": dst, "path": row.path, "missed": missed,
-                            "answered": answered or res.stdout.strip()})
+                            "answered": answered or out})
     return pd.DataFrame(results), Rows(f"{NAME} {layout}", tuple(rows))
 
 

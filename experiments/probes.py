@@ -26,6 +26,27 @@ except OSError as e:
     print("error:", e); sys.exit(1)
 """
 
+_TCP_ASK_MANY = """
+import json, socket, sys, time
+port, timeout, patience = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+for host in sys.argv[4:]:
+    start = time.monotonic()
+    while True:
+        try:
+            s = socket.create_connection((host, port), timeout=timeout)
+            out, ok = "reply: " + s.recv(200).decode(), True
+            s.close()
+        except ConnectionRefusedError as e:
+            if time.monotonic() - start < patience:  # a server still starting
+                time.sleep(0.1)
+                continue
+            out, ok = "error: %s" % e, False
+        except OSError as e:
+            out, ok = "error: %s" % e, False
+        break
+    print(json.dumps({"host": host, "ok": ok, "out": out}), flush=True)
+"""
+
 _BIND_ONCE = """
 import socket, sys
 s = socket.socket()
@@ -106,6 +127,15 @@ def tcp_server(host: str, port: int, message: str) -> list[str]:
 def tcp_client(host: str, port: int, timeout_s: float = 2.0) -> list[str]:
     """Connect, print `reply: <message>` (exit 0) or `error: <errno text>` (exit 1)."""
     return [PY, "-c", _TCP_CLIENT, host, str(port), str(timeout_s)]
+
+
+def tcp_ask_many(hosts: list[str], port: int, timeout_s: float = 1.0,
+                 patience_s: float = 2.0) -> list[str]:
+    """Connect to each host's port in turn, one process for all (a process per probe was
+    most of the time of a probe matrix): a JSON line each, `{"host", "ok", "out"}` with
+    `out` as tcp_client prints it; a refused connection is tried again for `patience_s`
+    (a server still starting), anything else is the answer."""
+    return [PY, "-c", _TCP_ASK_MANY, str(port), str(timeout_s), str(patience_s), *hosts]
 
 
 def bind_once(host: str, port: int) -> list[str]:
