@@ -406,3 +406,17 @@ def test_a_path_the_reference_has_and_b_lost_cannot_tell(tmp_path: Path, capsys)
     assert cli.main(["compare", str(a_dir), str(run.path), "--gate", "ratios",
                      "--fail-on-difference"]) == 3
     assert "not measured in B" in capsys.readouterr().err
+
+
+def test_detectable_and_rounds_at_the_familys_level(tmp_path: Path) -> None:
+    from testbed.results import stats as st
+
+    a = load(make_run(tmp_path, "a", [0.8, 0.6, 1.0]))
+    b = load(make_run(tmp_path, "b", [0.7, 0.95, 0.55]))
+    for gate, size in (("ratios", 1), ("all", 4)):
+        c = compare.compare(a, b, gate)
+        r = row(c, "pod-cross-node", "ratio")
+        ch = st.change(*(st.paired(run.rows, "throughput", "throughput_bps", "node-node")
+                         ["ratio"].tolist() for run in (a, b)), 0.15)
+        assert r.detectable == pytest.approx(math.expm1(st.detectable(ch, 0.05 / size)))
+        assert r.rounds_needed == st.rounds_needed(ch.sd, ch.bound, ch.diff, 0.05 / size)
