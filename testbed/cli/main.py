@@ -141,7 +141,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(args.runs) < 2:
         raise UsageError("compare needs two runs or more (the first is the reference)")
     margins = compare.Margins.parse(args.margin or [])
-    runs = [compare.Run.load(RunDir.open(path)) for path in args.runs]
+    runs = [compare.Run.load(RunDir.open(path), args.clean_rounds) for path in args.runs]
     comparisons = [compare.compare(runs[0], other, args.gate, margins) for other in runs[1:]]
     png = compare.ratios_png(runs)
     out: Path | None = args.output
@@ -234,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "paired ratios and absolute figures; ratios=, absolute= or "
                         "METRIC= for one kind or metric (repeatable; defaults: ratios and "
                         "absolute 0.15, retransmits 1.0, ttl 0.01)")
+    m.add_argument("--clean-rounds", action="store_true",
+                   help="compare only the rounds whose every unit the fidelity monitor "
+                        "judged ok (a round with a suspect unit is left out whole, and "
+                        "the report lists it)")
     m.set_defaults(func=cmd_compare)
     g = sub.add_parser("graph", help="draw a topology's cluster as SVG or PNG (no root)")
     g.add_argument("topology", type=Path)

@@ -150,11 +150,20 @@ class Run:
     rows: pd.DataFrame
     claims: dict[str, str]  # claim -> verdict
     meta: dict[str, Any]
+    # with clean_rounds: the (experiment, round) left out, each for a unit that was not
+    # `ok` in it; None: every round kept (the default)
+    dropped: list[tuple[str, int]] | None = None
 
     @classmethod
-    def load(cls, run: RunDir) -> Run:
+    def load(cls, run: RunDir, clean_rounds: bool = False) -> Run:
         """A run directory's measurements, verdicts and metadata; UsageError (one line)
-        for a directory without them or with a value no measurement can have."""
+        for a directory without them or with a value no measurement can have.
+
+        `clean_rounds`: only the rounds measured in windows the fidelity monitor judged
+        `ok` (a round of an experiment goes whole when any of its units was `suspect` or
+        `unknown`, so paired ratios stay paired). Why: a hypervisor taking 20-35 % of the
+        CPU (steal) for a few seconds flagged 7-10 of 40 units of a 10-round run here; the
+        rest of the run is still evidence, the flagged rounds are not."""
         where = run.path
         if run.read("measurements.csv") is None:
             raise UsageError(f"{where}: no measurements.csv (not a run directory, or the "
@@ -178,8 +187,22 @@ class Run:
                     f"{where}/measurements.csv: row {i + 1} ({row.experiment} {row.path} "
                     f"{row.metric}, round {row.repeat}): {value!r} is not a possible "
                     f"measurement (it must be finite, {lo:g} .. {hi:g})")
+        dropped = None
+        if clean_rounds:
+            from testbed.results.fidelity import units_frame
+
+            units = units_frame(run)
+            if units.empty:
+                raise UsageError(f"{where}: no fidelity.csv, so no round can be shown clean "
+                                 "(--clean-rounds needs a monitored run)")
+            bad = units[units["verdict"] != "ok"]
+            dropped = sorted({(str(e), int(r)) for e, r in zip(bad["experiment"],
+                                                                 bad["repeat"])})
+            keep = [(str(e), int(r)) not in set(dropped)
+                    for e, r in zip(frame["experiment"], frame["repeat"])]
+            frame = frame[keep]
         return cls(run.path.name, frame, {c: r["verdict"] for c, r in run.claims.items()},
-                   meta)
+                   meta, dropped)
 
 
 def verdicts(a: Run, b: Run) -> pd.DataFrame:
@@ -444,12 +467,26 @@ def environment(a: Run, b: Run) -> pd.DataFrame:
 
 
 def fidelity(run: Run) -> str:
-    """A run's fidelity verdict in words."""
+    """A run's fidelity verdict in words (with clean rounds: what was left out)."""
     f = run.meta.get("fidelity")
     if not isinstance(f, Mapping):
         return "not monitored (a run from before the fidelity monitor)"
+    if run.dropped is not None:
+        if not run.dropped:
+            return "ok in every round compared (no round left out)"
+        return (f"ok in every round compared; {len(run.dropped)} round(s) measured in a "
+                "window not judged ok left out (" + ", ".join(
+                    f"{e} r{r}" for e, r in run.dropped[:6])
+                + (", ..." if len(run.dropped) > 6 else "") + ")")
     reasons = "; ".join(str(r) for r in f.get("reasons", []))
     return str(f.get("verdict", "?")) + (f": {reasons}" if reasons else "")
+
+
+def suspect(run: Run) -> bool:
+    """Whether what is compared of the run was measured in a suspect window."""
+    if run.dropped is not None:
+        return False  # only the rounds judged ok are left
+    return (run.meta.get("fidelity") or {}).get("verdict") == "suspect"
 
 
 def _fmt(frame: pd.DataFrame) -> str:
@@ -516,10 +553,9 @@ def markdown(runs: Sequence[Run], figure: str | None = None, gate: str = "all",
     for c in comparisons:
         other = c.b
         text = headline(c)
-        suspect = [n for n, run in (("A", ref), ("B", other))
-                   if (run.meta.get("fidelity") or {}).get("verdict") == "suspect"]
-        if suspect:
-            text += (f" **{' and '.join(suspect)} {'was' if len(suspect) == 1 else 'were'}"
+        flagged = [n for n, run in (("A", ref), ("B", other)) if suspect(run)]
+        if flagged:
+            text += (f" **{' and '.join(flagged)} {'was' if len(flagged) == 1 else 'were'}"
                      " flagged suspect by the fidelity monitor: measure again on a quiet "
                      "machine before drawing conclusions.**")
         v = c.verdicts

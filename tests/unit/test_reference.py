@@ -94,3 +94,45 @@ def test_an_empty_directory_is_bad_input(tmp_path: Path, capsys) -> None:
     assert cli.main(["compare", str(REFERENCE), str(tmp_path / "empty"),
                      "--fail-on-difference"]) == 2
     assert "no measurements.csv" in capsys.readouterr().err
+
+
+def test_clean_rounds_leave_out_the_rounds_with_a_suspect_unit(tmp_path: Path,
+                                                                capsys) -> None:
+    flagged = tmp_path / "flagged"
+    shutil.copytree(REFERENCE, flagged)
+    units = pd.read_csv(flagged / "fidelity.csv", keep_default_na=False, dtype=str)
+    hit = (units["experiment"] == "throughput") & units["repeat"].isin(["2", "3"]) & (
+        units["dst"] == units["dst"].iloc[0])
+    assert hit.sum() == 2
+    units.loc[hit, "verdict"] = "suspect"
+    units.to_csv(flagged / "fidelity.csv", index=False)
+    run = compare.Run.load(RunDir.open(flagged), clean_rounds=True)
+    assert run.dropped == [("throughput", 2), ("throughput", 3)]
+    kept = set(run.rows[run.rows["experiment"] == "throughput"]["repeat"].astype(int))
+    everything = compare.Run.load(RunDir.open(flagged))
+    assert kept == set(everything.rows["repeat"].astype(int)) - {2, 3}
+    assert everything.dropped is None
+    assert compare.fidelity(run).startswith("ok in every round compared; 2 round(s)")
+    assert "throughput r2, throughput r3" in compare.fidelity(run)
+    assert not compare.suspect(run)
+    clean = compare.Run.load(RunDir.open(REFERENCE), clean_rounds=True)
+    assert clean.dropped == [] and compare.fidelity(clean) == (
+        "ok in every round compared (no round left out)")
+    assert cli.main(["compare", str(REFERENCE), str(flagged), "--gate", "ratios",
+                     "--clean-rounds", "--fail-on-difference"]) == 0
+    out = capsys.readouterr().out
+    assert "B ok in every round compared; 2 round(s)" in out and "flagged suspect" not in out
+    (flagged / "fidelity.csv").unlink()
+    assert cli.main(["compare", str(REFERENCE), str(flagged), "--clean-rounds"]) == 2
+    assert "no fidelity.csv" in capsys.readouterr().err
+
+
+def test_a_suspect_run_is_flagged_without_clean_rounds(tmp_path: Path, capsys) -> None:
+    flagged = tmp_path / "flagged"
+    shutil.copytree(REFERENCE, flagged)
+    meta = json.loads((flagged / "metadata.json").read_text())
+    meta["fidelity"] = {"verdict": "suspect", "reasons": ["steal"]}
+    (flagged / "metadata.json").write_text(json.dumps(meta))
+    assert compare.suspect(compare.Run.load(RunDir.open(flagged)))
+    cli.main(["compare", str(REFERENCE), str(flagged), "--gate", "ratios"])
+    assert "**B was flagged suspect by the fidelity monitor" in capsys.readouterr().out
