@@ -95,6 +95,8 @@ NOT_SCORED: dict[str, dict[str, str]] = {
                                  "_whole_seconds": ARGV},
     "testbed/measure/traceroute.py": {"traceroute_argv": ARGV},
     "testbed/measure/services.py": {},
+    "testbed/measure/iproute.py": {},
+    "experiments/needs.py": {},
     "testbed/measure/fidelity.py": {
         "read_snapshot": "reads /proc of the running machine",
         "Monitor.*": "the sampling thread of a running emulation",

@@ -5,7 +5,6 @@ change to them noticed)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,12 @@ from experiments import no_masquerade as nm
 from experiments import shared_localhost as sl
 from testbed.errors import TestbedError
 from testbed.model.load import load_spec
+from tests.support.evidence import mutated
 
 from .test_verdicts import DOCK, GATEWAY, IPS, KUBE, MASQ, NODES, SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def set_(evidence: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    e = copy.deepcopy(evidence)
-    *keys, last = path.split(".")
-    node = e
-    for key in keys:
-        node = node[key]
-    node[last] = value
-    return e
 
 
 def failed(result: Any) -> list[str]:
@@ -59,17 +50,17 @@ def test_shared_localhost_words_and_numbers() -> None:
     ("ip_client", "10.0.0.3/24", "containers share the pod IP"),
 ])
 def test_shared_localhost_each_check_alone(path: str, value: Any, check: str) -> None:
-    assert failed(sl.judge_evidence(set_(SHARED, path, value))) == [check]
+    assert failed(sl.judge_evidence(mutated(SHARED, path, value))) == [check]
 
 
 def test_shared_localhost_refused_in_any_case_and_no_address() -> None:
-    e = set_(SHARED, "other_pod.stdout", "error: [Errno 111] Connection REFUSED")
+    e = mutated(SHARED, "other_pod.stdout", "error: [Errno 111] Connection REFUSED")
     assert sl.judge_evidence(e).verdict == "confirmed"  # the words, whatever their case
-    e = set_(set_(SHARED, "ip_server", ""), "ip_client", "")
+    e = mutated(mutated(SHARED, "ip_server", ""), "ip_client", "")
     r = sl.judge_evidence(e)
     assert failed(r) == ["containers share the pod IP"]
     assert "have no address and no address" in r.evidence
-    assert dict(sl.judge_evidence(set_(SHARED, "other_pod.ok", True)).numbers) == {
+    assert dict(sl.judge_evidence(mutated(SHARED, "other_pod.ok", True)).numbers) == {
         "same_pod_connected": 1, "other_pod_connected": 1}
 
 
@@ -103,11 +94,11 @@ def test_gateway_routes_words_and_numbers() -> None:
     ("loss_restored_pct", 1.0, "reachable again"),
 ])
 def test_gateway_routes_each_check_alone(path: str, value: Any, check: str) -> None:
-    assert failed(gr.judge_evidence(set_(GATEWAY, path, value))) == [check]
+    assert failed(gr.judge_evidence(mutated(GATEWAY, path, value))) == [check]
 
 
 def test_gateway_routes_hops_not_answered_are_stars() -> None:
-    r = gr.judge_evidence(set_(GATEWAY, "hops", ["10.0.0.1", None, "10.100.0.3", "10.0.1.2"]))
+    r = gr.judge_evidence(mutated(GATEWAY, "hops", ["10.0.0.1", None, "10.100.0.3", "10.0.1.2"]))
     assert "10.0.0.1 -> * -> 10.100.0.3" in r.evidence
     assert r.numbers["hops"] == 4
 
@@ -125,8 +116,8 @@ def test_no_masquerade_words_and_numbers() -> None:
     assert dict(r.numbers) == {"private_saw_pod_ip": 1, "private_got_request_without_route": 1,
                                "outside_saw_node_ip": 1, "answered_without_route": 0,
                                "answered_with_route": 1}
-    silent = set_(set_(MASQ, "private_seen_before_route", []), "private_seen", [])
-    r = nm.judge_evidence(set_(silent, "outside_seen", []))
+    silent = mutated(mutated(MASQ, "private_seen_before_route", []), "private_seen", [])
+    r = nm.judge_evidence(mutated(silent, "outside_seen", []))
     assert "saw nothing before" in r.evidence and "nothing in all" in r.evidence
     assert "the server saw nothing (node" in r.evidence
     assert dict(r.numbers)["private_saw_pod_ip"] == 0
@@ -145,7 +136,7 @@ def test_no_masquerade_words_and_numbers() -> None:
     ("outside.ok", False, "outside host answered"),
 ])
 def test_no_masquerade_each_check_alone(path: str, value: Any, check: str) -> None:
-    assert failed(nm.judge_evidence(set_(MASQ, path, value))) == [check]
+    assert failed(nm.judge_evidence(mutated(MASQ, path, value))) == [check]
 
 
 def test_sources_read_the_echo_servers_log() -> None:

@@ -13,13 +13,7 @@ import pytest
 
 from experiments import claims, pause_holds_netns, port_conflict
 from experiments.claims import ClaimResult
-
-
-def refuted_by(result: ClaimResult, *checks: str) -> bool:
-    """Refuted, naming exactly these failed checks (in the verdict's order)."""
-    return result.verdict == "refuted" and result.evidence.endswith(
-        f" [failed: {', '.join(checks)}]")
-
+from tests.support.evidence import refuted_by
 
 # -- the verdict machinery ---------------------------------------------------------------
 

@@ -11,27 +11,12 @@ from typing import Any, Callable
 import pytest
 
 from experiments import mode_claims as mc
-from experiments.claims import ClaimResult
-
-
-def refuted_by(result: ClaimResult, *checks: str) -> bool:
-    return result.verdict == "refuted" and result.evidence.endswith(
-        f" [failed: {', '.join(checks)}]")
+from tests.support.evidence import at, refuted_by
 
 
 def ping(src: str, dst: str, ok: bool, ttl: int) -> dict[str, Any]:
     return {"src": src, "dst": dst, "ok": ok, "ttl": ttl, "same_node": False}
 
-
-def at(path: str, value: Any) -> Callable[[dict], None]:
-    *keys, last = path.split("/")
-
-    def change(e: dict) -> None:
-        d = e
-        for k in keys:
-            d = d[int(k)] if isinstance(d, list) else d[k]
-        d[int(last) if isinstance(d, list) else last] = value
-    return change
 
 
 # -- mode-kindnet-no-bridge ----------------------------------------------------------------

@@ -12,33 +12,18 @@ from typing import Any, Callable
 import pytest
 
 from experiments import out_claims as oc
-from experiments.claims import ClaimResult
 from testbed.model.svc import haproxy
+from tests.support.evidence import at, refuted_by
 
 CLIENT = "198.51.100.10"
 ADDRS = {"node-1": ["10.100.0.2", "10.0.0.1"], "node-2": ["10.100.0.3", "10.0.1.1"],
          "node-3": ["10.100.0.4", "10.0.2.1"]}
 
 
-def refuted_by(result: ClaimResult, *checks: str) -> bool:
-    return result.verdict == "refuted" and result.evidence.endswith(
-        f" [failed: {', '.join(checks)}]")
-
 
 def s(ok: int, n: int) -> dict[str, int]:
     return {"connections": n, "succeeded": ok, "failed": n - ok}
 
-
-def at(path: str, value: Any) -> Callable[[dict], None]:
-    """A change to the evidence: the value at a slash-separated path."""
-    *keys, last = path.split("/")
-
-    def change(e: dict) -> None:
-        d = e
-        for k in keys:
-            d = d[int(k)] if isinstance(d, list) else d[k]
-        d[int(last) if isinstance(d, list) else last] = value
-    return change
 
 
 # -- readers -------------------------------------------------------------------------------

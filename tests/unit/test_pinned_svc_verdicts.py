@@ -12,14 +12,10 @@ from typing import Any, Callable
 import pytest
 
 from experiments import svc_claims as sc
-from experiments.claims import ClaimResult
+from tests.support.evidence import refuted_by
 
 VIP = "10.3.241.152"
 
-
-def refuted_by(result: ClaimResult, *checks: str) -> bool:
-    return result.verdict == "refuted" and result.evidence.endswith(
-        f" [failed: {', '.join(checks)}]")
 
 
 def client(ok: int, n: int) -> dict[str, int]:

@@ -5,7 +5,6 @@ node) gives `error` or `refuted`, never `confirmed`."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -20,16 +19,7 @@ from experiments import (
     shared_localhost,
 )
 from experiments.claims import ClaimResult
-
-
-def mutated(evidence: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    e = copy.deepcopy(evidence)
-    *keys, last = path.split(".")
-    node = e
-    for key in keys:
-        node = node[key]
-    node[last] = value
-    return e
+from tests.support.evidence import mutated
 
 
 def refuted(judge: Callable[[dict[str, Any]], ClaimResult], evidence: dict[str, Any],
