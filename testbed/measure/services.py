@@ -1,14 +1,13 @@
 """What the Services claims read, parsed: the client's per-connection lines, the servers'
-access logs, conntrack's table, tcpdump's text, and a chi-square test of an even split.
+access logs, conntrack's table, tcpdump's text, and an equivalence test of an even split
+(each share within a margin; a chi-square test could only fail to reject evenness).
 Pure.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 # python3 -m http.server's access log: `10.0.0.3 - - [date] "GET /?probe=tag-17 HTTP/1.0" 200 -`
@@ -102,25 +101,6 @@ def addresses_seen(tcpdump_text: str) -> dict[str, int]:
         for ip in found:
             counts[ip] = counts.get(ip, 0) + 1
     return counts
-
-
-def chi_square_uniform(counts: Iterable[int]) -> tuple[float, float]:
-    """Pearson's chi-square of counts against an even split, and its p-value (for two
-    categories exactly erfc(sqrt(x/2)), for three exp(-x/2); beyond, the Wilson-Hilferty
-    approximation)."""
-    values = list(counts)
-    n, k = sum(values), len(values)
-    if k < 2 or n == 0:
-        raise ValueError("an even split needs at least two categories and one count")
-    expected = n / k
-    stat = sum((v - expected) ** 2 / expected for v in values)
-    df = k - 1
-    if df == 1:
-        return stat, math.erfc(math.sqrt(stat / 2))
-    if df == 2:
-        return stat, math.exp(-stat / 2)
-    z = ((stat / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
-    return stat, 0.5 * math.erfc(z / math.sqrt(2))
 
 
 EVEN, UNEVEN, UNDECIDED = "even", "uneven", "undecided"

@@ -12,7 +12,6 @@ import pytest
 from experiments import svc_claims as sc
 from testbed.measure.services import (
     addresses_seen,
-    chi_square_uniform,
     clopper_pearson,
     even_split,
     parse_access_log,
@@ -62,14 +61,6 @@ def test_addresses_seen_counts_packets_per_address() -> None:
             "05:29:38.833228 IP 10.0.1.2.8080 > 10.0.0.3.35382: Flags [S.], length 0\n")
     assert addresses_seen(text) == {"10.0.0.3": 2, "10.0.1.2": 2, "10.100.0.3": 1,
                                     "10.100.0.1": 1}
-
-
-def test_chi_square() -> None:
-    assert chi_square_uniform([50, 50]) == (0.0, 1.0)
-    stat, p = chi_square_uniform([140, 60])
-    assert stat == 32.0 and p < 1e-7
-    with pytest.raises(ValueError):
-        chi_square_uniform([10])
 
 
 # -- verdicts --------------------------------------------------------------------------------
