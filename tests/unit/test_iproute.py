@@ -33,3 +33,19 @@ def test_a_failed_read_raises(res: Res, words: str) -> None:
     with pytest.raises(ReadError, match=words) as info:
         ip_json(res, "routes of node-1")
     assert "routes of node-1" in str(info.value)
+
+
+def test_the_words_of_a_failed_read() -> None:
+    long = "x" * 400
+    with pytest.raises(ReadError) as info:
+        ip_json(Res(1, "out", long), "routes")
+    assert str(info.value) == f"routes: ip exited 1: {'x' * 300}"
+    with pytest.raises(ReadError) as info:
+        ip_json(Res(2, "only stdout", ""), "routes")
+    assert str(info.value) == "routes: ip exited 2: only stdout"
+    with pytest.raises(ReadError) as info:
+        ip_json(Res(0, "y" * 400), "routes")
+    assert str(info.value) == f"routes: ip printed no JSON: {'y' * 300!r}"
+    with pytest.raises(ReadError) as info:
+        ip_json(Res(0, '{"a": 1}'), "routes")
+    assert str(info.value) == "routes: ip printed dict, not a list of objects"

@@ -110,3 +110,27 @@ def test_no_free_range_is_an_error() -> None:
         free_network(spec, PRIVATE_CANDIDATES, outside=IPv4Network("10.0.0.0/8"))
     taken = dataclasses.replace(spec, service_cidr=IPv4Network("10.200.0.0/16"))
     assert free_network(taken, PRIVATE_CANDIDATES) == IPv4Network("10.201.0.0/24")
+
+
+def test_the_reasons_word_for_word() -> None:
+    """Every unmet need's words, joined by '; ' (what claims.csv and the report show)."""
+    spec = load_spec(TOPOLOGIES[0].parent / "two-node.yaml")
+    empty = dataclasses.replace(spec, nodes=tuple(dataclasses.replace(n, pods=())
+                                                  for n in spec.nodes))
+    assert Needs(pods_on_a_node=1).unmet(empty) == [
+        "needs a node with at least 1 pods, the most on one node is 0"]
+    none = dataclasses.replace(spec, nodes=())
+    assert Needs(pods_on_a_node=1).unmet(none) == [
+        "needs a node with at least 1 pods, the most on one node is 0"]
+    flannel = dataclasses.replace(spec, pod_network="flannel-vxlan")
+    assert Needs(pod_networks=("kubenet", "calico")).unmet(flannel) == [
+        "needs the pod network kubenet or calico, the topology has flannel-vxlan"]
+    assert Needs(pod_networks=("kubenet",), why_pod_networks="its rule").unmet(flannel) == [
+        "needs the pod network kubenet (its rule), the topology has flannel-vxlan"]
+    assert Needs(router_routes=True).unmet(flannel) == [
+        "needs a pod network whose pod routes are the router's (one per node, as kubenet's "
+        "cloud gateway); flannel-vxlan puts none there"]
+    assert Needs(pods=9, router_routes=True).reason(flannel) == (
+        "not applicable to topology two-node: needs at least 9 pods, the topology has 4; "
+        "needs a pod network whose pod routes are the router's (one per node, as kubenet's "
+        "cloud gateway); flannel-vxlan puts none there")
