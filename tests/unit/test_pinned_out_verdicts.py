@@ -15,6 +15,8 @@ from experiments import out_claims as oc
 from testbed.model.svc import haproxy
 from tests.support.evidence import at, refuted_by
 
+from .test_out_verdicts import hostport as _hostport
+
 CLIENT = "198.51.100.10"
 ADDRS = {"node-1": ["10.100.0.2", "10.0.0.1"], "node-2": ["10.100.0.3", "10.0.1.1"],
          "node-3": ["10.100.0.4", "10.0.2.1"]}
@@ -491,16 +493,10 @@ def test_ingress_without_a_request_is_an_error(cases: list) -> None:
 # -- out-host-port -------------------------------------------------------------------------
 
 def hostport() -> dict[str, Any]:
-    return {"pod": "hostport", "pod_node": "node-3", "pod_ip": "10.0.2.3", "host_port": 8088,
-            "client": CLIENT,
-            "nodes": {"node-1": {**s(0, 4), "refused": 4}, "node-2": {**s(0, 4), "refused": 4},
-                      "node-3": {**s(4, 4), "refused": 0}},
-            "sources": [CLIENT] * 4,
-            "portmap_dnat": ["-A CNI-DN-x -p tcp -m tcp --dport 8088 -j DNAT "
-                             "--to-destination 10.0.2.3:8080"],
-            "kube_rules": [],
-            "flows": [{"orig_dport": 8088, "reply_src": "10.0.2.3"}] * 4
-            + [{"orig_dport": 80, "reply_src": "10.0.9.9"}]}
+    """test_out_verdicts' evidence, plus a flow on another port the verdict must ignore."""
+    e = _hostport()
+    e["flows"] = [*e["flows"], {"orig_dport": 80, "reply_src": "10.0.9.9"}]
+    return e
 
 
 H_ANSWERS = "node-3 (the pod's node) answers on 8088"
