@@ -126,9 +126,15 @@ def test_a_run_beside_nothing_is_ok_on_a_quiet_machine(tmp_path: Path) -> None:
                     "an `ok` cannot be expected")
     before = machine_snapshot()
     idle = _run(tmp_path / "idle")
-    assert idle["fidelity"]["verdict"] == "ok", idle["_units"].to_string()
-    assert (idle["_units"]["verdict"] == "ok").all() and len(idle["_units"]) == 4
-    assert "**Fidelity: ok**" in idle["_report"]
+    units = idle["_units"]
+    assert len(units) == 4
+    # nothing ran beside it: no unit may be flagged for foreign CPU. Steal is the
+    # hypervisor's, judged on its own, and real on these VMs when both cores are busy
+    # (20-35 % in bursts, 2026-12-08): a unit flagged for it alone is right to be
+    codes = {c for cell in units["codes"] for c in str(cell).split(",") if c}
+    assert codes <= {"steal", "steal_burst"}, units.to_string()
+    if not codes:
+        assert idle["fidelity"]["verdict"] == "ok" and "**Fidelity: ok**" in idle["_report"]
     assert idle["_took_s"] < 60
     assert machine_snapshot() == before
 
