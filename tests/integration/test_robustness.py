@@ -138,7 +138,8 @@ def test_signal_during_teardown_does_not_cut_it_short(two_node_spec: ClusterSpec
 
 def test_sigterm_during_experiment_keeps_data_and_resume_completes(tmp_path: Path) -> None:
     before = machine_snapshot()
-    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--out", str(tmp_path)])
+    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--experiment",
+                  "reachability,throughput", "--out", str(tmp_path)])
     wait_for_line(proc, "throughput:")  # reachability is finished, throughput starts
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -183,7 +184,8 @@ def test_sigkill_at_bring_up_is_cleaned_by_the_next_up(foreign_objects: None) ->
 def test_sigkill_during_experiment_then_clean(tmp_path: Path,
                                               foreign_objects: None) -> None:  # noqa: F811
     before = machine_snapshot()
-    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--out", str(tmp_path)])
+    proc = start([str(BIN / "python"), RUN_PY, "--quick", "--experiment",
+                  "reachability,throughput", "--out", str(tmp_path)])
     wait_for_line(proc, "throughput:")
     time.sleep(0.5)  # iperf3 servers are running in pods and a node
     proc.send_signal(signal.SIGKILL)
