@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from typing import Callable
 
+from testbed.model.svc.config import ProxyConfig  # the golden tests take it from here
 from testbed.model.svc.plan import Endpoint, ServicePort, categorize
 
 # Chain names, as in proxier.go
@@ -42,26 +43,6 @@ SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KU
 LOCALHOST_NPS_COUNTER = "localhost_nps_accepted_pkts"
 Comment = Callable[[str], str]  # "-m comment --comment <text>", or "" in large clusters
 INVALID_COUNTER = "ct_state_invalid_dropped_pkts"
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """What a node's kube-proxy is configured with (its flags and what it detected)."""
-
-    node: str  # --hostname-override: which endpoints are local
-    node_ip: str = ""  # the node's address (LoadBalancer source ranges that include it)
-    cluster_cidr: str | None = None  # --cluster-cidr: the local-traffic detector
-    masquerade_all: bool = False
-    masquerade_bit: int = 14
-    mark: str | None = None  # None: "%#08x" of 1<<bit, as kube-proxy prints it
-    nfacct: bool = False  # whether the nfacct counters could be made (no here)
-    localhost_nodeports: bool = True
-    random_fully: bool = False  # MASQUERADE --random-fully, when iptables has it
-    large_cluster_endpoints: int = 1000  # beyond this many endpoints: no comments
-
-    @property
-    def masquerade_mark(self) -> str:
-        return self.mark or f"0x{1 << self.masquerade_bit:08x}"
 
 
 def port_proto_hash(key: str, protocol: str) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address, ip_network
 
-from testbed.model.svc.iptables import ProxyConfig
+from testbed.model.svc.config import ProxyConfig
 from testbed.model.svc.plan import Endpoint, ServicePort, categorize
 
 TABLE = "kube-proxy"
