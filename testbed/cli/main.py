@@ -142,7 +142,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs two runs or more (the first is the reference)")
     margins = compare.Margins.parse(args.margin or [])
     runs = [compare.Run.load(RunDir.open(path), args.clean_rounds) for path in args.runs]
-    comparisons = [compare.compare(runs[0], other, args.gate, margins) for other in runs[1:]]
+    comparisons = [compare.compare(runs[0], other, args.gate, margins, args.alpha)
+                   for other in runs[1:]]
     png = compare.ratios_png(runs)
     out: Path | None = args.output
     figure = None
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "paired ratios and absolute figures; ratios=, absolute= or "
                         "METRIC= for one kind or metric (repeatable; defaults: ratios and "
                         "absolute 0.15, retransmits 1.0, ttl 0.01)")
+    m.add_argument("--alpha", type=float, default=0.05,
+                   help="the chance of a false 'differs' over the gate, and of a false "
+                        "'same' (default 0.05; a gate run on every commit: 0.01)")
     m.add_argument("--clean-rounds", action="store_true",
                    help="compare only the rounds whose every unit the fidelity monitor "
                         "judged ok (a round with a suspect unit is left out whole, and "

@@ -306,6 +306,7 @@ class Comparison:
     margins: Margins
     verdicts: pd.DataFrame
     table: pd.DataFrame  # COMPARE_COLUMNS; paired ratios first
+    alpha: float = ALPHA  # of a false "differs" over the gate (Holm), and of a false "same"
 
     @property
     def ratios(self) -> pd.DataFrame:
@@ -339,12 +340,19 @@ class Comparison:
         return []
 
 
-def compare(a: Run, b: Run, gate: str = "all", margins: Margins | None = None) -> Comparison:
+def compare(a: Run, b: Run, gate: str = "all", margins: Margins | None = None,
+            alpha: float = ALPHA) -> Comparison:
     """Run B against reference A; UsageError when the two have no metric in common, or
     the reference nothing in the gate (B lacking some of the gate's metrics is "cannot
-    tell": its path may have failed)."""
+    tell": its path may have failed).
+
+    `alpha`: the chance of a false "differs" over the gate, and of a false "same" (0.05 by
+    default); a gate run on every commit takes a smaller one (0.01: one false alarm in a
+    hundred runs), paying with more "cannot tell"."""
     if gate not in GATES:
         raise UsageError(f"--gate {gate}: one of {', '.join(GATES)}")
+    if not 0 < alpha < 0.5:
+        raise UsageError(f"--alpha {alpha:g}: must lie between 0 and 0.5 (0.05, 0.01)")
     margins = margins or Margins()
     rows = _ratio_rows(a, b, margins, True) + _metric_rows(a, b, margins, gate == "all")
     if not any(r["n_b"] for r in rows):
@@ -353,8 +361,8 @@ def compare(a: Run, b: Run, gate: str = "all", margins: Margins | None = None) -
     if not any(r["gated"] for r in rows):
         raise UsageError(f"{a.name}: no paired ratio to node-node to compare (--gate "
                          "ratios needs a throughput run as the reference)")
-    _judge(rows)
-    return Comparison(a, b, gate, margins, verdicts(a, b), _frame(rows))
+    _judge(rows, alpha)
+    return Comparison(a, b, gate, margins, verdicts(a, b), _frame(rows), alpha)
 
 
 def outcome(comparisons: Sequence[Comparison]) -> str:
@@ -521,14 +529,14 @@ def _metric_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _about(margins: Margins) -> str:
+def _about(margins: Margins, alpha: float = ALPHA) -> str:
     return (f"Each metric is compared on the log scale (B/A: the ratio of the geometric "
             f"means, with its {LEVEL:.0%} Welch t interval; a metric with a zero as B - A "
             f"in its units): **differs** when the two-sided Welch t-test of \"no change\", "
-            f"Holm-adjusted over the gated metrics, is below {ALPHA:g} and the change is "
+            f"Holm-adjusted over the gated metrics, is below {alpha:g} and the change is "
             f"not shown to be within the margin; **same within ±m** when two one-sided "
-            f"tests at {ALPHA:g} put the change within the margin (the "
-            f"{1 - 2 * ALPHA:.0%} interval of B/A inside [1/(1+m), 1+m]; the whole gate "
+            f"tests at {alpha:g} put the change within the margin (the "
+            f"{1 - 2 * alpha:.0%} interval of B/A inside [1/(1+m), 1+m]; the whole gate "
             f"is the same only when each metric is); otherwise **cannot tell**, with the "
             f"smallest change these rounds detect with {POWER:.0%} power and the rounds a "
             f"side that would give a definite answer were the change the one observed. "
@@ -538,16 +546,19 @@ def _about(margins: Margins) -> str:
 
 def markdown(runs: Sequence[Run], figure: str | None = None, gate: str = "all",
              margins: Margins | None = None,
-             comparisons: Sequence[Comparison] | None = None) -> str:
-    """The comparison of every later run with the first, as Markdown."""
+             comparisons: Sequence[Comparison] | None = None, alpha: float = ALPHA) -> str:
+    """The comparison of every later run with the first, as Markdown (at the level the
+    comparisons were made at, when given)."""
     ref = runs[0]
     margins = margins or Margins()
-    comparisons = comparisons or [compare(ref, other, gate, margins) for other in runs[1:]]
+    comparisons = comparisons or [compare(ref, other, gate, margins, alpha)
+                                  for other in runs[1:]]
+    alpha = comparisons[0].alpha if comparisons else alpha
     lines = [f"# Runs compared: {', '.join(r.name for r in runs)}", "",
              f"Reference (A): `{ref.name}`. Gate: `{gate}` ("
              + ("verdicts and paired ratios decide; absolute figures are shown, not gated"
                 if gate == RATIOS else "verdicts and every metric decide") + "). "
-             + _about(margins), ""]
+             + _about(margins, alpha), ""]
     if figure:
         lines += [f"![{figure}]({figure})", ""]
     for c in comparisons:

@@ -420,3 +420,26 @@ def test_detectable_and_rounds_at_the_familys_level(tmp_path: Path) -> None:
                          ["ratio"].tolist() for run in (a, b)), 0.15)
         assert r.detectable == pytest.approx(math.expm1(st.detectable(ch, 0.05 / size)))
         assert r.rounds_needed == st.rounds_needed(ch.sd, ch.bound, ch.diff, 0.05 / size)
+
+
+def test_alpha_sets_the_level_of_differs_and_of_same(tmp_path: Path, capsys) -> None:
+    """A change with p between 0.01 and 0.05 differs at 0.05 and cannot be told at 0.01; a
+    change inside the margin whose TOST p lies between the two is "same" only at 0.05."""
+    a_dir = make_run(tmp_path, "a", [0.80, 0.84, 0.78, 0.82, 0.80])
+    b_dir = make_run(tmp_path, "b", [0.98, 0.86, 1.02, 0.82, 0.95])  # +12 %
+    a, b = load(a_dir), load(b_dir)
+    r5 = row(compare.compare(a, b, "ratios"), "pod-cross-node", "ratio")
+    r1 = row(compare.compare(a, b, "ratios", alpha=0.01), "pod-cross-node", "ratio")
+    assert 0.01 < r5.p < 0.05
+    assert r5.answer == compare.DIFFERS and r1.answer == compare.CANNOT
+    c = make_run(tmp_path, "c", [0.88, 0.84, 0.93, 0.82, 0.89])  # +7 %
+    same5 = row(compare.compare(a, load(c), "ratios"), "pod-cross-node", "ratio")
+    same1 = row(compare.compare(a, load(c), "ratios", alpha=0.01), "pod-cross-node", "ratio")
+    assert 0.01 < same5.p_same < 0.05
+    assert same5.answer == compare.SAME and same1.answer == compare.CANNOT
+    with pytest.raises(UsageError, match="--alpha"):
+        compare.compare(a, b, "ratios", alpha=0.5)
+    assert cli.main(["compare", str(a_dir), str(b_dir), "--gate", "ratios",
+                     "--alpha", "0.01", "--fail-on-difference"]) == 3
+    out = capsys.readouterr().out
+    assert "is below 0.01 and" in out and "tests at 0.01" in out and "98% interval" in out
