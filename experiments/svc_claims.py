@@ -65,6 +65,7 @@ from testbed.measure.services import (
     parse_conntrack,
 )
 from testbed.model.names import ROUTER, underlay_intf
+from testbed.model.svc.modes import UserspaceMode
 from testbed.model.svc.outside import PROXY_HEALTH_PORT
 from testbed.results.plots import timeline_png
 
@@ -436,7 +437,7 @@ class UserspaceProxy(ServicesClaim):
             node_addrs = [str(plan.underlay_ip.ip), str(plan.gateway)]
             e: dict[str, Any] = {"client_ip": c.endpoint_ip(CLIENT), "node_addresses": node_addrs,
                                  "iptables": _phase(c, ctx, "iptables", node_addrs)}
-            c.services.set_mode("userspace")
+            c.services.set_mode(UserspaceMode.name)
             e["userspace"] = _phase(c, ctx, "userspace", node_addrs)
             ctx.raw(f"{NAME_USERSPACE}/nat-{node}-userspace.txt", nat_table(c, node))
             keep_logs(ctx, NAME_USERSPACE, c)
@@ -555,7 +556,7 @@ class KubeProxyDown(ServicesClaim):
         with services_cluster(ctx) as c:
             e: dict[str, Any] = {"node": c.pod(CLIENT).node,
                                  "iptables": _kill_during(c, ctx, "iptables")}
-            c.services.set_mode("userspace")
+            c.services.set_mode(UserspaceMode.name)
             e["userspace"] = _kill_during(c, ctx, "userspace")
             lanes = {m: {seq: s for s, seqs in served(c, f"down-{m}").items() for seq in seqs}
                      for m in ("iptables", "userspace")}

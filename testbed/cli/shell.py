@@ -17,6 +17,7 @@ from testbed.cluster import Cluster
 from testbed.emulation.ipmn import IPCLI
 from testbed.errors import TestbedError
 from testbed.model.names import ROUTER
+from testbed.model.svc.modes import PROXY_MODES
 
 
 def err(message: str) -> None:
@@ -199,8 +200,8 @@ class KubeCLI(IPCLI):
     def do_proxymode(self, line: str) -> None:
         """Switch every node's kube-proxy: proxymode iptables|nftables|userspace."""
         mode = line.strip()
-        if mode not in ("iptables", "nftables", "userspace"):
-            err("usage: proxymode iptables|nftables|userspace")
+        if mode not in PROXY_MODES:
+            err(f"usage: proxymode {'|'.join(PROXY_MODES.names)}")
             self.fail()
             return
         self._services().set_mode(mode)

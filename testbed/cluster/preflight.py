@@ -20,6 +20,7 @@ from testbed.model.names import (
 )
 from testbed.model.podnet import pod_network
 from testbed.model.spec import LOAD_BALANCER, ClusterSpec
+from testbed.model.svc.modes import proxy_mode
 from testbed.pods.cni import CNI_PATH
 
 # tool -> Debian package that provides it
@@ -68,7 +69,10 @@ def check_all() -> None:
     guard_global_cleanup()
 
 
-# tools a topology with services needs besides, -> Debian package
+# tools a topology with services needs besides, whatever its kube-proxy mode, -> Debian
+# package; the mode adds its own (`tools` of its plug-in, testbed.model.svc.modes).
+# iptables-restore stays here for every mode, as it always was: a running cluster can be
+# switched to a mode that uses it (`proxymode`, the claims that compare modes).
 SERVICE_TOOLS = {"dnsmasq": "dnsmasq-base", "conntrack": "conntrack",
                  "iptables-restore": "iptables"}
 
@@ -84,9 +88,7 @@ def check_features(spec: ClusterSpec) -> None:
             f"Debian package(s) {' '.join(sorted(set(missing_tools.values())))} (or run "
             "`sudo make setup`)")
     if spec.services:
-        wanted = dict(SERVICE_TOOLS)
-        if spec.kube_proxy_mode == "nftables":
-            wanted["nft"] = "nftables"
+        wanted = {**SERVICE_TOOLS, **proxy_mode(spec.kube_proxy_mode).tools}
         if any(s.type == LOAD_BALANCER for s in spec.services) or spec.ingresses:
             wanted["haproxy"] = "haproxy"  # the cloud load balancer
         if spec.ingresses:

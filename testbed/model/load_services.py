@@ -25,20 +25,18 @@ from testbed.model.spec import (
     CLUSTER,
     CLUSTER_IP,
     DEFAULT_NAMESPACE,
-    IPTABLES,
     LOAD_BALANCER,
     LOCAL,
-    NFTABLES,
     NODE_PORT,
     NONE,
     TCP,
     UDP,
-    USERSPACE,
     ClusterSpec,
     ReadinessProbe,
     ServicePortSpec,
     ServiceSpec,
 )
+from testbed.model.svc.modes import PROXY_MODES
 from testbed.model.svc.outside import (
     CONTROLLER_NAMESPACE,
     CONTROLLER_SERVICE,
@@ -46,7 +44,7 @@ from testbed.model.svc.outside import (
 )
 from testbed.model.svc.plan import DNS_NAMESPACE, DNS_POD, DNS_SERVICE, reserved_ips
 
-KUBE_PROXY_MODES = (IPTABLES, NFTABLES, USERSPACE)
+KUBE_PROXY_MODES = PROXY_MODES.names  # the registry's, in its order
 SERVICE_TYPES = (CLUSTER_IP, NODE_PORT, LOAD_BALANCER)
 MAX_SERVICES = 5000
 MAX_PORTS = 100

@@ -22,9 +22,10 @@ DEFAULT_UNDERLAY_SWITCH = LINUX_BRIDGE
 DEFAULT_COMMAND = ("sleep", "infinity")  # a container without a command
 DEFAULT_SERVICE_CIDR = "10.3.240.0/20"  # the seed series' example service range
 DEFAULT_NAMESPACE = "default"
-# kube-proxy's modes the testbed emulates (ipvs needs IPVS, absent from these kernels)
-IPTABLES, NFTABLES, USERSPACE = "iptables", "nftables", "userspace"
-DEFAULT_KUBE_PROXY_MODE = IPTABLES
+# kube-proxy's mode when a topology names none. The modes are plug-ins, named in their own
+# classes (testbed.model.svc.modes, which imports this module: hence a plain string here,
+# which a unit test checks is a registered mode)
+DEFAULT_KUBE_PROXY_MODE = "iptables"
 # Service types and policies, spelled as Kubernetes spells them
 CLUSTER_IP, NODE_PORT, LOAD_BALANCER = "ClusterIP", "NodePort", "LoadBalancer"
 TCP, UDP = "TCP", "UDP"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.errors import SpecError, UsageError
+from testbed.cluster import preflight
+from testbed.errors import MissingDependencyError, SpecError, UsageError
 from testbed.model.load import parse_spec
 from testbed.model.load_services import KUBE_PROXY_MODES
 from testbed.model.spec import DEFAULT_KUBE_PROXY_MODE
@@ -100,6 +101,20 @@ def test_kube_proxy_command_line_offers_the_registered_modes(
         kubeproxy.main(["--dir", "/nonexistent", "--node", "n", "--mode", "ebpf"])
     assert info.value.code == 2
     assert "(choose from 'iptables', 'nftables', 'userspace')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_preflight_checks_the_tools_of_the_topology_s_mode(
+        mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted = proxy_mode(mode).tools
+    absent = {"nft", "iptables-save"}
+    monkeypatch.setattr(preflight.shutil, "which",
+                        lambda tool: None if tool in absent else f"/bin/{tool}")
+    spec = parse_spec({**yaml.safe_load(ARTICLE_YAML), "kube_proxy_mode": mode})
+    with pytest.raises(MissingDependencyError) as info:
+        preflight.check_features(spec)
+    assert str(info.value).startswith(
+        f"services need {', '.join(t for t in wanted if t in absent)}: ")
 
 
 # -- the process side: the shared timing in KubeProxy, a mode's commands -----------------
