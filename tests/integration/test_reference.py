@@ -75,7 +75,7 @@ def measure(tree: Path, out: Path) -> Path:
                             "import testbed, experiments; print(testbed.__file__); "
                             "print(experiments.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tree, check=True)
-    assert all(Path(f).is_relative_to(tree) for f in where.stdout.split()), where.stdout
+    assert all(tree in Path(f).parents for f in where.stdout.split()), where.stdout
     res = subprocess.run([str(ROOT / ".venv" / "bin" / "python"),
                           str(tree / "experiments" / "run.py"), "--experiment", "throughput",
                           "--repeat", "1", "--out", str(out), "--no-progress"],
