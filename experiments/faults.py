@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
-from experiments.gateway_routes import vtysh
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.ping import recovery
@@ -44,8 +43,8 @@ def _faults(c: Cluster, node_b: str) -> list[tuple[str, Callable[[], object],
     plan = c.node_plan(node_b)
     cidr, via = str(plan.pod_cidr), str(plan.underlay_ip.ip)
     if any(str(r.dst) == cidr for r in c.network.router_routes(c.plan)):
-        out.append(("route", lambda: vtysh(c, f"no ip route {cidr} {via}"),
-                    lambda: vtysh(c, f"ip route {cidr} {via}")))
+        out.append(("route", lambda: c.configure_router(f"no ip route {cidr} {via}"),
+                    lambda: c.configure_router(f"ip route {cidr} {via}")))
     return out
 
 

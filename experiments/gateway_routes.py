@@ -20,22 +20,10 @@ from experiments.base import Claim, Context, Result, Verdict, keep_evidence, ret
 from experiments.claims import ClaimResult, error, judge
 from experiments.needs import Needs
 from testbed.cluster import Cluster
-from testbed.errors import TestbedError
 from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv
-from testbed.model.names import ROUTER
 
 NAME = "gateway-routes"
-
-
-def vtysh(cluster: Cluster, *commands: str) -> None:
-    """Configure FRR as an operator would, inside the router's namespaces."""
-    argv = ["vtysh", "-c", "configure terminal"]
-    for command in commands:
-        argv += ["-c", command]
-    res = cluster.exec_node(ROUTER, argv)
-    if not res.ok or res.stdout.strip():
-        raise TestbedError(f"vtysh {commands}: {(res.stdout + res.stderr).strip()}")
 
 
 def _routes(cluster: Cluster) -> list[str]:
@@ -103,12 +91,12 @@ class GatewayRoutes(Claim):
                               dst_ip],
             "loss_before_pct": loss(src)}
         try:
-            vtysh(c, f"no ip route {cidr} {via}")
+            c.configure_router(f"no ip route {cidr} {via}")
             e["routes_withdrawn"] = retry(lambda: _routes(c), lambda r: cidr not in r)
             e["loss_withdrawn_pct"] = loss(src)
             e["loss_same_node_withdrawn_pct"] = loss(neighbour)
         finally:
-            vtysh(c, f"ip route {cidr} {via}")
+            c.configure_router(f"ip route {cidr} {via}")
             e["routes_restored"] = retry(lambda: _routes(c), lambda r: cidr in r)
         e["loss_restored_pct"] = loss(src)
         keep_evidence(ctx, NAME, e)

@@ -213,6 +213,18 @@ class ClusterContext:
         self.node_processes.append(proc)
         return proc
 
+    def configure_router(self, *commands: str) -> None:
+        """Configure the router's FRR as an operator would (`vtysh -c 'configure terminal'
+        -c ...`, in the router's namespaces): a claim or a fault changes the cloud
+        gateway's routes through the same daemon that installed them. Raises TestbedError
+        with vtysh's words when it refuses or says anything."""
+        argv = ["vtysh", "-c", "configure terminal"]
+        for command in commands:
+            argv += ["-c", command]
+        res = self.exec_node(ROUTER, argv)
+        if not res.ok or res.stdout.strip():
+            raise TestbedError(f"vtysh {commands}: {(res.stdout + res.stderr).strip()}")
+
     def router_routes(self) -> list[dict[str, Any]]:
         """The router's kernel routes installed by FRR (`proto static`), as ip -j gives them."""
         # Filtered here: `ip route show proto static` does not match the number FRR uses.
