@@ -37,7 +37,7 @@ from testbed.cluster.pods import add_pods
 from testbed.errors import TestbedError
 from testbed.kernel import ns
 from testbed.kernel.files import write_whole
-from testbed.model.load_services import spec_warnings
+from testbed.model.load.services import spec_warnings
 from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.model.svc import dns, ingress, outside, plan
 from testbed.model.svc.plan import PodState, ServicePort

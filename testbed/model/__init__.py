@@ -2,7 +2,8 @@
 without touching the kernel (so all of it is tested without root).
 
     spec.py        ClusterSpec & co. (types only)
-    load.py        topology files -> validated spec
+    load/          topology files -> validated spec (a package of its own: above the
+                   types, the pod networks and Services it builds from)
     names.py       machine-wide names (prefix, router, underlay bridge, netns)
     cidrs.py       CIDR arithmetic
     addressing.py  the address plan: underlay, router, pod CIDRs, gateways

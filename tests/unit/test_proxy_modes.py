@@ -15,7 +15,7 @@ import yaml
 from testbed.cluster import preflight
 from testbed.errors import MissingDependencyError, SpecError, UsageError
 from testbed.model.load import parse_spec
-from testbed.model.load_services import KUBE_PROXY_MODES
+from testbed.model.load.services import KUBE_PROXY_MODES
 from testbed.model.spec import DEFAULT_KUBE_PROXY_MODE
 from testbed.model.svc import iptables as ipt
 from testbed.model.svc import nftables as nft

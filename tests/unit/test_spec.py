@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from testbed.errors import SpecError, TestbedError
-from testbed.model.load import MAX_FILE_BYTES, load_spec, parse_spec
+from testbed.model.load import load_spec, parse_spec
+from testbed.model.load.topology import MAX_FILE_BYTES
 from testbed.model.spec import ClusterSpec, ContainerSpec, NodeSpec, PodSpec
 
 SRC = "topo.yaml"

@@ -13,7 +13,7 @@ import yaml
 
 from testbed.errors import SpecError
 from testbed.model.load import parse_spec
-from testbed.model.load_services import spec_warnings
+from testbed.model.load.services import spec_warnings
 from testbed.model.spec import ReadinessProbe, ServicePortSpec
 
 SRC = "svc.yaml"

@@ -18,8 +18,8 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from testbed.errors import quote as show
+from testbed.model.load.reader import Reader, kind_of
 from testbed.model.podnet import pod_network
-from testbed.model.reader import Reader, kind_of
 from testbed.model.spec import (
     CLIENT_IP,
     CLUSTER,

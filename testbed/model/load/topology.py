@@ -23,8 +23,10 @@ import yaml
 
 from testbed.errors import SpecError
 from testbed.errors import quote as show
-from testbed.model import load_outside, load_services
 from testbed.model.links import MAX_RATE_MBIT, LinkSpec
+from testbed.model.load import outside as load_outside
+from testbed.model.load import services as load_services
+from testbed.model.load.reader import Reader, kind_of
 from testbed.model.names import (
     MAX_NODE_NAME,
     MAX_RACKS,
@@ -34,7 +36,6 @@ from testbed.model.names import (
     pod_netns_name,
 )
 from testbed.model.podnet import POD_NETWORKS, pod_network
-from testbed.model.reader import Reader, kind_of
 from testbed.model.spec import (
     DEFAULT_COMMAND,
     DEFAULT_KUBE_PROXY_MODE,

@@ -1,7 +1,7 @@
 """The parts of a topology file about traffic from outside the cluster: `external_hosts`,
 `load_balancer_network`, `ingresses`, and containers' `ports` (with `hostPort`). Pure.
 
-As in load_services, keys inside Kubernetes objects are Kubernetes' own (`hostPort`,
+As in services.py, keys inside Kubernetes objects are Kubernetes' own (`hostPort`,
 `pathType`, `loadBalancerIP`, ...), cluster-level keys snake_case. The checks are those
 the API server (or, for host ports, the scheduler) would make, plus the testbed's own:
 every network behind the router is its own, and names are unique across nodes, pods and
@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from testbed.errors import quote as show
-from testbed.model.reader import Reader
+from testbed.model.load.reader import Reader
 from testbed.model.spec import (
     DEFAULT_NAMESPACE,
     EXACT_PATH,
