@@ -260,7 +260,6 @@ KNOWN_EXPERIMENT_IMPORTS = {
     ("experiments.faults", "testbed.cluster"),
     ("experiments.faults", "testbed.errors"),
     ("experiments.gateway_routes", "testbed.cluster"),
-    ("experiments.gateway_routes", "testbed.errors"),
     ("experiments.mode_claims", "testbed.cluster"),
     ("experiments.mode_claims", "testbed.errors"),
     ("experiments.no_masquerade", "testbed.errors"),
