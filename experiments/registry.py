@@ -1,7 +1,8 @@
 """Every experiment of the default suite, in the order it runs: measurements first, then
 the article's claims, then those of the series' second part (Services) and third part
 (traffic from outside), each on a cluster of its own. `experiments/run.py --experiment
-NAME` picks one by its name."""
+NAME` picks one by its name. `REGISTRY` is a `testbed.model.plugins.Registry`, as every
+plug-in kind's is: looking up an unknown name is a UsageError listing the experiments."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from experiments.reachability import Reachability
 from experiments.shared_localhost import SharedLocalhost
 from experiments.svc_claims import SERVICES_CLAIMS
 from experiments.throughput import Throughput
+from testbed.model.plugins import Registry
 
-REGISTRY: dict[str, Experiment] = {e.name: e for e in (
+REGISTRY: Registry[Experiment] = Registry("experiment", (
     Reachability(), Throughput(), Faults(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), GatewayRoutes(), NoMasquerade(),
     Docker0Collision(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS, *MODE_CLAIMS,
     PodNetworkComparison(),
-)}
+))

@@ -8,7 +8,9 @@ CNI configuration (`PodNetwork.cni_config`). One protocol, two implementations:
     calico  Calico's workload plumbing (its plugin is not packaged here; testbed.pods.calico),
             which a pod network whose pods only it can wire names (`PodNetwork.wiring`)
 
-The lifecycle picks one by name from `WIRINGS` and never asks which it has.
+The lifecycle picks one by name from `WIRINGS` (a `testbed.model.plugins.Registry`, as pod
+networks and kube-proxy modes are: an unknown name is a UsageError listing the wirings) and
+never asks which it has.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from testbed.errors import TestbedError
+from testbed.model.plugins import Registry
 from testbed.pods.calico import CalicoWiring
 from testbed.pods.cni import CniResult, CniRuntime
 from testbed.pods.fastwire import FastWiring
@@ -52,14 +54,15 @@ class Wiring(Protocol):
         ...
 
 
-WIRINGS: dict[str, Callable[[], Wiring]] = {CNI: CniRuntime, FAST: FastWiring,
-                                             CALICO: CalicoWiring}
+# Named here, beside the names users type (CHOICES), rather than on the classes: cni.py,
+# fastwire.py and calico.py are mechanisms and need not know what they are called.
+_NAMES: dict[Callable[[], Wiring], str] = {CniRuntime: CNI, FastWiring: FAST,
+                                           CalicoWiring: CALICO}
+WIRINGS: Registry[Callable[[], Wiring]] = Registry("wiring", _NAMES, key=_NAMES.__getitem__)
 CHOICES = (CNI, FAST)  # what a user picks (`--wiring`); a pod network may name another
 
 
 def make_wiring(name: str) -> Wiring:
-    """The wiring called `name`, or a one-line error naming the choices."""
-    try:
-        return WIRINGS[name]()
-    except KeyError:
-        raise TestbedError(f"wiring must be one of {', '.join(WIRINGS)}, not {name!r}") from None
+    """The wiring called `name`; an unknown one raises `UnknownPluginError` (a UsageError)
+    listing the wirings there are. A user's name is checked against CHOICES before this."""
+    return WIRINGS[name]()

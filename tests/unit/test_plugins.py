@@ -1,5 +1,6 @@
-"""The plug-in registry (testbed.model.plugins): one lookup for every kind, whose unknown
-name is a UsageError listing the names there are."""
+"""The plug-in registry (testbed.model.plugins): one lookup for every kind (pod networks,
+kube-proxy modes, wirings, experiments), whose unknown name is a UsageError listing the
+names there are."""
 
 from __future__ import annotations
 
@@ -54,3 +55,22 @@ def test_an_unknown_pod_network_lists_the_pod_networks() -> None:
         "unknown pod network 'flannel'; the pod networks are " + ", ".join(POD_NETWORKS))
     assert "kubenet, docker-default, flannel-host-gw" in str(info.value)
     assert REGISTRY.names == POD_NETWORKS
+
+
+def test_an_unknown_wiring_lists_the_wirings() -> None:
+    from testbed.pods.wiring import CHOICES, WIRINGS, make_wiring
+
+    with pytest.raises(UsageError) as info:
+        make_wiring("telepathy")
+    assert str(info.value) == "unknown wiring 'telepathy'; the wirings are cni, fast, calico"
+    assert set(CHOICES) <= set(WIRINGS.names)
+
+
+def test_an_unknown_experiment_lists_the_experiments() -> None:
+    from experiments.registry import REGISTRY as EXPERIMENTS
+
+    with pytest.raises(UsageError) as info:
+        EXPERIMENTS["nope"]
+    assert str(info.value).startswith("unknown experiment 'nope'; the experiments are "
+                                      "reachability, throughput, faults, ")
+    assert EXPERIMENTS.names[-1] == "pod-network-comparison" and len(EXPERIMENTS) > 20
