@@ -53,9 +53,15 @@ ORDER = "ABBA"
 def reference_tree(dest: Path) -> Path:
     """The reference run's commit unpacked into `dest`, runnable with this checkout's .venv."""
     commit = json.loads((REFERENCE / "metadata.json").read_text())["git"]["commit"]
-    have = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"],
-                          capture_output=True, text=True)
-    assert have.returncode == 0, (
+
+    def have() -> bool:
+        return subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e",
+                               f"{commit}^{{commit}}"], capture_output=True).returncode == 0
+
+    if not have():  # a shallow clone: ask the repository it was cloned from
+        subprocess.run(["git", "-C", str(ROOT), "fetch", "--quiet", "origin", commit],
+                       capture_output=True, timeout=120)
+    assert have(), (
         f"the reference was measured at commit {commit}, which this clone does not have "
         "(a shallow clone?): the gate needs the repository's history")
     dest.mkdir()
