@@ -8,8 +8,8 @@ too, rather than being skipped. Experiments import only the public API and the p
 
     rank  layer
     8     benchmarks
-    7     testbed (the package root: the public API)
-    6     testbed.cli, experiments             (siblings: neither imports the other)
+    7     testbed.cli, experiments             (siblings: neither imports the other)
+    6     testbed (the package root: the public API, which experiments are to use)
     5     testbed.cluster                      the lifecycle
     4     testbed.pods, testbed.emulation,     pods and wirings; Mininet adapters;
           testbed.proxy                        the node's kube-proxy process
@@ -35,8 +35,9 @@ RANKS: dict[str, int] = {
     "testbed.records": 3, "testbed.results": 3,
     "testbed.pods": 4, "testbed.emulation": 4, "testbed.proxy": 4,
     "testbed.cluster": 5,
-    "testbed.cli": 6, "experiments": 6,
-    "testbed": 7,
+    # the root under its users: it imports only the cluster and what is below (lazily)
+    "testbed": 6,
+    "testbed.cli": 7, "experiments": 7,
     "benchmarks": 8,
 }
 # Layers that must stay free of Mininet and of processes: they are tested without root.
@@ -361,6 +362,9 @@ def test_the_checker_finds_an_upward_import() -> None:
         "(testbed.cluster, rank 5)"]
     assert upward({"testbed.pods.pause": {"testbed.emulation.nodes"}}) != []  # siblings
     assert upward({"testbed.cluster.up": {"testbed.model.spec"}}) == []
+    # experiments may use the public API, which must not use them
+    assert upward({"experiments.base": {"testbed"}}) == []
+    assert upward({"testbed": {"experiments.base"}}) != []
 
 
 def test_the_checker_finds_a_cycle() -> None:
