@@ -54,6 +54,7 @@ from testbed.errors import SpecError, UsageError
 from testbed.kernel.files import write_whole
 from testbed.model.load import parse_spec
 from testbed.pods.wiring import CHOICES
+from testbed.results import metadata
 from testbed.results.rundir import RunDir, give_to_invoking_user, output_directory
 from testbed.results.stats import paired_ratios
 
@@ -210,10 +211,10 @@ def _status(run_dir: Path | None) -> str:
     if run_dir is None:
         return "not started"
     try:
-        meta = json.loads((run_dir / "metadata.json").read_text())
+        meta = metadata.read(run_dir)
     except (OSError, ValueError):
         return "not started"
-    return str(meta.get("status", "unknown"))
+    return str(meta.status if meta.status is not None else "unknown")
 
 
 def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Path, int]:
@@ -406,10 +407,10 @@ def _fidelity(run: str | None) -> str:
     if not run:
         return "-"
     try:
-        meta = json.loads((Path(run) / "metadata.json").read_text())
+        meta = metadata.read(Path(run))
     except (OSError, ValueError):
         return "-"
-    return str((meta.get("fidelity") or {}).get("verdict", "-"))
+    return str((meta.fidelity or {}).get("verdict", "-"))
 
 
 def markdown(state: Mapping[str, Any], df: pd.DataFrame, r: pd.DataFrame,

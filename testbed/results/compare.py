@@ -62,6 +62,7 @@ from typing import Any
 import pandas as pd
 
 from testbed.errors import UsageError
+from testbed.results.metadata import RunMetadata
 from testbed.results.rundir import ERROR, RunDir
 from testbed.results.stats import (
     ALPHA,
@@ -149,7 +150,7 @@ class Run:
     name: str
     rows: pd.DataFrame
     claims: dict[str, str]  # claim -> verdict
-    meta: dict[str, Any]
+    meta: RunMetadata
     # with clean_rounds: the (experiment, round) left out, each for a unit that was not
     # `ok` in it; None: every round kept (the default)
     dropped: list[tuple[str, int]] | None = None
@@ -172,11 +173,12 @@ class Run:
         if raw is None:
             raise UsageError(f"{where}: no metadata.json (not a run directory testbed wrote)")
         try:
-            meta = json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise UsageError(f"{where}/metadata.json: not JSON") from None
-        if not isinstance(meta, dict):
+        if not isinstance(data, dict):
             raise UsageError(f"{where}/metadata.json: not a JSON object")
+        meta = RunMetadata.from_dict(data)  # of any format version
         frame = run.frame()
         frame = frame[frame["metric"] != ERROR]
         for i, row in enumerate(frame.itertuples(index=False)):
@@ -467,8 +469,9 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
 
 def environment(a: Run, b: Run) -> pd.DataFrame:
     """The metadata that differs between the runs (what could explain a difference)."""
-    fa = _flatten({k: a.meta.get(k) for k in ENV_KEYS if k in a.meta})
-    fb = _flatten({k: b.meta.get(k) for k in ENV_KEYS if k in b.meta})
+    da, db = a.meta.to_dict(), b.meta.to_dict()
+    fa = _flatten({k: da[k] for k in ENV_KEYS if k in da})
+    fb = _flatten({k: db[k] for k in ENV_KEYS if k in db})
     rows = [{"key": k, "a": fa.get(k, "-"), "b": fb.get(k, "-")}
             for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
     return pd.DataFrame(rows, columns=["key", "a", "b"])
@@ -476,7 +479,7 @@ def environment(a: Run, b: Run) -> pd.DataFrame:
 
 def fidelity(run: Run) -> str:
     """A run's fidelity verdict in words (with clean rounds: what was left out)."""
-    f = run.meta.get("fidelity")
+    f = run.meta.fidelity
     if not isinstance(f, Mapping):
         return "not monitored (a run from before the fidelity monitor)"
     if run.dropped is not None:
@@ -494,7 +497,7 @@ def suspect(run: Run) -> bool:
     """Whether what is compared of the run was measured in a suspect window."""
     if run.dropped is not None:
         return False  # only the rounds judged ok are left
-    return (run.meta.get("fidelity") or {}).get("verdict") == "suspect"
+    return run.meta.fidelity_verdict == "suspect"
 
 
 def _fmt(frame: pd.DataFrame) -> str:

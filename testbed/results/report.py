@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from testbed.model.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
+from testbed.results.metadata import RunMetadata
 from testbed.results.rundir import ERROR
 from testbed.results.stats import clip, paired_ratios
 
@@ -309,41 +310,41 @@ def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None,
                   "target_ci.json)."), ""] if target is not None else [])]
 
 
-def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any],
-                    plots: list[str], claims: pd.DataFrame | None = None,
+def render_markdown(df: pd.DataFrame, summary: pd.DataFrame,
+                    meta: RunMetadata | Mapping[str, Any], plots: list[str],
+                    claims: pd.DataFrame | None = None,
                     fidelity_units: pd.DataFrame | None = None) -> str:
-    """The whole report.md."""
-    spec = meta.get("topology", {})
+    """The whole report.md, from the run's tables and its metadata (the record, or
+    metadata.json's object as read: a run of any format version)."""
+    m = meta if isinstance(meta, RunMetadata) else RunMetadata.from_dict(meta)
     lines = [
-        f"# Pod network report: {spec.get('name', '?')}",
+        f"# Pod network report: {(m.topology or {}).get('name', '?')}",
         "",
-        f"Run `{meta.get('run_id')}`, status **{meta.get('status')}**, "
-        f"{meta.get('started_utc', '')} to {meta.get('finished_utc', '')} UTC; "
-        f"code {(meta.get('git') or {}).get('commit') or 'unknown'}.",
+        f"Run `{m.run_id}`, status **{m.status}**, "
+        f"{m.started_utc or ''} to {m.finished_utc or ''} UTC; "
+        f"code {m.git_commit or 'unknown'}.",
         "",
-        *fidelity_section(meta.get("fidelity"), fidelity_units),
+        *fidelity_section(m.fidelity, fidelity_units),
         *claims_section(claims),
         "## What it shows",
         "",
-        *[f"- {s}" for s in findings(df, summary, meta.get("expected_ttl"),
-                                     meta.get("route_description"))],
+        *[f"- {s}" for s in findings(df, summary, m.expected_ttl, m.route_description)],
         "",
         "## Cluster",
         "",
         *(["![cluster.png](cluster.png)", ""] if "cluster.png" in plots else []),
-        _md(pd.DataFrame(meta.get("address_plan", {}).get("nodes", [])), index=False),
+        _md(pd.DataFrame(m.node_rows), index=False),
         "",
-        _md(pd.DataFrame(meta.get("pods", [])), index=False),
+        _md(pd.DataFrame(m.pods or []), index=False),
         "",
         "Router routes (installed by FRR staticd, `proto static`): "
-        + ", ".join(f"`{r}`" for r in meta.get("router_routes", [])),
+        + ", ".join(f"`{r}`" for r in m.router_routes or []),
         "",
         "## Hops (reply TTL)",
         "",
         "Linux sends with TTL 64; every router on the way back takes one off.",
         "",
-        _md(hops_table(df, meta.get("expected_ttl"), meta.get("route_description")),
-            index=False),
+        _md(hops_table(df, m.expected_ttl, m.route_description), index=False),
         "",
         "## Reachability (mean loss %, rows ping columns)",
         "",
@@ -359,8 +360,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         _md(throughput_table(summary), index=False),
         "",
-        *ratio_section(df, meta.get("pinning"),
-                       (meta.get("parameters") or {}).get("target_ci")),
+        *ratio_section(df, m.pinning, m.target_ci),
         *faults_section(summary),
     ]
     for plot in plots:
@@ -374,7 +374,7 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any
         "",
         "Reproduce with:",
         "",
-        f"    {meta.get('command', '')}",
+        f"    {m.command or ''}",
         "",
     ]
     return "\n".join(lines)
