@@ -10,6 +10,14 @@ a verdict), what it `needs` (the suite's shared cluster, or clusters of its own)
 
 The runner (suite.py) writes every result the moment it is yielded, so an interrupted
 run keeps what was finished; experiments never touch the run directory's tables.
+
+An experiment may also add a section to the run's report: an optional
+`report_section(frame) -> ReportSection | None`, given every row of the run
+(measurements.csv as a frame, a resumed run's earlier rows too), returning the section's
+markdown lines and the figures they show ({file name: PNG}), or None when the rows hold
+nothing of it. The report (experiments/run_report.py) asks every experiment of the run,
+so the runner names none.
+
 The registry (registry.py) lists the experiments; to add one, write a module with a
 class like those there and add it to the registry.
 """
@@ -22,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar, Union
+from typing import Any, ClassVar, Dict, List, Protocol, Tuple, TypeVar, Union
 
 from experiments.claims import ClaimResult, not_applicable
 from experiments.needs import Needs
@@ -138,6 +146,8 @@ class Figure:
 
 
 Result = Union[Rows, Verdict, Figure]  # typing's Union: runs on 3.8
+# an experiment's own report section: markdown lines, and {file name: PNG} they show
+ReportSection = Tuple[List[str], Dict[str, bytes]]  # typing's generics: runs on 3.8
 
 
 @dataclass

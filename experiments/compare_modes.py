@@ -39,7 +39,15 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from experiments.base import COMPARABLE, MEASUREMENT, OWN_CLUSTERS, Context, Result, Rows
+from experiments.base import (
+    COMPARABLE,
+    MEASUREMENT,
+    OWN_CLUSTERS,
+    Context,
+    ReportSection,
+    Result,
+    Rows,
+)
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs
@@ -49,6 +57,7 @@ from testbed.model.spec import ClusterSpec
 from testbed.results.rundir import Measurement
 
 NAME = "pod-network-comparison"
+PNG = "pod_network_comparison.png"
 MODES = COMPARABLE  # by default; `--modes` (Params.modes) chooses among them
 SERVER = "iperf3-server"
 CONNECT_RETRY_S = 5.0
@@ -97,6 +106,13 @@ class PodNetworkComparison:
 
     def steps(self, ctx: Context) -> int:
         return len(ctx.params.modes or MODES)
+
+    @classmethod
+    def report_section(cls, frame: pd.DataFrame) -> ReportSection | None:
+        """The report's "Pod networks compared" and its plot, from the run's rows (so a
+        resumed run has them too); None when the rows hold no comparison."""
+        lines = comparison_markdown(frame)
+        return (lines, {PNG: comparison_png(frame)}) if lines else None
 
     def run(self, ctx: Context) -> Iterator[Result]:
         for mode in ctx.params.modes or MODES:
@@ -242,4 +258,4 @@ def comparison_markdown(df: pd.DataFrame) -> list[str]:
             "", "",
             table.apply(lambda col: col.map(
                 lambda v: "n/a" if pd.isna(v) else f"{float(f'{v:.3g}'):g}")).to_markdown(), "",
-            "![pod_network_comparison.png](pod_network_comparison.png)", ""]
+            f"![{PNG}]({PNG})", ""]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from experiments import run as run_py
+from experiments import session
 from testbed.cli import main as cli
 from testbed.cluster import preflight
 from testbed.errors import MissingDependencyError
@@ -154,7 +155,7 @@ def test_validate_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
 
 
 def test_run_py_out_that_is_a_file_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(run_py.preflight, "check_all", lambda: None)  # no root needed here
+    monkeypatch.setattr(session.preflight, "check_all", lambda: None)  # no root needed here
     a_file = tmp_path / "out"
     a_file.write_text("")
     assert run_py.main(["--out", str(a_file), "--quick"]) == 2
@@ -216,28 +217,28 @@ def test_feature_probes_without_root_say_unknown(monkeypatch) -> None:
 
 
 def test_run_py_modes_become_the_comparisons_parameter() -> None:
-    params = run_py.make_params(run_py.parse_args(["--modes", "calico, kubenet"]))
+    params = session.make_params(run_py.parse_args(["--modes", "calico, kubenet"]))
     assert params.modes == ("calico", "kubenet")
     assert params.to_dict()["modes"] == ["calico", "kubenet"]  # JSON, and back on resume
-    assert run_py.Params(**params.to_dict()).modes == ["calico", "kubenet"]
-    assert run_py.make_params(run_py.parse_args([])).modes == ()
+    assert session.Params(**params.to_dict()).modes == ["calico", "kubenet"]
+    assert session.make_params(run_py.parse_args([])).modes == ()
 
 
 def test_iperf3_is_pinned_unless_told_not_to(monkeypatch) -> None:
     import os
 
-    params = run_py.make_params(run_py.parse_args([]))
+    params = session.make_params(run_py.parse_args([]))
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3, 1, 7})
     assert params.pin and params.pin_cpus() == (1, 3)  # the first two CPUs it may use
-    assert run_py._pinning(params) == {"pinned": True, "client_cpu": 1, "server_cpu": 3}
-    unpinned = run_py.make_params(run_py.parse_args(["--no-pin"]))
-    assert unpinned.pin_cpus() is None and run_py._pinning(unpinned)["why"] == "--no-pin"
+    assert session.pinning(params) == {"pinned": True, "client_cpu": 1, "server_cpu": 3}
+    unpinned = session.make_params(run_py.parse_args(["--no-pin"]))
+    assert unpinned.pin_cpus() is None and session.pinning(unpinned)["why"] == "--no-pin"
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
-    assert params.pin_cpus() is None and run_py._pinning(params)["why"] == "one CPU"
+    assert params.pin_cpus() is None and session.pinning(params)["why"] == "one CPU"
 
 
 def test_a_run_from_before_pinning_resumes_unpinned(tmp_path: Path) -> None:
     meta = {**RUN_META, "parameters": {"repeat": 1}}
     (tmp_path / "metadata.json").write_text(json.dumps(meta))
-    plan = run_py.plan_run(run_py.parse_args(["--resume", str(tmp_path)]))
+    plan = session.plan_run(run_py.parse_args(["--resume", str(tmp_path)]))
     assert plan.params.pin is False and plan.params.repeat == 1

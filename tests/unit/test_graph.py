@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -72,17 +73,16 @@ def test_the_command(tmp_path: Path, capsys) -> None:
 
 
 def test_the_report_draws_the_cluster_as_built_up_to_a_size() -> None:
-    from experiments import run as run_py
+    """Drawn when the cluster is up, from the cluster's own spec and plan and the addresses
+    its pods really got (experiments/session.py's on_cluster), not from a re-read topology."""
+    from experiments.run_report import MAX_DRAWN_NODES, draw_cluster
 
     spec = load_spec(ROOT / "topologies" / "two-node.yaml")
-    meta = {"topology": spec.to_dict(),
-            "pods": [{"pod": "pod-1", "ip": "10.0.0.9"}],  # the address it really got
-            "router_routes": ["10.0.0.0/24 via 10.100.0.2 proto static"]}
-    png = run_py.cluster_drawing(meta)
+    network = pod_network(spec.pod_network)
+    pods = [{"pod": "pod-1", "ip": "10.0.0.9"}, "not a row"]  # the address it really got
+    routes = ["10.0.0.0/24 via 10.100.0.2 proto static"]
+    png = draw_cluster(spec, network.plan(spec), network.bridge, pods, routes)
     assert png is not None and png[:4] == b"\x89PNG"
-    assert run_py.cluster_drawing({"topology": spec.to_dict()}) is None  # never came up
-    assert run_py.cluster_drawing({**meta, "topology": {"name": "x"}}) is None  # unreadable
-    big = spec.to_dict()
-    big["nodes"] = [{"name": f"n{i}", "pods": []} for i in range(run_py.MAX_DRAWN_NODES + 1)]
-    big["cluster_cidr"] = "10.0.0.0/8"
-    assert run_py.cluster_drawing({**meta, "topology": big}) is None
+    nodes = spec.nodes * (MAX_DRAWN_NODES // len(spec.nodes) + 1)  # too many to draw
+    big = dataclasses.replace(spec, nodes=type(spec.nodes)(nodes))
+    assert draw_cluster(big, network.plan(spec), network.bridge, [], None) is None
