@@ -7,7 +7,7 @@ process on every node.
                           (testbed.model.svc.plan.resolve), the DNS service among them
     the endpoints         endpoints from pod labels and readiness; whenever they change,
     controller            the whole set goes to the nodes (`state.json`, see
-                          testbed.proxy.state)
+                          testbed.proxy.common.state)
     kubelet               each pod's resolv.conf and hosts, bind-mounted in the pod's own
                           mount namespace before its containers start; readiness probes
                           (TCP connect or HTTP GET from the pod's node, every period)
@@ -42,7 +42,7 @@ from testbed.model.spec import ContainerSpec, PodSpec, ReadinessProbe
 from testbed.model.svc import dns, ingress, outside, plan
 from testbed.model.svc.plan import PodState, ServicePort
 from testbed.pods.pause import Pod, bind_files
-from testbed.proxy.state import STATE, ProxyState, read_status, status_file
+from testbed.proxy.common.state import STATE, ProxyState, read_status, status_file
 
 TICK_S = 0.05
 SYNC_WAIT_S = 60.0

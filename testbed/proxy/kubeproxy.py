@@ -1,7 +1,7 @@
 """A node's kube-proxy: `python -m testbed.proxy.kubeproxy --dir DIR --node NAME ...`,
 run inside the node's network namespace, one per node, as a DaemonSet would.
 
-It watches DIR/state.json (testbed.proxy.state) as kube-proxy watches the API server,
+It watches DIR/state.json (testbed.proxy.common.state) as kube-proxy watches the API server,
 and on every change, at most once per `min_sync_period_s` (and at least every
 `sync_period_s`), syncs:
 
@@ -13,7 +13,7 @@ and on every change, at most once per `min_sync_period_s` (and at least every
     nftables   renders the node's `ip kube-proxy` table (testbed.model.svc.nftables) and
                applies it in one `nft -f` transaction
     userspace  opens a proxy socket per service port and carries the connections itself
-               (testbed.proxy.userspace), with REDIRECT/DNAT portal rules pointing there
+               (testbed.proxy.common.userspace), with REDIRECT/DNAT portal rules pointing there
 
 Like kube-proxy, it leaves its rules in place when it stops: in the iptables and
 nftables modes the kernel goes on forwarding service traffic without it. `--cleanup`
@@ -33,9 +33,7 @@ from pathlib import Path
 from testbed.kernel.files import write_whole
 from testbed.model.svc.config import ProxyConfig
 from testbed.model.svc.modes import PROXY_MODES
-from testbed.proxy.health import HealthServers
-from testbed.proxy.modes import proxier
-from testbed.proxy.state import (
+from testbed.proxy.common.state import (
     STATE,
     ProxyState,
     ProxyStatus,
@@ -43,6 +41,8 @@ from testbed.proxy.state import (
     status_file,
     syncs_file,
 )
+from testbed.proxy.health import HealthServers
+from testbed.proxy.modes import proxier
 
 POLL_S = 0.05
 FULL_SYNC_S = 3600.0  # proxyutil.FullSyncPeriod: a full sync at least this often

@@ -28,11 +28,12 @@ from testbed.model.svc.modes import (
     UserspaceMode,
     proxy_mode,
 )
-from testbed.proxy import kubeproxy, netfilter
+from testbed.proxy import kubeproxy
+from testbed.proxy.common import netfilter
+from testbed.proxy.common.state import ProxyState
 from testbed.proxy.modes import PROXIERS, proxier
 from testbed.proxy.modes import iptables as ipt_mode
 from testbed.proxy.modes import nftables as nft_mode
-from testbed.proxy.state import ProxyState
 
 from .test_spec_services import ARTICLE_YAML
 

@@ -12,7 +12,7 @@ from testbed.model.spec import ServicePortSpec, ServiceSpec
 from testbed.model.svc import dns
 from testbed.model.svc import userspace as us
 from testbed.model.svc.plan import Endpoint, ServicePort
-from testbed.proxy.state import ProxyState, ProxyStatus
+from testbed.proxy.common.state import ProxyState, ProxyStatus
 
 WEB = ServicePort(namespace="default", name="service-test", port_name="", protocol="TCP",
                   cluster_ip="10.3.241.152", port=80,

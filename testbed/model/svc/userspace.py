@@ -14,7 +14,7 @@ did (iptablesInit, iptablesContainerPortalArgs, iptablesHostPortalArgs):
 
 kube-proxy then carried each connection itself: accept, pick an endpoint (round robin,
 or by client address with ClientIP affinity), connect to it from the node, copy bytes
-both ways. The testbed's proxy is testbed.proxy.userspace; here are only its rules,
+both ways. The testbed's proxy is testbed.proxy.common.userspace; here are only its rules,
 written whole with `iptables-restore --noflush` (kube-proxy added them one by one with
 `iptables -C`/`-A`; the resulting chains are the same).
 """

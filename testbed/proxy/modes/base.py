@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from testbed.model.svc.config import ProxyConfig
-from testbed.proxy.state import ProxyState
+from testbed.proxy.common.state import ProxyState
 
 
 class KubeProxyMode(Protocol):

@@ -8,7 +8,7 @@ from testbed.model.svc import iptables as ipt
 from testbed.model.svc.config import ProxyConfig
 from testbed.model.svc.modes import IptablesMode
 from testbed.model.svc.plan import ServicePort
-from testbed.proxy.netfilter import (
+from testbed.proxy.common.netfilter import (
     IPTABLES_WAIT,
     StaleUdp,
     delete_rule,
@@ -20,7 +20,7 @@ from testbed.proxy.netfilter import (
     save_chains,
     write_sysctl,
 )
-from testbed.proxy.state import ProxyState
+from testbed.proxy.common.state import ProxyState
 
 
 def _by_port(services: tuple[ServicePort, ...]) -> dict[tuple[str, str], ServicePort]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from testbed.model.svc import nftables as nft
 from testbed.model.svc.config import ProxyConfig
 from testbed.model.svc.modes import NftablesMode
-from testbed.proxy.netfilter import StaleUdp, must, run
-from testbed.proxy.state import ProxyState
+from testbed.proxy.common.netfilter import StaleUdp, must, run
+from testbed.proxy.common.state import ProxyState
 
 
 class NftablesKubeProxy(NftablesMode):

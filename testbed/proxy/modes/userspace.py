@@ -1,5 +1,5 @@
 """kube-proxy's legacy userspace mode on a node: a proxy socket per service port
-(testbed.proxy.userspace) and the portal rules to it (testbed.model.svc.userspace),
+(testbed.proxy.common.userspace) and the portal rules to it (testbed.model.svc.userspace),
 written whole with `iptables-restore --noflush` on every sync."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from testbed.model.svc import userspace as us
 from testbed.model.svc.config import ProxyConfig
 from testbed.model.svc.modes import UserspaceMode
-from testbed.proxy.netfilter import (
+from testbed.proxy.common.netfilter import (
     IPTABLES_WAIT,
     delete_rule,
     ensure_chain,
@@ -16,8 +16,8 @@ from testbed.proxy.netfilter import (
     remove_chains,
     write_sysctl,
 )
-from testbed.proxy.state import ProxyState
-from testbed.proxy.userspace import UserspaceProxier
+from testbed.proxy.common.state import ProxyState
+from testbed.proxy.common.userspace import UserspaceProxier
 
 
 class UserspaceKubeProxy(UserspaceMode):
