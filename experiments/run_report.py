@@ -18,7 +18,7 @@ import pandas as pd
 from experiments.base import Experiment, ReportSection
 from testbed.model.addressing import AddressPlan
 from testbed.model.spec import ClusterSpec
-from testbed.results import graph, report
+from testbed.results import graph, plots, report
 from testbed.results.fidelity import units_frame
 from testbed.results.html import render_html
 from testbed.results.metadata import FILE, RunMetadata
@@ -67,21 +67,21 @@ def write_report(run: RunDir, meta: RunMetadata, experiments: Iterable[Experimen
     ratios = paired_ratios(df)
     if not ratios.empty:
         run.write_csv("ratios.csv", ratios)
-    plots = []
+    shown = []
     for name, metric, scale, label, title in PLOTS:
-        png = report.plot_png(summary, metric, scale, label, title)
+        png = plots.plot_png(summary, metric, scale, label, title)
         if png is not None:
             run.write(name, png)
-            plots.append(name)
-    plots += [name for name in run.figures if run.exists(name)]
+            shown.append(name)
+    shown += [name for name in run.figures if run.exists(name)]
     if run.exists(CLUSTER_PNG):  # drawn when the cluster came up (a resumed run's too)
-        plots.insert(0, CLUSTER_PNG)
+        shown.insert(0, CLUSTER_PNG)
     extra = sections(experiments, df)  # drawn from the rows: a resumed run has them too
     for _, figures in extra:
         for name, png in figures.items():
             run.write(name, png)
     meta.figures = list(run.figures)
-    markdown = report.render_markdown(df, summary, meta, plots, run.claims_frame(),
+    markdown = report.render_markdown(df, summary, meta, shown, run.claims_frame(),
                                       units_frame(run))
     for lines, _ in extra:
         markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(lines)

@@ -26,6 +26,13 @@ EXPECTED_TTL = {
 }
 PATH_ORDER = ["pod-localhost", "pod-same-node", "pod-cross-node", "pod-node",
               "pod-remote-node", "pod-router", "node-node"]
+
+
+def in_path_order(paths: list[str]) -> list[str]:
+    """Path classes in PATH_ORDER (the report's tables and plots share it), others last."""
+    order = {p: i for i, p in enumerate(PATH_ORDER)}
+    return sorted(paths, key=lambda p: order.get(p, len(order)))
+
 ROUTE_DESCRIPTION = {
     "pod-localhost": "container -> lo -> container (same network namespace)",
     "pod-same-node": "pod -> veth -> cbr0 -> veth -> pod",

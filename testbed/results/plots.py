@@ -1,4 +1,5 @@
-"""Figures that compare network layouts side by side, rendered to PNG bytes for a run directory.
+"""Figures for a run directory, rendered to PNG bytes: the report's bar charts of a metric
+by path class (`plot_png`), and figures that compare network layouts side by side.
 
 A heatmap per layout on one fixed 0..100 colour scale, so the same colour means the same
 failure rate in every panel and layouts can be compared at a glance.
@@ -11,6 +12,8 @@ import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from testbed.model.paths import in_path_order
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -154,3 +157,28 @@ def figure_png(fig: Figure) -> bytes:
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def plot_png(summary: pd.DataFrame, metric: str, scale: float, ylabel: str,
+             title: str) -> bytes | None:
+    """A bar chart of one metric's mean per path class, with 95 % CI error bars, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summary[summary["metric"] == metric]
+    if s.empty:
+        return None
+    s = s.set_index("path").reindex(in_path_order(list(s["path"])))
+    means = s["mean"] / scale
+    err_low = (s["mean"] - s["ci95_low"]).fillna(0) / scale
+    err_high = (s["ci95_high"] - s["mean"]).fillna(0) / scale
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    ax.bar(range(len(s)), means, yerr=[err_low, err_high], capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(s)), list(s.index), rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return figure_png(fig)

@@ -5,7 +5,6 @@ Pure functions of pandas frames (tested without root), plus the plot writers.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +12,13 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from testbed.model.paths import EXPECTED_TTL, PATH_ORDER, ROUTE_DESCRIPTION, routed_hops
+from testbed.model.paths import (
+    EXPECTED_TTL,
+    PATH_ORDER,
+    ROUTE_DESCRIPTION,
+    in_path_order,
+    routed_hops,
+)
 from testbed.results.metadata import RunMetadata
 from testbed.results.rundir import ERROR
 from testbed.results.stats import clip, paired_ratios
@@ -56,11 +61,6 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         drop=True)
 
 
-def _ordered(paths: list[str]) -> list[str]:
-    order = {p: i for i, p in enumerate(PATH_ORDER)}
-    return sorted(paths, key=lambda p: order.get(p, len(order)))
-
-
 def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None,
                routes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Reply TTL per path class, the routed hops it implies, and whether it is as the pod
@@ -70,7 +70,7 @@ def hops_table(df: pd.DataFrame, expected_ttl: Mapping[str, int] | None = None,
     routes = ROUTE_DESCRIPTION if routes is None else routes
     ttl = df[df["metric"] == "ttl"]
     rows = []
-    for path in _ordered(list(ttl["path"].unique())):
+    for path in in_path_order(list(ttl["path"].unique())):
         values = ttl[ttl["path"] == path]["value"].astype(int)
         seen = sorted(values.unique().tolist())
         expected = expected_ttl.get(path)
@@ -118,7 +118,7 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
     if rtt.empty:
         return pd.DataFrame()
     wide = rtt.pivot_table(index="path", columns="metric", values="median", sort=False)
-    wide = wide.reindex(_ordered(list(wide.index)))
+    wide = wide.reindex(in_path_order(list(wide.index)))
     return wide.round(4).reset_index().rename(
         columns={"rtt_avg_ms": "median of avg RTT (ms)", "rtt_min_ms": "median of min RTT (ms)"})
 
@@ -295,7 +295,7 @@ def ratio_section(df: pd.DataFrame, pinning: Mapping[str, Any] | None,
                                for lo, hi in zip(ratios["ci95_low"], ratios["ci95_high"])],
         "CI width / median": [round(w, 3) for w in widths]})
     table = table.set_index("path").reindex(
-        _ordered(list(table["path"]))).reset_index()
+        in_path_order(list(table["path"]))).reset_index()
     return ["### Paired: each path over node-node in the same round", "",
             "Paths are measured in interleaved rounds (one of each path, then the next "
             "round), so a slow moment of the machine weighs on both sides of a ratio; "
@@ -379,30 +379,3 @@ def render_markdown(df: pd.DataFrame, summary: pd.DataFrame,
     ]
     return "\n".join(lines)
 
-
-def plot_png(summary: pd.DataFrame, metric: str, scale: float, ylabel: str,
-             title: str) -> bytes | None:
-    """A bar chart of one metric's mean per path class, with 95 % CI error bars, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = summary[summary["metric"] == metric]
-    if s.empty:
-        return None
-    s = s.set_index("path").reindex(_ordered(list(s["path"])))
-    means = s["mean"] / scale
-    err_low = (s["mean"] - s["ci95_low"]).fillna(0) / scale
-    err_high = (s["ci95_high"] - s["mean"]).fillna(0) / scale
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-    ax.bar(range(len(s)), means, yerr=[err_low, err_high], capsize=4, color="#4c72b0")
-    ax.set_xticks(range(len(s)), list(s.index), rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()

@@ -7,12 +7,12 @@ import math
 import pandas as pd
 import pytest
 
+from testbed.results.plots import plot_png
 from testbed.results.report import (
     ci95,
     claims_section,
     findings,
     hops_table,
-    plot_png,
     reachability_matrix,
     render_markdown,
     summarize,
