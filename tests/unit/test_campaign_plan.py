@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from experiments import campaign as cp
+from experiments import campaign_report
 from experiments import run as run_py
 from testbed.errors import SpecError
 from testbed.results.rundir import Measurement, RunDir
@@ -96,7 +97,7 @@ def test_tables_and_plots_across_points(tmp_path: Path) -> None:
     cp.write_outputs(tmp_path, state)
     df = pd.read_csv(tmp_path / "campaign.csv")
     assert list(df.columns[:3]) == ["point", "links.rate_mbit", "wiring"] and len(df) == 36
-    binding = cp.rate_binding(df)
+    binding = campaign_report.rate_binding(df)
     assert list(binding["of the rate"]) == [0.96] * 4
     ratios = pd.read_csv(tmp_path / "campaign_ratios.csv")
     cross = ratios[ratios["path"] == "pod-cross-node"]
