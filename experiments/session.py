@@ -33,7 +33,7 @@ from experiments.claims import CLAIMS
 from experiments.registry import REGISTRY
 from experiments.run_report import CLUSTER_PNG, draw_cluster, write_report
 from experiments.suite import run_suite
-from testbed import SpecError, TestbedError, load_spec, parse_spec
+from testbed import ClusterSpec, SpecError, TestbedError, load_spec, parse_spec
 from testbed.cluster import preflight
 from testbed.errors import UsageError, quote
 from testbed.kernel import procs
@@ -117,7 +117,7 @@ class Plan:
     """What a run will do: the topology, parameters, experiments and wiring, and where
     it writes (a new run directory, or the one it resumes)."""
 
-    spec: Any
+    spec: ClusterSpec
     params: Params
     selected: list[str]
     wiring: str
