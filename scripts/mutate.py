@@ -104,6 +104,8 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "testbed/results/stats.py": {},
     "testbed/results/compare.py": {
         "Run.load": "reads a run directory from disk",
+    },
+    "testbed/results/compare_report.py": {
         "ratios_png": FIGURE,
     },
     "testbed/results/fidelity.py": {

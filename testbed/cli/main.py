@@ -134,7 +134,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare runs (testbed.results.compare): Markdown on stdout, or a file (.md with
     its figure beside it, .html self-contained). No root needed. Exit status: 2 bad input;
     with --fail-on-difference 0 same, 1 differs, 3 cannot tell; without it 0."""
-    from testbed.results import compare
+    from testbed.results import compare, compare_report
     from testbed.results.html import render_html
     from testbed.results.rundir import RunDir
 
@@ -144,12 +144,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = [compare.Run.load(RunDir.open(path), args.clean_rounds) for path in args.runs]
     comparisons = [compare.compare(runs[0], other, args.gate, margins, args.alpha)
                    for other in runs[1:]]
-    png = compare.ratios_png(runs)
+    png = compare_report.ratios_png(runs)
     out: Path | None = args.output
     figure = None
     if out is not None and png is not None:
         figure = out.with_suffix(".png").name
-    text = compare.markdown(runs, figure, args.gate, margins, comparisons)
+    text = compare_report.markdown(runs, figure, args.gate, margins, comparisons)
     if out is None:
         print(text)
     elif out.suffix == ".html":

@@ -13,7 +13,7 @@ import pytest
 
 from testbed.cli import main as cli
 from testbed.errors import UsageError
-from testbed.results import compare
+from testbed.results import compare, compare_report, compare_words
 from testbed.results.rundir import Measurement, RunDir
 
 STEADY = [0.80, 0.82, 0.79, 0.81, 0.80]
@@ -63,7 +63,7 @@ def test_same_runs_are_the_same_within_the_margin(tmp_path: Path, capsys) -> Non
     assert r.answer == compare.SAME and r.scale == "log" and abs(r.estimate - 1) < 0.02
     assert r.ci95_low < 1 < r.ci95_high and r.margin == 0.15 and r.gated
     assert c.answer == compare.SAME and c.reasons() == []
-    text = compare.markdown([load(a_dir), load(b_dir)])
+    text = compare_report.markdown([load(a_dir), load(b_dir)])
     assert "**Same within ±15 %:** 1 verdict(s) unchanged, 4 metric(s) shown the same" in text
     assert "same within ±15 %" in text and "95 % interval" in text
     assert cli.main(["compare", str(a_dir), str(b_dir), "--fail-on-difference"]) == 0
@@ -83,8 +83,8 @@ def test_a_real_change_differs_with_its_size_and_fails_ci(tmp_path: Path, capsys
     assert why[0] == "claim pod-ips-routable: confirmed -> refuted"
     assert why[1].startswith("pod-cross-node throughput / node-node ratio: 0.751x (-24.9 %, "
                              "95 % interval -26.7 % .. -23.0 %)") and why[1].endswith("lower in B")
-    assert list(compare.environment(a, b)["key"]) == ["environment.kernel"]
-    text = compare.markdown([a, b])
+    assert list(compare_report.environment(a, b)["key"]) == ["environment.kernel"]
+    text = compare_report.markdown([a, b])
     assert "**Differs:** claim pod-ips-routable" in text and "B suspect: a CPU hog" in text
     assert "B was flagged suspect by the fidelity monitor" in text
     assert "differs: -24.9 %" in text
@@ -118,7 +118,7 @@ def test_noisy_rounds_cannot_tell_and_say_how_many_rounds(tmp_path: Path, capsys
     assert reason.endswith(f"margin ±15 % (measure {r.rounds_needed} rounds)")
     assert f"smallest detectable change ±{100 * r.detectable:.3g} % at" in reason
     assert c.reasons(rounds=False)[0].endswith("at 3/3 rounds, margin ±15 %")
-    text = compare.markdown([load(a_dir), load(b_dir)], gate="ratios")
+    text = compare_report.markdown([load(a_dir), load(b_dir)], gate="ratios")
     assert "**Cannot tell:** 1 of 1 metric(s)" in text
     assert f"(measure {r.rounds_needed} rounds a side)" in text
     assert cli.main(["compare", str(a_dir), str(b_dir), "--gate", "ratios",
@@ -139,7 +139,7 @@ def test_the_gate_and_the_family(tmp_path: Path) -> None:
     assert ratios.answer == compare.SAME
     nn = row(ratios, "node-node", "throughput_bps")
     assert not nn.gated and nn.answer == compare.DIFFERS
-    assert "differs: -33.3 % (not gated)" in compare.markdown([a, b], gate="ratios")
+    assert "differs: -33.3 % (not gated)" in compare_report.markdown([a, b], gate="ratios")
     # Holm over the gated family only: the single ratio alone, the three others together
     ratio = row(ratios, "pod-cross-node", "ratio")
     assert ratio.p_holm == ratio.p
@@ -187,7 +187,7 @@ def test_zeros_are_compared_in_their_units(tmp_path: Path) -> None:
     fewer = compare.compare(lossy, a)
     assert row(fewer, "pod-cross-node", "loss_pct").estimate == -48.0
     assert fewer.reasons()[0].endswith("), lower in B")
-    text = compare.markdown([a, lossy])
+    text = compare_report.markdown([a, lossy])
     assert "| (+48)" in text and "differs: +48" in text and "±1 " in text
 
 
@@ -212,13 +212,13 @@ def test_small_changes_in_units(tmp_path: Path) -> None:
     assert r.answer == compare.CANNOT
     assert noisy.reasons()[0] == (f"pod-pod drops (faults): smallest detectable change "
                                   f"±{r.detectable:.3g} at 5/5 rounds, margin ±0 (measure "
-                                  f"{compare._rounds_words(r.rounds_needed)} rounds)")
+                                  f"{compare_words._rounds_words(r.rounds_needed)} rounds)")
     assert r.detectable > 1 and "%" not in noisy.reasons()[0]
 
 
 def test_words() -> None:
-    assert compare._rounds_words(1000) == "1000"
-    assert compare._rounds_words(1001) == "more than 1000"
+    assert compare_words._rounds_words(1000) == "1000"
+    assert compare_words._rounds_words(1001) == "more than 1000"
     assert compare._pct(0.15) == "15 %" and compare._pct(1.0) == "100 %"
 
 
@@ -230,8 +230,8 @@ def test_one_round_cannot_tell_and_says_why(tmp_path: Path) -> None:
     assert r.answer == compare.CANNOT and "fewer than two rounds" in r.note
     assert c.reasons() == ["pod-cross-node throughput / node-node ratio: fewer than two "
                            "rounds on a side: no spread to judge by"]
-    assert "(measure more than 1000 rounds a side)" in compare.headline(c)
-    (cell,) = compare._metric_table(c.ratios)["smallest detectable change"]
+    assert "(measure more than 1000 rounds a side)" in compare_words.headline(c)
+    (cell,) = compare_report._metric_table(c.ratios)["smallest detectable change"]
     assert cell == " (measure more than 1000 rounds)"
 
 
@@ -267,10 +267,10 @@ def test_outcome_over_several_runs(tmp_path: Path) -> None:
 
 def test_the_headline_lists_a_few_and_counts_the_rest(tmp_path: Path,
                                                       monkeypatch) -> None:
-    monkeypatch.setattr(compare, "HEADLINE_ITEMS", 1)
+    monkeypatch.setattr(compare_words, "HEADLINE_ITEMS", 1)
     a = load(make_run(tmp_path, "a", STEADY))
     b = load(make_run(tmp_path, "b", STEADY, speed=1 / 1.5, verdict="refuted"))
-    text = compare.headline(compare.compare(a, b))
+    text = compare_words.headline(compare.compare(a, b))
     assert text.startswith("**Differs:** claim pod-ips-routable: confirmed -> refuted; and ")
     assert text.endswith(" more.")
 
@@ -374,9 +374,9 @@ def test_error_rows_are_not_values(tmp_path: Path) -> None:
 def test_a_run_without_the_monitor(tmp_path: Path) -> None:
     a = make_run(tmp_path, "a", STEADY, fidelity=None)
     run = load(a)
-    assert "not monitored" in compare.fidelity(run)
-    assert compare.fidelity(load(make_run(tmp_path, "b", STEADY))) == "ok"
-    assert compare.fidelity(load(make_run(tmp_path, "c", STEADY, fidelity="suspect"))) == \
+    assert "not monitored" in compare_report.fidelity(run)
+    assert compare_report.fidelity(load(make_run(tmp_path, "b", STEADY))) == "ok"
+    assert compare_report.fidelity(load(make_run(tmp_path, "c", STEADY, fidelity="suspect"))) == \
         "suspect: a CPU hog"
 
 

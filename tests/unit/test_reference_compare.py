@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from testbed.cli import main as cli
-from testbed.results import compare
+from testbed.results import compare, compare_report
 from testbed.results.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,11 +112,11 @@ def test_clean_rounds_leave_out_the_rounds_with_a_suspect_unit(tmp_path: Path,
     everything = compare.Run.load(RunDir.open(flagged))
     assert kept == set(everything.rows["repeat"].astype(int)) - {2, 3}
     assert everything.dropped is None
-    assert compare.fidelity(run).startswith("ok in every round compared; 2 round(s)")
-    assert "throughput r2, throughput r3" in compare.fidelity(run)
-    assert not compare.suspect(run)
+    assert compare_report.fidelity(run).startswith("ok in every round compared; 2 round(s)")
+    assert "throughput r2, throughput r3" in compare_report.fidelity(run)
+    assert not compare_report.suspect(run)
     clean = compare.Run.load(RunDir.open(REFERENCE), clean_rounds=True)
-    assert clean.dropped == [] and compare.fidelity(clean) == (
+    assert clean.dropped == [] and compare_report.fidelity(clean) == (
         "ok in every round compared (no round left out)")
     assert cli.main(["compare", str(REFERENCE), str(flagged), "--gate", "ratios",
                      "--clean-rounds", "--fail-on-difference"]) == 0
@@ -133,6 +133,6 @@ def test_a_suspect_run_is_flagged_without_clean_rounds(tmp_path: Path, capsys) -
     meta = json.loads((flagged / "metadata.json").read_text())
     meta["fidelity"] = {"verdict": "suspect", "reasons": ["steal"]}
     (flagged / "metadata.json").write_text(json.dumps(meta))
-    assert compare.suspect(compare.Run.load(RunDir.open(flagged)))
+    assert compare_report.suspect(compare.Run.load(RunDir.open(flagged)))
     cli.main(["compare", str(REFERENCE), str(flagged), "--gate", "ratios"])
     assert "**B was flagged suspect by the fidelity monitor" in capsys.readouterr().out
