@@ -108,6 +108,7 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "testbed/results/compare_report.py": {
         "ratios_png": FIGURE,
     },
+    "testbed/results/compare_words.py": {},
     "testbed/results/fidelity.py": {
         "FidelityLog.*": "records the monitor's samples while a run goes on",
         "_load": "reads a run directory from disk",
