@@ -2,7 +2,9 @@
 with a name, a kind, what it needs and `run(ctx)`, which yields its results.
 
     base.py       the Experiment protocol, Context, Params and the result types
-    claims.py     the article's claims and their verdicts (pure)
+    verdicts.py   the verdicts claims give (pure)
+    claims.py     the claims table, {name: statement} in the articles' order, from the
+                  registry (each claim's class carries its name and statement)
     registry.py   every experiment, in suite order
     suite.py      runs a selection: the shared cluster, then those with clusters of
                   their own; writes each result as it comes

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Dict, List, Protocol, Tuple, TypeVar, Union
 
-from experiments.claims import ClaimResult, not_applicable
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, declare, not_applicable
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError, one_line
 from testbed.kernel.procs import ExecResult
@@ -214,14 +214,23 @@ class Experiment(Protocol):
 
 
 class Claim:
-    """Defaults for a claim of the article: one verdict, on the shared cluster, on any
+    """Defaults for a claim of the article (its class sets `name` and `statement`, which
+    the claims table is derived from): one verdict, on the shared cluster, on any
     topology (`requires`: what it needs of the topology it runs on, experiments/needs.py;
     a claim on clusters of its own built from a fixed topology needs nothing of it)."""
 
     name: ClassVar[str]
+    statement: ClassVar[str]  # the claim in the article's words (claims.csv, the report)
     kind: ClassVar[str] = CLAIM
     needs: ClassVar[str] = SHARED_CLUSTER
     requires: ClassVar[Needs] = Needs()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that states a claim declares it to the verdicts (experiments/verdicts.py);
+        a base shared by several claims states none."""
+        super().__init_subclass__(**kwargs)
+        if "statement" in vars(cls):
+            declare(cls.name, cls.statement)
 
     def steps(self, ctx: Context) -> int:
         return 1

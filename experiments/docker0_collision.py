@@ -35,15 +35,14 @@ from experiments.base import (
     Verdict,
     keep_evidence,
 )
-from experiments.claims import ClaimResult, error, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.model.names import DOCKER_DEFAULT, KUBENET
 from testbed.pods.wiring import CNI
 from testbed.results.plots import heatmap_png
 
-NAME = "docker0-collision"
 PORT = 7004
 LAYOUTS = {"kubenet": KUBENET, "docker0": DOCKER_DEFAULT}  # panel title -> pod network
 HEATMAP = "reachability_heatmap.png"
@@ -69,12 +68,12 @@ def probe_matrix(ctx: Context, cluster: Cluster, layout: str) -> tuple[pd.DataFr
             out = answer["out"].strip()
             answered = out[len("reply:"):].strip() if answer["ok"] else ""
             missed = 0.0 if answered == dst else 100.0
-            row = ctx.measurement(f"{NAME}/{layout}", 1, src, dst, None,
+            row = ctx.measurement(f"{Docker0Collision.name}/{layout}", 1, src, dst, None,
                                   METRIC, missed, cluster=c)
             rows.append(row)
             results.append({"src": src, "dst": dst, "path": row.path, "missed": missed,
                             "answered": answered or out})
-    return pd.DataFrame(results), Rows(f"{NAME} {layout}", tuple(rows))
+    return pd.DataFrame(results), Rows(f"{Docker0Collision.name} {layout}", tuple(rows))
 
 
 def expected_answer(src: str, dst: str, ips: Mapping[str, str],
@@ -102,7 +101,8 @@ def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str],
     cross = dock[dock["path"] == "pod-cross-node"]
     same = dock[dock["path"] == "pod-same-node"]
     if cross.empty or same.empty or kube.empty:
-        return error(NAME, f"nothing to judge: {len(cross)} cross-node and {len(same)} "
+        return error(Docker0Collision.name,
+                     f"nothing to judge: {len(cross)} cross-node and {len(same)} "
                      f"same-node probes on docker0, {len(kube)} on kubenet (needs two nodes "
                      "with pods, one with at least two)")
     reached = lambda f: f["answered"] == f["dst"]  # noqa: E731 - a small predicate, used thrice
@@ -113,7 +113,7 @@ def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str],
     as_expected = (cross["answered"] == expected) | (~collided & ~cross["answered"].isin(pods))
     example = cross[collided & as_expected].iloc[0] if (collided & as_expected).any() else None
     return judge(
-        NAME,
+        Docker0Collision.name,
         {"docker0: same-node pods reach each other": bool(reached(same).all()),
          "docker0: no cross-node probe reaches the intended pod": not bool(
              reached(cross).any()),
@@ -144,7 +144,9 @@ def judge_evidence(probes_: list[Mapping[str, Any]], ips: Mapping[str, str],
 class Docker0Collision(Claim):
     """The article's worst case, against kubenet, on the same workload."""
 
-    name = NAME
+    name = "docker0-collision"
+    statement = ("with every node on docker0 172.17.0.0/16, cross-node traffic cannot reach the "
+                 "right container; kubenet's per-node pod CIDRs reach all")
     needs = OWN_CLUSTERS
     requires = Needs(nodes_with_pods=2, pods_on_a_node=2)
 
@@ -156,7 +158,7 @@ class Docker0Collision(Claim):
         node_of: dict[str, str] = {}
         ips: dict[str, str] = {}
         for layout, pod_network in LAYOUTS.items():
-            ctx.progress.note(f"{NAME}: bringing up the {layout} layout")
+            ctx.progress.note(f"{Docker0Collision.name}: bringing up the {layout} layout")
             # the real plugins whatever the run's wiring: the fast path makes no ipMasq rules
             spec = dataclasses.replace(ctx.spec, pod_network=pod_network)
             with Cluster(spec, progress=ctx.progress.note, wiring=CNI) as c:
@@ -167,8 +169,8 @@ class Docker0Collision(Claim):
             yield rows
         probes_ = [{"layout": layout, **row} for layout, f in frames.items()
                    for row in f[["src", "dst", "path", "answered"]].to_dict("records")]
-        ctx.raw(f"{NAME}/probes.csv", pd.DataFrame(probes_).to_csv(index=False))
-        keep_evidence(ctx, NAME, {"probes": probes_, "docker0_addresses": ips,
+        ctx.raw(f"{Docker0Collision.name}/probes.csv", pd.DataFrame(probes_).to_csv(index=False))
+        keep_evidence(ctx, Docker0Collision.name, {"probes": probes_, "docker0_addresses": ips,
                                   "nodes": node_of})
         matrices = {k: f.pivot(index="src", columns="dst", values="missed")
                     for k, f in frames.items()}

@@ -17,13 +17,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
-from experiments.claims import ClaimResult, error, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv
-
-NAME = "gateway-routes"
 
 
 def _routes(cluster: Cluster) -> list[str]:
@@ -33,9 +31,9 @@ def _routes(cluster: Cluster) -> list[str]:
 def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
     cidr = e["cidr"]
     if not e["hops"]:
-        return error(NAME, "traceroute printed no hops: nothing to judge")
+        return error(GatewayRoutes.name, "traceroute printed no hops: nothing to judge")
     return judge(
-        NAME,
+        GatewayRoutes.name,
         {"path is pod -> node -> router -> node -> pod": e["hops"] == e["expected_hops"],
          "reachable with the route": e["loss_before_pct"] == 0,
          "route withdrawn from the kernel": cidr not in e["routes_withdrawn"],
@@ -58,7 +56,9 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
 class GatewayRoutes(Claim):
     """Cross-node pod traffic goes through the router's per-node routes."""
 
-    name = NAME
+    name = "gateway-routes"
+    statement = ("cross-node pod traffic depends on the router's per-node routes: withdraw one "
+                 "and that node's pods are cut off from other nodes only")
     requires = Needs(nodes_with_pods=2, router_routes=True)
 
     def run(self, ctx: Context) -> Iterator[Result]:
@@ -83,7 +83,7 @@ class GatewayRoutes(Claim):
             return ping_metrics(res.returncode, res.stdout, res.stderr)["loss_pct"]
 
         trace = c.pod(src).exec(traceroute_argv(dst_ip))
-        ctx.raw(f"{NAME}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
+        ctx.raw(f"{GatewayRoutes.name}/traceroute_{src}_to_{dst}.txt", trace.stdout + trace.stderr)
         e: dict[str, Any] = {
             "src": src, "dst": dst, "neighbour": neighbour, "node_b": node_b, "cidr": cidr,
             "via": via, "hops": parse_traceroute(trace.stdout),
@@ -99,5 +99,5 @@ class GatewayRoutes(Claim):
             c.configure_router(f"ip route {cidr} {via}")
             e["routes_restored"] = retry(lambda: _routes(c), lambda r: cidr in r)
         e["loss_restored_pct"] = loss(src)
-        keep_evidence(ctx, NAME, e)
+        keep_evidence(ctx, GatewayRoutes.name, e)
         yield Verdict(judge_evidence(e))

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep_evidence
-from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import Capture, keep_capture
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.iproute import ip_json
@@ -82,7 +82,6 @@ def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
 
 # -- host-gw: no router routes; racks ---------------------------------------------------------
 
-NAME_HOST_GW = "mode-host-gw-routes"
 # the kernel's answer to a route whose gateway is on no link: iproute2 prints the kernel's
 # extended ack, older ones the errno (ENETUNREACH, what flanneld logs)
 UNREACHABLE = ("Nexthop has invalid gateway", "Network is unreachable")
@@ -92,10 +91,10 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
     one, hgw, vx = e["one_underlay"], e["racks_host_gw"], e["racks_vxlan"]
     cross = [p for p in one["pings"] if not p["same_node"]]
     if not cross or not [p for p in hgw["pings"] if not p["same_node"]]:
-        return error(NAME_HOST_GW, "no ping between pods of different nodes was made")
+        return error(HostGwRoutes.name, "no ping between pods of different nodes was made")
     pod_routes = [r for r in one["router_routes"] if r["in_cluster"]]
     return judge(
-        NAME_HOST_GW,
+        HostGwRoutes.name,
         {"one underlay: the router holds no pod route": not pod_routes,
          "one underlay: pods reach across nodes": all(p["ok"] for p in cross),
          "one underlay: two nodes route, no router (TTL 62)": all(p["ttl"] == 62
@@ -134,7 +133,10 @@ def judge_host_gw(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class HostGwRoutes(ModeClaim):
-    name = NAME_HOST_GW
+    name = "mode-host-gw-routes"
+    statement = ("flannel host-gw reaches pods across nodes with no pod route on the router; "
+                 "across racks it cannot (flanneld's error says why), while flannel VXLAN and "
+                 "Calico (BGP) can")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-host-gw.yaml")) as c:
@@ -152,7 +154,7 @@ class HostGwRoutes(ModeClaim):
             calico = {"pings": _pings(c)}
         e = {"one_underlay": one, "racks_host_gw": hgw, "racks_vxlan": vx,
              "racks_calico": calico}
-        keep_evidence(ctx, NAME_HOST_GW, e)
+        keep_evidence(ctx, HostGwRoutes.name, e)
         yield Verdict(judge_host_gw(e))
 
 
@@ -185,7 +187,6 @@ def _in(dst: str, cidr: Any) -> bool:
 
 # -- VXLAN: 50 bytes of MTU, UDP on the underlay -------------------------------------------
 
-NAME_VXLAN = "mode-vxlan-mtu"
 # `tcpdump -n -v -T vxlan`: the outer IP header (its total length), the outer addresses
 # and UDP port with the VNI, the inner IP header (its length), the inner addresses
 IP_HEADER = re.compile(r"IP \(tos .*, length (\d+)\)\s*$")
@@ -224,13 +225,13 @@ def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
     fits, over = e["fits"], e["over"]
     packets = e["packets"]
     if not packets and not fits["ok"]:
-        return error(NAME_VXLAN, "nothing crossed the underlay to look at")
+        return error(VxlanMtu.name, "nothing crossed the underlay to look at")
     wanted = [p for p in packets if (p["inner_src"], p["inner_dst"]) == (e["src_ip"],
                                                                           e["dst_ip"])]
     full = [p for p in wanted if p["inner_len"] == e["pod_mtu"]]
     too_big = [p for p in wanted if p["inner_len"] > e["pod_mtu"]]
     return judge(
-        NAME_VXLAN,
+        VxlanMtu.name,
         {"the pod's MTU (its eth0) is the underlay's minus 50":
              e["pod_mtu"] == e["underlay_mtu"] - VXLAN_OVERHEAD,
          "a don't-fragment ping filling the pod MTU crosses": fits["ok"],
@@ -261,7 +262,10 @@ def judge_vxlan(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class VxlanMtu(ModeClaim):
-    name = NAME_VXLAN
+    name = "mode-vxlan-mtu"
+    statement = ("VXLAN costs 50 bytes of MTU (a don't-fragment ping of the pod MTU crosses, one "
+                 "byte more does not) and wraps pod packets in UDP between the nodes (outer node "
+                 "addresses, port 8472, VNI 1, inner pod addresses)")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with _cluster(ctx, load_spec(TOPOLOGIES / "flannel-vxlan.yaml")) as c:
@@ -291,8 +295,8 @@ class VxlanMtu(ModeClaim):
                  "dst_node_ip": c.endpoint_ip(c.pod(dst).node),
                  "capture_point": f"{node} {underlay_intf(node)}",
                  "packets": parse_vxlan(text)}
-            keep_capture(ctx, NAME_VXLAN, node, cap, text)
-        keep_evidence(ctx, NAME_VXLAN, e)
+            keep_capture(ctx, VxlanMtu.name, node, cap, text)
+        keep_evidence(ctx, VxlanMtu.name, e)
         yield Verdict(judge_vxlan(e))
 
 
@@ -309,15 +313,13 @@ def _sysfs_int(res: Any, what: str) -> int:
 
 # -- kindnet: no bridge, a route per pod --------------------------------------------------------
 
-NAME_KINDNET = "mode-kindnet-no-bridge"
-
 
 def judge_kindnet(e: Mapping[str, Any]) -> ClaimResult:
     nodes = e["nodes"]
     if not nodes or not any(n["pods"] for n in nodes.values()):
-        return error(NAME_KINDNET, "no pod to look at")
+        return error(KindnetNoBridge.name, "no pod to look at")
     return judge(
-        NAME_KINDNET,
+        KindnetNoBridge.name,
         {"no bridge on any node": not any(n["bridges"] for n in nodes.values()),
          "no interface enslaved to a bridge": not any(n["bridge_ports"]
                                                       for n in nodes.values()),
@@ -335,7 +337,9 @@ def judge_kindnet(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class KindnetNoBridge(ModeClaim):
-    name = NAME_KINDNET
+    name = "mode-kindnet-no-bridge"
+    statement = ("kindnet's pods have no bridge: each has a point-to-point veth and a route of "
+                 "its own on its node")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with _cluster(ctx, load_spec(TOPOLOGIES / "kindnet.yaml")) as c:
@@ -351,21 +355,19 @@ class KindnetNoBridge(ModeClaim):
                     "pod_ips": [c.endpoint_ip(p) for p in c.pods_by_node().get(node, [])],
                     "pods": c.pods_by_node().get(node, [])}
             e = {"nodes": nodes, "pings": _pings(c)}
-        keep_evidence(ctx, NAME_KINDNET, e)
+        keep_evidence(ctx, KindnetNoBridge.name, e)
         yield Verdict(judge_kindnet(e))
 
 
 # -- Calico: proxy ARP, routes learnt over BGP ------------------------------------------------
 
-NAME_CALICO = "mode-calico-bgp"
-
 
 def judge_calico(e: Mapping[str, Any]) -> ClaimResult:
     if not e["pings"]:
-        return error(NAME_CALICO, "no ping between pods was made")
+        return error(CalicoBgp.name, "no ping between pods was made")
     learnt = e["learnt"]
     return judge(
-        NAME_CALICO,
+        CalicoBgp.name,
         {"the pod's gateway 169.254.1.1 is answered with ee:ee:ee:ee:ee:ee (proxy ARP)":
              e["gateway_mac"] == "ee:ee:ee:ee:ee:ee" and e["proxy_arp"] == "1",
          "the other node's block is learnt over BGP (proto bird, via that node)":
@@ -393,7 +395,11 @@ def judge_calico(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class CalicoBgp(ModeClaim):
-    name = NAME_CALICO
+    name = "mode-calico-bgp"
+    statement = ("a Calico pod's gateway 169.254.1.1 is answered by proxy ARP with "
+                 "ee:ee:ee:ee:ee:ee; routes to other nodes' blocks are learnt over BGP (proto "
+                 "bird), within the convergence time measured; the router peers as a top-of-rack "
+                 "router, so hosts outside reach pods")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with _cluster(ctx, load_spec(TOPOLOGIES / "calico.yaml")) as c:
@@ -429,26 +435,25 @@ class CalicoBgp(ModeClaim):
                                   for r in node_routes),
                  "sessions": [ln for ln in protocols.splitlines() if ln.startswith("Mesh_")],
                  "converge_s": c.timings.get("converge_s", 0.0), "pings": pings}
-            ctx.raw(f"{NAME_CALICO}/birdc-show-protocols.txt", protocols)
-            ctx.raw(f"{NAME_CALICO}/bird.conf",
+            ctx.raw(f"{CalicoBgp.name}/birdc-show-protocols.txt", protocols)
+            ctx.raw(f"{CalicoBgp.name}/bird.conf",
                     (c.records.subdir("daemons", "node-1") / "bird.conf").read_text())
-        keep_evidence(ctx, NAME_CALICO, e)
+        keep_evidence(ctx, CalicoBgp.name, e)
         yield Verdict(judge_calico(e))
 
 
 # -- Calico: a node leaves the mesh and joins it again ----------------------------------------
 
-NAME_JOIN = "mode-calico-join"
 MOVER = "node-3"  # calico.yaml's third node: it leaves and joins
 
 
 def judge_join(e: Mapping[str, Any]) -> ClaimResult:
     others = e["others"]
     if not others or not e["left"]["pings"] or not e["joined"]["pings"]:
-        return error(NAME_JOIN, "no other node, or no ping to the moving node's pods")
+        return error(CalicoJoin.name, "no other node, or no ping to the moving node's pods")
     left, joined = e["left"], e["joined"]
     return judge(
-        NAME_JOIN,
+        CalicoJoin.name,
         {"before: every other node reaches its pods": all(p["ok"] for p in e["before"]),
          "once it left, no other node and not the router routes to its block": not any(
              left["routes"][n] for n in [*others, ROUTER]),
@@ -485,7 +490,10 @@ class CalicoJoin(ModeClaim):
     """A node that joins a running Calico mesh is reachable from every other node after
     the time measured; one that leaves is withdrawn everywhere (topologies/calico.yaml)."""
 
-    name = NAME_JOIN
+    name = "mode-calico-join"
+    statement = ("a node that joins a running Calico cluster is reachable from every other node "
+                 "after the convergence time measured; one that leaves is withdrawn from every "
+                 "node and the router")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with _cluster(ctx, load_spec(TOPOLOGIES / "calico.yaml")) as c:
@@ -512,7 +520,7 @@ class CalicoJoin(ModeClaim):
             e = {"mover": MOVER, "mover_ip": c.endpoint_ip(MOVER), "block": block,
                  "others": others, "before": before, "leave_s": leave_s, "left": left,
                  "join_s": join_s, "joined": joined}
-        keep_evidence(ctx, NAME_JOIN, e)
+        keep_evidence(ctx, CalicoJoin.name, e)
         yield Verdict(judge_join(e))
 
 

@@ -24,15 +24,14 @@ from typing import Any
 
 from experiments import probes
 from experiments.base import Claim, Context, Result, Verdict, keep_evidence, outcome, retry
-from experiments.claims import ClaimResult, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, judge
 from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.model.names import KUBENET
 from testbed.model.ranges import OUTSIDE_CANDIDATES, PRIVATE_CANDIDATES, free_network
 from testbed.model.spec import ClusterSpec
 
-NAME = "no-masquerade-10-8"
 PORT = 7003
 PRIVATE = ("ext-10", "10.200.0.0/24")  # the name, and the network when it is free
 OUTSIDE = ("outside", "198.51.100.0/24")
@@ -61,7 +60,7 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
     pod_ip, node_ip = e["pod_ip"], e["node_ip"]
     before, after, outside = e["private_seen_before_route"], e["private_seen"], e["outside_seen"]
     return judge(
-        NAME,
+        NoMasquerade.name,
         {"10.x host got the request without a return route": pod_ip in before,
          "no answer without a return route": not e["no_route"]["ok"],
          "10.x host saw the pod's address": bool(after) and set(after) == {pod_ip},
@@ -86,7 +85,9 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
 class NoMasquerade(Claim):
     """Pods reach 10.0.0.0/8 with their own address, the rest with the node's."""
 
-    name = NAME
+    name = "no-masquerade-10-8"
+    statement = ("pods reach 10.0.0.0/8 with their own source address (answers need a return "
+                 "route); other destinations see the node's address")
     requires = Needs(pods=1, pod_networks=(KUBENET,), non_masquerade_cidr=str(NON_MASQUERADE),
                      why_pod_networks="the claim is about kubenet's masquerade rule; others "
                                       "masquerade by rules of their own")
@@ -99,7 +100,8 @@ class NoMasquerade(Claim):
                              "node_ip": str(c.node_plan(c.pod(src).node).underlay_ip.ip),
                              "private_network": private_net, "outside_network": outside_net}
         private_host, outside_host = host_name(c.spec, PRIVATE[0]), host_name(c.spec, OUTSIDE[0])
-        logs = {name: f"raw/{NAME}/{name}_server.log" for name in (private_host, outside_host)}
+        logs = {name: f"raw/{self.name}/{name}_server.log"
+                for name in (private_host, outside_host)}
 
         def seen(host: str) -> list[str]:
             return _sources(ctx.run.read(logs[host]))
@@ -138,7 +140,7 @@ class NoMasquerade(Claim):
         e.update(no_route=outcome(no_route), with_route=outcome(with_route),
                  outside=outcome(answer),
                  private_seen=seen(private_host), outside_seen=seen(outside_host))
-        keep_evidence(ctx, NAME, e)
+        keep_evidence(ctx, NoMasquerade.name, e)
         yield Verdict(judge_evidence(e))
 
 

@@ -46,8 +46,8 @@ from experiments.base import (
     keep_evidence,
     retry,
 )
-from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import Capture, conntrack, keep_capture, nat_table, summary
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.services import Connection, parse_access_log, parse_client, parse_conntrack
 from testbed.model.load import load_spec
@@ -121,8 +121,6 @@ def _syns(capture: str, dst: str, port: int) -> int:
 
 # -- 1. a route to the service range ----------------------------------------------------------
 
-NAME_ROUTE = "out-service-route"
-
 
 def judge_route(e: Mapping[str, Any]) -> ClaimResult:
     """Each phase must have made connections (0 of 0 "unreachable" proves nothing), and
@@ -131,16 +129,16 @@ def judge_route(e: Mapping[str, Any]) -> ClaimResult:
     empty = [phase for phase in ("before", "with_route", "node_down", "node_back")
              if not e.get(phase, {}).get("connections")]
     if empty:
-        return error(NAME_ROUTE, f"no connection was made in phase(s) {', '.join(empty)}")
+        return error(ServiceRoute.name, f"no connection was made in phase(s) {', '.join(empty)}")
     if e.get("capture_dropped", 0) and e["syns_at_node"] < e["with_route"]["connections"]:
-        return error(NAME_ROUTE, f"the capture on {e['node']}'s uplink dropped "
+        return error(ServiceRoute.name, f"the capture on {e['node']}'s uplink dropped "
                      f"{e['capture_dropped']} packet(s) and saw {e['syns_at_node']} SYNs for "
                      f"{e['with_route']['connections']} connections: it cannot say one did "
                      "not cross")
     sources = [ip for ips in e["sources"].values() for ip in ips]
     via = e["node"]
     return judge(
-        NAME_ROUTE,
+        ServiceRoute.name,
         {"unreachable from outside without the route": e["before"]["succeeded"] == 0,
          "reachable with the route": e["with_route"]["failed"] == 0,
          f"every connection reached its server from {via}": bool(sources) and all(
@@ -165,7 +163,10 @@ def judge_route(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class ServiceRoute(OutsideClaim):
-    name = NAME_ROUTE
+    name = "out-service-route"
+    statement = ("service rules match on destination only: a gateway route sending the service "
+                 "range to one node makes the service reachable from outside, through that one "
+                 "node, and gone when it fails")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with outside_cluster(ctx) as c:
@@ -202,24 +203,22 @@ class ServiceRoute(OutsideClaim):
                  "sources": {p: sorted(v.values()) for p, v in logs.items()},
                  "syns_at_node": _syns(text, vip, SERVICE_PORT),
                  "capture_dropped": cap.dropped}
-            keep_capture(ctx, NAME_ROUTE, node, cap, text)
-            ctx.raw(f"{NAME_ROUTE}/client.jsonl", raw)
-        keep_evidence(ctx, NAME_ROUTE, e)
+            keep_capture(ctx, ServiceRoute.name, node, cap, text)
+            ctx.raw(f"{ServiceRoute.name}/client.jsonl", raw)
+        keep_evidence(ctx, ServiceRoute.name, e)
         yield Verdict(judge_route(e))
 
 
 # -- 2. a node's address on the service port ---------------------------------------------------
 
-NAME_REFUSED = "out-node-ip-refused"
-
 
 def judge_refused(e: Mapping[str, Any]) -> ClaimResult:
     nodes = e["nodes"]
     if not nodes or not all(v["service_port"] for v in nodes.values()):
-        return error(NAME_REFUSED, "no connection to a node's service port was tried")
+        return error(NodeIpRefused.name, "no connection to a node's service port was tried")
     refused = {n: sum("Refused" in err for err in v["service_port"]) for n, v in nodes.items()}
     return judge(
-        NAME_REFUSED,
+        NodeIpRefused.name,
         {"every node refuses its own address on the service port":
              all(refused[n] == len(v["service_port"]) for n, v in nodes.items()),
          "every node answers on the node port": all(
@@ -234,7 +233,8 @@ def judge_refused(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class NodeIpRefused(OutsideClaim):
-    name = NAME_REFUSED
+    name = "out-node-ip-refused"
+    statement = ("a node's own address on the service port is refused: nothing listens there")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with outside_cluster(ctx) as c:
@@ -247,28 +247,26 @@ class NodeIpRefused(OutsideClaim):
                 nodes[n.name] = {"address": ip, "service_port": [x.error for x in svc],
                                  "node_port": summary(np_conns)}
             e = {"port": SERVICE_PORT, "node_port": node_port, "nodes": nodes}
-        keep_evidence(ctx, NAME_REFUSED, e)
+        keep_evidence(ctx, NodeIpRefused.name, e)
         yield Verdict(judge_refused(e))
 
 
 # -- 3. a node port on every node ----------------------------------------------------------
 
-NAME_NODEPORT = "out-nodeport"
-
 
 def judge_nodeport(e: Mapping[str, Any]) -> ClaimResult:
     entries = e["entries"]
     if not entries or not all(v["connections"] for v in entries.values()):
-        return error(NAME_NODEPORT, "no connection through a node port was made")
+        return error(NodePortEveryNode.name, "no connection through a node port was made")
     pod_node = e["pod_nodes"]
     empty = [n for n in entries if n not in {pod_node[p] for p in WEB}]
     if not empty:
-        return error(NAME_NODEPORT, "every node runs a web pod: no extra hop to show")
+        return error(NodePortEveryNode.name, "every node runs a web pod: no extra hop to show")
     elsewhere = {n: sum(k for p, k in v["served"].items() if pod_node[p] != n)
                  for n, v in entries.items()}
     hop = e["forwarded_from_empty"]
     return judge(
-        NAME_NODEPORT,
+        NodePortEveryNode.name,
         {"every node's node port reaches a server pod": all(
             v["succeeded"] == v["connections"] and sum(v["served"].values())
             == v["connections"] for v in entries.values()),
@@ -306,7 +304,9 @@ def _path_rows(e: Mapping[str, Any], via_lb: str = "") -> list[tuple[str, list[s
 
 
 class NodePortEveryNode(OutsideClaim):
-    name = NAME_NODEPORT
+    name = "out-nodeport"
+    statement = ("a NodePort is open on every node; any node's address and that port reaches a "
+                 "server pod, possibly on another node (one more hop)")
 
     def steps(self, ctx: Context) -> int:
         return 2
@@ -325,23 +325,21 @@ class NodePortEveryNode(OutsideClaim):
                     logs = served(c, tag, WEB)
                     entries[n.name] = {**summary(conns), "served": {p: len(v) for p, v in
                                                                     logs.items()}}
-                    ctx.raw(f"{NAME_NODEPORT}/client-{n.name}.jsonl", raw)
+                    ctx.raw(f"{NodePortEveryNode.name}/client-{n.name}.jsonl", raw)
             finally:
                 texts = {n: cap.stop() for n, cap in caps.items()}
             hop = sum(_syns(texts[n], c.endpoint_ip(p), 8080) for n in empty for p in WEB)
             e = {"node_port": node_port, "client": c.endpoint_ip(CLIENT), "entries": entries,
                  "pod_nodes": {p: nodes[p] for p in WEB}, "forwarded_from_empty": hop}
             for n, text in texts.items():
-                keep_capture(ctx, NAME_NODEPORT, n, caps[n], text)
-        keep_evidence(ctx, NAME_NODEPORT, e)
+                keep_capture(ctx, NodePortEveryNode.name, n, caps[n], text)
+        keep_evidence(ctx, NodePortEveryNode.name, e)
         yield Figure("out_nodeport_paths.png", paths_png(
             _path_rows(e), f"NodePort {node_port}: the paths connections took"))
         yield Verdict(judge_nodeport(e))
 
 
 # -- 4. the load balancer ---------------------------------------------------------------------
-
-NAME_LB = "out-load-balancer"
 
 
 def _stot(rows: Sequence[Mapping[str, str]], backend: str) -> dict[str, int]:
@@ -350,10 +348,10 @@ def _stot(rows: Sequence[Mapping[str, str]], backend: str) -> dict[str, int]:
 
 def judge_lb(e: Mapping[str, Any]) -> ClaimResult:
     if not e["client"]["connections"]:
-        return error(NAME_LB, "no connection through the load balancer was made")
+        return error(LoadBalancer.name, "no connection through the load balancer was made")
     per_node = e["per_node"]
     return judge(
-        NAME_LB,
+        LoadBalancer.name,
         {"every connection through the load balancer answered":
              e["client"]["failed"] == 0,
          "connections spread over every node": bool(per_node) and all(
@@ -373,7 +371,9 @@ def judge_lb(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class LoadBalancer(OutsideClaim):
-    name = NAME_LB
+    name = "out-load-balancer"
+    statement = ("a LoadBalancer service is a NodePort plus an external load balancer that "
+                 "spreads connections over the nodes and checks their health")
 
     def steps(self, ctx: Context) -> int:
         return 2
@@ -411,11 +411,11 @@ class LoadBalancer(OutsideClaim):
                  "entries": entries, "pod_nodes": {p: nodes[p] for p in WEB},
                  "lb_ip": lb_ip, "client_ip": c.endpoint_ip(CLIENT)}
             for n, text in texts.items():
-                keep_capture(ctx, NAME_LB, n, caps[n], text)
-            ctx.raw(f"{NAME_LB}/client.jsonl", raw)
-            ctx.raw(f"{NAME_LB}/haproxy-stat.json", json.dumps(rows, indent=1))
-            ctx.raw(f"{NAME_LB}/haproxy.cfg", (c.outside.dir / "haproxy.cfg").read_text())
-        keep_evidence(ctx, NAME_LB, e)
+                keep_capture(ctx, LoadBalancer.name, n, caps[n], text)
+            ctx.raw(f"{LoadBalancer.name}/client.jsonl", raw)
+            ctx.raw(f"{LoadBalancer.name}/haproxy-stat.json", json.dumps(rows, indent=1))
+            ctx.raw(f"{LoadBalancer.name}/haproxy.cfg", (c.outside.dir / "haproxy.cfg").read_text())
+        keep_evidence(ctx, LoadBalancer.name, e)
         yield Figure("out_lb_paths.png", paths_png(
             _path_rows({**e, "client": e["client_ip"]}, via_lb=f"{address}:80"),
             f"LoadBalancer {CLUSTER_SVC} (externalTrafficPolicy Cluster): the paths taken"))
@@ -424,7 +424,6 @@ class LoadBalancer(OutsideClaim):
 
 # -- 5. a node fails under load ----------------------------------------------------------------
 
-NAME_NODE_DOWN = "out-lb-node-down"
 SAMPLE_S = 0.1
 
 
@@ -442,17 +441,17 @@ def judge_node_down(e: Mapping[str, Any]) -> ClaimResult:
     t_down, t_out = e["down_at"], e["marked_down_at"]
     before = [x for x in conns if x["t"] + x["ms"] / 1000 < t_down]
     if len(before) < 5 or len(conns) - len(before) < 20:
-        return error(NAME_NODE_DOWN, f"too few connections around the failure "
+        return error(LbNodeDown.name, f"too few connections around the failure "
                      f"({len(before)} before, {len(conns) - len(before)} after)")
     if t_out is None:
-        return judge(NAME_NODE_DOWN, {f"the load balancer took {node} out": False},
+        return judge(LbNodeDown.name, {f"the load balancer took {node} out": False},
                      f"{node} went off the network; HAProxy never marked it DOWN")
     grace = haproxy.CONNECT_TIMEOUT_S + 0.5  # a connection sent just before the mark
     lost = [x for x in conns if not x["ok"] and x["t"] >= t_down - 0.5]
     late = [x for x in conns if not x["ok"] and x["t"] > t_out + grace]
     took = t_out - t_down
     return judge(
-        NAME_NODE_DOWN,
+        LbNodeDown.name,
         {"every connection answered before the failure": all(x["ok"] for x in before),
          f"{node} taken out within the checks' bound ({detection_bound_s():g} s)":
              0 <= took <= detection_bound_s(),
@@ -471,7 +470,9 @@ def judge_node_down(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class LbNodeDown(OutsideClaim):
-    name = NAME_NODE_DOWN
+    name = "out-lb-node-down"
+    statement = ("when a node fails, the load balancer stops sending to it within its health "
+                 "checks' interval; connections sent in between are lost")
 
     def steps(self, ctx: Context) -> int:
         return 2
@@ -527,12 +528,12 @@ class LbNodeDown(OutsideClaim):
                  "sent_after_mark": (end[-1]["stot"] - marked["stot"]) if marked and end
                  else 0, "back_up": back_up, "connections": conns,
                  "lanes": {str(seq): p for p, seqs in logs.items() for seq in seqs}}
-            ctx.raw(f"{NAME_NODE_DOWN}/client.jsonl", raw)
-            ctx.raw(f"{NAME_NODE_DOWN}/haproxy-samples.csv",
+            ctx.raw(f"{LbNodeDown.name}/client.jsonl", raw)
+            ctx.raw(f"{LbNodeDown.name}/haproxy-samples.csv",
                     pd.DataFrame(samples).to_csv(index=False))
-            ctx.raw(f"{NAME_NODE_DOWN}/haproxy.log",
+            ctx.raw(f"{LbNodeDown.name}/haproxy.log",
                     (c.outside.dir / "haproxy.log").read_text(errors="replace"))
-        keep_evidence(ctx, NAME_NODE_DOWN, e)
+        keep_evidence(ctx, LbNodeDown.name, e)
         yield _down_timeline(e)
         yield Verdict(judge_node_down(e))
 
@@ -554,8 +555,6 @@ def _down_timeline(e: Mapping[str, Any]) -> Figure:
 
 # -- 6. externalTrafficPolicy ----------------------------------------------------------------
 
-NAME_POLICY = "out-traffic-policy"
-
 
 def judge_policy(e: Mapping[str, Any]) -> ClaimResult:
     cl, lo, client = e["cluster"], e["local"], e["client"]
@@ -563,14 +562,14 @@ def judge_policy(e: Mapping[str, Any]) -> ClaimResult:
     with_pod = [n for n in lo if e["pods_on"][n]]
     without = [n for n in lo if not e["pods_on"][n]]
     if not with_pod or not without:
-        return error(NAME_POLICY, "needs a node with a server pod and one without")
+        return error(TrafficPolicy.name, "needs a node with a server pod and one without")
     if not all(v["connections"] for v in [*cl.values(), *lo.values()]):
-        return error(NAME_POLICY, "no connection was made through a node port")
+        return error(TrafficPolicy.name, "no connection was made through a node port")
     node_ips = {ip for ips in addrs.values() for ip in ips}
     cluster_sources = [ip for v in cl.values() for ip in v["sources"]]
     local_sources = [ip for n in with_pod for ip in lo[n]["sources"]]
     return judge(
-        NAME_POLICY,
+        TrafficPolicy.name,
         {"Cluster: every node answers, also without a server pod": all(
             v["failed"] == 0 for v in cl.values()),
          "Cluster: servers see a node's address, never the client's": bool(cluster_sources)
@@ -610,7 +609,10 @@ def _health(c: Cluster, node: str, port: int) -> dict[str, Any]:
 
 
 class TrafficPolicy(OutsideClaim):
-    name = NAME_POLICY
+    name = "out-traffic-policy"
+    statement = ("externalTrafficPolicy Cluster: servers see a node's address and every node "
+                 "forwards; Local: servers see the client's, nodes without a server pod drop, and "
+                 "the health-check node port tells the load balancer which nodes to use")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with outside_cluster(ctx) as c:
@@ -633,13 +635,12 @@ class TrafficPolicy(OutsideClaim):
                  "health": {n: _health(c, n, port) for n in c.node_names},
                  "pods_on": {n: [p for p in WEB if nodes[p] == n] for n in c.node_names},
                  "lb_up": sorted(c.outside.up_now()[backend])}
-        keep_evidence(ctx, NAME_POLICY, e)
+        keep_evidence(ctx, TrafficPolicy.name, e)
         yield Verdict(judge_policy(e))
 
 
 # -- 7. ingress --------------------------------------------------------------------------------
 
-NAME_INGRESS = "out-ingress"
 # (host, path, where it should land: a pod's app, or "" for the default backend)
 INGRESS_CASES = (("shop.example", "/cart", "cart"), ("shop.example", "/cart/items", "cart"),
                  ("shop.example", "/", "web"), ("shop.example", "/cartoon", "web"),
@@ -649,7 +650,7 @@ INGRESS_CASES = (("shop.example", "/cart", "cart"), ("shop.example", "/cart/item
 def judge_ingress(e: Mapping[str, Any]) -> ClaimResult:
     cases = e["cases"]
     if not cases or not all(v["connections"] for v in cases):
-        return error(NAME_INGRESS, "no request reached the ingress controller")
+        return error(Ingress.name, "no request reached the ingress controller")
     apps = {"cart": [CART], "web": list(WEB), "": []}
 
     def landed(v: Mapping[str, Any]) -> bool:
@@ -660,7 +661,7 @@ def judge_ingress(e: Mapping[str, Any]) -> ClaimResult:
             and sum(v["served"].values()) == v["connections"]
 
     return judge(
-        NAME_INGRESS,
+        Ingress.name,
         {f"{v['via']} {v['host']}{v['path']} -> {v['expect'] or 'default backend'}": landed(v)
          for v in cases},
         "; ".join(f"{v['via']} Host {v['host']} {v['path']}: "
@@ -682,7 +683,9 @@ def _upstreams(access_log: str, tag: str) -> list[str]:
 
 
 class Ingress(OutsideClaim):
-    name = NAME_INGRESS
+    name = "out-ingress"
+    statement = ("an Ingress is an HTTP proxy in the cluster, reached through a load balancer or "
+                 "NodePort, that routes by host name and path to services")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with outside_cluster(ctx) as c:
@@ -707,30 +710,28 @@ class Ingress(OutsideClaim):
                                   "statuses": [x.status for x in conns],
                                   "served": {p: len(v) for p, v in logs.items()},
                                   "upstreams": _upstreams(access, tag)})
-            ctx.raw(f"{NAME_INGRESS}/nginx.conf",
+            ctx.raw(f"{Ingress.name}/nginx.conf",
                     (c.records.subdir("ingress") / "nginx.conf").read_text())
-            ctx.raw(f"{NAME_INGRESS}/access.log",
+            ctx.raw(f"{Ingress.name}/access.log",
                     (c.records.subdir("ingress") / "access.log").read_text(errors="replace"))
             e = {"cases": cases}
-        keep_evidence(ctx, NAME_INGRESS, e)
+        keep_evidence(ctx, Ingress.name, e)
         yield Verdict(judge_ingress(e))
 
 
 # -- 8. hostPort ---------------------------------------------------------------------------------
 
-NAME_HOSTPORT = "out-host-port"
-
 
 def judge_hostport(e: Mapping[str, Any]) -> ClaimResult:
     nodes, home = e["nodes"], e["pod_node"]
     if home not in nodes or not nodes[home]["connections"]:
-        return error(NAME_HOSTPORT, "no connection to the pod's node was made")
+        return error(HostPort.name, "no connection to the pod's node was made")
     others = [n for n in nodes if n != home]
     if not others:
-        return error(NAME_HOSTPORT, "one node: no other node to compare with")
+        return error(HostPort.name, "one node: no other node to compare with")
     flows = [f for f in e["flows"] if f["orig_dport"] == e["host_port"]]
     return judge(
-        NAME_HOSTPORT,
+        HostPort.name,
         {f"{home} (the pod's node) answers on {e['host_port']}": nodes[home]["failed"] == 0,
          "every other node refuses it": all(
              nodes[n]["refused"] == nodes[n]["connections"] > 0 for n in others),
@@ -751,7 +752,9 @@ def judge_hostport(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class HostPort(OutsideClaim):
-    name = NAME_HOSTPORT
+    name = "out-host-port"
+    statement = ("a hostPort opens a port only on the node running the pod, with no proxy in the "
+                 "path")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with outside_cluster(ctx) as c:
@@ -773,8 +776,8 @@ class HostPort(OutsideClaim):
                  "kube_rules": [ln for ln in table.splitlines() if "KUBE-" in ln
                                 and f"--dport {HOST_PORT}" in ln],
                  "flows": [f.__dict__ for f in flows]}
-            ctx.raw(f"{NAME_HOSTPORT}/nat-{home}.txt", table)
-        keep_evidence(ctx, NAME_HOSTPORT, e)
+            ctx.raw(f"{HostPort.name}/nat-{home}.txt", table)
+        keep_evidence(ctx, HostPort.name, e)
         yield Verdict(judge_hostport(e))
 
 

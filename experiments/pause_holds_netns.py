@@ -24,21 +24,20 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
-from experiments.claims import ClaimResult, error, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.errors import TestbedError
 from testbed.kernel.ns import netns_inode, netns_of
 from testbed.measure.ping import ping_argv, ping_metrics
 
-NAME = "pause-holds-netns"
 POD = "claim-pause"
 
 
 def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
     if not e["ip"]:
-        return error(NAME, f"{POD} got no address: nothing to judge")
+        return error(PauseHoldsNetns.name, f"{POD} got no address: nothing to judge")
     return judge(
-        NAME,
+        PauseHoldsNetns.name,
         {"app shares the pause netns": e["inode_pause"] == e["inode_app"],
          "restart started a new process": e["app_pid_after"] not in (0, e["app_pid_before"]),
          "restart keeps the netns": e["inode_after_restart"] == e["inode_pause"],
@@ -64,7 +63,9 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
 class PauseHoldsNetns(Claim):
     """The pause process, not the app, holds the pod's network."""
 
-    name = NAME
+    name = "pause-holds-netns"
+    statement = ("restarting an app container keeps the pod's network namespace and IP; ending "
+                 "the pause process takes the pod's network away")
     requires = Needs(pods=1)
 
     def run(self, ctx: Context) -> Iterator[Result]:
@@ -101,9 +102,9 @@ class PauseHoldsNetns(Claim):
             e["loss_after_pause_end_pct"] = loss(ip)
             e["netns_listed_after"] = os.path.exists(pod.netns_path)
         except TestbedError as exc:  # a ping that could not measure: no verdict from it
-            raise TestbedError(f"{NAME}: {exc}") from None
+            raise TestbedError(f"{PauseHoldsNetns.name}: {exc}") from None
         finally:
             if POD in c.pods:
                 c.remove_pod(POD)
-        keep_evidence(ctx, NAME, e)
+        keep_evidence(ctx, PauseHoldsNetns.name, e)
         yield Verdict(judge_evidence(e))

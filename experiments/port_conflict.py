@@ -24,10 +24,9 @@ from experiments.base import (
     retry,
     two_pods,
 )
-from experiments.claims import ClaimResult, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, judge
 
-NAME = "port-conflict"
 PORT = 7002
 
 
@@ -35,7 +34,7 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
     a, b = e["pod_a"], e["pod_b"]
     held, second, other = e["first_holds"], e["second_bind"], e["other_pod_bind"]
     return judge(
-        NAME,
+        PortConflict.name,
         {"first container holds the port": held["ok"] and "reply: first" in held["stdout"],
          "second container refused": not second["ok"] and "in use" in second["stdout"],
          "other pod binds": other["ok"] and f"bound {PORT}" in other["stdout"]},
@@ -48,7 +47,9 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
 class PortConflict(Claim):
     """A port held by one container of a pod is held for the whole pod."""
 
-    name = NAME
+    name = "port-conflict"
+    statement = ("a second container in the same pod cannot bind a port the first holds; in "
+                 "different pods both binds succeed")
     requires = Needs(pods=2)
 
     def run(self, ctx: Context) -> Iterator[Result]:
@@ -68,5 +69,5 @@ class PortConflict(Claim):
             c.remove_container(a, "claim-second")
         evidence = {"pod_a": a, "pod_b": b, "first_holds": outcome(held),
                     "second_bind": outcome(second), "other_pod_bind": outcome(other)}
-        keep_evidence(ctx, NAME, evidence)
+        keep_evidence(ctx, PortConflict.name, evidence)
         yield Verdict(judge_evidence(evidence))

@@ -25,10 +25,9 @@ from experiments.base import (
     retry,
     two_pods,
 )
-from experiments.claims import ClaimResult, judge
 from experiments.needs import Needs
+from experiments.verdicts import ClaimResult, judge
 
-NAME = "shared-localhost"
 PORT = 7001
 
 
@@ -36,7 +35,7 @@ def judge_evidence(e: Mapping[str, Any]) -> ClaimResult:
     a, b = e["pod_a"], e["pod_b"]
     same, other = e["same_pod"], e["other_pod"]
     return judge(
-        NAME,
+        SharedLocalhost.name,
         {"same pod connects": same["ok"] and f"hello from {a}" in same["stdout"],
          "other pod refused": not other["ok"] and "refused" in other["stdout"].lower(),
          "containers share the pod IP": bool(e["ip_server"]) and e["ip_server"] == e["ip_client"]},
@@ -55,7 +54,9 @@ def _eth0(stdout: str) -> str:
 class SharedLocalhost(Claim):
     """Containers of one pod share localhost; another pod's localhost is its own."""
 
-    name = NAME
+    name = "shared-localhost"
+    statement = ("containers of one pod reach each other on 127.0.0.1; a container in another pod "
+                 "cannot reach them that way")
     requires = Needs(pods=2)
 
     def run(self, ctx: Context) -> Iterator[Result]:
@@ -76,5 +77,5 @@ class SharedLocalhost(Claim):
             c.remove_container(a, "claim-client")
         evidence = {"pod_a": a, "pod_b": b, "same_pod": outcome(same),
                     "other_pod": outcome(other), "ip_server": ip_server, "ip_client": ip_client}
-        keep_evidence(ctx, NAME, evidence)
+        keep_evidence(ctx, SharedLocalhost.name, evidence)
         yield Verdict(judge_evidence(evidence))

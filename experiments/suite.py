@@ -16,7 +16,7 @@ from contextlib import closing
 from typing import Callable  # typing's: `OnCluster` runs on 3.8
 
 from experiments.base import CLAIM, SHARED_CLUSTER, Context, Experiment, Figure, Rows, Verdict
-from experiments.claims import error
+from experiments.verdicts import error
 from testbed.cluster import Cluster
 from testbed.kernel import procs
 

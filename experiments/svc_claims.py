@@ -37,7 +37,6 @@ from experiments.base import (
     keep_evidence,
     retry,
 )
-from experiments.claims import ClaimResult, error, judge
 from experiments.svc_common import (
     CLIENT,
     HEALTH,
@@ -54,6 +53,7 @@ from experiments.svc_common import (
     summary,
     vip,
 )
+from experiments.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.iproute import ip_json
 from testbed.measure.services import (
@@ -110,8 +110,6 @@ def _routes(c: Cluster, where: str) -> list[dict[str, Any]]:
 
 # -- 1. the service range is its own ---------------------------------------------------------
 
-NAME_RANGE = "svc-range-separate"
-
 
 def judge_range(e: Mapping[str, Any]) -> ClaimResult:
     """Every range read from the kernels, not the spec: each node's bridge (its pod CIDR)
@@ -120,7 +118,7 @@ def judge_range(e: Mapping[str, Any]) -> ClaimResult:
     unread = [f"{n} ({'pod CIDR' if n not in e['pod_cidrs'] else 'underlay'})"
               for n in nodes if n not in e["pod_cidrs"] or n not in e["underlays"]]
     if len(nodes) < 2 or unread or not e["cluster_ips"]:
-        return error(NAME_RANGE, "needs two nodes whose pod CIDR (bridge) and underlay "
+        return error(RangeSeparate.name, "needs two nodes whose pod CIDR (bridge) and underlay "
                      "address were read from their kernels, and a service with a cluster "
                      f"IP in kube-proxy's rules: {len(nodes)} node(s)"
                      + (f", not read on {', '.join(unread)}" if unread else "")
@@ -131,7 +129,7 @@ def judge_range(e: Mapping[str, Any]) -> ClaimResult:
     overlaps = sorted(name for name, net in ranges.items() if _overlap(svc, net))
     outside = sorted(ip for ip in e["cluster_ips"] if not _in(ip, svc))
     return judge(
-        NAME_RANGE,
+        RangeSeparate.name,
         {"no pod CIDR overlaps the service range":
             not [o for o in overlaps if o.startswith("pod")],
          "no node network overlaps the service range":
@@ -148,7 +146,8 @@ def judge_range(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class RangeSeparate(ServicesClaim):
-    name = NAME_RANGE
+    name = "svc-range-separate"
+    statement = ("the service range overlaps neither the pod nor the node ranges")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -166,19 +165,17 @@ class RangeSeparate(ServicesClaim):
                                        for line in rules.splitlines()
                                        if line.startswith("-A KUBE-SERVICES ")
                                        and "cluster IP" in line and " -d " in line})
-            ctx.raw(f"{NAME_RANGE}/nat-{c.node_names[0]}.txt", rules)
-        keep_evidence(ctx, NAME_RANGE, e)
+            ctx.raw(f"{RangeSeparate.name}/nat-{c.node_names[0]}.txt", rules)
+        keep_evidence(ctx, RangeSeparate.name, e)
         yield Verdict(judge_range(e))
 
 
 # -- 2. the service network does not exist ---------------------------------------------------
 
-NAME_ABSENT = "svc-network-absent"
-
 
 def judge_absent(e: Mapping[str, Any]) -> ClaimResult:
     if not e["addresses"] or not e["routes"] or not e["client"]["connections"]:
-        return error(NAME_ABSENT, "no addresses, routes or connections to the virtual IP "
+        return error(NetworkAbsent.name, "no addresses, routes or connections to the virtual IP "
                      "were recorded")
     svc = e["service_cidr"]
     holders = [f"{a['where']}:{a['ifname']} {a['address']}" for a in e["addresses"]
@@ -188,7 +185,7 @@ def judge_absent(e: Mapping[str, Any]) -> ClaimResult:
               and _route_overlaps(str(r["dst"]), svc)]
     places = sorted({a["where"] for a in e["addresses"]})
     return judge(
-        NAME_ABSENT,
+        NetworkAbsent.name,
         {"no interface holds an address in the service range": not holders,
          "no route for the service range (bar default routes)": not routes,
          "the virtual IP answered all the same": e["client"]["succeeded"] > 0
@@ -212,7 +209,9 @@ def _route_overlaps(dst: str, svc: str) -> bool:
 
 
 class NetworkAbsent(ServicesClaim):
-    name = NAME_ABSENT
+    name = "svc-network-absent"
+    statement = ("the service network does not exist: no interface anywhere has an address in it "
+                 "and no router has a route for it")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -223,13 +222,11 @@ class NetworkAbsent(ServicesClaim):
                                             for r in _routes(c, h)]}
             _, conns, _ = run_client(c, "absent", 5, host=vip(c))
             e["client"] = summary(conns)
-        keep_evidence(ctx, NAME_ABSENT, e)
+        keep_evidence(ctx, NetworkAbsent.name, e)
         yield Verdict(judge_absent(e))
 
 
 # -- 3. by name, split evenly ----------------------------------------------------------------
-
-NAME_SPLIT = "svc-dns-even-split"
 
 
 def judge_split(e: Mapping[str, Any]) -> ClaimResult:
@@ -239,7 +236,7 @@ def judge_split(e: Mapping[str, Any]) -> ClaimResult:
     counts = e["served"]
     n = e["client"]["connections"]
     if n < 1 or len(counts) < 2 or sum(counts.values()) < 1:
-        return error(NAME_SPLIT, f"needs connections and two servers, had {n} connections, "
+        return error(DnsEvenSplit.name, f"needs connections and two servers, had {n} connections, "
                      f"{sum(counts.values())} served, {len(counts)} server(s)")
     answer, shares = even_split(dict(counts), SPLIT_MARGIN, SPLIT_ALPHA)
     k = len(shares)
@@ -248,12 +245,12 @@ def judge_split(e: Mapping[str, Any]) -> ClaimResult:
     split = ", ".join(f"{s.server} {s.count} ({s.share:.3f}, {level:g} % interval "
                       f"{s.low:.3f}..{s.high:.3f})" for s in shares)
     if answer == UNDECIDED:
-        return error(NAME_SPLIT, f"too few connections to decide whether the split is even "
+        return error(DnsEvenSplit.name, f"too few connections to decide whether the split is even "
                      f"within +-{SPLIT_MARGIN:g} of 1/{k} (each share in {band}): {n} "
                      f"connections, served {split}; measure more (the full suite makes "
                      f"{DnsEvenSplit.connections})")
     return judge(
-        NAME_SPLIT,
+        DnsEvenSplit.name,
         {"the name resolved to the service's cluster IP": e["resolved"] == e["vip"],
          "the cluster DNS server answered the client": e["dns_answers"] > 0,
          "every connection succeeded": e["client"]["failed"] == 0,
@@ -270,7 +267,9 @@ def judge_split(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class DnsEvenSplit(ServicesClaim):
-    name = NAME_SPLIT
+    name = "svc-dns-even-split"
+    statement = ("a client reaches the service by name (cluster DNS) and port 80; with two server "
+                 "pods each gets about half the connections")
     connections = 1000
     quick_connections = 600
 
@@ -290,29 +289,27 @@ class DnsEvenSplit(ServicesClaim):
                                     and " is " in line),
                  "dns_queries_from_client": sum(1 for line in dns_log.splitlines()
                                                 if f"from {client_ip}" in line)}
-            ctx.raw(f"{NAME_SPLIT}/client.jsonl", raw)
-            keep_logs(ctx, NAME_SPLIT, c)
-        keep_evidence(ctx, NAME_SPLIT, e)
+            ctx.raw(f"{DnsEvenSplit.name}/client.jsonl", raw)
+            keep_logs(ctx, DnsEvenSplit.name, c)
+        keep_evidence(ctx, DnsEvenSplit.name, e)
         yield Verdict(judge_split(e))
 
 
 # -- 4. rewritten on the client's node -------------------------------------------------------
-
-NAME_REWRITE = "svc-rewrite-on-node"
 
 
 def judge_rewrite(e: Mapping[str, Any]) -> ClaimResult:
     remote = e["remote_server_ip"]
     crossed = {name: seen.get(remote, 0) for name, seen in e["captures"].items()}
     if not e["served"].get(e["remote_server"]):
-        return error(NAME_REWRITE, f"no connection went to {e['remote_server']} on the other "
+        return error(RewriteOnNode.name, f"no connection went to {e['remote_server']} on the other "
                      "node: nothing crossed the underlay to look at")
     vip_seen = {name: seen.get(e["vip"], 0) for name, seen in e["captures"].items()}
     flows = e["flows"]
     to_vip = [f for f in flows if f["orig_dst"] == e["vip"]]
     rewritten = [f for f in to_vip if f["reply_src"] in e["server_ips"]]
     return judge(
-        NAME_REWRITE,
+        RewriteOnNode.name,
         {"the virtual IP is in no capture": not any(vip_seen.values()),
          "the connections to the other node crossed every capture point":
              all(crossed.values()),
@@ -332,7 +329,9 @@ def judge_rewrite(e: Mapping[str, Any]) -> ClaimResult:
 
 
 class RewriteOnNode(ServicesClaim):
-    name = NAME_REWRITE
+    name = "svc-rewrite-on-node"
+    statement = ("the packet is rewritten on the client's own node: the virtual IP never appears "
+                 "on the underlay or at the router, and conntrack rewrites the replies")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -357,27 +356,25 @@ class RewriteOnNode(ServicesClaim):
                  "flows": [f.__dict__ for f in parse_conntrack(table)]}
             for name, text in texts.items():
                 point = name.split()[0]
-                ctx.raw(f"{NAME_REWRITE}/capture-{point}.txt", text)
-                ctx.run.write(f"raw/{NAME_REWRITE}/capture-{point}.pcap",
+                ctx.raw(f"{RewriteOnNode.name}/capture-{point}.txt", text)
+                ctx.run.write(f"raw/{RewriteOnNode.name}/capture-{point}.pcap",
                               captures[name].pcap.read_bytes())
-            ctx.raw(f"{NAME_REWRITE}/conntrack-{client_node}.txt", table)
-            ctx.raw(f"{NAME_REWRITE}/client.jsonl", raw)
-        keep_evidence(ctx, NAME_REWRITE, e)
+            ctx.raw(f"{RewriteOnNode.name}/conntrack-{client_node}.txt", table)
+            ctx.raw(f"{RewriteOnNode.name}/client.jsonl", raw)
+        keep_evidence(ctx, RewriteOnNode.name, e)
         yield Verdict(judge_rewrite(e))
 
 
 # -- 5. userspace: kube-proxy carries the connection -----------------------------------------
 
-NAME_USERSPACE = "svc-userspace-proxy"
-
 
 def judge_userspace(e: Mapping[str, Any]) -> ClaimResult:
     ipt, us = e["iptables"], e["userspace"]
     if not ipt["sources"] or not us["sources"]:
-        return error(NAME_USERSPACE, "the servers logged no connection in one of the modes")
+        return error(UserspaceProxy.name, "the servers logged no connection in one of the modes")
     client, node_addrs = e["client_ip"], set(e["node_addresses"])
     return judge(
-        NAME_USERSPACE,
+        UserspaceProxy.name,
         {"iptables: every connection succeeded": ipt["client"]["failed"] == 0,
          "iptables: the servers saw the client pod": set(ipt["sources"]) == {client},
          "iptables: kube-proxy listens on no service port": ipt["listening"] == 0,
@@ -416,8 +413,8 @@ def _phase(c: Cluster, ctx: Context, tag: str, node_addrs: Sequence[str]) -> dic
     _, conns, raw = run_client(c, tag, 20, host=vip(c))
     logs = served(c, tag)
     table = conntrack(c, node)
-    ctx.raw(f"{NAME_USERSPACE}/conntrack-{tag}.txt", table)
-    ctx.raw(f"{NAME_USERSPACE}/client-{tag}.jsonl", raw)
+    ctx.raw(f"{UserspaceProxy.name}/conntrack-{tag}.txt", table)
+    ctx.raw(f"{UserspaceProxy.name}/client-{tag}.jsonl", raw)
     servers = {c.endpoint_ip(s) for s in SERVERS}
     flows = parse_conntrack(table)
     return {"client": summary(conns),
@@ -428,7 +425,10 @@ def _phase(c: Cluster, ctx: Context, tag: str, node_addrs: Sequence[str]) -> dic
 
 
 class UserspaceProxy(ServicesClaim):
-    name = NAME_USERSPACE
+    name = "svc-userspace-proxy"
+    statement = ("in userspace mode kube-proxy carries every connection (the server sees the node "
+                 "as the source, a second connection); in iptables mode it only writes rules and "
+                 "the kernel does the rest")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -439,15 +439,14 @@ class UserspaceProxy(ServicesClaim):
                                  "iptables": _phase(c, ctx, "iptables", node_addrs)}
             c.services.set_mode(UserspaceMode.name)
             e["userspace"] = _phase(c, ctx, "userspace", node_addrs)
-            ctx.raw(f"{NAME_USERSPACE}/nat-{node}-userspace.txt", nat_table(c, node))
-            keep_logs(ctx, NAME_USERSPACE, c)
-        keep_evidence(ctx, NAME_USERSPACE, e)
+            ctx.raw(f"{UserspaceProxy.name}/nat-{node}-userspace.txt", nat_table(c, node))
+            keep_logs(ctx, UserspaceProxy.name, c)
+        keep_evidence(ctx, UserspaceProxy.name, e)
         yield Verdict(judge_userspace(e))
 
 
 # -- 6. kube-proxy dies ----------------------------------------------------------------------
 
-NAME_DOWN = "svc-kube-proxy-down"
 GRACE_S = 0.3  # a connection under way when kube-proxy dies may go either way
 REFUSED = "ConnectionRefusedError"  # the client's words for a connection refused (probes)
 
@@ -469,18 +468,18 @@ def judge_down(e: Mapping[str, Any]) -> ClaimResult:
     for mode in ("iptables", "userspace"):
         before, after = _split_at(e[mode]["connections"], e[mode]["killed_at"])
         if len(before) < 5 or len(after) < 10:
-            return error(NAME_DOWN, f"{mode}: too few connections around the kill "
+            return error(KubeProxyDown.name, f"{mode}: too few connections around the kill "
                          f"({len(before)} before, {len(after)} after)")
         back = e[mode].get("back", [])
         if not back:
-            return error(NAME_DOWN, f"{mode}: no connection once kube-proxy was back")
+            return error(KubeProxyDown.name, f"{mode}: no connection once kube-proxy was back")
         out[mode] = (sum(x["ok"] for x in before), len(before),
                      sum(x["ok"] for x in after), len(after),
                      sum(x["ok"] for x in back), len(back),
                      sum(1 for x in after if not x["ok"] and REFUSED in x.get("error", "")))
     ipt, us = out["iptables"], out["userspace"]
     return judge(
-        NAME_DOWN,
+        KubeProxyDown.name,
         {"iptables: flowing before the kill": ipt[0] == ipt[1],
          "iptables: kube-proxy killed": e["iptables"].get("exit") == -SIGKILL,
          "iptables: still flowing after the kill": ipt[2] == ipt[3],
@@ -523,8 +522,8 @@ def _kill_during(c: Cluster, ctx: Context, mode: str) -> dict[str, Any]:
     c.services.wait_synced()
     _, back, back_raw = run_client(c, f"down-{mode}-back", 5)
     raw = out.read_text(errors="replace")
-    ctx.raw(f"{NAME_DOWN}/client-{mode}.jsonl", raw)
-    ctx.raw(f"{NAME_DOWN}/client-{mode}-back.jsonl", back_raw)
+    ctx.raw(f"{KubeProxyDown.name}/client-{mode}.jsonl", raw)
+    ctx.raw(f"{KubeProxyDown.name}/client-{mode}-back.jsonl", back_raw)
     _, conns = parse_client(raw)
     after = [x for x in conns if x.t >= killed_at + GRACE_S and not x.ok]
     return {"killed_at": killed_at, "connections": [x.__dict__ for x in conns],
@@ -550,7 +549,9 @@ def _timeline(e: Mapping[str, Any], lanes_of: Mapping[str, Mapping[int, str]],
 
 
 class KubeProxyDown(ServicesClaim):
-    name = NAME_DOWN
+    name = "svc-kube-proxy-down"
+    statement = ("in iptables mode traffic keeps flowing when kube-proxy dies; in userspace mode "
+                 "it stops")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -560,8 +561,8 @@ class KubeProxyDown(ServicesClaim):
             e["userspace"] = _kill_during(c, ctx, "userspace")
             lanes = {m: {seq: s for s, seqs in served(c, f"down-{m}").items() for seq in seqs}
                      for m in ("iptables", "userspace")}
-            keep_logs(ctx, NAME_DOWN, c)
-        keep_evidence(ctx, NAME_DOWN, e)
+            keep_logs(ctx, KubeProxyDown.name, c)
+        keep_evidence(ctx, KubeProxyDown.name, e)
         yield _timeline(e, lanes, ("iptables", "userspace"), "kube-proxy killed",
                         "Connections through the service while kube-proxy is killed",
                         "svc_kube_proxy_down.png")
@@ -570,14 +571,12 @@ class KubeProxyDown(ServicesClaim):
 
 # -- 7. readiness ----------------------------------------------------------------------------
 
-NAME_READY = "svc-readiness"
-
 
 def judge_readiness(e: Mapping[str, Any]) -> ClaimResult:
     conns = e["connections"]
     out_from, back_at = e["removed_at"], e["restored_at"]
     if out_from is None or back_at is None:
-        return error(NAME_READY, "the server's endpoint was never removed from, or never "
+        return error(Readiness.name, "the server's endpoint was never removed from, or never "
                      "restored to, the client node's rules")
     served_by = {int(k): v for k, v in e["served_by"].items()}
     before = [x for x in conns if x["t"] < e["stopped_at"]]
@@ -589,11 +588,11 @@ def judge_readiness(e: Mapping[str, Any]) -> ClaimResult:
         return sum(1 for x in group if served_by.get(x["seq"]) == server)
 
     if len(window) < 10 or len(after) < 10 or len(before) < 10:
-        return error(NAME_READY, f"too few connections: {len(before)} before, {len(window)} "
+        return error(Readiness.name, f"too few connections: {len(before)} before, {len(window)} "
                      f"while out, {len(after)} after")
     failed = sum(not x["ok"] for x in conns)
     return judge(
-        NAME_READY,
+        Readiness.name,
         {f"{target} served before its check failed": by(before, target) > 0,
          f"{target} got no new connection while unready": by(window, target) == 0,
          "the other server took them all": by(window, e["other"]) == len(window),
@@ -621,7 +620,8 @@ def sync_time(syncs: str, generation: int, start: bool = False) -> float | None:
 
 
 class Readiness(ServicesClaim):
-    name = NAME_READY
+    name = "svc-readiness"
+    statement = ("pods that fail their readiness check get no new connections until they recover")
 
     def run(self, ctx: Context) -> Iterator[Result]:
         with services_cluster(ctx) as c:
@@ -671,9 +671,9 @@ class Readiness(ServicesClaim):
                  "connections": [x.__dict__ for x in conns],
                  "served_by": {seq: s for s, seqs in logs.items() for seq in seqs},
                  "history": controller.history}
-            ctx.raw(f"{NAME_READY}/client.jsonl", raw)
-            keep_logs(ctx, NAME_READY, c)
-        keep_evidence(ctx, NAME_READY, e)
+            ctx.raw(f"{Readiness.name}/client.jsonl", raw)
+            keep_logs(ctx, Readiness.name, c)
+        keep_evidence(ctx, Readiness.name, e)
         events = [(stopped_at, "check fails"), (removed or stopped_at, "endpoint removed"),
                   (restarted_at, "check passes"), (restored or restarted_at, "endpoint back")]
         yield _timeline({"readiness": {"connections": e["connections"], "events": events}},

@@ -62,7 +62,9 @@ EMULATION = "drives or reads the emulation (exec in namespaces): no unit test re
 FIGURE = "draws a figure from the evidence; no verdict rests on it"
 ARGV = "builds a command line, not evidence"
 NOT_SCORED: dict[str, dict[str, str]] = {
-    "experiments/claims.py": {},
+    "experiments/verdicts.py": {
+        "declare": "registers a claim's class as it is defined; judges nothing",
+    },
     "experiments/svc_claims.py": {
         "*.run": EMULATION, "_addresses": EMULATION, "_routes": EMULATION,
         "_listening": EMULATION, "_phase": EMULATION, "_kill_during": EMULATION,
@@ -162,7 +164,7 @@ def scored_functions(path: str) -> list[str]:
 
 
 def mutant_globs(paths: list[str]) -> list[str]:
-    """mutmut names of the scored functions' mutants: `experiments.claims.x_judge__mutmut_*`,
+    """mutmut names of the scored functions' mutants: `experiments.verdicts.x_judge__mutmut_*`,
     `testbed.results.compare.xǁRunǁload__mutmut_*`."""
     globs = []
     for path in paths:
