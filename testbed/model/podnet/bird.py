@@ -35,8 +35,18 @@ def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Netw
            peers: Sequence[IPv4Address], tor: IPv4Address | None = None) -> str:
     """bird.conf for a node with address `router_id`, its IPAM `blocks`, the IP pool,
     the other nodes' addresses and, if given, its top-of-rack router (a global BGPPeer:
-    an eBGP session to AS ROUTER_AS, confd's `Global_<address>` protocol)."""
-    lines = [
+    an eBGP session to AS ROUTER_AS, confd's `Global_<address>` protocol). In confd's
+    order: the blocks and the export filters, the kernel, device and direct protocols
+    with the BGP template, then a session per peer."""
+    lines = [*_blocks_and_filters(router_id, blocks, pool), *_protocols(router_id),
+             *_sessions(router_id, peers, tor)]
+    return "\n".join(lines) + "\n"
+
+
+def _blocks_and_filters(router_id: IPv4Address, blocks: Sequence[IPv4Network],
+                        pool: IPv4Network) -> list[str]:
+    """The blackhole routes of the node's blocks and the filters that export them."""
+    return [
         "# Calico's BIRD configuration (testbed.model.podnet.bird), in BIRD 2 syntax",
         f"router id {router_id};",
         "log stderr all;",
@@ -61,6 +71,12 @@ def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Netw
         f"  if (net ~ {pool}) then {{ accept; }}",
         "}",
         "",
+    ]
+
+
+def _protocols(router_id: IPv4Address) -> list[str]:
+    """How BIRD programs the kernel, which interfaces it reads, and the BGP template."""
+    return [
         "filter calico_kernel_programming_v4 {",
         "  # the node's connected routes are the kernel's already",
         "  if (source = RTS_DEVICE) then { reject; }",
@@ -104,6 +120,13 @@ def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Netw
         "  };",
         "}",
     ]
+
+
+def _sessions(router_id: IPv4Address, peers: Sequence[IPv4Address],
+              tor: IPv4Address | None) -> list[str]:
+    """One iBGP session per other node (the higher address passive), and the eBGP session
+    to the top-of-rack router when there is one."""
+    lines: list[str] = []
     for peer in peers:
         lines += [
             "",
@@ -121,7 +144,7 @@ def render(router_id: IPv4Address, blocks: Sequence[IPv4Network], pool: IPv4Netw
             f"  source address {router_id};",
             "}",
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def frr_bgpd(router_ids: Sequence[IPv4Address], nodes: Sequence[IPv4Address]) -> str:
