@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bringup import metadata  # noqa: E402
-from experiments import probes  # noqa: E402
+from experiments.framework import probes  # noqa: E402
 from testbed.cluster import Cluster, preflight  # noqa: E402
 from testbed.errors import TestbedError  # noqa: E402
 from testbed.measure.services import parse_client  # noqa: E402

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from experiments.base import (
+from experiments.framework.base import (
     COMPARABLE,
     MEASUREMENT,
     OWN_CLUSTERS,

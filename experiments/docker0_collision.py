@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import probes
-from experiments.base import (
+from experiments.framework import probes
+from experiments.framework.base import (
     OWN_CLUSTERS,
     Claim,
     Context,
@@ -35,8 +35,8 @@ from experiments.base import (
     Verdict,
     keep_evidence,
 )
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.model.names import DOCKER_DEFAULT, KUBENET

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
+from experiments.framework.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.ping import recovery

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.base import Claim, Context, Result, Verdict, keep_evidence, retry
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.measure.traceroute import parse_traceroute, traceroute_argv

@@ -31,9 +31,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep_evidence
-from experiments.svc_common import Capture, keep_capture
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.base import OWN_CLUSTERS, Claim, Context, Result, Verdict, keep_evidence
+from experiments.framework.svc_common import Capture, keep_capture
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.measure.iproute import ip_json

@@ -22,10 +22,18 @@ from collections.abc import Iterator, Mapping
 from ipaddress import IPv4Network
 from typing import Any
 
-from experiments import probes
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, outcome, retry
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, judge
+from experiments.framework import probes
+from experiments.framework.base import (
+    Claim,
+    Context,
+    Result,
+    Verdict,
+    keep_evidence,
+    outcome,
+    retry,
+)
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, judge
 from testbed.errors import TestbedError
 from testbed.kernel import procs
 from testbed.model.names import KUBENET

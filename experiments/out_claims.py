@@ -35,8 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import probes
-from experiments.base import (
+from experiments.framework import probes
+from experiments.framework.base import (
     OWN_CLUSTERS,
     Claim,
     Context,
@@ -46,8 +46,8 @@ from experiments.base import (
     keep_evidence,
     retry,
 )
-from experiments.svc_common import Capture, conntrack, keep_capture, nat_table, summary
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.svc_common import Capture, conntrack, keep_capture, nat_table, summary
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.services import Connection, parse_access_log, parse_client, parse_conntrack
 from testbed.model.load import load_spec

@@ -23,9 +23,9 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from experiments.base import Claim, Context, Result, Verdict, keep_evidence, retry
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.base import Claim, Context, Result, Verdict, keep_evidence, retry
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.errors import TestbedError
 from testbed.kernel.ns import netns_inode, netns_of
 from testbed.measure.ping import ping_argv, ping_metrics

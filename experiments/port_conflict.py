@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from experiments import probes
-from experiments.base import (
+from experiments.framework import probes
+from experiments.framework.base import (
     Claim,
     Context,
     Result,
@@ -24,8 +24,8 @@ from experiments.base import (
     retry,
     two_pods,
 )
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, judge
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, judge
 
 PORT = 7002
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
+from experiments.framework.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.errors import TestbedError
 from testbed.measure.ping import ping_argv, ping_metrics
 from testbed.model.names import ROUTER

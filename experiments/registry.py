@@ -6,10 +6,10 @@ plug-in kind's is: looking up an unknown name is a UsageError listing the experi
 
 from __future__ import annotations
 
-from experiments.base import SHARED_CLUSTER, Experiment
 from experiments.compare_modes import PodNetworkComparison
 from experiments.docker0_collision import Docker0Collision
 from experiments.faults import Faults
+from experiments.framework.base import SHARED_CLUSTER, Experiment
 from experiments.gateway_routes import GatewayRoutes
 from experiments.mode_claims import MODE_CLAIMS
 from experiments.no_masquerade import NoMasquerade

@@ -39,7 +39,7 @@ if __name__ == "__main__":
 import argparse
 
 from experiments import session
-from experiments.base import COMPARABLE
+from experiments.framework.base import COMPARABLE
 from experiments.registry import REGISTRY
 from testbed.pods.wiring import CHOICES
 

@@ -4,7 +4,7 @@ its metadata (testbed.results.metadata), whatever happened (a partial run too).
 The cluster's drawing is made when the shared cluster is up, from the cluster as built
 (`draw_cluster`, called by the session), and kept as cluster.png: the report does not
 re-read the topology. An experiment adds a section of its own through its plug-in: an
-optional `report_section(frame)` on the registry's object (experiments/base.py); the
+optional `report_section(frame)` on the registry's object (experiments/framework/base.py); the
 report asks each experiment of the run and knows none by name.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.base import Experiment, ReportSection
+from experiments.framework.base import Experiment, ReportSection
 from testbed.model.addressing import AddressPlan
 from testbed.model.spec import ClusterSpec
 from testbed.results import graph, plots, report

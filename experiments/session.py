@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from experiments import campaign
-from experiments.base import COMPARABLE, Context, Experiment, Params
 from experiments.claims import CLAIMS
+from experiments.framework.base import COMPARABLE, Context, Experiment, Params
 from experiments.registry import REGISTRY
 from experiments.run_report import CLUSTER_PNG, draw_cluster, write_report
 from experiments.suite import run_suite

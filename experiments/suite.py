@@ -15,8 +15,16 @@ from collections.abc import Sequence
 from contextlib import closing
 from typing import Callable  # typing's: `OnCluster` runs on 3.8
 
-from experiments.base import CLAIM, SHARED_CLUSTER, Context, Experiment, Figure, Rows, Verdict
-from experiments.verdicts import error
+from experiments.framework.base import (
+    CLAIM,
+    SHARED_CLUSTER,
+    Context,
+    Experiment,
+    Figure,
+    Rows,
+    Verdict,
+)
+from experiments.framework.verdicts import error
 from testbed.cluster import Cluster
 from testbed.kernel import procs
 

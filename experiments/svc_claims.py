@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.base import (
+from experiments.framework.base import (
     OWN_CLUSTERS,
     Claim,
     Context,
@@ -37,7 +37,7 @@ from experiments.base import (
     keep_evidence,
     retry,
 )
-from experiments.svc_common import (
+from experiments.framework.svc_common import (
     CLIENT,
     HEALTH,
     SERVERS,
@@ -53,7 +53,7 @@ from experiments.svc_common import (
     summary,
     vip,
 )
-from experiments.verdicts import ClaimResult, error, judge
+from experiments.framework.verdicts import ClaimResult, error, judge
 from testbed.cluster import Cluster
 from testbed.measure.iproute import ip_json
 from testbed.measure.services import (

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
+from experiments.framework.base import MEASUREMENT, SHARED_CLUSTER, Context, Result, Rows
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs

@@ -62,7 +62,7 @@ EMULATION = "drives or reads the emulation (exec in namespaces): no unit test re
 FIGURE = "draws a figure from the evidence; no verdict rests on it"
 ARGV = "builds a command line, not evidence"
 NOT_SCORED: dict[str, dict[str, str]] = {
-    "experiments/verdicts.py": {
+    "experiments/framework/verdicts.py": {
         "declare": "registers a claim's class as it is defined; judges nothing",
     },
     "experiments/svc_claims.py": {
@@ -98,7 +98,7 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "testbed/measure/traceroute.py": {"traceroute_argv": ARGV},
     "testbed/measure/services.py": {},
     "testbed/measure/iproute.py": {},
-    "experiments/needs.py": {},
+    "experiments/framework/needs.py": {},
     "testbed/measure/fidelity.py": {
         "read_snapshot": "reads /proc of the running machine",
         "Monitor.*": "the sampling thread of a running emulation",
@@ -164,7 +164,8 @@ def scored_functions(path: str) -> list[str]:
 
 
 def mutant_globs(paths: list[str]) -> list[str]:
-    """mutmut names of the scored functions' mutants: `experiments.verdicts.x_judge__mutmut_*`,
+    """mutmut names of the scored functions' mutants:
+    `experiments.framework.verdicts.x_judge__mutmut_*`,
     `testbed.results.compare.xǁRunǁload__mutmut_*`."""
     globs = []
     for path in paths:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.base import (
+from experiments.claims import CLAIMS, ClaimResult, error, judge
+from experiments.framework.base import (
     CLAIM,
     MEASUREMENT,
     OWN_CLUSTERS,
@@ -25,8 +26,7 @@ from experiments.base import (
     Rows,
     Verdict,
 )
-from experiments.claims import CLAIMS, ClaimResult, error, judge
-from experiments.needs import Needs
+from experiments.framework.needs import Needs
 from experiments.registry import REGISTRY
 from experiments.suite import run_one
 from testbed.kernel import procs

@@ -49,7 +49,7 @@ def test_markdown_and_png() -> None:
 def test_the_chosen_modes_are_the_ones_built() -> None:
     from types import SimpleNamespace
 
-    from experiments.base import Params
+    from experiments.framework.base import Params
 
     every = cm.PodNetworkComparison().steps(SimpleNamespace(params=Params()))
     assert every == len(cm.MODES) and "docker-default" not in cm.MODES

@@ -602,8 +602,8 @@ def test_a_claims_row_carries_its_windows_fidelity(tmp_path: Path) -> None:
     whether the window was suspect; the verdict itself stays as measured."""
     from collections.abc import Iterator
 
-    from experiments.base import Claim, Context, Params, Verdict
     from experiments.claims import CLAIMS, judge
+    from experiments.framework.base import Claim, Context, Params, Verdict
     from experiments.suite import run_one
     from testbed.model.load import load_spec
     from testbed.results.fidelity import FidelityLog

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from experiments import no_masquerade
-from experiments.base import CLAIM
 from experiments.claims import NOT_APPLICABLE
-from experiments.needs import Needs
+from experiments.framework.base import CLAIM
+from experiments.framework.needs import Needs
 from experiments.registry import REGISTRY
 from testbed.model.load import load_spec
 from testbed.model.ranges import OUTSIDE_CANDIDATES, PRIVATE_CANDIDATES, free_network, in_use

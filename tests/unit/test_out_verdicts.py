@@ -221,7 +221,7 @@ def test_route_a_capture_that_dropped_packets_cannot_refute() -> None:
 
 
 def test_tcpdump_drops_are_read_from_its_closing_words() -> None:
-    from experiments.svc_common import dropped
+    from experiments.framework.svc_common import dropped
 
     log = ("listening on node-1-eth0, link-type EN10MB (Ethernet), snapshot length 262144 "
            "bytes\n42 packets captured\n44 packets received by filter\n2 packets dropped by "

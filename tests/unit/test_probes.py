@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from experiments import probes
+from experiments.framework import probes
 
 
 def free_port() -> int:

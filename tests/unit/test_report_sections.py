@@ -1,5 +1,5 @@
-"""An experiment's own report section, asked of its plug-in (experiments/base.py's optional
-`report_section`), by the report (experiments/run_report.py), which names no experiment."""
+"""An experiment's own report section, asked of its plug-in (experiments/framework/base.py's
+optional `report_section`), by the report (experiments/run_report.py), which names no experiment."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def test_more_rounds_until_the_target_or_the_limit(monkeypatch) -> None:
     from types import SimpleNamespace
 
     from experiments import throughput as tp
-    from experiments.base import Params
+    from experiments.framework.base import Params
 
     notes: list[str] = []
     raw: dict[str, str] = {}

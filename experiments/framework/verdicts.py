@@ -2,14 +2,14 @@
 second part, Services, and third part, traffic from outside, and those about other pod
 networks). Pure.
 
-Each claim is an experiment of its own whose class (experiments/base.py's `Claim`) carries
+Each claim is an experiment of its own whose class (experiments/framework/base.py's `Claim`) carries
 its name and statement; defining the class declares them here (`declare`), so a verdict
 can name only a claim that exists and claims.csv can give its statement. The claims table
 in the articles' order is experiments/claims.py's `CLAIMS`, read from the registry.
 
 A verdict is `confirmed` or `refuted` from real measurements, `error` (with the reason)
 when the experiment could not run or measured nothing, or `not applicable` (with the
-reason) when the topology lacks what the claim needs (experiments/needs.py): never a
+reason) when the topology lacks what the claim needs (experiments/framework/needs.py): never a
 silent pass, and never `refuted` for a claim the topology could not show.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# {claim: statement} of every claim class defined so far (experiments/base.py's `Claim`)
+# {claim: statement} of every claim class defined so far (experiments/framework/base.py's `Claim`)
 _STATEMENTS: dict[str, str] = {}
 
 

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Dict, List, Protocol, Tuple, TypeVar, Union
 
-from experiments.needs import Needs
-from experiments.verdicts import ClaimResult, declare, not_applicable
+from experiments.framework.needs import Needs
+from experiments.framework.verdicts import ClaimResult, declare, not_applicable
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError, one_line
 from testbed.kernel.procs import ExecResult
@@ -216,7 +216,7 @@ class Experiment(Protocol):
 class Claim:
     """Defaults for a claim of the article (its class sets `name` and `statement`, which
     the claims table is derived from): one verdict, on the shared cluster, on any
-    topology (`requires`: what it needs of the topology it runs on, experiments/needs.py;
+    topology (`requires`: what it needs of the topology it runs on, experiments/framework/needs.py;
     a claim on clusters of its own built from a fixed topology needs nothing of it)."""
 
     name: ClassVar[str]
@@ -226,8 +226,8 @@ class Claim:
     requires: ClassVar[Needs] = Needs()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A class that states a claim declares it to the verdicts (experiments/verdicts.py);
-        a base shared by several claims states none."""
+        """A class that states a claim declares it to the verdicts
+        (experiments/framework/verdicts.py); a base shared by several claims states none."""
         super().__init_subclass__(**kwargs)
         if "statement" in vars(cls):
             declare(cls.name, cls.statement)

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from experiments import probes
-from experiments.base import Context, retry
+from experiments.framework import probes
+from experiments.framework.base import Context, retry
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs
