@@ -13,7 +13,7 @@ import pytest
 
 from testbed.errors import SpecError, TestbedError
 from testbed.model.load import load_spec, parse_spec
-from testbed.model.load.topology import MAX_FILE_BYTES
+from testbed.model.load.yamlfile import MAX_FILE_BYTES
 from testbed.model.spec import ClusterSpec, ContainerSpec, NodeSpec, PodSpec
 
 SRC = "topo.yaml"
