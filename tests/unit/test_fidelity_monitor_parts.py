@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from testbed.measure import cpu_accounting
 from testbed.measure import fidelity as f
 
 HZ = f.CLK_TCK
@@ -421,7 +422,7 @@ def test_midpoint_of_two_reads_of_proc_stat() -> None:
     early = {"cpu0": f.CpuTimes(10, 20, 30, 40, 50, 60, 70, 80)}
     late = {"cpu0": f.CpuTimes(21, 40, 60, 80, 100, 120, 140, 160),
             "cpu1": f.CpuTimes(1, 1, 1, 1, 1, 1, 1, 1)}
-    mid = f._midpoint(early, late)
+    mid = cpu_accounting._midpoint(early, late)
     assert mid["cpu0"] == f.CpuTimes(15, 30, 45, 60, 75, 90, 105, 120)
     assert mid["cpu1"] == late["cpu1"]  # came online between the reads: the later
 
@@ -441,7 +442,7 @@ def test_the_monitor_remembers_the_emulations_namespaces(
             raise OSError("no /proc")
         return queue.pop(0)
 
-    monkeypatch.setattr(f, "read_snapshot", fake)
+    monkeypatch.setattr(cpu_accounting, "read_snapshot", fake)  # what Monitor calls
     m = f.Monitor(interval_s=10.0, root=ROOT)
     m.root_netns = HOST
     assert m.mark() == 0.0 and m.samples == []  # one snapshot: nothing to compare yet
@@ -462,7 +463,7 @@ def test_the_monitor_thread_samples_until_stopped(monkeypatch: pytest.MonkeyPatc
         clock[0] += 1.0
         return snap(clock[0], cpus(0), machine())
 
-    monkeypatch.setattr(f, "read_snapshot", fake)
+    monkeypatch.setattr(cpu_accounting, "read_snapshot", fake)  # what Monitor calls
     with f.Monitor(interval_s=0.01, root=ROOT) as m:
         deadline = 100
         while len(m.samples) < 3 and deadline:
