@@ -6,19 +6,36 @@ plug-in kind's is: looking up an unknown name is a UsageError listing the experi
 
 from __future__ import annotations
 
+from experiments.catalogue.modes.calico_bgp import CalicoBgp
+from experiments.catalogue.modes.calico_join import CalicoJoin
+from experiments.catalogue.modes.host_gw_routes import HostGwRoutes
+from experiments.catalogue.modes.kindnet_no_bridge import KindnetNoBridge
+from experiments.catalogue.modes.vxlan_mtu import VxlanMtu
+from experiments.catalogue.outside.host_port import HostPort
+from experiments.catalogue.outside.ingress import Ingress
+from experiments.catalogue.outside.lb_node_down import LbNodeDown
+from experiments.catalogue.outside.load_balancer import LoadBalancer
+from experiments.catalogue.outside.node_ip_refused import NodeIpRefused
+from experiments.catalogue.outside.nodeport import NodePortEveryNode
+from experiments.catalogue.outside.service_route import ServiceRoute
+from experiments.catalogue.outside.traffic_policy import TrafficPolicy
+from experiments.catalogue.services.dns_even_split import DnsEvenSplit
+from experiments.catalogue.services.kube_proxy_down import KubeProxyDown
+from experiments.catalogue.services.network_absent import NetworkAbsent
+from experiments.catalogue.services.range_separate import RangeSeparate
+from experiments.catalogue.services.readiness import Readiness
+from experiments.catalogue.services.rewrite_on_node import RewriteOnNode
+from experiments.catalogue.services.userspace_proxy import UserspaceProxy
 from experiments.compare_modes import PodNetworkComparison
 from experiments.docker0_collision import Docker0Collision
 from experiments.faults import Faults
 from experiments.framework.base import SHARED_CLUSTER, Experiment
 from experiments.gateway_routes import GatewayRoutes
-from experiments.mode_claims import MODE_CLAIMS
 from experiments.no_masquerade import NoMasquerade
-from experiments.out_claims import OUTSIDE_CLAIMS
 from experiments.pause_holds_netns import PauseHoldsNetns
 from experiments.port_conflict import PortConflict
 from experiments.reachability import Reachability
 from experiments.shared_localhost import SharedLocalhost
-from experiments.svc_claims import SERVICES_CLAIMS
 from experiments.throughput import Throughput
 from testbed.model.plugins import Registry
 
@@ -27,7 +44,15 @@ from testbed.model.plugins import Registry
 ARTICLE_ORDER: tuple[Experiment, ...] = (
     Reachability(), Throughput(), Faults(),
     SharedLocalhost(), PortConflict(), PauseHoldsNetns(), Docker0Collision(), GatewayRoutes(),
-    NoMasquerade(), *SERVICES_CLAIMS, *OUTSIDE_CLAIMS, *MODE_CLAIMS,
+    NoMasquerade(),
+    # the series' second part, Services (on topologies/services.yaml)
+    RangeSeparate(), NetworkAbsent(), DnsEvenSplit(), RewriteOnNode(), UserspaceProxy(),
+    KubeProxyDown(), Readiness(),
+    # the series' third part, traffic from outside (on topologies/outside.yaml)
+    ServiceRoute(), NodeIpRefused(), NodePortEveryNode(), LoadBalancer(), LbNodeDown(),
+    TrafficPolicy(), Ingress(), HostPort(),
+    # other pod networks (topologies/flannel-*.yaml, kindnet.yaml, calico.yaml, racks.yaml)
+    HostGwRoutes(), VxlanMtu(), KindnetNoBridge(), CalicoBgp(), CalicoJoin(),
     PodNetworkComparison(),
 )
 # the suite's order, which users see (--experiment's list): those on the shared cluster

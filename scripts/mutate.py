@@ -30,7 +30,7 @@ to remember to add it. The script then
 A mutant whose tests hang past mutmut's time limit counts as killed: the change was noticed.
 
     .venv/bin/python scripts/mutate.py [FILE ...] [--min-score 90] [--jobs 2] [--no-run]
-    make mutate ARGS="experiments/svc_claims.py"      one file's functions only
+    make mutate ARGS="experiments/catalogue/services/readiness.py"  one file's functions only
 """
 
 from __future__ import annotations
@@ -65,23 +65,47 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "experiments/framework/verdicts.py": {
         "declare": "registers a claim's class as it is defined; judges nothing",
     },
-    "experiments/svc_claims.py": {
-        "*.run": EMULATION, "_addresses": EMULATION, "_routes": EMULATION,
-        "_listening": EMULATION, "_phase": EMULATION, "_kill_during": EMULATION,
-        "_wait": EMULATION, "_timeline": FIGURE,
+    "experiments/catalogue/services/common.py": {
+        "_addresses": EMULATION, "_routes": EMULATION, "_timeline": FIGURE,
     },
-    "experiments/out_claims.py": {
-        "*.run": EMULATION, "*.steps": EMULATION, "outside_cluster": EMULATION,
-        "fetch": EMULATION, "served": EMULATION, "node_addresses": EMULATION,
-        "pod_nodes": EMULATION, "_health": EMULATION,
+    "experiments/catalogue/services/range_separate.py": {"*.run": EMULATION},
+    "experiments/catalogue/services/network_absent.py": {"*.run": EMULATION},
+    "experiments/catalogue/services/dns_even_split.py": {"*.run": EMULATION},
+    "experiments/catalogue/services/rewrite_on_node.py": {"*.run": EMULATION},
+    "experiments/catalogue/services/userspace_proxy.py": {
+        "*.run": EMULATION, "_listening": EMULATION, "_phase": EMULATION,
+    },
+    "experiments/catalogue/services/kube_proxy_down.py": {
+        "*.run": EMULATION, "_kill_during": EMULATION,
+    },
+    "experiments/catalogue/services/readiness.py": {"*.run": EMULATION, "_wait": EMULATION},
+    "experiments/catalogue/outside/common.py": {
+        "outside_cluster": EMULATION, "fetch": EMULATION, "served": EMULATION,
+        "node_addresses": EMULATION, "pod_nodes": EMULATION,
         "_conns": "copies Connection objects into the evidence, inside `run`",
-        "_path_rows": FIGURE, "_down_timeline": FIGURE,
+        "_path_rows": FIGURE,
     },
-    "experiments/mode_claims.py": {
-        "*.run": EMULATION, "_cluster": EMULATION, "_racks": EMULATION,
-        "_attempt_routes": EMULATION,
-        "_ping": EMULATION, "_pings": EMULATION, "_routes": EMULATION,
+    "experiments/catalogue/outside/service_route.py": {"*.run": EMULATION},
+    "experiments/catalogue/outside/node_ip_refused.py": {"*.run": EMULATION},
+    "experiments/catalogue/outside/nodeport.py": {"*.run": EMULATION, "*.steps": EMULATION},
+    "experiments/catalogue/outside/load_balancer.py": {"*.run": EMULATION, "*.steps": EMULATION},
+    "experiments/catalogue/outside/lb_node_down.py": {
+        "*.run": EMULATION, "*.steps": EMULATION, "_down_timeline": FIGURE,
     },
+    "experiments/catalogue/outside/traffic_policy.py": {"*.run": EMULATION, "_health": EMULATION},
+    "experiments/catalogue/outside/ingress.py": {"*.run": EMULATION},
+    "experiments/catalogue/outside/host_port.py": {"*.run": EMULATION},
+    "experiments/catalogue/modes/common.py": {
+        "_cluster": EMULATION, "_racks": EMULATION, "_ping": EMULATION, "_pings": EMULATION,
+        "_routes": EMULATION,
+    },
+    "experiments/catalogue/modes/host_gw_routes.py": {
+        "*.run": EMULATION, "_attempt_routes": EMULATION,
+    },
+    "experiments/catalogue/modes/vxlan_mtu.py": {"*.run": EMULATION},
+    "experiments/catalogue/modes/kindnet_no_bridge.py": {"*.run": EMULATION},
+    "experiments/catalogue/modes/calico_bgp.py": {"*.run": EMULATION},
+    "experiments/catalogue/modes/calico_join.py": {"*.run": EMULATION},
     "experiments/shared_localhost.py": {"*.run": EMULATION},
     "experiments/port_conflict.py": {"*.run": EMULATION},
     "experiments/pause_holds_netns.py": {"*.run": EMULATION},
@@ -124,7 +148,8 @@ STATUS = {0: "survived", 33: "no test reaches it", 5: "no test reaches it", 34: 
 
 
 def function_of(mutant: str) -> str:
-    """`experiments.svc_claims.x_judge_absent__mutmut_3` -> `judge_absent`;
+    """`experiments.catalogue.services.network_absent.x_judge_absent__mutmut_3` ->
+    `judge_absent`;
     `...xǁRunǁload__mutmut_1` -> `Run.load`."""
     mangled = mutant.partition("__mutmut_")[0].rpartition(".")[2]
     if mangled.startswith("x_"):
@@ -228,7 +253,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", metavar="FILE",
                     help="test only the mutants of these files (of pyproject.toml's "
-                         "only_mutate), e.g. experiments/svc_claims.py; default: all")
+                         "only_mutate), e.g. experiments/catalogue/services/readiness.py; "
+                         "default: all")
     ap.add_argument("--min-score", type=float, default=90.0,
                     help="exit 1 under this percentage of scored mutants killed (default 90)")
     ap.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")

@@ -109,7 +109,7 @@ def test_services_claims_rest_on_their_measurements(run_dir: Path,
 
 def test_outside_claims_rest_on_their_measurements(run_dir: Path,
                                                    claims: pd.DataFrame) -> None:
-    from experiments.out_claims import detection_bound_s
+    from experiments.catalogue.outside.lb_node_down import detection_bound_s
 
     route = numbers(claims, "out-service-route")
     assert route["before_ok"] == 0 and route["node_down_ok"] == 0 < route["node_back_ok"]

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from experiments import mode_claims as mc
+from experiments.catalogue.modes.calico_bgp import judge_calico
+from experiments.catalogue.modes.calico_join import judge_join
+from experiments.catalogue.modes.host_gw_routes import judge_host_gw
+from experiments.catalogue.modes.kindnet_no_bridge import judge_kindnet
+from experiments.catalogue.modes.vxlan_mtu import judge_vxlan, parse_vxlan
 
 # tcpdump -n -T vxlan -r capture.pcap 'udp port 8472', as the claim reads it
 # `tcpdump -n -v -T vxlan -r` of a real run's capture (flannel-vxlan.yaml, node-1's uplink)
@@ -28,13 +32,13 @@ OVER = ("PING 10.0.1.2 (10.0.1.2) 1423(1451) bytes of data.\n\n--- 10.0.1.2 ping
 
 
 def test_parse_vxlan() -> None:
-    packets = mc.parse_vxlan(TCPDUMP_VXLAN)
+    packets = parse_vxlan(TCPDUMP_VXLAN)
     assert packets[0] == {"outer_src": "10.100.0.2", "outer_dst": "10.100.0.3", "port": 8472,
                           "vni": 1, "outer_len": 1500, "inner_src": "10.0.0.2",
                           "inner_dst": "10.0.1.2", "inner_len": 1450}
-    assert len(packets) == 2 and mc.parse_vxlan("") == []
+    assert len(packets) == 2 and parse_vxlan("") == []
     # a block cut short is not a packet
-    assert mc.parse_vxlan("\n".join(TCPDUMP_VXLAN.splitlines()[:3])) == []
+    assert parse_vxlan("\n".join(TCPDUMP_VXLAN.splitlines()[:3])) == []
 
 
 def ping(src: str, dst: str, ok: bool, ttl: int, same: bool) -> dict[str, Any]:
@@ -64,26 +68,26 @@ def host_gw() -> dict[str, Any]:
 
 
 def test_host_gw_confirmed_refuted_error() -> None:
-    assert mc.judge_host_gw(host_gw()).verdict == "confirmed"
+    assert judge_host_gw(host_gw()).verdict == "confirmed"
     e = host_gw()
     e["one_underlay"]["router_routes"].append({"dst": "10.0.1.0/24", "gateway": "10.100.0.3",
                                                "in_cluster": True})  # kubenet's, not hostgw
-    assert mc.judge_host_gw(e).verdict == "refuted"
+    assert judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["one_underlay"]["pings"][1]["ttl"] = 61  # a router hop
-    assert mc.judge_host_gw(e).verdict == "refuted"
+    assert judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["racks_host_gw"]["pings"][1]["ok"] = True  # crossing racks after all
-    assert mc.judge_host_gw(e).verdict == "refuted"
+    assert judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["racks_vxlan"]["pings"][0]["ok"] = False
-    assert mc.judge_host_gw(e).verdict == "refuted"
+    assert judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["racks_calico"]["pings"][0]["ok"] = False
-    assert mc.judge_host_gw(e).verdict == "refuted"
+    assert judge_host_gw(e).verdict == "refuted"
     e = host_gw()
     e["one_underlay"]["pings"] = e["one_underlay"]["pings"][:1]
-    assert mc.judge_host_gw(e).verdict == "error"
+    assert judge_host_gw(e).verdict == "error"
 
 
 @pytest.mark.parametrize("attempts", [
@@ -97,7 +101,7 @@ def test_host_gw_unreachable_comes_from_the_kernel(attempts: list) -> None:
     e = host_gw()
     e["racks_host_gw"]["route_attempts"] = attempts
     e["racks_host_gw"]["notes"] = ["flanneld would fail: ... network is unreachable"]
-    result = mc.judge_host_gw(e)
+    result = judge_host_gw(e)
     assert result.verdict == "refuted" and "the kernel refuses the route" in result.evidence
 
 
@@ -107,23 +111,23 @@ def vxlan() -> dict[str, Any]:
             "over": {"ok": False, "size": 1423, "output": OVER},
             "src_ip": "10.0.0.2", "dst_ip": "10.0.1.2", "src_node_ip": "10.100.0.2",
             "dst_node_ip": "10.100.0.3", "capture_point": "node-1 node-1-eth0",
-            "packets": mc.parse_vxlan(TCPDUMP_VXLAN)}
+            "packets": parse_vxlan(TCPDUMP_VXLAN)}
 
 
 def test_vxlan_confirmed_refuted_error() -> None:
-    assert mc.judge_vxlan(vxlan()).verdict == "confirmed"
+    assert judge_vxlan(vxlan()).verdict == "confirmed"
     e = vxlan()
     e["over"]["ok"] = True  # no MTU cost
-    assert mc.judge_vxlan(e).verdict == "refuted"
+    assert judge_vxlan(e).verdict == "refuted"
     e = vxlan()
     e["packets"] = [{**p, "vni": 2} for p in e["packets"]]
-    assert mc.judge_vxlan(e).verdict == "refuted"
+    assert judge_vxlan(e).verdict == "refuted"
     e = vxlan()
     e["packets"] = []  # not wrapped: the pods' packets went out bare
-    assert mc.judge_vxlan(e).verdict == "refuted"
+    assert judge_vxlan(e).verdict == "refuted"
     e = vxlan()
     e["packets"], e["fits"]["ok"] = [], False
-    assert mc.judge_vxlan(e).verdict == "error"
+    assert judge_vxlan(e).verdict == "error"
 
 
 @pytest.mark.parametrize(("change", "check"), [
@@ -139,7 +143,7 @@ def test_vxlan_confirmed_refuted_error() -> None:
 ])
 def test_vxlan_each_check(change: dict, check: str) -> None:
     e = {**vxlan(), **change}
-    result = mc.judge_vxlan(e)
+    result = judge_vxlan(e)
     assert result.verdict == "refuted" and check in result.evidence, result.evidence
 
 
@@ -150,14 +154,14 @@ def test_vxlan_each_check(change: dict, check: str) -> None:
 def test_vxlan_sizes_on_the_wire(packet: dict) -> None:
     e = vxlan()
     e["packets"] = [{**p, **packet} for p in e["packets"]]
-    result = mc.judge_vxlan(e)
+    result = judge_vxlan(e)
     assert result.verdict == "refuted" and "50 bytes longer" in result.evidence
 
 
 def test_vxlan_oversize_on_the_wire() -> None:
     e = vxlan()
     e["packets"] = [*e["packets"], {**e["packets"][0], "inner_len": 1451, "outer_len": 1501}]
-    result = mc.judge_vxlan(e)
+    result = judge_vxlan(e)
     assert result.verdict == "refuted" and "never reaches the underlay" in result.evidence
 
 
@@ -169,14 +173,14 @@ def kindnet() -> dict[str, Any]:
 
 
 def test_kindnet_confirmed_refuted_error() -> None:
-    assert mc.judge_kindnet(kindnet()).verdict == "confirmed"
+    assert judge_kindnet(kindnet()).verdict == "confirmed"
     e = copy.deepcopy(kindnet())
     e["nodes"]["node-1"]["bridges"] = ["cni0"]
-    assert mc.judge_kindnet(e).verdict == "refuted"
+    assert judge_kindnet(e).verdict == "refuted"
     e = copy.deepcopy(kindnet())
     e["nodes"]["node-1"]["host_routes"] = ["10.0.0.2"]
-    assert mc.judge_kindnet(e).verdict == "refuted"
-    assert mc.judge_kindnet({"nodes": {}, "pings": []}).verdict == "error"
+    assert judge_kindnet(e).verdict == "refuted"
+    assert judge_kindnet({"nodes": {}, "pings": []}).verdict == "error"
 
 
 def calico() -> dict[str, Any]:
@@ -191,7 +195,7 @@ def calico() -> dict[str, Any]:
 
 
 def test_calico_confirmed_refuted_error() -> None:
-    assert mc.judge_calico(calico()).verdict == "confirmed"
+    assert judge_calico(calico()).verdict == "confirmed"
     for key, value in (("gateway_mac", "aa:bb:cc:dd:ee:ff"), ("blackhole", False),
                        ("learnt", [{"dst": "10.0.0.64/26", "gateway": "10.100.0.3",
                                     "protocol": "static"}]),  # not learnt over BGP
@@ -199,8 +203,8 @@ def test_calico_confirmed_refuted_error() -> None:
                        ("outside_ok", False),
                        ("router_learnt", [{"dst": "10.0.0.0/26", "gateway": "10.100.0.2",
                                            "protocol": "bgp"}])):  # a block missing
-        assert mc.judge_calico({**calico(), key: value}).verdict == "refuted", key
-    assert mc.judge_calico({**calico(), "pings": []}).verdict == "error"
+        assert judge_calico({**calico(), key: value}).verdict == "refuted", key
+    assert judge_calico({**calico(), "pings": []}).verdict == "error"
 
 
 def join() -> dict[str, Any]:
@@ -222,7 +226,7 @@ def join() -> dict[str, Any]:
 
 
 def test_join_confirmed_refuted_error() -> None:
-    result = mc.judge_join(join())
+    result = judge_join(join())
     assert result.verdict == "confirmed", result.evidence
     assert result.numbers == {"leave_s": 0.07, "join_s": 1.7}
     assert "1.70 s until every kernel had every block" in result.evidence
@@ -241,8 +245,8 @@ def test_join_confirmed_refuted_error() -> None:
     untimed = {**join(), "join_s": 0.0}
     for name, e in (("stale", stale), ("reached", reached), ("static", static),
                     ("missing", missing), ("unreached", unreached), ("untimed", untimed)):
-        assert mc.judge_join(e).verdict == "refuted", name
+        assert judge_join(e).verdict == "refuted", name
     nothing = join()
     nothing["joined"]["pings"] = []
-    assert mc.judge_join(nothing).verdict == "error"
-    assert mc.judge_join({**join(), "others": []}).verdict == "error"
+    assert judge_join(nothing).verdict == "error"
+    assert judge_join({**join(), "others": []}).verdict == "error"

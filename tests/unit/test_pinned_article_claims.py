@@ -12,9 +12,10 @@ import pytest
 
 from experiments import docker0_collision as dc
 from experiments import gateway_routes as gr
-from experiments import mode_claims as mc
 from experiments import no_masquerade as nm
 from experiments import shared_localhost as sl
+from experiments.catalogue.modes.host_gw_routes import _in
+from experiments.catalogue.modes.vxlan_mtu import _sysfs_int
 from testbed.errors import TestbedError
 from testbed.model.load import load_spec
 from tests.support.evidence import mutated
@@ -214,11 +215,11 @@ def test_in_and_sysfs_int() -> None:
     from types import SimpleNamespace as R
 
     cidr = ip_network("10.0.0.0/14")
-    assert mc._in("10.0.1.0/24", cidr) and mc._in("10.3.255.255", cidr)
-    assert not mc._in("10.4.0.0/24", cidr) and not mc._in("default", cidr)
-    assert not mc._in("10.0.0.0/8", cidr)
-    assert mc._sysfs_int(R(returncode=0, stdout="1500\n", stderr=""), "x") == 1500
+    assert _in("10.0.1.0/24", cidr) and _in("10.3.255.255", cidr)
+    assert not _in("10.4.0.0/24", cidr) and not _in("default", cidr)
+    assert not _in("10.0.0.0/8", cidr)
+    assert _sysfs_int(R(returncode=0, stdout="1500\n", stderr=""), "x") == 1500
     with pytest.raises(TestbedError, match="x: could not be read"):
-        mc._sysfs_int(R(returncode=1, stdout="", stderr="No such file"), "x")
+        _sysfs_int(R(returncode=1, stdout="", stderr="No such file"), "x")
     with pytest.raises(TestbedError, match="'abc'"):
-        mc._sysfs_int(R(returncode=0, stdout="abc", stderr=""), "x")
+        _sysfs_int(R(returncode=0, stdout="abc", stderr=""), "x")

@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 import pytest
 
-from experiments import mode_claims as mc
+from experiments.catalogue.modes.calico_bgp import judge_calico
+from experiments.catalogue.modes.calico_join import _route_list, judge_join
+from experiments.catalogue.modes.kindnet_no_bridge import judge_kindnet
 from tests.support.evidence import at, refuted_by
 
 
@@ -31,7 +33,7 @@ def kindnet() -> dict[str, Any]:
 
 
 def test_kindnet_confirmed_with_its_evidence() -> None:
-    r = mc.judge_kindnet(kindnet())
+    r = judge_kindnet(kindnet())
     assert r.verdict == "confirmed"
     assert r.evidence == ("node-1: bridges none, 2 scope-host routes for 2 pods; node-2: "
                           "bridges none, 0 scope-host routes for 0 pods; pings 2/2 (TTL "
@@ -53,20 +55,20 @@ ROUTE_PER_POD = "one scope-host route per pod, to its address"
 def test_kindnet_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = kindnet()
     change(e)
-    assert refuted_by(mc.judge_kindnet(e), check)
+    assert refuted_by(judge_kindnet(e), check)
 
 
 def test_kindnet_numbers_count_bridges_and_routes() -> None:
     e = kindnet()
     at("nodes/node-2/bridges", ["cni0", "docker0"])(e)
-    assert dict(mc.judge_kindnet(e).numbers) == {"bridges": 2, "host_routes": 2}
+    assert dict(judge_kindnet(e).numbers) == {"bridges": 2, "host_routes": 2}
 
 
 @pytest.mark.parametrize("nodes", [{}, {"node-1": {"bridges": [], "bridge_ports": [],
                                                    "host_routes": [], "pod_ips": [],
                                                    "pods": []}}])
 def test_kindnet_without_a_pod_is_an_error(nodes: dict) -> None:
-    r = mc.judge_kindnet({"nodes": nodes, "pings": []})
+    r = judge_kindnet({"nodes": nodes, "pings": []})
     assert (r.verdict, r.evidence) == ("error", "no pod to look at")
 
 
@@ -87,7 +89,7 @@ def calico() -> dict[str, Any]:
 
 
 def test_calico_confirmed_with_its_evidence() -> None:
-    r = mc.judge_calico(calico())
+    r = judge_calico(calico())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "pod-1's neighbour 169.254.1.1: ee:ee:ee:ee:ee:ee (proxy_arp 1 on its host veth); "
@@ -129,20 +131,20 @@ BIRD_ROUTE = {"dst": "10.0.0.64/26", "gateway": "10.100.0.3", "protocol": "bird"
 def test_calico_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = calico()
     change(e)
-    assert refuted_by(mc.judge_calico(e), check)
+    assert refuted_by(judge_calico(e), check)
 
 
 @pytest.mark.parametrize("seconds", [0.01, 59.9])
 def test_calico_converged_just_inside_the_bounds_passes(seconds: float) -> None:
-    assert mc.judge_calico({**calico(), "converge_s": seconds}).verdict == "confirmed"
+    assert judge_calico({**calico(), "converge_s": seconds}).verdict == "confirmed"
 
 
 def test_calico_convergence_to_the_millisecond() -> None:
-    assert mc.judge_calico({**calico(), "converge_s": 2.12345}).numbers["converge_s"] == 2.123
+    assert judge_calico({**calico(), "converge_s": 2.12345}).numbers["converge_s"] == 2.123
 
 
 def test_calico_evidence_of_a_failed_look() -> None:
-    r = mc.judge_calico({**calico(), "gateway_mac": "", "blackhole": False,
+    r = judge_calico({**calico(), "gateway_mac": "", "blackhole": False,
                          "outside_ok": False})
     assert "169.254.1.1: none (proxy_arp" in r.evidence
     assert "; blackhole absent; " in r.evidence
@@ -150,7 +152,7 @@ def test_calico_evidence_of_a_failed_look() -> None:
 
 
 def test_calico_without_a_ping_is_an_error() -> None:
-    r = mc.judge_calico({**calico(), "pings": []})
+    r = judge_calico({**calico(), "pings": []})
     assert (r.verdict, r.evidence) == ("error", "no ping between pods was made")
 
 
@@ -174,7 +176,7 @@ def join() -> dict[str, Any]:
 
 
 def test_join_confirmed_with_its_evidence() -> None:
-    r = mc.judge_join(join())
+    r = judge_join(join())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "node-3 (10.0.0.128/26) left: 0.07 s until no kernel routed to its block; routes then "
@@ -213,11 +215,11 @@ ROUTE = {"dst": "10.0.0.128/26", "gateway": "10.100.0.4", "protocol": "bgp"}
 def test_join_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = join()
     change(e)
-    assert refuted_by(mc.judge_join(e), check)
+    assert refuted_by(judge_join(e), check)
 
 
 def test_join_times_to_the_millisecond() -> None:
-    r = mc.judge_join({**join(), "leave_s": 0.07149, "join_s": 1.70051})
+    r = judge_join({**join(), "leave_s": 0.07149, "join_s": 1.70051})
     assert dict(r.numbers) == {"leave_s": 0.071, "join_s": 1.701}
 
 
@@ -225,19 +227,19 @@ def test_join_routes_of_nodes_not_among_the_others_do_not_count() -> None:
     e = join()
     e["joined"]["routes"]["node-3"] = []
     e["left"]["routes"]["node-3"] = [ROUTE]
-    assert mc.judge_join(e).verdict == "confirmed"
+    assert judge_join(e).verdict == "confirmed"
 
 
 def test_join_a_route_of_two_with_the_wrong_protocol_refutes() -> None:
     e = join()
     e["joined"]["routes"]["router"].append({**ROUTE, "protocol": "static"})
     e["joined"]["routes"]["node-1"].append({**ROUTE, "protocol": "static"})
-    assert refuted_by(mc.judge_join(e), JOINED, ROUTER_JOINED)
+    assert refuted_by(judge_join(e), JOINED, ROUTER_JOINED)
 
 
 @pytest.mark.parametrize("seconds", [0.01, 59.9])
 def test_join_timed_just_inside_the_bounds_passes(seconds: float) -> None:
-    assert mc.judge_join({**join(), "leave_s": seconds, "join_s": seconds}).verdict \
+    assert judge_join({**join(), "leave_s": seconds, "join_s": seconds}).verdict \
         == "confirmed"
 
 
@@ -246,12 +248,12 @@ def test_join_timed_just_inside_the_bounds_passes(seconds: float) -> None:
 def test_join_errors(change: Callable[[dict], None]) -> None:
     e = join()
     change(e)
-    r = mc.judge_join(e)
+    r = judge_join(e)
     assert (r.verdict, r.evidence) == (
         "error", "no other node, or no ping to the moving node's pods")
 
 
 def test_route_list_one_line_per_route() -> None:
-    assert mc._route_list({"n": [{"dst": "a", "gateway": "b", "protocol": "c"},
+    assert _route_list({"n": [{"dst": "a", "gateway": "b", "protocol": "c"},
                                  {"dst": "d", "gateway": "e", "protocol": "f"}], "m": []}) \
         == {"n": ["a via b proto c", "d via e proto f"], "m": []}

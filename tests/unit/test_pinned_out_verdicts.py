@@ -11,7 +11,14 @@ from typing import Any, Callable
 
 import pytest
 
-from experiments import out_claims as oc
+from experiments.catalogue.outside.common import _owner, _syns
+from experiments.catalogue.outside.host_port import judge_hostport
+from experiments.catalogue.outside.ingress import _upstreams, judge_ingress
+from experiments.catalogue.outside.lb_node_down import SAMPLE_S, detection_bound_s, judge_node_down
+from experiments.catalogue.outside.load_balancer import _stot, judge_lb
+from experiments.catalogue.outside.node_ip_refused import judge_refused
+from experiments.catalogue.outside.nodeport import judge_nodeport
+from experiments.catalogue.outside.traffic_policy import judge_policy
 from testbed.model.svc import haproxy
 from tests.support.evidence import at, refuted_by
 
@@ -39,15 +46,15 @@ def test_syns_counts_syns_to_that_address_and_port_only() -> None:
         "06:00:00.5 IP 198.51.100.10.40002 > 10.3.246.230.8080: Flags [S], seq 4, length 0",
         "06:00:00.6 IP 198.51.100.10.40003 > 10x3x246x230.80: Flags [S], seq 5, length 0",
         "06:00:00.7 IP 198.51.100.10.40004 > 10.3.246.231.80: Flags [S], seq 6, length 0"])
-    assert oc._syns(capture, "10.3.246.230", 80) == 2
-    assert oc._syns(capture, "10.3.246.230", 8080) == 1
-    assert oc._syns("", "10.3.246.230", 80) == 0
+    assert _syns(capture, "10.3.246.230", 80) == 2
+    assert _syns(capture, "10.3.246.230", 8080) == 1
+    assert _syns("", "10.3.246.230", 80) == 0
 
 
 def test_owner_of_an_address() -> None:
-    assert oc._owner(ADDRS, "10.0.1.1") == "node-2"
-    assert oc._owner(ADDRS, "10.100.0.4") == "node-3"
-    assert oc._owner(ADDRS, "10.9.9.9") == ""
+    assert _owner(ADDRS, "10.0.1.1") == "node-2"
+    assert _owner(ADDRS, "10.100.0.4") == "node-3"
+    assert _owner(ADDRS, "10.9.9.9") == ""
 
 
 def test_stot_reads_one_backend_of_haproxys_stats() -> None:
@@ -56,7 +63,7 @@ def test_stot_reads_one_backend_of_haproxys_stats() -> None:
             {"pxname": "svc", "svname": "node-3"},
             {"pxname": "other", "svname": "node-4", "stot": "7"},
             {"svname": "node-5", "stot": "9"}]
-    assert oc._stot(rows, "svc") == {"node-1": 5, "node-2": 0, "node-3": 0}
+    assert _stot(rows, "svc") == {"node-1": 5, "node-2": 0, "node-3": 0}
 
 
 def test_upstreams_of_one_probe_and_a_line_without_them() -> None:
@@ -65,17 +72,17 @@ def test_upstreams_of_one_probe_and_a_line_without_them() -> None:
            '203.0.113.10 - - [27/Nov/2026:06:29:55 +0000] "GET /?probe=ing00-2 HTTP/1.0" 404\n'
            '203.0.113.10 - - [27/Nov/2026:06:29:56 +0000] "GET /?probe=ing01-1 HTTP/1.0" 200 '
            '0 "-" "-" 50 0.000 [default-web-80] [] 10.3.254.107:80 22\n')
-    assert oc._upstreams(log, "ing00") == ["default-cart-80", "?"]
-    assert oc._upstreams(log, "ing01") == ["default-web-80"]
-    assert oc._upstreams(log, "ing0") == []
+    assert _upstreams(log, "ing00") == ["default-cart-80", "?"]
+    assert _upstreams(log, "ing01") == ["default-web-80"]
+    assert _upstreams(log, "ing0") == []
 
 
 def test_detection_bound_is_one_interval_then_fall_timed_out_checks_then_sampling() -> None:
     h = haproxy
-    assert oc.detection_bound_s() == pytest.approx(
+    assert detection_bound_s() == pytest.approx(
         h.CHECK_INTERVAL_S + h.CHECK_FALL * (h.CONNECT_TIMEOUT_S + h.CHECK_INTERVAL_S)
-        + oc.SAMPLE_S)
-    assert oc.SAMPLE_S == 0.1
+        + SAMPLE_S)
+    assert SAMPLE_S == 0.1
 
 
 # -- out-node-ip-refused -------------------------------------------------------------------
@@ -89,7 +96,7 @@ NODE_PORT = "every node answers on the node port"
 
 
 def test_refused_confirmed_with_its_evidence() -> None:
-    r = oc.judge_refused(REFUSED)
+    r = judge_refused(REFUSED)
     assert r.verdict == "confirmed"
     assert r.evidence == ("node-1: port 80 refused 3/3, node port 30080 3/3; node-2: port 80 "
                           "refused 3/3, node port 30080 3/3")
@@ -104,7 +111,7 @@ def test_refused_confirmed_with_its_evidence() -> None:
 def test_refused_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = copy.deepcopy(REFUSED)
     change(e)
-    assert refuted_by(oc.judge_refused(e), check)
+    assert refuted_by(judge_refused(e), check)
 
 
 @pytest.mark.parametrize("nodes", [{}, {"node-1": {"address": "x", "service_port": [],
@@ -112,7 +119,7 @@ def test_refused_each_check_refuted_alone(change: Callable[[dict], None], check:
 def test_refused_without_a_try_is_an_error(nodes: dict) -> None:
     e = copy.deepcopy(REFUSED)
     e["nodes"].update(nodes) if nodes else e.update(nodes={})
-    r = oc.judge_refused(e)
+    r = judge_refused(e)
     assert (r.verdict, r.evidence) == ("error",
                                        "no connection to a node's service port was tried")
 
@@ -130,7 +137,7 @@ HOP = "the extra hop is on the underlay (entry node -> server pod)"
 
 
 def test_nodeport_confirmed_with_its_evidence() -> None:
-    r = oc.judge_nodeport(NODEPORT)
+    r = judge_nodeport(NODEPORT)
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "via node-1: 12/12, served by web-1 (node-1) 7, web-2 (node-2) 5; via node-2: 12/12, "
@@ -151,20 +158,20 @@ def test_nodeport_each_check_refuted_alone(change: Callable[[dict], None],
                                            checks: list[str]) -> None:
     e = copy.deepcopy(NODEPORT)
     change(e)
-    assert refuted_by(oc.judge_nodeport(e), *checks)
+    assert refuted_by(judge_nodeport(e), *checks)
 
 
 def test_nodeport_names_every_node_without_a_server_pod() -> None:
     e = copy.deepcopy(NODEPORT)
     e["entries"]["node-4"] = {**s(12, 12), "served": {"web-1": 6, "web-2": 6}}
     e["forwarded_from_empty"] = 24
-    r = oc.judge_nodeport(e)
+    r = judge_nodeport(e)
     assert r.verdict == "confirmed"
     assert r.evidence.endswith("; 24 SYNs from node-3, node-4 to the web pods on its uplink")
 
 
 def test_nodeport_more_forwarded_syns_than_connections_pass() -> None:
-    assert oc.judge_nodeport({**NODEPORT, "forwarded_from_empty": 13}).verdict == "confirmed"
+    assert judge_nodeport({**NODEPORT, "forwarded_from_empty": 13}).verdict == "confirmed"
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -176,7 +183,7 @@ def test_nodeport_more_forwarded_syns_than_connections_pass() -> None:
 def test_nodeport_errors(change: Callable[[dict], None], reason: str) -> None:
     e = copy.deepcopy(NODEPORT)
     change(e)
-    r = oc.judge_nodeport(e)
+    r = judge_nodeport(e)
     assert (r.verdict, r.evidence) == ("error", reason)
 
 
@@ -192,7 +199,7 @@ ENTERS = "the service has a node port, and traffic enters the nodes on it"
 
 
 def test_lb_confirmed_with_its_evidence() -> None:
-    r = oc.judge_lb(LB)
+    r = judge_lb(LB)
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "30/30 connections to 203.0.113.100:80; HAProxy sent node-1 10, node-2 10, node-3 10; "
@@ -215,21 +222,21 @@ def test_lb_confirmed_with_its_evidence() -> None:
 def test_lb_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = copy.deepcopy(LB)
     change(e)
-    assert refuted_by(oc.judge_lb(e), check)
+    assert refuted_by(judge_lb(e), check)
 
 
 def test_lb_one_connection_to_a_node_is_spread_enough() -> None:
-    assert oc.judge_lb({**LB, "per_node": {**LB["per_node"], "node-3": 1}}).verdict \
+    assert judge_lb({**LB, "per_node": {**LB["per_node"], "node-3": 1}}).verdict \
         == "confirmed"
 
 
 def test_lb_with_no_node_to_spread_over_is_not_spread() -> None:
-    r = oc.judge_lb({**LB, "nodes": [], "per_node": {}, "states": {}})
+    r = judge_lb({**LB, "nodes": [], "per_node": {}, "states": {}})
     assert refuted_by(r, SPREAD)
 
 
 def test_lb_without_a_connection_is_an_error() -> None:
-    r = oc.judge_lb({**LB, "client": s(0, 0)})
+    r = judge_lb({**LB, "client": s(0, 0)})
     assert (r.verdict, r.evidence) == ("error",
                                        "no connection through the load balancer was made")
 
@@ -249,11 +256,11 @@ def node_down(n_before: int = 40, n_after: int = 40) -> dict[str, Any]:
             "back_up": True, "connections": conns, "lanes": {}}
 
 
-BOUND = f"node-2 taken out within the checks' bound ({oc.detection_bound_s():g} s)"
+BOUND = f"node-2 taken out within the checks' bound ({detection_bound_s():g} s)"
 
 
 def test_node_down_confirmed_with_its_evidence() -> None:
-    r = oc.judge_node_down(node_down())
+    r = judge_node_down(node_down())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "node-2 off the network at t=2.00 s; HAProxy marked it DOWN 3.00 s later (checks "
@@ -286,12 +293,12 @@ def test_node_down_each_check_refuted_alone(change: Callable[[dict], None], chec
                                             ) -> None:
     e = node_down()
     change(e)
-    assert refuted_by(oc.judge_node_down(e), *checks)
+    assert refuted_by(judge_node_down(e), *checks)
 
 
-@pytest.mark.parametrize("marked", [2.0, 2.0 + oc.detection_bound_s()])
+@pytest.mark.parametrize("marked", [2.0, 2.0 + detection_bound_s()])
 def test_node_down_taken_out_at_once_or_at_the_bound_passes(marked: float) -> None:
-    r = oc.judge_node_down({**node_down(), "marked_down_at": marked})
+    r = judge_node_down({**node_down(), "marked_down_at": marked})
     assert r.verdict == "confirmed"
 
 
@@ -299,7 +306,7 @@ def test_node_down_a_loss_within_the_grace_after_the_mark_passes_and_counts() ->
     e = node_down()
     lose(5.0 + haproxy.CONNECT_TIMEOUT_S + 0.5)(e)  # just sent as it was marked
     lose(1.5)(e)  # half a second before the failure: counted as lost to it
-    r = oc.judge_node_down(e)
+    r = judge_node_down(e)
     assert r.verdict == "confirmed"
     assert (r.numbers["lost"], r.numbers["lost_after_mark"]) == (5, 0)
 
@@ -307,21 +314,21 @@ def test_node_down_a_loss_within_the_grace_after_the_mark_passes_and_counts() ->
 def test_node_down_a_connection_under_way_at_the_failure_is_not_before_it() -> None:
     e = node_down()
     e["connections"].append({"seq": 998, "t": 1.99, "ok": False, "ms": 20.0})
-    r = oc.judge_node_down(e)
+    r = judge_node_down(e)
     assert r.verdict == "confirmed" and "40 before the failure" in r.evidence
 
 
 def test_node_down_a_connection_ending_at_the_failure_is_not_before_it() -> None:
     e = node_down()
     e["connections"].append({"seq": 997, "t": 1.5, "ok": False, "ms": 500.0})  # ends at 2.0
-    r = oc.judge_node_down(e)
+    r = judge_node_down(e)
     assert r.verdict == "confirmed" and r.numbers["lost"] == 4
 
 
 def test_node_down_a_failure_a_second_before_is_not_lost_to_it() -> None:
     e = node_down()
     e["connections"].append({"seq": 996, "t": 1.0, "ok": False, "ms": 1500.0})
-    r = oc.judge_node_down(e)
+    r = judge_node_down(e)
     assert r.verdict == "confirmed" and r.numbers["lost"] == 3
 
 
@@ -330,7 +337,7 @@ def test_node_down_times_relative_to_the_start_and_detection_to_the_millisecond(
     e["t0"] = 1.0
     e["marked_down_at"] = 5.12345
     e["back_up"] = False
-    r = oc.judge_node_down(e)
+    r = judge_node_down(e)
     assert r.evidence.startswith("node-2 off the network at t=1.00 s; HAProxy marked it "
                                  "DOWN 3.12 s later")
     assert "node-2 not UP again after it returned [failed: " in r.evidence
@@ -338,7 +345,7 @@ def test_node_down_times_relative_to_the_start_and_detection_to_the_millisecond(
 
 
 def test_node_down_never_marked_is_refuted() -> None:
-    r = oc.judge_node_down({**node_down(), "marked_down_at": None})
+    r = judge_node_down({**node_down(), "marked_down_at": None})
     assert (r.verdict, r.evidence) == (
         "refuted", "node-2 went off the network; HAProxy never marked it DOWN [failed: the "
         "load balancer took node-2 out]")
@@ -348,7 +355,7 @@ def test_node_down_never_marked_is_refuted() -> None:
                                             ((5, 13), "error")])
 def test_node_down_needs_five_before_and_twenty_after(sizes: tuple[int, int], verdict: str
                                                       ) -> None:
-    r = oc.judge_node_down(node_down(*sizes))  # 6 around the failure + n_after
+    r = judge_node_down(node_down(*sizes))  # 6 around the failure + n_after
     assert r.verdict == verdict
     if verdict == "error":
         b, a = sizes[0], sizes[1] + 6
@@ -383,7 +390,7 @@ LB_UP = "the load balancer uses exactly the nodes that pass"
 
 
 def test_policy_confirmed_with_its_evidence() -> None:
-    r = oc.judge_policy(policy())
+    r = judge_policy(policy())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "Cluster: via node-1 6/6, sources ['10.0.0.1', '10.100.0.2']; via node-2 6/6, "
@@ -412,7 +419,7 @@ def test_policy_confirmed_with_its_evidence() -> None:
 def test_policy_each_check_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = policy()
     change(e)
-    assert refuted_by(oc.judge_policy(e), check)
+    assert refuted_by(judge_policy(e), check)
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -427,7 +434,7 @@ def test_policy_each_check_refuted_alone(change: Callable[[dict], None], check: 
 def test_policy_errors(change: Callable[[dict], None], reason: str) -> None:
     e = policy()
     change(e)
-    r = oc.judge_policy(e)
+    r = judge_policy(e)
     assert (r.verdict, r.evidence) == ("error", reason)
 
 
@@ -453,7 +460,7 @@ DEFAULT = "load balancer other.example/cart -> default backend"
 
 
 def test_ingress_confirmed_with_its_evidence() -> None:
-    r = oc.judge_ingress(ingress())
+    r = judge_ingress(ingress())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "load balancer Host shop.example /cart: cart-1 4 [default-x-80]; load balancer Host "
@@ -474,19 +481,19 @@ def test_ingress_confirmed_with_its_evidence() -> None:
 def test_ingress_each_case_refuted_alone(change: Callable[[dict], None], check: str) -> None:
     e = ingress()
     change(e)
-    assert refuted_by(oc.judge_ingress(e), check)
+    assert refuted_by(judge_ingress(e), check)
 
 
 def test_ingress_lists_each_upstream_nginx_named_once() -> None:
     e = ingress()
     e["cases"][1]["upstreams"] = ["default-web-80", "default-web-80", "default-cart-80"]
-    assert "web-1 2, web-2 2 [default-cart-80, default-web-80];" in oc.judge_ingress(e).evidence
+    assert "web-1 2, web-2 2 [default-cart-80, default-web-80];" in judge_ingress(e).evidence
 
 
 @pytest.mark.parametrize("cases", [[], [{**case("a", "/", "web", {"web-1": 4}, [200] * 4),
                                          "connections": 0}]])
 def test_ingress_without_a_request_is_an_error(cases: list) -> None:
-    r = oc.judge_ingress({"cases": cases})
+    r = judge_ingress({"cases": cases})
     assert (r.verdict, r.evidence) == ("error", "no request reached the ingress controller")
 
 
@@ -508,7 +515,7 @@ H_CONNTRACK = "conntrack: the node's port rewritten to the pod"
 
 
 def test_hostport_confirmed_with_its_evidence() -> None:
-    r = oc.judge_hostport(hostport())
+    r = judge_hostport(hostport())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "node-1: 0/4 answered, 4 refused; node-2: 0/4 answered, 4 refused; node-3: 4/4 "
@@ -533,18 +540,18 @@ def test_hostport_each_check_refuted_alone(change: Callable[[dict], None], check
                                            ) -> None:
     e = hostport()
     change(e)
-    r = oc.judge_hostport(e)
+    r = judge_hostport(e)
     assert refuted_by(r, check)
 
 
 def test_hostport_one_refused_connection_on_another_node_is_enough() -> None:
     e = hostport()
     e["nodes"]["node-1"] = {**s(0, 1), "refused": 1}
-    assert oc.judge_hostport(e).verdict == "confirmed"
+    assert judge_hostport(e).verdict == "confirmed"
 
 
 def test_hostport_without_a_portmap_rule_says_none() -> None:
-    r = oc.judge_hostport({**hostport(), "portmap_dnat": []})
+    r = judge_hostport({**hostport(), "portmap_dnat": []})
     assert "; portmap rule: none; " in r.evidence
 
 
@@ -557,5 +564,5 @@ def test_hostport_without_a_portmap_rule_says_none() -> None:
 def test_hostport_errors(change: Callable[[dict], None], reason: str) -> None:
     e = hostport()
     change(e)
-    r = oc.judge_hostport(e)
+    r = judge_hostport(e)
     assert (r.verdict, r.evidence) == ("error", reason)

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from experiments import mode_claims as mc
-from experiments import out_claims as oc
-from experiments import svc_claims as sc
+from experiments.catalogue.modes.host_gw_routes import judge_host_gw
+from experiments.catalogue.modes.vxlan_mtu import judge_vxlan
+from experiments.catalogue.outside.service_route import judge_route
+from experiments.catalogue.services.dns_even_split import judge_split
+from experiments.catalogue.services.kube_proxy_down import _split_at, judge_down
+from experiments.catalogue.services.range_separate import judge_range
 from tests.support.evidence import refuted_by
 
 from .test_mode_verdicts import host_gw, vxlan
@@ -21,7 +24,7 @@ from .test_svc_verdicts import DOWN, RANGE, SPLIT, conns, split
 # -- svc-dns-even-split ------------------------------------------------------------------
 
 def test_split_words_and_numbers() -> None:
-    r = sc.judge_split(SPLIT)
+    r = judge_split(SPLIT)
     assert r.evidence == (
         "'service-test' resolved to 10.3.241.152 (the service 10.3.241.152; the DNS pod "
         "logged 1 answer(s) to the client); 600/600 connections succeeded; served: server-1 "
@@ -37,7 +40,7 @@ def test_split_words_and_numbers() -> None:
 
 
 def test_split_undecided_words() -> None:
-    r = sc.judge_split(split(66, 34))
+    r = judge_split(split(66, 34))
     assert r.verdict == "error" and r.evidence == (
         "too few connections to decide whether the split is even within +-0.1 of 1/2 (each "
         "share in 0.40..0.60): 100 connections, served server-1 66 (0.660, 95 % interval "
@@ -56,23 +59,23 @@ def test_split_undecided_words() -> None:
      "the split is even: every share's interval inside 0.40..0.60"),
 ])
 def test_split_each_check_alone(change: dict, check: str) -> None:
-    assert refuted_by(sc.judge_split({**SPLIT, **change}), check)
+    assert refuted_by(judge_split({**SPLIT, **change}), check)
 
 
 def test_split_needs_two_servers_and_a_connection() -> None:
     for e in ({**SPLIT, "client": {"connections": 0, "succeeded": 0, "failed": 0}},
               {**SPLIT, "served": {"server-1": 600}},
               {**SPLIT, "served": {"server-1": 0, "server-2": 0}}):
-        r = sc.judge_split(e)
+        r = judge_split(e)
         assert r.verdict == "error" and r.evidence.startswith("needs connections and two")
-    assert sc.judge_split({**SPLIT, "served": {"server-1": 0, "server-2": 0}}).evidence == (
+    assert judge_split({**SPLIT, "served": {"server-1": 0, "server-2": 0}}).evidence == (
         "needs connections and two servers, had 600 connections, 0 served, 2 server(s)")
 
 
 # -- svc-range-separate ------------------------------------------------------------------
 
 def test_range_words_and_numbers() -> None:
-    r = sc.judge_range(RANGE)
+    r = judge_range(RANGE)
     assert r.evidence == (
         "service range 10.3.240.0/20; pod CIDRs (from each node's bridge) 10.0.0.0/24, "
         "10.0.1.0/24; node networks 10.100.0.0/24; cluster IPs in kube-proxy's rules "
@@ -81,7 +84,7 @@ def test_range_words_and_numbers() -> None:
     e = copy.deepcopy(RANGE)
     e["pod_cidrs"]["node-2"] = "10.3.240.0/24"
     e["cluster_ips"] = ["10.3.240.10", "10.9.0.1"]
-    r = sc.judge_range(e)
+    r = judge_range(e)
     assert r.evidence.endswith(
         "; overlapping: pod CIDR of node-2; outside: 10.9.0.1 [failed: no pod CIDR overlaps "
         "the service range, every cluster IP lies in the service range]")
@@ -91,17 +94,17 @@ def test_range_words_and_numbers() -> None:
 def test_range_each_check_alone() -> None:
     e = copy.deepcopy(RANGE)
     e["underlays"]["node-1"] = "10.3.244.0/24"
-    assert refuted_by(sc.judge_range(e), "no node network overlaps the service range")
+    assert refuted_by(judge_range(e), "no node network overlaps the service range")
     e = copy.deepcopy(RANGE)
     e["pod_cidrs"]["node-1"] = "10.3.240.0/21"
-    assert refuted_by(sc.judge_range(e), "no pod CIDR overlaps the service range")
+    assert refuted_by(judge_range(e), "no pod CIDR overlaps the service range")
 
 
 def test_range_error_words() -> None:
     e = copy.deepcopy(RANGE)
     del e["underlays"]["node-2"]
     del e["pod_cidrs"]["node-1"]
-    assert sc.judge_range(e).evidence == (
+    assert judge_range(e).evidence == (
         "needs two nodes whose pod CIDR (bridge) and underlay address were read from their "
         "kernels, and a service with a cluster IP in kube-proxy's rules: 2 node(s), not read "
         "on node-1 (pod CIDR), node-2 (underlay), 2 cluster IP(s)")
@@ -110,7 +113,7 @@ def test_range_error_words() -> None:
 # -- svc-kube-proxy-down -----------------------------------------------------------------
 
 def test_down_words_and_numbers() -> None:
-    r = sc.judge_down(DOWN)
+    r = judge_down(DOWN)
     assert r.evidence == (
         "iptables mode: 20/20 connections succeeded before kube-proxy on node-1 was killed "
         "(exit status -9), 34/34 after, 5/5 once it was back; userspace mode: 20/20 before "
@@ -125,7 +128,7 @@ def test_down_words_and_numbers() -> None:
 def test_down_split_at_the_kill_and_its_grace() -> None:
     xs = [{"t": 100.0, "ms": 999.0}, {"t": 100.0, "ms": 1000.0}, {"t": 101.3, "ms": 1.0},
           {"t": 101.29, "ms": 1.0}]
-    before, after = sc._split_at(xs, 101.0)
+    before, after = _split_at(xs, 101.0)
     assert before == [xs[0]] and after == [xs[2]]
 
 
@@ -138,17 +141,17 @@ def test_down_too_few_at_the_bounds(mode: str, before: int, after: int, words: s
     e = copy.deepcopy(DOWN)
     e[mode]["connections"] = conns(100.0, before, True) + [
         {**c, "seq": c["seq"] + before} for c in conns(101.5, after, True)]
-    r = sc.judge_down(e)
+    r = judge_down(e)
     assert r.verdict == "error" and r.evidence == words
     e[mode]["connections"] = conns(100.0, 5, True) + [
         {**c, "seq": c["seq"] + 5} for c in conns(101.5, 10, mode == "iptables")]
-    assert sc.judge_down(e).verdict != "error"
+    assert judge_down(e).verdict != "error"
 
 
 # -- out-service-route -------------------------------------------------------------------
 
 def test_route_words_and_numbers() -> None:
-    r = oc.judge_route(route())
+    r = judge_route(route())
     assert r.evidence == (
         "to 10.3.246.230:80 from 198.51.100.10: 0/4 without a route; with 10.3.240.0/20 via "
         "node-1 at the router 20/20, served by web-1 11, web-2 9 from ['10.0.0.1', "
@@ -160,10 +163,10 @@ def test_route_words_and_numbers() -> None:
 
 def test_route_error_words() -> None:
     e = {**route(), "before": s(0, 0), "node_back": s(0, 0)}
-    assert oc.judge_route(e).evidence == (
+    assert judge_route(e).evidence == (
         "no connection was made in phase(s) before, node_back")
     e = {**route(), "syns_at_node": 19, "capture_dropped": 2}
-    assert oc.judge_route(e).evidence == (
+    assert judge_route(e).evidence == (
         "the capture on node-1's uplink dropped 2 packet(s) and saw 19 SYNs for 20 "
         "connections: it cannot say one did not cross")
 
@@ -178,13 +181,13 @@ def test_route_error_words() -> None:
     ("node_back", s(3, 4), "reachable again once node-1 is back"),
 ])
 def test_route_each_check_alone(key: str, value: Any, check: str) -> None:
-    assert refuted_by(oc.judge_route({**route(), key: value}), check)
+    assert refuted_by(judge_route({**route(), key: value}), check)
 
 
 # -- mode-vxlan-mtu ----------------------------------------------------------------------
 
 def test_vxlan_words_and_numbers() -> None:
-    r = mc.judge_vxlan(vxlan())
+    r = judge_vxlan(vxlan())
     assert r.evidence == (
         "pod pod-1 eth0 MTU 1450 (from its kernel) on an underlay of 1500; ping -M do -s "
         "1422 (1450 bytes) crossed, -s 1423 failed (ping: local error: message too long, "
@@ -193,7 +196,7 @@ def test_vxlan_words_and_numbers() -> None:
     assert dict(r.numbers) == {"pod_mtu": 1450, "underlay_mtu": 1500, "encapsulated": 1,
                                "outer_len": 1500}
     e = {**vxlan(), "over": {"ok": True, "size": 1423, "output": ""}}
-    assert "-s 1423 crossed (no output)" in mc.judge_vxlan(e).evidence
+    assert "-s 1423 crossed (no output)" in judge_vxlan(e).evidence
 
 
 @pytest.mark.parametrize(("change", "checks"), [
@@ -209,24 +212,24 @@ def test_vxlan_words_and_numbers() -> None:
      ["on the underlay: node addresses outside, UDP 8472, VNI 1, pod addresses inside"]),
 ])
 def test_vxlan_checks(change: dict, checks: list[str]) -> None:
-    assert refuted_by(mc.judge_vxlan({**vxlan(), **change}), *checks)
+    assert refuted_by(judge_vxlan({**vxlan(), **change}), *checks)
 
 
 def test_vxlan_the_wire_check_needs_every_full_packet_right() -> None:
     e = vxlan()
     e["packets"] = [*e["packets"], {**e["packets"][0], "outer_len": 1490}]
-    assert refuted_by(mc.judge_vxlan(e),
+    assert refuted_by(judge_vxlan(e),
                       "on the wire it is 50 bytes longer, filling the underlay's MTU")
     e = vxlan()
     e["packets"] = [{**p, "port": 4789} for p in e["packets"]]
-    assert refuted_by(mc.judge_vxlan(e), "on the underlay: node addresses outside, UDP "
+    assert refuted_by(judge_vxlan(e), "on the underlay: node addresses outside, UDP "
                       "8472, VNI 1, pod addresses inside")
 
 
 # -- mode-host-gw-routes -----------------------------------------------------------------
 
 def test_host_gw_words_and_numbers() -> None:
-    r = mc.judge_host_gw(host_gw())
+    r = judge_host_gw(host_gw())
     assert r.evidence == (
         "one underlay: router routes ['10.100.0.0/24'], cross-node pings 2/2 with TTL [62]; "
         "two racks, host-gw: cross-rack 0/1, same node 1/1; the route flanneld would add, "
@@ -245,7 +248,7 @@ def test_host_gw_each_check_alone() -> None:
         for k in path[:-1]:
             node = node[k]
         node[path[-1]] = value
-        return mc.judge_host_gw(e)
+        return judge_host_gw(e)
 
     e = host_gw()
     assert refuted_by(judge_with(("one_underlay", "router_routes"), [
@@ -274,6 +277,6 @@ def test_host_gw_each_check_alone() -> None:
 def test_host_gw_no_cross_node_ping_is_an_error() -> None:
     e = copy.deepcopy(host_gw())
     e["racks_host_gw"]["pings"] = [p for p in e["racks_host_gw"]["pings"] if p["same_node"]]
-    r = mc.judge_host_gw(e)
+    r = judge_host_gw(e)
     assert r.verdict == "error" and r.evidence == (
         "no ping between pods of different nodes was made")

@@ -11,7 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
-from experiments import svc_claims as sc
+from experiments.catalogue.services.network_absent import judge_absent
+from experiments.catalogue.services.readiness import judge_readiness, sync_time
+from experiments.catalogue.services.rewrite_on_node import judge_rewrite
+from experiments.catalogue.services.userspace_proxy import judge_userspace
 from tests.support.evidence import refuted_by
 
 VIP = "10.3.241.152"
@@ -40,7 +43,7 @@ ANSWERED = "the virtual IP answered all the same"
 
 
 def test_absent_confirmed_with_its_evidence() -> None:
-    r = sc.judge_absent(ABSENT)
+    r = judge_absent(ABSENT)
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "2 addresses on 2 hosts (node-1, router) and 2 routes of the nodes and the router "
@@ -58,7 +61,7 @@ def test_absent_an_address_in_the_range_refutes() -> None:
     e = copy.deepcopy(ABSENT)
     e["addresses"].append({"where": "node-2", "ifname": "kube-ipvs0", "address": VIP,
                            "prefix": 32})
-    r = sc.judge_absent(e)
+    r = judge_absent(e)
     assert refuted_by(r, HOLDS)
     assert "in 10.3.240.0/20: node-2:kube-ipvs0 10.3.241.152, no route;" in r.evidence
     assert "3 addresses on 3 hosts (node-1, node-2, router)" in r.evidence
@@ -71,7 +74,7 @@ def test_absent_names_every_holder_and_route() -> None:
                        {"where": "node-2", "ifname": "b", "address": "10.3.240.1",
                         "prefix": 32}]
     e["routes"] += [route("router", "10.3.240.0/24"), route("node-1", "10.3.241.0/24")]
-    r = sc.judge_absent(e)
+    r = judge_absent(e)
     assert ("in 10.3.240.0/20: node-2:a 10.3.241.152, node-2:b 10.3.240.1, router: "
             "10.3.240.0/24, node-1: 10.3.241.0/24;") in r.evidence
 
@@ -80,7 +83,7 @@ def test_absent_names_every_holder_and_route() -> None:
 def test_absent_a_route_covering_the_range_refutes(dst: str) -> None:
     e = copy.deepcopy(ABSENT)
     e["routes"].append(route("router", dst))
-    r = sc.judge_absent(e)
+    r = judge_absent(e)
     assert refuted_by(r, ROUTES)
     assert f"no address, router: {dst};" in r.evidence
     assert dict(r.numbers)["covering_routes"] == 1
@@ -91,26 +94,26 @@ def test_absent_a_route_covering_the_range_refutes(dst: str) -> None:
 def test_absent_default_routes_and_other_ranges_do_not_count(dst: Any) -> None:
     e = copy.deepcopy(ABSENT)
     e["routes"].append(route("router", dst))
-    r = sc.judge_absent(e)
+    r = judge_absent(e)
     assert r.verdict == "confirmed" and dict(r.numbers)["covering_routes"] == 0
 
 
 @pytest.mark.parametrize("ok, n, passes", [(5, 5, True), (1, 1, True), (0, 5, False),
                                            (4, 5, False)])
 def test_absent_the_virtual_ip_must_answer_every_time(ok: int, n: int, passes: bool) -> None:
-    r = sc.judge_absent({**ABSENT, "client": client(ok, n)})
+    r = judge_absent({**ABSENT, "client": client(ok, n)})
     assert r.verdict == "confirmed" if passes else refuted_by(r, ANSWERED)
 
 
 def test_absent_no_success_and_no_failure_is_not_an_answer() -> None:
-    r = sc.judge_absent({**ABSENT, "client": {"connections": 1, "succeeded": 0, "failed": 0}})
+    r = judge_absent({**ABSENT, "client": {"connections": 1, "succeeded": 0, "failed": 0}})
     assert refuted_by(r, ANSWERED)
 
 
 @pytest.mark.parametrize("key, value", [("addresses", []), ("routes", []),
                                         ("client", client(0, 0))])
 def test_absent_with_nothing_read_is_an_error(key: str, value: Any) -> None:
-    r = sc.judge_absent({**ABSENT, key: value})
+    r = judge_absent({**ABSENT, key: value})
     assert (r.verdict, r.evidence) == (
         "error", "no addresses, routes or connections to the virtual IP were recorded")
 
@@ -132,7 +135,7 @@ REPLIES = "each reply comes from a server pod, not the virtual IP"
 
 
 def test_rewrite_confirmed_with_its_evidence() -> None:
-    r = sc.judge_rewrite(REWRITE)
+    r = judge_rewrite(REWRITE)
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "40/40 connections to 10.3.241.152 (server-1 20, server-2 20); packets with the "
@@ -146,33 +149,33 @@ def test_rewrite_confirmed_with_its_evidence() -> None:
 def test_rewrite_the_virtual_ip_at_one_capture_point_refutes() -> None:
     e = copy.deepcopy(REWRITE)
     e["captures"]["router"][VIP] = 3
-    r = sc.judge_rewrite(e)
+    r = judge_rewrite(e)
     assert refuted_by(r, NO_VIP) and dict(r.numbers)["vip_packets"] == 3
 
 
 def test_rewrite_a_capture_point_the_connections_missed_refutes() -> None:
     e = copy.deepcopy(REWRITE)
     del e["captures"]["node-2"]["10.0.1.2"]
-    r = sc.judge_rewrite(e)
+    r = judge_rewrite(e)
     assert refuted_by(r, CROSSED) and dict(r.numbers)["remote_server_packets"] == 720
 
 
 def test_rewrite_no_conntrack_entry_for_the_virtual_ip_refutes() -> None:
     e = copy.deepcopy(REWRITE)
     e["flows"] = e["flows"][2:]
-    assert refuted_by(sc.judge_rewrite(e), CONNTRACK, REPLIES)
+    assert refuted_by(judge_rewrite(e), CONNTRACK, REPLIES)
 
 
 def test_rewrite_a_reply_from_the_virtual_ip_refutes() -> None:
     e = copy.deepcopy(REWRITE)
     e["flows"][1]["reply_src"] = VIP
-    r = sc.judge_rewrite(e)
+    r = judge_rewrite(e)
     assert refuted_by(r, REPLIES) and dict(r.numbers)["conntrack_rewritten"] == 1
 
 
 @pytest.mark.parametrize("served", [{"server-1": 40, "server-2": 0}, {"server-1": 40}])
 def test_rewrite_with_nothing_sent_across_is_an_error(served: dict[str, int]) -> None:
-    r = sc.judge_rewrite({**REWRITE, "served": served})
+    r = judge_rewrite({**REWRITE, "served": served})
     assert (r.verdict, r.evidence) == (
         "error", "no connection went to server-2 on the other node: nothing crossed the "
         "underlay to look at")
@@ -193,7 +196,7 @@ USERSPACE = {"client_ip": "10.0.0.3", "node_addresses": ["10.100.0.2", "10.0.0.1
 
 
 def test_userspace_confirmed_with_its_evidence() -> None:
-    r = sc.judge_userspace(USERSPACE)
+    r = judge_userspace(USERSPACE)
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "iptables mode: the servers saw 10.0.0.3 (client 10.0.0.3), kube-proxy listened on "
@@ -225,25 +228,25 @@ def test_userspace_each_check_refuted_alone(change: Callable[[dict], None], chec
                                             ) -> None:
     e = copy.deepcopy(USERSPACE)
     change(e)
-    assert refuted_by(sc.judge_userspace(e), check)
+    assert refuted_by(judge_userspace(e), check)
 
 
 def test_userspace_evidence_names_every_source_seen() -> None:
     e = copy.deepcopy(USERSPACE)
     e["iptables"]["sources"] = ["10.0.0.3"] * 19 + ["10.0.0.1"]
     assert "iptables mode: the servers saw 10.0.0.1, 10.0.0.3 (client 10.0.0.3)" in \
-        sc.judge_userspace(e).evidence
+        judge_userspace(e).evidence
 
 
 def test_userspace_boundaries_pass() -> None:
     e = copy.deepcopy(USERSPACE)
     e["userspace"].update(listening=1, from_node=20, sources=["10.0.0.1"] * 20)
-    assert sc.judge_userspace(e).verdict == "confirmed"
+    assert judge_userspace(e).verdict == "confirmed"
 
 
 @pytest.mark.parametrize("name", ["iptables", "userspace"])
 def test_userspace_a_mode_without_connections_is_an_error(name: str) -> None:
-    r = sc.judge_userspace({**USERSPACE, name: phase([], 0, 0)})
+    r = judge_userspace({**USERSPACE, name: phase([], 0, 0)})
     assert (r.verdict, r.evidence) == (
         "error", "the servers logged no connection in one of the modes")
 
@@ -272,7 +275,7 @@ def readiness(before: int = 10, window: int = 10, after: int = 10) -> dict[str, 
 
 
 def test_readiness_confirmed_with_its_evidence() -> None:
-    r = sc.judge_readiness(readiness())
+    r = judge_readiness(readiness())
     assert r.verdict == "confirmed"
     assert r.evidence == (
         "server-2's readiness check (tcp) failed from 1.90 s; its endpoint left node-1's "
@@ -309,13 +312,13 @@ def test_readiness_each_check_refuted(change: Callable[[dict], None], checks: li
                                       ) -> None:
     e = readiness()
     change(e)
-    assert refuted_by(sc.judge_readiness(e), *checks)
+    assert refuted_by(judge_readiness(e), *checks)
 
 
 def test_readiness_a_window_connection_nobody_logged_is_not_the_targets() -> None:
     e = readiness()
     serve(WINDOW, None)(e)
-    r = sc.judge_readiness(e)
+    r = judge_readiness(e)
     assert "while unready: 10 (0 to server-2)" in r.evidence
     assert dict(r.numbers)["to_unready_pod"] == 0
 
@@ -327,13 +330,13 @@ def test_readiness_one_connection_to_the_target_is_enough(group: Callable[[float
     first = min(c["seq"] for c in e["connections"] if group(c["t"]))
     serve(group, OTHER)(e)
     e["served_by"][str(first)] = TARGET
-    assert sc.judge_readiness(e).verdict == "confirmed"
+    assert judge_readiness(e).verdict == "confirmed"
 
 
 def test_readiness_one_failed_connection_refutes() -> None:
     e = readiness()
     e["connections"][26]["ok"] = False
-    r = sc.judge_readiness(e)
+    r = judge_readiness(e)
     assert refuted_by(r, "no connection failed throughout")
     assert dict(r.numbers)["failed"] == 1
 
@@ -345,13 +348,13 @@ def test_readiness_one_failed_connection_refutes() -> None:
 ])
 def test_readiness_under_ten_connections_in_a_phase_is_an_error(
         sizes: tuple[int, int, int], text: str) -> None:
-    r = sc.judge_readiness(readiness(*sizes))
+    r = judge_readiness(readiness(*sizes))
     assert (r.verdict, r.evidence) == ("error", f"too few connections: {text}")
 
 
 @pytest.mark.parametrize("key", ["removed_at", "restored_at"])
 def test_readiness_an_endpoint_never_removed_or_restored_is_an_error(key: str) -> None:
-    r = sc.judge_readiness({**readiness(), key: None})
+    r = judge_readiness({**readiness(), key: None})
     assert (r.verdict, r.evidence) == (
         "error", "the server's endpoint was never removed from, or never restored to, the "
         "client node's rules")
@@ -361,10 +364,10 @@ def test_sync_time_boundaries() -> None:
     syncs = ('{"generation": 3, "t": 10.0, "error": ""}\n'
              '{"generation": 4, "t": 11.0, "error": "boom"}\n'
              '{"generation": 5, "t": 12.0, "sync_s": 0.25, "error": ""}\n')
-    assert sc.sync_time(syncs, 3) == 10.0
-    assert sc.sync_time(syncs, 4) == 12.0
-    assert sc.sync_time(syncs, 5, start=True) == 11.75
-    assert sc.sync_time(syncs, 5) == 12.0
-    assert sc.sync_time(syncs, 3, start=True) == 10.0
-    assert sc.sync_time(syncs, 6) is None
-    assert sc.sync_time("", 1) is None
+    assert sync_time(syncs, 3) == 10.0
+    assert sync_time(syncs, 4) == 12.0
+    assert sync_time(syncs, 5, start=True) == 11.75
+    assert sync_time(syncs, 5) == 12.0
+    assert sync_time(syncs, 3, start=True) == 10.0
+    assert sync_time(syncs, 6) is None
+    assert sync_time("", 1) is None

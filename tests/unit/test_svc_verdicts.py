@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from experiments import svc_claims as sc
+from experiments.catalogue.services.dns_even_split import judge_split
+from experiments.catalogue.services.kube_proxy_down import judge_down
+from experiments.catalogue.services.network_absent import judge_absent
+from experiments.catalogue.services.range_separate import judge_range
+from experiments.catalogue.services.readiness import judge_readiness, sync_time
+from experiments.catalogue.services.rewrite_on_node import judge_rewrite
+from experiments.catalogue.services.userspace_proxy import judge_userspace
 from testbed.measure.services import (
     addresses_seen,
     clopper_pearson,
@@ -72,25 +78,25 @@ RANGE = {"service_cidr": "10.3.240.0/20",
 
 
 def test_range() -> None:
-    assert verdict(sc.judge_range(RANGE)) == "confirmed"
+    assert verdict(judge_range(RANGE)) == "confirmed"
     bad = copy.deepcopy(RANGE)
     bad["pod_cidrs"]["node-2"] = "10.3.240.0/24"
-    assert verdict(sc.judge_range(bad)) == "refuted"
+    assert verdict(judge_range(bad)) == "refuted"
     one = copy.deepcopy(RANGE)
     del one["pod_cidrs"]["node-2"]
-    assert verdict(sc.judge_range(one)) == "error"
+    assert verdict(judge_range(one)) == "error"
     # no underlay read: once confirmed (nothing could overlap what was never read)
     blind = {**RANGE, "underlays": {}}
-    result = sc.judge_range(blind)
+    result = judge_range(blind)
     assert result.verdict == "error" and "node-1 (underlay)" in result.evidence
-    assert verdict(sc.judge_range({**RANGE, "cluster_ips": []})) == "error"
-    assert verdict(sc.judge_range({**RANGE, "nodes": ["node-1"]})) == "error"
+    assert verdict(judge_range({**RANGE, "cluster_ips": []})) == "error"
+    assert verdict(judge_range({**RANGE, "nodes": ["node-1"]})) == "error"
     routed = copy.deepcopy(RANGE)
     routed["underlays"]["node-2"] = "10.3.241.0/24"
-    result = sc.judge_range(routed)
+    result = judge_range(routed)
     assert result.verdict == "refuted" and "no node network overlaps" in result.evidence
     stray = {**RANGE, "cluster_ips": ["10.3.240.10", "10.99.0.1"]}
-    result = sc.judge_range(stray)
+    result = judge_range(stray)
     assert result.verdict == "refuted" and "every cluster IP lies" in result.evidence
 
 
@@ -105,18 +111,18 @@ ABSENT = {"service_cidr": "10.3.240.0/20", "vip": VIP,
 
 
 def test_network_absent() -> None:
-    assert verdict(sc.judge_absent(ABSENT)) == "confirmed"
+    assert verdict(judge_absent(ABSENT)) == "confirmed"
     held = copy.deepcopy(ABSENT)
     held["addresses"].append({"where": "node-2", "ifname": "kube-ipvs0", "address": VIP,
                               "prefix": 32})
-    assert verdict(sc.judge_absent(held)) == "refuted"
+    assert verdict(judge_absent(held)) == "refuted"
     routed = copy.deepcopy(ABSENT)
     routed["routes"].append({"where": "router", "dst": "10.3.240.0/20", "gateway": "x",
                              "dev": "y"})
-    assert verdict(sc.judge_absent(routed)) == "refuted"
+    assert verdict(judge_absent(routed)) == "refuted"
     silent = copy.deepcopy(ABSENT)
     silent["client"] = {"connections": 0, "succeeded": 0, "failed": 0}
-    assert verdict(sc.judge_absent(silent)) == "error"
+    assert verdict(judge_absent(silent)) == "error"
 
 
 SPLIT = {"name": "service-test", "vip": VIP, "resolved": VIP, "dns_answers": 1,
@@ -130,39 +136,39 @@ def split(a: int, b: int) -> dict:
 
 
 def test_even_split() -> None:
-    assert verdict(sc.judge_split(SPLIT)) == "confirmed"
+    assert verdict(judge_split(SPLIT)) == "confirmed"
     skewed = split(450, 150)  # 0.75: its whole interval above 0.6
-    result = sc.judge_split(skewed)
+    result = judge_split(skewed)
     assert result.verdict == "refuted" and "the split is even" in result.evidence
     wrong_name = {**SPLIT, "resolved": "10.3.240.99"}
-    assert verdict(sc.judge_split(wrong_name)) == "refuted"
-    assert verdict(sc.judge_split({**SPLIT, "dns_answers": 0})) == "refuted"
+    assert verdict(judge_split(wrong_name)) == "refuted"
+    assert verdict(judge_split({**SPLIT, "dns_answers": 0})) == "refuted"
     failed = {**SPLIT, "client": {"connections": 600, "succeeded": 599, "failed": 1}}
-    assert verdict(sc.judge_split(failed)) == "refuted"
+    assert verdict(judge_split(failed)) == "refuted"
     unserved = split(300, 290)
     unserved["client"] = {"connections": 600, "succeeded": 600, "failed": 0}
-    assert verdict(sc.judge_split(unserved)) == "refuted"
+    assert verdict(judge_split(unserved)) == "refuted"
     few = split(5, 5)
-    assert verdict(sc.judge_split(few)) == "error"
-    assert verdict(sc.judge_split(split(0, 0))) == "error"
-    assert verdict(sc.judge_split({**SPLIT, "served": {"server-1": 600}})) == "error"
+    assert verdict(judge_split(few)) == "error"
+    assert verdict(judge_split(split(0, 0))) == "error"
+    assert verdict(judge_split({**SPLIT, "served": {"server-1": 600}})) == "error"
 
 
 @pytest.mark.parametrize(("a", "b"), [(66, 34), (123, 77)])
 def test_a_lopsided_split_is_never_confirmed(a: int, b: int) -> None:
     """Failing to reject evenness is not evenness: both were once `confirmed` (chi-square
     p above 0.001); each share's interval reaches past 0.6, so: too few to tell."""
-    result = sc.judge_split(split(a, b))
+    result = judge_split(split(a, b))
     assert result.verdict == "error" and "too few connections to decide" in result.evidence
 
 
 def test_even_split_margin_boundaries() -> None:
     """The band is 1/2 +- 0.1: a share of 0.55 with 2000 connections is inside it, one
     of 0.65 with 2000 outside (refuted); equivalence at alpha 0.05 a side."""
-    assert verdict(sc.judge_split(split(1100, 900))) == "confirmed"
-    assert verdict(sc.judge_split(split(1300, 700))) == "refuted"
+    assert verdict(judge_split(split(1100, 900))) == "confirmed"
+    assert verdict(judge_split(split(1300, 700))) == "refuted"
     # 0.58 of 2000: interval about 0.556..0.604, reaching past 0.6: undecided
-    assert verdict(sc.judge_split(split(1160, 840))) == "error"
+    assert verdict(judge_split(split(1160, 840))) == "error"
 
 
 def test_even_split_interval_is_exact() -> None:
@@ -200,16 +206,16 @@ REWRITE = {"vip": VIP, "client_node": "node-1", "remote_server": "server-2",
 
 
 def test_rewrite_on_node() -> None:
-    assert verdict(sc.judge_rewrite(REWRITE)) == "confirmed"
+    assert verdict(judge_rewrite(REWRITE)) == "confirmed"
     leaked = copy.deepcopy(REWRITE)
     leaked["captures"]["router"][VIP] = 3
-    assert verdict(sc.judge_rewrite(leaked)) == "refuted"
+    assert verdict(judge_rewrite(leaked)) == "refuted"
     unrewritten = copy.deepcopy(REWRITE)
     unrewritten["flows"][0]["reply_src"] = VIP
-    assert verdict(sc.judge_rewrite(unrewritten)) == "refuted"
+    assert verdict(judge_rewrite(unrewritten)) == "refuted"
     local_only = copy.deepcopy(REWRITE)
     local_only["served"]["server-2"] = 0
-    assert verdict(sc.judge_rewrite(local_only)) == "error"
+    assert verdict(judge_rewrite(local_only)) == "error"
 
 
 def phase(sources: list[str], listening: int, from_node: int) -> dict[str, Any]:
@@ -223,11 +229,11 @@ USERSPACE = {"client_ip": "10.0.0.3", "node_addresses": ["10.100.0.2", "10.0.0.1
 
 
 def test_userspace_proxy() -> None:
-    assert verdict(sc.judge_userspace(USERSPACE)) == "confirmed"
+    assert verdict(judge_userspace(USERSPACE)) == "confirmed"
     same = {**USERSPACE, "userspace": phase(["10.0.0.3"] * 20, 0, 0)}
-    assert verdict(sc.judge_userspace(same)) == "refuted"
+    assert verdict(judge_userspace(same)) == "refuted"
     empty = {**USERSPACE, "iptables": phase([], 0, 0)}
-    assert verdict(sc.judge_userspace(empty)) == "error"
+    assert verdict(judge_userspace(empty)) == "error"
 
 
 def conns(start: float, n: int, ok: bool) -> list[dict[str, Any]]:
@@ -253,13 +259,13 @@ DOWN = {"node": "node-1",
 
 
 def test_kube_proxy_down() -> None:
-    assert verdict(sc.judge_down(DOWN)) == "confirmed"
+    assert verdict(judge_down(DOWN)) == "confirmed"
     survived = copy.deepcopy(DOWN)
     survived["userspace"]["connections"] = conns(100.0, 60, True)
-    assert verdict(sc.judge_down(survived)) == "refuted"
+    assert verdict(judge_down(survived)) == "refuted"
     short = copy.deepcopy(DOWN)
     short["iptables"]["connections"] = conns(100.0, 10, True)
-    assert verdict(sc.judge_down(short)) == "error"
+    assert verdict(judge_down(short)) == "error"
 
 
 @pytest.mark.parametrize(("path", "value", "check"), [
@@ -281,7 +287,7 @@ def test_kube_proxy_down_each_check(path: str, value: Any, check: str) -> None:
     e = copy.deepcopy(DOWN)
     mode, key = path.split(".")
     e[mode][key] = value
-    result = sc.judge_down(e)
+    result = judge_down(e)
     assert result.verdict == "refuted" and check in result.evidence, result.evidence
 
 
@@ -289,7 +295,7 @@ def test_kube_proxy_down_needs_its_controls() -> None:
     for mode in ("iptables", "userspace"):
         e = copy.deepcopy(DOWN)
         e[mode]["back"] = []
-        result = sc.judge_down(e)
+        result = judge_down(e)
         assert result.verdict == "error" and "once kube-proxy was back" in result.evidence
 
 
@@ -308,20 +314,20 @@ def readiness(to_target_while_out: int) -> dict[str, Any]:
 
 
 def test_readiness() -> None:
-    assert verdict(sc.judge_readiness(readiness(0))) == "confirmed"
-    assert verdict(sc.judge_readiness(readiness(3))) == "refuted"
+    assert verdict(judge_readiness(readiness(0))) == "confirmed"
+    assert verdict(judge_readiness(readiness(3))) == "refuted"
     never = {**readiness(0), "removed_at": None}
-    assert verdict(sc.judge_readiness(never)) == "error"
+    assert verdict(judge_readiness(never)) == "error"
 
 
 def test_sync_time_takes_the_first_good_sync_of_that_generation_or_later() -> None:
     syncs = ('{"generation": 3, "t": 10.0, "error": ""}\n'
              '{"generation": 4, "t": 11.0, "error": "boom"}\n'
              '{"generation": 5, "t": 12.0, "sync_s": 0.25, "error": ""}\n')
-    assert sc.sync_time(syncs, 4) == 12.0
-    assert sc.sync_time(syncs, 4, start=True) == 11.75  # when the restoring sync began
-    assert sc.sync_time(syncs, 3, start=True) == 10.0  # a line without its duration
-    assert sc.sync_time(syncs, 6) is None
+    assert sync_time(syncs, 4) == 12.0
+    assert sync_time(syncs, 4, start=True) == 11.75  # when the restoring sync began
+    assert sync_time(syncs, 3, start=True) == 10.0  # a line without its duration
+    assert sync_time(syncs, 6) is None
 
 
 def test_probe_tags_may_have_dashes() -> None:
@@ -334,6 +340,6 @@ def test_a_connection_under_way_at_the_kill_counts_on_neither_side() -> None:
     e = copy.deepcopy(DOWN)
     cut = e["userspace"]["connections"]
     cut[19] = {**cut[19], "t": 100.99, "ms": 50.0, "ok": False}  # ends after the kill
-    assert verdict(sc.judge_down(e)) == "confirmed"
+    assert verdict(judge_down(e)) == "confirmed"
     cut[18] = {**cut[18], "ok": False}  # over before the kill, failed: a real failure
-    assert verdict(sc.judge_down(e)) == "refuted"
+    assert verdict(judge_down(e)) == "refuted"
