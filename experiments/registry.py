@@ -1,11 +1,24 @@
-"""Every experiment of the default suite, in the order it runs: measurements first, then
-the article's claims, then those of the series' second part (Services) and third part
-(traffic from outside), each on a cluster of its own. `experiments/run.py --experiment
-NAME` picks one by its name. `REGISTRY` is a `testbed.model.plugins.Registry`, as every
+"""Every experiment (experiments/catalogue/), listed once, in the articles' order
+(`ARTICLE_ORDER`: measurements, the seed article's claims, then those of the series'
+second part, Services, third part, traffic from outside, and of other pod networks); the
+claims table (experiments/claims.py) is read from it. `REGISTRY` is the suite's order,
+the same list with those on the shared cluster first. To add an experiment, write its
+module in the catalogue and list its class here. `experiments/run.py --experiment NAME`
+picks one by its name. `REGISTRY` is a `testbed.model.plugins.Registry`, as every
 plug-in kind's is: looking up an unknown name is a UsageError listing the experiments."""
 
 from __future__ import annotations
 
+from experiments.catalogue.article.docker0_collision import Docker0Collision
+from experiments.catalogue.article.gateway_routes import GatewayRoutes
+from experiments.catalogue.article.no_masquerade import NoMasquerade
+from experiments.catalogue.article.pause_holds_netns import PauseHoldsNetns
+from experiments.catalogue.article.port_conflict import PortConflict
+from experiments.catalogue.article.shared_localhost import SharedLocalhost
+from experiments.catalogue.measurements.compare_modes import PodNetworkComparison
+from experiments.catalogue.measurements.faults import Faults
+from experiments.catalogue.measurements.reachability import Reachability
+from experiments.catalogue.measurements.throughput import Throughput
 from experiments.catalogue.modes.calico_bgp import CalicoBgp
 from experiments.catalogue.modes.calico_join import CalicoJoin
 from experiments.catalogue.modes.host_gw_routes import HostGwRoutes
@@ -26,17 +39,7 @@ from experiments.catalogue.services.range_separate import RangeSeparate
 from experiments.catalogue.services.readiness import Readiness
 from experiments.catalogue.services.rewrite_on_node import RewriteOnNode
 from experiments.catalogue.services.userspace_proxy import UserspaceProxy
-from experiments.compare_modes import PodNetworkComparison
-from experiments.docker0_collision import Docker0Collision
-from experiments.faults import Faults
 from experiments.framework.base import SHARED_CLUSTER, Experiment
-from experiments.gateway_routes import GatewayRoutes
-from experiments.no_masquerade import NoMasquerade
-from experiments.pause_holds_netns import PauseHoldsNetns
-from experiments.port_conflict import PortConflict
-from experiments.reachability import Reachability
-from experiments.shared_localhost import SharedLocalhost
-from experiments.throughput import Throughput
 from testbed.model.plugins import Registry
 
 # every experiment once, the claims in the articles' order: the claims table

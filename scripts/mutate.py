@@ -106,16 +106,16 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "experiments/catalogue/modes/kindnet_no_bridge.py": {"*.run": EMULATION},
     "experiments/catalogue/modes/calico_bgp.py": {"*.run": EMULATION},
     "experiments/catalogue/modes/calico_join.py": {"*.run": EMULATION},
-    "experiments/shared_localhost.py": {"*.run": EMULATION},
-    "experiments/port_conflict.py": {"*.run": EMULATION},
-    "experiments/pause_holds_netns.py": {"*.run": EMULATION},
-    "experiments/docker0_collision.py": {
+    "experiments/catalogue/article/shared_localhost.py": {"*.run": EMULATION},
+    "experiments/catalogue/article/port_conflict.py": {"*.run": EMULATION},
+    "experiments/catalogue/article/pause_holds_netns.py": {"*.run": EMULATION},
+    "experiments/catalogue/article/docker0_collision.py": {
         "*.run": EMULATION, "*.steps": EMULATION, "probe_matrix": EMULATION,
     },
-    "experiments/gateway_routes.py": {
+    "experiments/catalogue/article/gateway_routes.py": {
         "*.run": EMULATION, "vtysh": EMULATION, "_routes": EMULATION,
     },
-    "experiments/no_masquerade.py": {"*.run": EMULATION},
+    "experiments/catalogue/article/no_masquerade.py": {"*.run": EMULATION},
     "testbed/measure/ping.py": {"ping_argv": ARGV},
     "testbed/measure/iperf.py": {"client_argv": ARGV, "server_argv": ARGV,
                                  "_whole_seconds": ARGV},

@@ -1,6 +1,8 @@
-"""The catalogue: the claims, one module each, in a package per part of the series
-(services/, outside/, modes/), each package with what its claims share (common.py).
-A claim's module holds its statement (on its class), the evidence its verdict reads,
-the verdict (a pure `judge_*` function) and the experiment that gathers the evidence.
-They import the framework (experiments/framework/) and nothing else of experiments/;
-registry.py lists them in the articles' order."""
+"""The catalogue: every experiment, one module each. measurements/ gives rows; the claims
+give verdicts, in a package per part of the series: article/ (the seed article),
+services/, outside/ and modes/ (other pod networks), each with what its claims share in
+common.py. A claim's module holds its statement (on its class), the evidence its verdict
+reads, the verdict (a pure `judge_*` function) and the experiment that gathers the
+evidence. They import the framework (experiments/framework/) and their part's common.py,
+never each other; registry.py lists them in the articles' order.
+"""

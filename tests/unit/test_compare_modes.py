@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments import compare_modes as cm
+from experiments.catalogue.measurements import compare_modes as cm
 
 
 def rows() -> pd.DataFrame:

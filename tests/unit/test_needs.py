@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import no_masquerade
+from experiments.catalogue.article import no_masquerade
 from experiments.claims import NOT_APPLICABLE
 from experiments.framework.base import CLAIM
 from experiments.framework.needs import Needs

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from experiments import docker0_collision as dc
-from experiments import gateway_routes as gr
-from experiments import no_masquerade as nm
-from experiments import shared_localhost as sl
+from experiments.catalogue.article import docker0_collision as dc
+from experiments.catalogue.article import gateway_routes as gr
+from experiments.catalogue.article import no_masquerade as nm
+from experiments.catalogue.article import shared_localhost as sl
 from experiments.catalogue.modes.host_gw_routes import _in
 from experiments.catalogue.modes.vxlan_mtu import _sysfs_int
 from testbed.errors import TestbedError

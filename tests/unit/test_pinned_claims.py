@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import pytest
 
-from experiments import claims, pause_holds_netns, port_conflict
+from experiments import claims
+from experiments.catalogue.article import pause_holds_netns, port_conflict
 from experiments.claims import ClaimResult
 from tests.support.evidence import refuted_by
 

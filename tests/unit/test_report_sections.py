@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments import compare_modes, run_report
+from experiments import run_report
+from experiments.catalogue.measurements import compare_modes
 from experiments.registry import REGISTRY
 
 

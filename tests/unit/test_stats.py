@@ -135,7 +135,7 @@ def test_target_width_in_the_report() -> None:
 def test_more_rounds_until_the_target_or_the_limit(monkeypatch) -> None:
     from types import SimpleNamespace
 
-    from experiments import throughput as tp
+    from experiments.catalogue.measurements import throughput as tp
     from experiments.framework.base import Params
 
     notes: list[str] = []

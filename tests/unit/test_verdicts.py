@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from experiments import (
+from experiments.catalogue.article import (
     docker0_collision,
     gateway_routes,
     no_masquerade,
