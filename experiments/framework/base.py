@@ -18,8 +18,9 @@ markdown lines and the figures they show ({file name: PNG}), or None when the ro
 nothing of it. The report (experiments/run_report.py) asks every experiment of the run,
 so the runner names none.
 
-The registry (registry.py) lists the experiments; to add one, write a module with a
-class like those there and add it to the registry.
+The registry (experiments/registry.py) lists the experiments; to add one, write a module
+in experiments/catalogue/ with a class like those there (a claim: a `Claim` with its
+`name` and `statement`, a pure `judge_*` of its evidence) and list it in the registry.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 second part, Services, and third part, traffic from outside, and those about other pod
 networks). Pure.
 
-Each claim is an experiment of its own whose class (experiments/framework/base.py's `Claim`) carries
-its name and statement; defining the class declares them here (`declare`), so a verdict
-can name only a claim that exists and claims.csv can give its statement. The claims table
-in the articles' order is experiments/claims.py's `CLAIMS`, read from the registry.
+Each claim is an experiment of its own whose class (experiments/framework/base.py's
+`Claim`) carries its name and statement; defining the class declares them here
+(`declare`), so a verdict can name only a claim that exists and claims.csv can give its
+statement. The claims table in the articles' order is experiments/claims.py's `CLAIMS`,
+read from the registry.
 
 A verdict is `confirmed` or `refuted` from real measurements, `error` (with the reason)
 when the experiment could not run or measured nothing, or `not applicable` (with the

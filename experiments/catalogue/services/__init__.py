@@ -1,7 +1,7 @@
 """The claims of the series' second part (Services), each on a cluster of its own built
-from topologies/services.yaml (see svc_common.py). Every verdict is a pure function
-(`judge_*`) of the evidence kept in raw/<claim>/evidence.json, beside the logs, rules,
-conntrack tables and captures it was read from.
+from topologies/services.yaml (see experiments/framework/svc_common.py). Every verdict is
+a pure function (`judge_*`) of the evidence kept in raw/<claim>/evidence.json, beside the
+logs, rules, conntrack tables and captures it was read from.
 
     svc-range-separate   the ranges, read from the nodes' kernels and kube-proxy's rules
     svc-network-absent   every address and route of every node, pod and the router,
