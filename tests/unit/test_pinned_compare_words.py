@@ -78,7 +78,7 @@ def test_a_margin_not_above_zero_says_what_a_margin_is() -> None:
 def test_the_method_sentence_states_the_level_and_its_interval() -> None:
     five = compare_report._about(compare.Margins())
     one = compare_report._about(compare.Margins(), 0.01)
-    assert "90% interval of B/A" in five and "98% interval of B/A" in one
+    assert "(the 90% interval of B/A" in five and "(the 98% interval of B/A" in one
     assert five.endswith("(retransmits ±100 %, ttl ±1 %) (`--margin`).")
 
 
