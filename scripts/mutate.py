@@ -123,7 +123,8 @@ NOT_SCORED: dict[str, dict[str, str]] = {
     "testbed/measure/services.py": {},
     "testbed/measure/iproute.py": {},
     "experiments/framework/needs.py": {},
-    "testbed/measure/fidelity.py": {
+    "testbed/measure/fidelity.py": {},
+    "testbed/measure/cpu_accounting.py": {
         "read_snapshot": "reads /proc of the running machine",
         "Monitor.*": "the sampling thread of a running emulation",
     },

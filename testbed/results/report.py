@@ -248,7 +248,8 @@ def fidelity_section(verdict: Mapping[str, Any] | None,
 
 
 def faults_section(summary: pd.DataFrame) -> list[str]:
-    """Each fault's recovery (experiments/faults.py): medians over its rounds."""
+    """Each fault's recovery (experiments/catalogue/measurements/faults.py): medians over
+    its rounds."""
     rows = summary[summary["experiment"].str.startswith("faults/")]
     if rows.empty:
         return []
