@@ -28,7 +28,7 @@ from testbed.measure.services import Connection, parse_access_log, parse_client
 from testbed.model.load import load_spec
 from testbed.model.spec import ClusterSpec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # experiments/framework/ -> the checkout
 TOPOLOGY = ROOT / "topologies" / "services.yaml"
 SERVICE, CLIENT, SERVERS = "service-test", "client", ("server-1", "server-2")
 WEB, HEALTH = "web", "health"
