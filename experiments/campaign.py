@@ -49,6 +49,7 @@ from typing import Any
 import yaml
 
 from experiments.campaign_report import markdown, plot_png, ratios, tidy
+from experiments.framework.paths import RESULTS
 from testbed.errors import SpecError, UsageError
 from testbed.kernel.files import write_whole
 from testbed.model.load import parse_spec
@@ -220,8 +221,7 @@ def execute(campaign: Campaign, out: Path | None, say: Any = print) -> tuple[Pat
     every point complete)."""
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        out = Path(__file__).resolve().parent.parent / "results" / \
-            f"campaign-{campaign.name}-{stamp}"
+        out = RESULTS / f"campaign-{campaign.name}-{stamp}"
     output_directory(out)  # made if missing; under sudo, only root's or the user's
     state_file = out / STATE
     if state_file.exists():

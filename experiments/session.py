@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from experiments import campaign
 from experiments.claims import CLAIMS
 from experiments.framework.base import COMPARABLE, Context, Experiment, Params
+from experiments.framework.paths import RESULTS, ROOT, TOPOLOGIES
 from experiments.registry import REGISTRY
 from experiments.run_report import CLUSTER_PNG, draw_cluster, write_report
 from experiments.suite import run_suite
@@ -49,9 +50,8 @@ from testbed.results.rundir import ERROR, FORMAT_VERSION, RunDir, give_to_invoki
 if TYPE_CHECKING:
     from testbed import Cluster
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TOPOLOGY = ROOT / "topologies" / "two-node.yaml"
-DEFAULT_OUT = ROOT / "results"
+DEFAULT_TOPOLOGY = TOPOLOGIES / "two-node.yaml"
+DEFAULT_OUT = RESULTS
 
 
 class Refused(Exception):

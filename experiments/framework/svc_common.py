@@ -21,6 +21,7 @@ from typing import Any
 
 from experiments.framework import probes
 from experiments.framework.base import Context, retry
+from experiments.framework.paths import TOPOLOGIES
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.kernel import procs
@@ -28,8 +29,7 @@ from testbed.measure.services import Connection, parse_access_log, parse_client
 from testbed.model.load import load_spec
 from testbed.model.spec import ClusterSpec
 
-ROOT = Path(__file__).resolve().parents[2]  # experiments/framework/ -> the checkout
-TOPOLOGY = ROOT / "topologies" / "services.yaml"
+TOPOLOGY = TOPOLOGIES / "services.yaml"
 SERVICE, CLIENT, SERVERS = "service-test", "client", ("server-1", "server-2")
 WEB, HEALTH = "web", "health"
 PORT = 80

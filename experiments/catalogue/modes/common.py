@@ -5,18 +5,15 @@ its own beside this one."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from experiments.framework.base import OWN_CLUSTERS, Claim, Context
+from experiments.framework.paths import TOPOLOGIES
 from testbed.cluster import Cluster
 from testbed.measure.iproute import ip_json
 from testbed.measure.ping import parse_ping
 from testbed.model.load import load_spec
 from testbed.model.spec import ClusterSpec
-
-TOPOLOGIES = Path(__file__).resolve().parents[3] / "topologies"
-
 
 PAIRS = (("pod-1", "pod-2"), ("pod-1", "pod-3"), ("pod-2", "pod-4"), ("pod-3", "pod-1"))
 

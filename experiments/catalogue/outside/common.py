@@ -8,21 +8,18 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from experiments.framework import probes
 from experiments.framework.base import OWN_CLUSTERS, Claim, Context
+from experiments.framework.paths import TOPOLOGIES
 from testbed.cluster import Cluster
 from testbed.measure.services import Connection, parse_access_log, parse_client
 from testbed.model.load import load_spec
 from testbed.model.names import ROUTER
 from testbed.model.svc.outside import LB_HOST
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-TOPOLOGY = ROOT / "topologies" / "outside.yaml"
+TOPOLOGY = TOPOLOGIES / "outside.yaml"
 
 
 CLIENT = "internet-client"
