@@ -69,7 +69,7 @@ def reference_tree(dest: Path) -> Path:
                              capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     # run.py switches to <tree>/.venv's Python; the packages come from the tree itself
-    # (PYTHONPATH, ahead of the editable install's finder: checked in `measure`).
+    # (PYTHONPATH, ahead of the editable install's finder: imports_its_own_code).
     (dest / ".venv").symlink_to(ROOT / ".venv")
     return dest
 
@@ -78,11 +78,6 @@ def measure(tree: Path, out: Path) -> Path:
     """One round of `tree`'s throughput experiment, a run of its own, into `out` (empty)."""
     before = machine_snapshot()
     env = dict(os.environ, PYTHONPATH=str(tree))
-    where = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c",
-                            "import testbed, experiments; print(testbed.__file__); "
-                            "print(experiments.__file__)"],
-                           capture_output=True, text=True, env=env, cwd=tree, check=True)
-    assert all(tree in Path(f).parents for f in where.stdout.split()), where.stdout
     res = subprocess.run([str(ROOT / ".venv" / "bin" / "python"),
                           str(tree / "experiments" / "run.py"), "--experiment", "throughput",
                           "--repeat", "1", "--out", str(out), "--no-progress"],
@@ -91,6 +86,17 @@ def measure(tree: Path, out: Path) -> Path:
     assert machine_snapshot() == before, f"{tree}'s run left something behind"
     (run,) = list(out.iterdir())
     return run
+
+
+def imports_its_own_code(tree: Path) -> None:
+    """`tree`'s run imports `tree`'s packages (PYTHONPATH ahead of the editable install),
+    checked once per tree before its runs."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    where = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c",
+                            "import testbed, experiments; print(testbed.__file__); "
+                            "print(experiments.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tree, check=True)
+    assert all(tree in Path(f).parents for f in where.stdout.split()), where.stdout
 
 
 def clean(run: Path) -> bool:
@@ -132,6 +138,8 @@ def compare(a: Path, b: Path) -> subprocess.CompletedProcess:
 
 def test_this_checkout_moves_no_ratio_against_the_references_code(tmp_path: Path) -> None:
     trees = {"A": reference_tree(tmp_path / "reference-code"), "B": ROOT}
+    for tree in trees.values():
+        imports_its_own_code(tree)
     kept: dict[str, list[Path]] = {"A": [], "B": []}
     flagged: dict[str, list[str]] = {"A": [], "B": []}
     made = {"A": 0, "B": 0}
