@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--repeat", type=int, default=None,
         help="repetitions of each measurement (default 3; 1 with --quick)")
     add("--quick", action="store_true",
-        help="fewer pings, 1 s iperf3 runs, one repeat: a smoke test in ~20 s")
+        help="fewer pings, 1 s iperf3 runs, one repeat: every experiment and claim once (~3 min)")
     add("--experiment", type=session.experiment_names, default=None, metavar="NAME[,NAME...]",
         help="run these experiments (in the suite's order) instead of the whole suite: all, "
              f"or names among {', '.join(REGISTRY)}")
